@@ -1,0 +1,578 @@
+//! A GGUF (version 2 and 3) reader: metadata, tensor directory and dequantisation of F32, F16,
+//! Q8_0, Q4_0 and Q4_1 tensors.
+//!
+//! Every count and length read from the file is checked against the bytes that remain before
+//! anything is allocated from it, so a malformed file is an error, never a panic or a huge
+//! allocation.
+
+use crate::bytes::{Cursor, FileBytes};
+use crate::error::{ModelError, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One metadata value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GgufValue {
+    /// Type 0.
+    U8(u8),
+    /// Type 1.
+    I8(i8),
+    /// Type 2.
+    U16(u16),
+    /// Type 3.
+    I16(i16),
+    /// Type 4.
+    U32(u32),
+    /// Type 5.
+    I32(i32),
+    /// Type 6.
+    F32(f32),
+    /// Type 7.
+    Bool(bool),
+    /// Type 8.
+    String(String),
+    /// Type 9.
+    Array(Vec<GgufValue>),
+    /// Type 10.
+    U64(u64),
+    /// Type 11.
+    I64(i64),
+    /// Type 12.
+    F64(f64),
+}
+
+impl GgufValue {
+    /// The value as an unsigned integer, when it is a non-negative integer of any width.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            GgufValue::U8(x) => Some(x.into()),
+            GgufValue::U16(x) => Some(x.into()),
+            GgufValue::U32(x) => Some(x.into()),
+            GgufValue::U64(x) => Some(x),
+            GgufValue::I8(x) => u64::try_from(x).ok(),
+            GgufValue::I16(x) => u64::try_from(x).ok(),
+            GgufValue::I32(x) => u64::try_from(x).ok(),
+            GgufValue::I64(x) => u64::try_from(x).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a float, when it is any number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            GgufValue::F32(x) => Some(x.into()),
+            GgufValue::F64(x) => Some(x),
+            _ => self.as_u64().map(|x| x as f64),
+        }
+    }
+
+    /// The value as a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            GgufValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an array.
+    pub fn as_array(&self) -> Option<&[GgufValue]> {
+        match self {
+            GgufValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// ggml tensor element types this reader dequantises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GgmlType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float.
+    F16,
+    /// Blocks of 32: f16 scale `d`, 16 bytes of nibbles; `x = d * (q - 8)`.
+    Q4_0,
+    /// Blocks of 32: f16 `d`, f16 `m`, 16 bytes of nibbles; `x = d * q + m`.
+    Q4_1,
+    /// Blocks of 32: f16 `d`, 32 signed bytes; `x = d * q`.
+    Q8_0,
+}
+
+impl GgmlType {
+    fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            0 => GgmlType::F32,
+            1 => GgmlType::F16,
+            2 => GgmlType::Q4_0,
+            3 => GgmlType::Q4_1,
+            8 => GgmlType::Q8_0,
+            _ => return None,
+        })
+    }
+
+    /// (elements per block, bytes per block).
+    pub fn block(self) -> (u64, u64) {
+        match self {
+            GgmlType::F32 => (1, 4),
+            GgmlType::F16 => (1, 2),
+            GgmlType::Q4_0 => (32, 18),
+            GgmlType::Q4_1 => (32, 20),
+            GgmlType::Q8_0 => (32, 34),
+        }
+    }
+}
+
+/// One entry of the tensor directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GgufTensorInfo {
+    /// Tensor name (`blk.0.attn_q.weight`...).
+    pub name: String,
+    /// Shape in row-major order (outermost first): GGUF's dimension list reversed.
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub ggml_type: GgmlType,
+    /// Absolute byte offset of the data in the file.
+    pub start: usize,
+    /// Byte length of the data.
+    pub len: usize,
+}
+
+/// A parsed GGUF file whose tensor data stays in the (mapped) file until asked for.
+pub struct GgufFile {
+    path: PathBuf,
+    bytes: FileBytes,
+    /// Metadata key/value pairs.
+    pub metadata: BTreeMap<String, GgufValue>,
+    /// Tensor directory, in file order.
+    pub tensors: Vec<GgufTensorInfo>,
+}
+
+const MAX_DIMS: u32 = 4;
+
+impl GgufFile {
+    /// Maps and parses the file at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = FileBytes::map(path)?;
+        Self::parse(path.to_path_buf(), bytes)
+    }
+
+    /// Parses bytes already in memory; `path` names them in errors.
+    pub fn parse(path: PathBuf, bytes: FileBytes) -> Result<Self> {
+        let (metadata, tensors) = parse_layout(&path, &bytes)?;
+        Ok(GgufFile {
+            path,
+            bytes,
+            metadata,
+            tensors,
+        })
+    }
+
+    /// The file's path (as given).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A metadata value.
+    pub fn get(&self, key: &str) -> Option<&GgufValue> {
+        self.metadata.get(key)
+    }
+
+    /// A directory entry by name.
+    pub fn tensor_info(&self, name: &str) -> Option<&GgufTensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The tensor `name` dequantised to f32, with its row-major shape.
+    pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let info = self
+            .tensor_info(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                file: self.path.clone(),
+                tensor: name.into(),
+            })?;
+        let raw = &self.bytes[info.start..info.start + info.len];
+        let n: usize = info.shape.iter().product();
+        Ok((info.shape.clone(), dequantize(info.ggml_type, raw, n)))
+    }
+}
+
+fn read_string(c: &mut Cursor<'_>, what: &str) -> Result<String> {
+    let len = c.u64(what)?;
+    let raw = c.take(len, what)?;
+    String::from_utf8(raw.to_vec())
+        .map_err(|_| ModelError::malformed(c.file, format!("{what} is not UTF-8")))
+}
+
+fn read_value(c: &mut Cursor<'_>, ty: u32, key: &str, depth: u32) -> Result<GgufValue> {
+    Ok(match ty {
+        0 => GgufValue::U8(c.array::<1>(key)?[0]),
+        1 => GgufValue::I8(c.array::<1>(key)?[0] as i8),
+        2 => GgufValue::U16(u16::from_le_bytes(c.array(key)?)),
+        3 => GgufValue::I16(i16::from_le_bytes(c.array(key)?)),
+        4 => GgufValue::U32(c.u32(key)?),
+        5 => GgufValue::I32(i32::from_le_bytes(c.array(key)?)),
+        6 => GgufValue::F32(f32::from_le_bytes(c.array(key)?)),
+        7 => match c.array::<1>(key)?[0] {
+            0 => GgufValue::Bool(false),
+            1 => GgufValue::Bool(true),
+            b => {
+                return Err(ModelError::malformed(
+                    c.file,
+                    format!("`{key}`: bool byte {b}"),
+                ))
+            }
+        },
+        8 => GgufValue::String(read_string(c, key)?),
+        9 => {
+            if depth > 2 {
+                return Err(ModelError::malformed(
+                    c.file,
+                    format!("`{key}`: arrays nested too deep"),
+                ));
+            }
+            let ety = c.u32(key)?;
+            let count = c.u64(key)?;
+            // Smallest encoding of one element: strings take at least their 8-byte length.
+            let min = match ety {
+                0 | 1 | 7 => 1,
+                2 | 3 => 2,
+                4..=6 => 4,
+                8 | 10..=12 => 8,
+                9 => 12,
+                _ => {
+                    return Err(ModelError::malformed(
+                        c.file,
+                        format!("`{key}`: unknown array element type {ety}"),
+                    ))
+                }
+            };
+            if count.saturating_mul(min) > c.remaining() as u64 {
+                return Err(ModelError::malformed(
+                    c.file,
+                    format!(
+                        "`{key}`: array of {count} elements is longer than the {} bytes left",
+                        c.remaining()
+                    ),
+                ));
+            }
+            let mut v = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                v.push(read_value(c, ety, key, depth + 1)?);
+            }
+            GgufValue::Array(v)
+        }
+        10 => GgufValue::U64(c.u64(key)?),
+        11 => GgufValue::I64(i64::from_le_bytes(c.array(key)?)),
+        12 => GgufValue::F64(f64::from_le_bytes(c.array(key)?)),
+        _ => {
+            return Err(ModelError::malformed(
+                c.file,
+                format!("`{key}`: unknown value type {ty}"),
+            ))
+        }
+    })
+}
+
+type Layout = (BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>);
+
+fn parse_layout(path: &PathBuf, bytes: &[u8]) -> Result<Layout> {
+    let mut c = Cursor::new(bytes, path);
+    if c.take(4, "magic")? != b"GGUF" {
+        return Err(ModelError::malformed(
+            path,
+            "not a GGUF file (magic is not `GGUF`)",
+        ));
+    }
+    let version = c.u32("version")?;
+    if !(2..=3).contains(&version) {
+        return Err(ModelError::malformed(
+            path,
+            format!("unsupported GGUF version {version}"),
+        ));
+    }
+    let n_tensors = c.u64("tensor count")?;
+    let n_kv = c.u64("metadata count")?;
+    // A key/value pair takes at least 8 + 4 + 1 bytes, a tensor entry 8 + 4 + 8 + 4 + 8.
+    if n_kv.saturating_mul(13) > c.remaining() as u64
+        || n_tensors.saturating_mul(32) > c.remaining() as u64
+    {
+        return Err(ModelError::malformed(
+            path,
+            format!("header claims {n_kv} metadata pairs and {n_tensors} tensors, more than the file holds"),
+        ));
+    }
+    let mut metadata = BTreeMap::new();
+    for _ in 0..n_kv {
+        let key = read_string(&mut c, "metadata key")?;
+        let ty = c.u32(&key)?;
+        let v = read_value(&mut c, ty, &key, 0)?;
+        if metadata.insert(key.clone(), v).is_some() {
+            return Err(ModelError::malformed(
+                path,
+                format!("metadata key `{key}` appears twice"),
+            ));
+        }
+    }
+    let mut infos = Vec::with_capacity(n_tensors as usize);
+    for _ in 0..n_tensors {
+        let name = read_string(&mut c, "tensor name")?;
+        let bad = |reason: String| ModelError::malformed_tensor(path, name.clone(), reason);
+        let n_dims = c.u32(&name)?;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(bad(format!(
+                "{n_dims} dimensions (1 to {MAX_DIMS} allowed)"
+            )));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(c.u64(&name)?);
+        }
+        let code = c.u32(&name)?;
+        let ty = GgmlType::from_code(code)
+            .ok_or_else(|| bad(format!("unsupported ggml type {code}")))?;
+        let offset = c.u64(&name)?;
+        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let n = n
+            .filter(|&n| n < (1 << 40))
+            .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+        let (per_block, block_bytes) = ty.block();
+        if dims[0] % per_block != 0 {
+            return Err(bad(format!(
+                "innermost dimension {} is not a multiple of the {ty:?} block of {per_block}",
+                dims[0]
+            )));
+        }
+        let len = n / per_block * block_bytes;
+        let shape = dims.iter().rev().map(|&d| d as usize).collect();
+        infos.push((name, shape, ty, offset, len));
+    }
+    let alignment = match metadata.get("general.alignment") {
+        None => 32,
+        Some(v) => match v.as_u64() {
+            Some(a) if a.is_power_of_two() && a <= 1 << 16 => a,
+            _ => {
+                return Err(ModelError::malformed(
+                    path,
+                    format!("general.alignment {v:?} is not a power of two"),
+                ))
+            }
+        },
+    };
+    let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
+    let file_len = bytes.len() as u64;
+    let mut tensors = Vec::with_capacity(infos.len());
+    for (name, shape, ty, offset, len) in infos {
+        let bad = |reason: String| ModelError::malformed_tensor(path, name.clone(), reason);
+        if offset % alignment != 0 {
+            return Err(bad(format!(
+                "offset {offset} is not aligned to {alignment}"
+            )));
+        }
+        let start = data_start.checked_add(offset);
+        let end = start.and_then(|s| s.checked_add(len));
+        match (start, end) {
+            (Some(s), Some(e)) if e <= file_len => tensors.push(GgufTensorInfo {
+                name,
+                shape,
+                ggml_type: ty,
+                start: s as usize,
+                len: len as usize,
+            }),
+            _ => {
+                return Err(bad(format!(
+                    "data at offset {offset} (+{len} bytes) runs past the end of the file ({file_len} bytes)"
+                )))
+            }
+        }
+    }
+    check_no_overlap(path, &tensors)?;
+    Ok((metadata, tensors))
+}
+
+fn check_no_overlap(path: &PathBuf, tensors: &[GgufTensorInfo]) -> Result<()> {
+    let mut sorted: Vec<&GgufTensorInfo> = tensors.iter().collect();
+    sorted.sort_by_key(|t| (t.start, t.len));
+    for w in sorted.windows(2) {
+        if w[0].name == w[1].name {
+            return Err(ModelError::malformed_tensor(
+                path,
+                w[0].name.clone(),
+                "appears twice",
+            ));
+        }
+        if w[0].start + w[0].len > w[1].start {
+            return Err(ModelError::malformed_tensor(
+                path,
+                w[1].name.clone(),
+                format!("data overlaps tensor `{}`", w[0].name),
+            ));
+        }
+    }
+    let mut names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ModelError::malformed_tensor(path, w[0], "appears twice"));
+    }
+    Ok(())
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Dequantises `n` elements of type `ty` from `raw` (whose length the directory checked).
+pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    match ty {
+        GgmlType::F32 => out.extend(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        ),
+        GgmlType::F16 => out.extend(raw.chunks_exact(2).map(|b| f16_at(b, 0))),
+        GgmlType::Q8_0 => {
+            for b in raw.chunks_exact(34) {
+                let d = f16_at(b, 0);
+                out.extend(b[2..34].iter().map(|&q| d * (q as i8) as f32));
+            }
+        }
+        GgmlType::Q4_0 => {
+            for b in raw.chunks_exact(18) {
+                let d = f16_at(b, 0);
+                let q = &b[2..18];
+                out.extend(q.iter().map(|&x| d * ((x & 0xf) as i32 - 8) as f32));
+                out.extend(q.iter().map(|&x| d * ((x >> 4) as i32 - 8) as f32));
+            }
+        }
+        GgmlType::Q4_1 => {
+            for b in raw.chunks_exact(20) {
+                let d = f16_at(b, 0);
+                let m = f16_at(b, 2);
+                let q = &b[4..20];
+                out.extend(q.iter().map(|&x| d * (x & 0xf) as f32 + m));
+                out.extend(q.iter().map(|&x| d * (x >> 4) as f32 + m));
+            }
+        }
+    }
+    debug_assert_eq!(out.len(), n);
+    out
+}
+
+/// Writes a minimal GGUF (version 3) from metadata and F32 tensors (row-major shapes); used by
+/// tests to build fixtures and malformed variants of them.
+pub fn write_gguf(metadata: &[(&str, GgufValue)], tensors: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
+    fn put_str(out: &mut Vec<u8>, s: &str) {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s.as_bytes());
+    }
+    fn put_value(out: &mut Vec<u8>, v: &GgufValue) {
+        match v {
+            GgufValue::U8(x) => out.push(*x),
+            GgufValue::I8(x) => out.push(*x as u8),
+            GgufValue::U16(x) => out.extend(x.to_le_bytes()),
+            GgufValue::I16(x) => out.extend(x.to_le_bytes()),
+            GgufValue::U32(x) => out.extend(x.to_le_bytes()),
+            GgufValue::I32(x) => out.extend(x.to_le_bytes()),
+            GgufValue::F32(x) => out.extend(x.to_le_bytes()),
+            GgufValue::Bool(x) => out.push(*x as u8),
+            GgufValue::String(s) => put_str(out, s),
+            GgufValue::Array(a) => {
+                out.extend(a.first().map_or(4, type_code).to_le_bytes());
+                out.extend((a.len() as u64).to_le_bytes());
+                a.iter().for_each(|x| put_value(out, x));
+            }
+            GgufValue::U64(x) => out.extend(x.to_le_bytes()),
+            GgufValue::I64(x) => out.extend(x.to_le_bytes()),
+            GgufValue::F64(x) => out.extend(x.to_le_bytes()),
+        }
+    }
+    fn type_code(v: &GgufValue) -> u32 {
+        match v {
+            GgufValue::U8(_) => 0,
+            GgufValue::I8(_) => 1,
+            GgufValue::U16(_) => 2,
+            GgufValue::I16(_) => 3,
+            GgufValue::U32(_) => 4,
+            GgufValue::I32(_) => 5,
+            GgufValue::F32(_) => 6,
+            GgufValue::Bool(_) => 7,
+            GgufValue::String(_) => 8,
+            GgufValue::Array(_) => 9,
+            GgufValue::U64(_) => 10,
+            GgufValue::I64(_) => 11,
+            GgufValue::F64(_) => 12,
+        }
+    }
+    let mut out = b"GGUF".to_vec();
+    out.extend(3u32.to_le_bytes());
+    out.extend((tensors.len() as u64).to_le_bytes());
+    out.extend((metadata.len() as u64).to_le_bytes());
+    for (k, v) in metadata {
+        put_str(&mut out, k);
+        out.extend(type_code(v).to_le_bytes());
+        put_value(&mut out, v);
+    }
+    let mut offset = 0u64;
+    for (name, shape, data) in tensors {
+        put_str(&mut out, name);
+        out.extend((shape.len() as u32).to_le_bytes());
+        for d in shape.iter().rev() {
+            out.extend((*d as u64).to_le_bytes());
+        }
+        out.extend(0u32.to_le_bytes());
+        out.extend(offset.to_le_bytes());
+        offset += (data.len() as u64 * 4).div_ceil(32) * 32;
+    }
+    while !out.len().is_multiple_of(32) {
+        out.push(0);
+    }
+    for (_, _, data) in tensors {
+        let start = out.len();
+        out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+        while !(out.len() - start).is_multiple_of(32) {
+            out.push(0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dequantizes_blocks() {
+        // Q4_0: d = 0.5, nibbles 0..15 low, 15..0 high.
+        let mut b = half::f16::from_f32(0.5).to_le_bytes().to_vec();
+        b.extend((0..16u8).map(|i| i | ((15 - i) << 4)));
+        let x = dequantize(GgmlType::Q4_0, &b, 32);
+        assert_eq!(x[0], -4.0);
+        assert_eq!(x[15], 3.5);
+        assert_eq!(x[16], 3.5);
+        // Q4_1: d = 1, m = -2.
+        let mut b = half::f16::from_f32(1.0).to_le_bytes().to_vec();
+        b.extend(half::f16::from_f32(-2.0).to_le_bytes());
+        b.extend((0..16u8).map(|i| i | (1 << 4)));
+        let x = dequantize(GgmlType::Q4_1, &b, 32);
+        assert_eq!((x[0], x[5], x[20]), (-2.0, 3.0, -1.0));
+        // Q8_0: d = 0.25.
+        let mut b = half::f16::from_f32(0.25).to_le_bytes().to_vec();
+        b.extend((0..32).map(|i| (i as i8 - 16) as u8));
+        let x = dequantize(GgmlType::Q8_0, &b, 32);
+        assert_eq!((x[0], x[31]), (-4.0, 3.75));
+    }
+
+    #[test]
+    fn round_trips_written_file() {
+        let data: Vec<f32> = (0..6).map(|i| i as f32).collect();
+        let bytes = write_gguf(
+            &[("general.architecture", GgufValue::String("llama".into()))],
+            &[("t", &[2, 3], &data)],
+        );
+        let f = GgufFile::parse("mem.gguf".into(), FileBytes::Owned(bytes)).unwrap();
+        assert_eq!(
+            f.get("general.architecture").unwrap().as_str(),
+            Some("llama")
+        );
+        assert_eq!(f.tensor_f32("t").unwrap(), (vec![2, 3], data));
+    }
+}

@@ -1,0 +1,22 @@
+//! Llama configuration, weight import, the f32 reference and the fixed-point golden model.
+//!
+//! The fixed-point functions in [`fixed`] are the numeric contract of the hardware: every unit
+//! the generator builds takes its tables from them and must match them bit for bit.
+
+pub mod bytes;
+pub mod config;
+pub mod error;
+pub mod fixtures;
+pub mod gguf;
+pub mod gguf_model;
+pub mod kernels;
+pub mod reference;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{LlamaConfig, RopeScaling};
+pub use error::{ModelError, Result};
+pub use gguf::GgufFile;
+pub use reference::{KvCache, Reference};
+pub use tokenizer::Tokenizer;
+pub use weights::{LayerWeights, LlamaWeights, Matrix};

@@ -1,0 +1,299 @@
+//! The f32 reference forward pass: decode with a KV cache, grouped-query attention, RoPE (with
+//! llama3 scaling), RMSNorm, SwiGLU and a tied or untied head — the first rung of the numeric
+//! ladder, checked against the real SmolLM2-135M.
+
+use crate::error::{ModelError, Result};
+use crate::kernels::{dot, matmul};
+use crate::weights::LlamaWeights;
+
+/// Keys and values of the positions decoded so far, per layer.
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    max_seq: usize,
+}
+
+impl KvCache {
+    /// Number of positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no position is held yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The f32 reference model over borrowed weights.
+pub struct Reference<'w> {
+    w: &'w LlamaWeights,
+    inv_freq: Vec<f32>,
+}
+
+/// `x / rms(x) * gain`.
+pub fn rms_norm(x: &[f32], gain: &[f32], eps: f32, out: &mut [f32]) {
+    let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let r = 1.0 / (ss + eps).sqrt();
+    for ((o, v), g) in out.iter_mut().zip(x).zip(gain) {
+        *o = v * r * g;
+    }
+}
+
+/// SiLU, `x * sigmoid(x)`.
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// Rotates each half-split pair `(x[i], x[i + d/2])` of one head by `pos * inv_freq[i]`
+/// (Hugging Face's `rotate_half` convention).
+pub fn rope(x: &mut [f32], pos: usize, inv_freq: &[f32]) {
+    let half = x.len() / 2;
+    for (i, f) in inv_freq.iter().enumerate().take(half) {
+        let angle = pos as f32 * f;
+        let (s, c) = angle.sin_cos();
+        let (a, b) = (x[i], x[i + half]);
+        x[i] = a * c - b * s;
+        x[i + half] = b * c + a * s;
+    }
+}
+
+impl<'w> Reference<'w> {
+    /// A reference model over `weights`.
+    pub fn new(weights: &'w LlamaWeights) -> Self {
+        let inv_freq = weights
+            .config
+            .rope_inv_freq()
+            .into_iter()
+            .map(|f| f as f32)
+            .collect();
+        Reference {
+            w: weights,
+            inv_freq,
+        }
+    }
+
+    /// An empty cache sized for the configuration's `max_seq` (allocated as it fills).
+    pub fn new_cache(&self) -> KvCache {
+        let n = self.w.config.num_hidden_layers;
+        KvCache {
+            k: vec![Vec::new(); n],
+            v: vec![Vec::new(); n],
+            len: 0,
+            max_seq: self.w.config.max_seq,
+        }
+    }
+
+    /// Feeds `tokens` at the next positions of `cache` and returns the logits after each of them
+    /// (`all_logits`) or after the last one only.
+    pub fn forward(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        let c = &self.w.config;
+        let (h, kv, ff, hd) = (c.hidden_size, c.kv_dim(), c.intermediate_size, c.head_dim());
+        let t_n = tokens.len();
+        if t_n == 0 {
+            return Ok(Vec::new());
+        }
+        if cache.len + t_n > cache.max_seq {
+            return Err(ModelError::Config(format!(
+                "sequence of {} tokens exceeds max_seq {}",
+                cache.len + t_n,
+                cache.max_seq
+            )));
+        }
+        let p0 = cache.len;
+        let eps = c.rms_norm_eps as f32;
+        let mut x = Vec::with_capacity(t_n * h);
+        for &t in tokens {
+            if t as usize >= c.vocab_size {
+                return Err(ModelError::Config(format!(
+                    "token id {t} is outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+            x.extend_from_slice(self.w.embed.row(t as usize));
+        }
+        let mut xn = vec![0.0; t_n * h];
+        let (mut q, mut k, mut v) = (vec![0.0; t_n * h], vec![0.0; t_n * kv], vec![0.0; t_n * kv]);
+        let mut att = vec![0.0; t_n * h];
+        let mut proj = vec![0.0; t_n * h];
+        let (mut g, mut u) = (vec![0.0; t_n * ff], vec![0.0; t_n * ff]);
+        let group = c.num_attention_heads / c.num_key_value_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut scores = Vec::with_capacity(p0 + t_n);
+        for (li, l) in self.w.layers.iter().enumerate() {
+            for t in 0..t_n {
+                rms_norm(
+                    &x[t * h..(t + 1) * h],
+                    &l.attn_norm,
+                    eps,
+                    &mut xn[t * h..(t + 1) * h],
+                );
+            }
+            matmul(&l.wq, &xn, &mut q);
+            matmul(&l.wk, &xn, &mut k);
+            matmul(&l.wv, &xn, &mut v);
+            for t in 0..t_n {
+                for hq in q[t * h..(t + 1) * h].chunks_exact_mut(hd) {
+                    rope(hq, p0 + t, &self.inv_freq);
+                }
+                for hk in k[t * kv..(t + 1) * kv].chunks_exact_mut(hd) {
+                    rope(hk, p0 + t, &self.inv_freq);
+                }
+            }
+            cache.k[li].extend_from_slice(&k);
+            cache.v[li].extend_from_slice(&v);
+            let (kc, vc) = (&cache.k[li], &cache.v[li]);
+            for t in 0..t_n {
+                let n_pos = p0 + t + 1;
+                for head in 0..c.num_attention_heads {
+                    let kvh = head / group;
+                    let qh = &q[t * h + head * hd..t * h + (head + 1) * hd];
+                    scores.clear();
+                    scores.extend(
+                        (0..n_pos).map(|p| {
+                            dot(qh, &kc[p * kv + kvh * hd..p * kv + (kvh + 1) * hd]) * scale
+                        }),
+                    );
+                    softmax_in_place(&mut scores);
+                    let o = &mut att[t * h + head * hd..t * h + (head + 1) * hd];
+                    o.fill(0.0);
+                    for (p, &s) in scores.iter().enumerate() {
+                        let vr = &vc[p * kv + kvh * hd..p * kv + (kvh + 1) * hd];
+                        for (oi, vi) in o.iter_mut().zip(vr) {
+                            *oi += s * vi;
+                        }
+                    }
+                }
+            }
+            matmul(&l.wo, &att, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            for t in 0..t_n {
+                rms_norm(
+                    &x[t * h..(t + 1) * h],
+                    &l.ffn_norm,
+                    eps,
+                    &mut xn[t * h..(t + 1) * h],
+                );
+            }
+            matmul(&l.w_gate, &xn, &mut g);
+            matmul(&l.w_up, &xn, &mut u);
+            g.iter_mut().zip(&u).for_each(|(a, b)| *a = silu(*a) * b);
+            matmul(&l.w_down, &g, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        cache.len += t_n;
+        let first = if all_logits { 0 } else { t_n - 1 };
+        let mut xs = vec![0.0; (t_n - first) * h];
+        for t in first..t_n {
+            rms_norm(
+                &x[t * h..(t + 1) * h],
+                &self.w.final_norm,
+                eps,
+                &mut xs[(t - first) * h..(t - first + 1) * h],
+            );
+        }
+        let vocab = c.vocab_size;
+        let mut logits = vec![0.0; (t_n - first) * vocab];
+        matmul(self.w.head(), &xs, &mut logits);
+        Ok(logits.chunks_exact(vocab).map(|r| r.to_vec()).collect())
+    }
+
+    /// Greedy decoding: feeds `prompt`, then appends `n` argmax tokens (stopping early at `stop`).
+    pub fn generate_greedy(&self, prompt: &[u32], n: usize, stop: Option<u32>) -> Result<Vec<u32>> {
+        let mut cache = self.new_cache();
+        let mut out = Vec::with_capacity(n);
+        let mut logits = self
+            .forward(&mut cache, prompt, false)?
+            .pop()
+            .unwrap_or_default();
+        for i in 0..n {
+            let next = argmax(&logits);
+            out.push(next);
+            if Some(next) == stop || i + 1 == n {
+                break;
+            }
+            logits = self
+                .forward(&mut cache, &[next], false)?
+                .pop()
+                .unwrap_or_default();
+        }
+        Ok(out)
+    }
+}
+
+/// Softmax of `x` in place (max subtracted first).
+pub fn softmax_in_place(x: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    let r = 1.0 / s;
+    x.iter_mut().for_each(|v| *v *= r);
+}
+
+/// Index of the largest value, the first at a tie.
+pub fn argmax(x: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in x.iter().enumerate() {
+        if *v > x[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LlamaConfig;
+
+    #[test]
+    fn batched_prompt_equals_token_by_token() {
+        let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 7).unwrap();
+        let r = Reference::new(&w);
+        let toks = [72u32, 101, 108, 108, 111];
+        let mut c1 = r.new_cache();
+        let all = r.forward(&mut c1, &toks, true).unwrap();
+        let mut c2 = r.new_cache();
+        for (i, &t) in toks.iter().enumerate() {
+            let one = r.forward(&mut c2, &[t], false).unwrap();
+            for (a, b) in one[0].iter().zip(&all[i]) {
+                assert!((a - b).abs() < 1e-4, "position {i}: {a} vs {b}");
+            }
+        }
+        assert_eq!(c2.len(), 5);
+    }
+
+    #[test]
+    fn rope_preserves_norm_and_position_zero() {
+        let inv: Vec<f32> = LlamaConfig::tiny()
+            .rope_inv_freq()
+            .iter()
+            .map(|&f| f as f32)
+            .collect();
+        let mut x: Vec<f32> = (0..16).map(|i| i as f32 - 3.0).collect();
+        let orig = x.clone();
+        rope(&mut x, 0, &inv);
+        assert_eq!(x, orig);
+        rope(&mut x, 17, &inv);
+        let n0: f32 = orig.iter().map(|v| v * v).sum();
+        let n1: f32 = x.iter().map(|v| v * v).sum();
+        assert!((n0 - n1).abs() < 1e-3);
+    }
+
+    #[test]
+    fn too_long_sequence_is_an_error() {
+        let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 1).unwrap();
+        let r = Reference::new(&w);
+        let mut c = r.new_cache();
+        assert!(r.forward(&mut c, &[0; 65], false).is_err());
+    }
+}
