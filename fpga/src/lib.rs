@@ -1,0 +1,1 @@
+//! Boards, parts and FPGA flows for hardwire designs.

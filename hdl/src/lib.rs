@@ -1,0 +1,26 @@
+//! # hardwire-hdl
+//!
+//! An embedded hardware description language in the generator style of kaze and Chisel:
+//! Rust code runs to elaborate a module through a [`ModuleBuilder`], so sizes come from
+//! ordinary values. The result is a checked [`ir::Design`] that the simulator
+//! (`hardwire-sim`) and the Verilog backend ([`verilog`]) both read.
+
+pub mod bits;
+pub mod diagnostic;
+pub mod ir;
+
+pub use bits::Bits;
+pub use diagnostic::{Code, Diagnostic, HdlError, Loc};
+pub use ir::{Design, Type};
+pub mod builder;
+pub mod eval;
+pub mod passes;
+
+pub use builder::{Block, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal};
+
+/// Everything needed to describe hardware: `use hardwire_hdl::prelude::*;`.
+pub mod prelude {
+    pub use crate::bits::Bits;
+    pub use crate::builder::{Block, Instance, Memory, ModuleBuilder, Reg, Signal};
+    pub use crate::ir::{Design, MemStyle, Type};
+}

@@ -1,0 +1,1 @@
+//! Compiled cycle simulation of hardwire designs.

@@ -1,0 +1,1 @@
+//! hardwire: transformer blocks as hardware.
