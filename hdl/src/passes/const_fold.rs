@@ -1,5 +1,5 @@
-//! `const-fold`: operations whose operands are all constant become constants, and a mux with
-//! a constant select becomes the side it selects.
+//! `const-fold`: operations whose operands are all constant become constants, a mux with a
+//! constant select becomes the side it selects, and adding zero becomes an extension.
 
 use super::Pass;
 use crate::bits::Bits;
@@ -45,6 +45,14 @@ fn fold_module(m: &mut Module) {
                     if z.is_zero() && matches!(op, BinaryOp::Mul | BinaryOp::And) =>
                 {
                     Some(Bits::zero(ty.width))
+                }
+                (Some(z), None) if z.is_zero() && *op == BinaryOp::Add => {
+                    m.nodes[id.0 as usize].kind = NodeKind::Resize(*b);
+                    continue;
+                }
+                (None, Some(z)) if z.is_zero() && matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
+                    m.nodes[id.0 as usize].kind = NodeKind::Resize(*a);
+                    continue;
                 }
                 _ => None,
             },

@@ -1,0 +1,104 @@
+//! A small Verilog-2005 syntax tree: just what the backend emits, printed by [`super::print`].
+
+/// One module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VModule {
+    /// Module name.
+    pub name: String,
+    /// Ports in order.
+    pub ports: Vec<VPort>,
+    /// Body items in order.
+    pub items: Vec<Item>,
+}
+
+/// A port declaration (`input wire [7:0] x`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VPort {
+    /// True for `input`, false for `output`.
+    pub input: bool,
+    /// Width in bits.
+    pub width: u32,
+    /// Name.
+    pub name: String,
+}
+
+/// A module body item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `// text`
+    Comment(String),
+    /// `wire [w-1:0] name;`
+    Wire { name: String, width: u32 },
+    /// `reg [w-1:0] name;`
+    Reg { name: String, width: u32 },
+    /// `(* attr *) reg [w-1:0] name [0:depth-1];` with an optional `$readmemh` file.
+    Memory {
+        name: String,
+        width: u32,
+        depth: u32,
+        attribute: Option<(String, String)>,
+        init_file: Option<String>,
+    },
+    /// `assign lhs = rhs;`
+    Assign { lhs: String, rhs: Expr },
+    /// `always @(posedge clk) ...`
+    AlwaysPosedge { clock: String, body: Vec<Stmt> },
+    /// `module name (.port(expr), ...);`
+    Instance {
+        module: String,
+        name: String,
+        connections: Vec<(String, Expr)>,
+    },
+}
+
+/// A statement inside an `always` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `if (cond) ... else ...`
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
+    /// `lhs <= rhs;`
+    NonBlocking { lhs: Expr, rhs: Expr },
+}
+
+/// An expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A net name.
+    Ident(String),
+    /// A sized hexadecimal literal `w'hdigits`.
+    Literal { width: u32, hex: String },
+    /// `name[bit]`
+    Index(String, u32),
+    /// `name[hi:lo]`
+    Slice(String, u32, u32),
+    /// `mem[addr]`
+    MemIndex(String, Box<Expr>),
+    /// `{a, b}`
+    Concat(Vec<Expr>),
+    /// `{n{e}}`
+    Repeat(u32, Box<Expr>),
+    /// `op e` (`~`, `-`, `&`, `|`, `^`)
+    Unary(&'static str, Box<Expr>),
+    /// `a op b`
+    Binary(Box<Expr>, &'static str, Box<Expr>),
+    /// `c ? a : b`
+    Ternary(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `$signed(e)`
+    Signed(Box<Expr>),
+}
+
+impl Expr {
+    /// A name.
+    pub fn ident(name: impl Into<String>) -> Expr {
+        Expr::Ident(name.into())
+    }
+
+    /// `a op b`.
+    pub fn binary(a: Expr, op: &'static str, b: Expr) -> Expr {
+        Expr::Binary(Box::new(a), op, Box::new(b))
+    }
+}
