@@ -11,6 +11,7 @@ pub mod gguf;
 pub mod gguf_model;
 pub mod kernels;
 pub mod reference;
+pub mod safetensors;
 pub mod tokenizer;
 pub mod weights;
 

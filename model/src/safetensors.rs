@@ -1,0 +1,393 @@
+//! safetensors import (F32, F16 and BF16; one file or a sharded `model.safetensors.index.json`),
+//! memory-mapped, with Hugging Face tensor names.
+//!
+//! The header is parsed here rather than by the `safetensors` crate so that every fault names
+//! the file and the tensor and no allocation is sized from a length before it is checked.
+
+use crate::bytes::FileBytes;
+use crate::config::LlamaConfig;
+use crate::error::{ModelError, Result};
+use crate::weights::{hf_tensor_names, FetchedTensor, LlamaWeights};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Largest JSON header accepted (the format's own limit is 100 MB).
+pub const MAX_HEADER_BYTES: u64 = 100 << 20;
+
+/// Element types of a safetensors file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    /// 32-bit float.
+    F32,
+    /// 16-bit IEEE float.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// A type the format knows but weights never use here (integers, f64, f8...): loading such a
+    /// tensor as a weight is an error.
+    Other(&'static str, usize),
+}
+
+impl Dtype {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "F32" => Dtype::F32,
+            "F16" => Dtype::F16,
+            "BF16" => Dtype::BF16,
+            "F64" => Dtype::Other("F64", 8),
+            "I64" => Dtype::Other("I64", 8),
+            "U64" => Dtype::Other("U64", 8),
+            "I32" => Dtype::Other("I32", 4),
+            "U32" => Dtype::Other("U32", 4),
+            "I16" => Dtype::Other("I16", 2),
+            "U16" => Dtype::Other("U16", 2),
+            "I8" => Dtype::Other("I8", 1),
+            "U8" => Dtype::Other("U8", 1),
+            "BOOL" => Dtype::Other("BOOL", 1),
+            "F8_E4M3" => Dtype::Other("F8_E4M3", 1),
+            "F8_E5M2" => Dtype::Other("F8_E5M2", 1),
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
+            Dtype::Other(_, s) => s,
+        }
+    }
+
+    /// The name used in the header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::F16 => "F16",
+            Dtype::BF16 => "BF16",
+            Dtype::Other(n, _) => n,
+        }
+    }
+}
+
+/// One tensor of the header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafeTensorInfo {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Row-major shape.
+    pub shape: Vec<usize>,
+    /// Absolute byte range in the file.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+}
+
+/// A parsed safetensors file whose data stays mapped.
+pub struct SafeTensorsFile {
+    path: PathBuf,
+    bytes: FileBytes,
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, SafeTensorInfo>,
+}
+
+impl SafeTensorsFile {
+    /// Maps and parses `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::parse(path.to_path_buf(), FileBytes::map(path)?)
+    }
+
+    /// Parses bytes; `path` names them in errors.
+    pub fn parse(path: PathBuf, bytes: FileBytes) -> Result<Self> {
+        let tensors = parse_header(&path, &bytes)?;
+        Ok(SafeTensorsFile {
+            path,
+            bytes,
+            tensors,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Tensor `name` converted to f32, with its shape; `Ok(None)` when absent.
+    pub fn tensor_f32(&self, name: &str) -> Result<Option<FetchedTensor>> {
+        let Some(info) = self.tensors.get(name) else {
+            return Ok(None);
+        };
+        let raw = &self.bytes[info.start..info.end];
+        let data: Vec<f32> = match info.dtype {
+            Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::Other(n, _) => {
+                return Err(ModelError::malformed_tensor(
+                    &self.path,
+                    name,
+                    format!("dtype {n} is not a weight type (F32, F16 or BF16)"),
+                ))
+            }
+        };
+        Ok(Some(FetchedTensor {
+            name: name.into(),
+            shape: info.shape.clone(),
+            data,
+        }))
+    }
+}
+
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, SafeTensorInfo>> {
+    let bad = |reason: String| ModelError::malformed(path, reason);
+    if bytes.len() < 8 {
+        return Err(bad(format!(
+            "truncated: {} bytes, less than the 8-byte header length",
+            bytes.len()
+        )));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
+    let avail = bytes.len() as u64 - 8;
+    if n > avail || n > MAX_HEADER_BYTES {
+        return Err(bad(format!(
+            "header length {n} is larger than the {avail} bytes after it (or the 100 MB limit)"
+        )));
+    }
+    let header = &bytes[8..8 + n as usize];
+    let json: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)
+        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+    let data_start = 8 + n as usize;
+    let data_len = bytes.len() - data_start;
+    let mut tensors = BTreeMap::new();
+    for (name, v) in json {
+        if name == "__metadata__" {
+            continue;
+        }
+        let tbad = |reason: String| ModelError::malformed_tensor(path, name.clone(), reason);
+        let obj = v
+            .as_object()
+            .ok_or_else(|| tbad("entry is not an object".into()))?;
+        let dtype_s = obj
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| tbad("no `dtype`".into()))?;
+        let dtype =
+            Dtype::parse(dtype_s).ok_or_else(|| tbad(format!("unknown dtype `{dtype_s}`")))?;
+        let shape: Vec<usize> = obj
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                    .collect()
+            })
+            .ok_or_else(|| tbad("`shape` is not a list of sizes".into()))?;
+        let offs: Vec<u64> = obj
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|d| d.as_u64()).collect())
+            .filter(|o: &Vec<u64>| o.len() == 2)
+            .ok_or_else(|| tbad("`data_offsets` is not a pair of offsets".into()))?;
+        let (a, b) = (offs[0], offs[1]);
+        if a > b || b > data_len as u64 {
+            return Err(tbad(format!(
+                "data_offsets [{a}, {b}] are out of range (data section is {data_len} bytes)"
+            )));
+        }
+        let numel = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let want = numel.and_then(|n| n.checked_mul(dtype.size()));
+        if want != Some((b - a) as usize) {
+            return Err(tbad(format!(
+                "shape {shape:?} of {} needs {want:?} bytes but data_offsets span {}",
+                dtype.name(),
+                b - a
+            )));
+        }
+        tensors.insert(
+            name,
+            SafeTensorInfo {
+                dtype,
+                shape,
+                start: data_start + a as usize,
+                end: data_start + b as usize,
+            },
+        );
+    }
+    let mut spans: Vec<(&String, &SafeTensorInfo)> = tensors.iter().collect();
+    spans.sort_by_key(|(_, t)| (t.start, t.end));
+    for w in spans.windows(2) {
+        if w[0].1.end > w[1].1.start {
+            return Err(ModelError::malformed_tensor(
+                path,
+                w[1].0.clone(),
+                format!("data overlaps tensor `{}`", w[0].0),
+            ));
+        }
+    }
+    Ok(tensors)
+}
+
+/// Loads weights for `config` from a `.safetensors` file, a `model.safetensors.index.json`, or a
+/// directory holding either.
+pub fn load_safetensors(path: &Path, config: &LlamaConfig) -> Result<LlamaWeights> {
+    let path = resolve(path)?;
+    if path.extension().is_some_and(|e| e == "json") {
+        load_sharded(&path, config)
+    } else {
+        let f = SafeTensorsFile::open(&path)?;
+        LlamaWeights::assemble(config, &path, |name| f.tensor_f32(name))
+    }
+}
+
+/// Reads `config.json` and the weights of a Hugging Face model directory.
+pub fn load_hf_dir(dir: &Path) -> Result<LlamaWeights> {
+    let config = LlamaConfig::from_json_file(&dir.join("config.json"))?;
+    load_safetensors(dir, &config)
+}
+
+fn resolve(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    for name in ["model.safetensors.index.json", "model.safetensors"] {
+        if path.join(name).is_file() {
+            return Ok(path.join(name));
+        }
+    }
+    Err(ModelError::malformed(
+        path,
+        "directory holds neither model.safetensors nor model.safetensors.index.json",
+    ))
+}
+
+fn load_sharded(index: &Path, config: &LlamaConfig) -> Result<LlamaWeights> {
+    let text = std::fs::read_to_string(index).map_err(|source| ModelError::Io {
+        file: index.into(),
+        source,
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::malformed(index, format!("bad JSON: {e}")))?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::malformed(index, "no `weight_map` object"))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut shards: BTreeMap<String, SafeTensorsFile> = BTreeMap::new();
+    for (name, _) in hf_tensor_names(config) {
+        let Some(file) = map.get(&name) else { continue };
+        let file = file
+            .as_str()
+            .filter(|f| !f.contains('/') && !f.contains('\\') && !f.starts_with('.'))
+            .ok_or_else(|| {
+                ModelError::malformed_tensor(
+                    index,
+                    name.clone(),
+                    "shard name is not a plain file name",
+                )
+            })?;
+        if !shards.contains_key(file) {
+            shards.insert(file.to_string(), SafeTensorsFile::open(&dir.join(file))?);
+        }
+    }
+    LlamaWeights::assemble(config, index, |name| {
+        let Some(file) = map.get(name).and_then(|f| f.as_str()) else {
+            return Ok(None);
+        };
+        match shards.get(file) {
+            Some(s) => s.tensor_f32(name).and_then(|t| {
+                t.ok_or_else(|| ModelError::MissingTensor {
+                    file: s.path().into(),
+                    tensor: name.into(),
+                })
+                .map(Some)
+            }),
+            None => Ok(None),
+        }
+    })
+}
+
+/// Serialises tensors (row-major f32 values, stored as `dtype`) to safetensors bytes.
+pub fn write_safetensors(tensors: &[(String, Vec<usize>, &[f32])], dtype: Dtype) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        let len = data.len() * dtype.size();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype.name(), "shape": shape, "data_offsets": [offset, offset + len]}),
+        );
+        offset += len;
+    }
+    let mut h = serde_json::Value::Object(header).to_string().into_bytes();
+    while !(h.len() + 8).is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    for (_, _, data) in tensors {
+        for &x in data.iter() {
+            match dtype {
+                Dtype::F16 => out.extend(half::f16::from_f32(x).to_le_bytes()),
+                Dtype::BF16 => out.extend(half::bf16::from_f32(x).to_le_bytes()),
+                _ => out.extend(x.to_le_bytes()),
+            }
+        }
+    }
+    out
+}
+
+/// The weights as Hugging Face named tensors, ready for [`write_safetensors`].
+pub fn hf_tensors(w: &LlamaWeights) -> Vec<(String, Vec<usize>, &[f32])> {
+    let mut v: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
+    let h = w.config.hidden_size;
+    v.push((
+        "model.embed_tokens.weight".into(),
+        vec![w.embed.rows, h],
+        &w.embed.data,
+    ));
+    for (i, l) in w.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        v.push((
+            format!("{p}.input_layernorm.weight"),
+            vec![l.attn_norm.len()],
+            &l.attn_norm,
+        ));
+        v.push((
+            format!("{p}.post_attention_layernorm.weight"),
+            vec![l.ffn_norm.len()],
+            &l.ffn_norm,
+        ));
+        for (short, m) in l.matrices() {
+            let part = if short.ends_with("_proj")
+                && ["q_proj", "k_proj", "v_proj", "o_proj"].contains(&short)
+            {
+                "self_attn"
+            } else {
+                "mlp"
+            };
+            v.push((
+                format!("{p}.{part}.{short}.weight"),
+                vec![m.rows, m.cols],
+                &m.data,
+            ));
+        }
+    }
+    v.push((
+        "model.norm.weight".into(),
+        vec![w.final_norm.len()],
+        &w.final_norm,
+    ));
+    if let Some(m) = &w.lm_head {
+        v.push(("lm_head.weight".into(), vec![m.rows, m.cols], &m.data));
+    }
+    v
+}
