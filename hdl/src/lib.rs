@@ -15,6 +15,7 @@ pub use ir::{Design, Type};
 pub mod builder;
 pub mod eval;
 pub mod passes;
+pub mod primitives;
 pub mod verilog;
 
 pub use builder::{Block, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal};

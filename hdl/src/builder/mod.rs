@@ -33,4 +33,5 @@ pub use ops::IntoOperand;
 pub use reg::Reg;
 
 pub(crate) use module::describe_node;
+pub(crate) use ops::min_width;
 pub(crate) use ops::result_type as result_type_of;

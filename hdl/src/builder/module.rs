@@ -290,6 +290,13 @@ impl<'e> ModuleBuilder<'e> {
         ty
     }
 
+    /// Reports a parameter that the block cannot build with (a weight that does not fit its
+    /// bits, a size of zero, ...), at the caller's location. Elaboration then fails with it.
+    #[track_caller]
+    pub fn bad_parameter(&self, message: impl Into<String>) {
+        self.error(Code::BadParameter, Loc::caller(), message.into());
+    }
+
     /// Declares an input port.
     #[track_caller]
     pub fn input(&self, name: &str, ty: Type) -> Signal<'_> {

@@ -20,18 +20,24 @@ impl Pass for CheckCombLoops {
         let mut diagnostics = Vec::new();
         let paths = comb_inputs_of_outputs(design);
         for m in &design.modules {
-            if let Some(cycle) = find_cycle(m, &paths) {
+            if let Some(mut cycle) = find_cycle(m, &paths) {
+                let start = first_named(m, &cycle);
+                let at = cycle
+                    .iter()
+                    .position(|n| *n == start)
+                    .expect("start is on the loop");
+                cycle.rotate_left(at);
                 let names: Vec<String> = cycle.iter().map(|id| describe_node(m, *id)).collect();
-                let named: Vec<&String> = names
+                let mut shown: Vec<&str> = names
                     .iter()
                     .filter(|n| !n.contains(" created at "))
+                    .map(|s| s.as_str())
                     .collect();
-                let shown = if named.is_empty() {
-                    names.iter().collect()
-                } else {
-                    named
-                };
-                let list: Vec<&str> = shown.iter().map(|s| s.as_str()).collect();
+                if shown.is_empty() {
+                    shown = names.iter().map(|s| s.as_str()).collect();
+                }
+                shown.push(shown[0]);
+                let list = shown;
                 diagnostics.push(Diagnostic {
                     code: Code::CombLoop,
                     message: format!(
@@ -39,7 +45,7 @@ impl Pass for CheckCombLoops {
                         list.join(" -> ")
                     ),
                     module: m.name.clone(),
-                    loc: m.node(cycle[0]).loc,
+                    loc: m.node(start).loc,
                 });
             }
         }
@@ -49,6 +55,16 @@ impl Pass for CheckCombLoops {
             Err(HdlError { diagnostics })
         }
     }
+}
+
+/// The earliest-created named wire on the loop (where the user declared it), or else the
+/// earliest node.
+fn first_named(m: &Module, cycle: &[NodeId]) -> NodeId {
+    let named = cycle
+        .iter()
+        .filter(|id| matches!(m.node(**id).kind, NodeKind::Wire { .. }))
+        .min();
+    *named.or(cycle.iter().min()).expect("a loop has nodes")
 }
 
 /// For each module, for each of its ports: the indices of the input ports that the port

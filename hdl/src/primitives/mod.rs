@@ -1,0 +1,34 @@
+//! A small library of arithmetic primitives built with the DSL: the seed of the transformer's
+//! fixed-weight multiplier arrays. Each is a [`Block`](crate::Block) whose doc comment states
+//! its latency and throughput.
+//!
+//! Vectors travel as flat buses: element `i` of an `n`-element bus of `w`-bit values is bits
+//! `i*w .. i*w + w`.
+
+mod adder_tree;
+mod const_mul;
+mod dot_product;
+mod mac;
+
+pub use adder_tree::AdderTree;
+pub use const_mul::ConstMul;
+pub use dot_product::FixedWeightDot;
+pub use mac::Mac;
+
+use crate::builder::Signal;
+use crate::ir::Type;
+
+/// Element `i` of a flat bus of `ty` values.
+pub fn element(bus: Signal<'_>, i: u32, ty: Type) -> Signal<'_> {
+    let e = bus.bits((i + 1) * ty.width - 1, i * ty.width);
+    if ty.signed {
+        e.as_signed()
+    } else {
+        e
+    }
+}
+
+/// Bits needed to count to `n` states: `ceil(log2(n))`.
+pub fn clog2(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}

@@ -1,0 +1,287 @@
+//! Every misuse of the DSL is an error that names the signals involved and the user's own
+//! file and line, never a panic.
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::{Code, HdlError};
+
+/// Asserts one diagnostic with `code`, pointing at this file and `line`, whose message
+/// contains each of `names`.
+fn expect(result: Result<Design, HdlError>, code: Code, line: u32, names: &[&str]) {
+    let err = result.expect_err("the design should be rejected");
+    let d = err
+        .diagnostics
+        .iter()
+        .find(|d| d.code == code)
+        .unwrap_or_else(|| panic!("no {code:?} among:\n{err}"));
+    assert_eq!(d.loc.file, file!(), "{err}");
+    assert_eq!(d.loc.line, line, "{err}");
+    for n in names {
+        assert!(d.message.contains(n), "`{n}` missing from: {}", d.message);
+    }
+    let shown = err.to_string();
+    assert!(shown.contains(&format!("{}:{}:", file!(), line)), "{shown}");
+    assert!(shown.contains(code.as_str()), "{shown}");
+}
+
+#[test]
+fn width_mismatch_on_assignment_names_both_sides() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let y = m.output_wire("y", Type::unsigned(4));
+        line = line!() + 1;
+        m.assign(y, a);
+    });
+    expect(
+        r,
+        Code::WidthMismatch,
+        line,
+        &["`a`", "UInt<8>", "`y`", "UInt<4>"],
+    );
+}
+
+#[test]
+fn width_mismatch_in_bitwise_operator_names_both_operands() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let b = m.input("b", Type::unsigned(6));
+        line = line!() + 1;
+        m.output("y", a & b);
+    });
+    expect(
+        r,
+        Code::WidthMismatch,
+        line,
+        &["`a`", "`b`", "UInt<8>", "UInt<6>"],
+    );
+}
+
+#[test]
+fn mixing_signed_and_unsigned_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let b = m.input("b", Type::signed(8));
+        line = line!() + 1;
+        m.output("y", a + b);
+    });
+    expect(r, Code::SignMismatch, line, &["`a`", "`b`", "as_signed"]);
+}
+
+#[test]
+fn driving_an_input_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let b = m.input("b", Type::unsigned(8));
+        line = line!() + 1;
+        m.assign(a, b);
+        m.output("y", a);
+    });
+    expect(
+        r,
+        Code::DriveNonWire,
+        line,
+        &["`a`", "inputs are driven from outside"],
+    );
+}
+
+#[test]
+fn reading_an_undriven_wire_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let w = m.wire("floating", Type::unsigned(8));
+        m.output("y", w);
+    });
+    expect(r, Code::Undriven, line, &["`floating`"]);
+}
+
+#[test]
+fn driving_a_wire_twice_points_at_both_assignments() {
+    let mut first = 0;
+    let mut second = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let w = m.wire("w", Type::unsigned(8));
+        first = line!() + 1;
+        m.assign(w, a);
+        second = line!() + 1;
+        m.assign(w, a);
+        m.output("y", w);
+    });
+    expect(
+        r.clone(),
+        Code::MultiplyDriven,
+        second,
+        &["`w`", &format!(":{first}:")],
+    );
+}
+
+#[test]
+fn conditional_only_wire_would_be_a_latch() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let en = m.input("en", Type::BOOL);
+        let w = m.wire("w", Type::unsigned(8));
+        line = line!() + 1;
+        m.assign_when(w, en, a);
+        m.output("y", w);
+    });
+    expect(r, Code::Undriven, line, &["`w`", "latch"]);
+}
+
+#[test]
+fn combinational_loop_lists_the_signals_on_it() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        line = line!() + 1;
+        let p = m.wire("p", Type::unsigned(8));
+        let q = m.wire("q", Type::unsigned(8));
+        m.assign(q, (p ^ a).trunc(8));
+        m.assign(p, q);
+        m.output("y", q);
+    });
+    expect(
+        r,
+        Code::CombLoop,
+        line,
+        &["p ->", "q", "break it with a register"],
+    );
+}
+
+#[derive(Clone, PartialEq)]
+struct PassThrough;
+
+impl Block for PassThrough {
+    fn name(&self) -> String {
+        "pass_through".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let x = m.input("x", Type::unsigned(4));
+        m.output("y", x);
+    }
+}
+
+#[test]
+fn combinational_loop_through_an_instance_is_found() {
+    let r = Design::build("top", |m| {
+        let w = m.wire("w", Type::unsigned(4));
+        let u = m.instance("u", &PassThrough);
+        u.input("x", w);
+        m.assign(w, u.output("y"));
+        m.output("y", w);
+    });
+    let err = r.expect_err("loop through an instance");
+    assert!(err.has(Code::CombLoop), "{err}");
+    assert!(err.to_string().contains('w'), "{err}");
+}
+
+#[test]
+fn unconnected_instance_input_names_port_and_instance() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let u = m.instance("u_pass", &PassThrough);
+        m.output("y", u.output("y"));
+    });
+    expect(
+        r,
+        Code::Unconnected,
+        line,
+        &["`x`", "`u_pass`", "`pass_through`"],
+    );
+}
+
+#[test]
+fn unknown_port_lists_the_real_ones() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(4));
+        let u = m.instance("u", &PassThrough);
+        u.input("x", a);
+        line = line!() + 1;
+        m.output("y", u.output("z"));
+    });
+    expect(r, Code::UnknownPort, line, &["`z`", "y"]);
+}
+
+#[test]
+fn bad_and_duplicate_names_are_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let a = m.input("module", Type::unsigned(4));
+        m.output("y", a);
+    });
+    expect(r, Code::BadName, line, &["`module`"]);
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(4));
+        line = line!() + 1;
+        m.output("a", a);
+    });
+    expect(r, Code::BadName, line, &["`a`", "twice"]);
+}
+
+#[test]
+fn register_without_next_value_is_reported() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let r = m.reg("stuck", Type::unsigned(4));
+        m.output("y", r.q());
+    });
+    expect(r, Code::Undriven, line, &["`stuck`", "next"]);
+}
+
+#[derive(Clone, PartialEq)]
+struct Named(u32);
+
+impl Block for Named {
+    fn name(&self) -> String {
+        "same_name".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let x = m.input("x", Type::unsigned(self.0));
+        m.output("y", x);
+    }
+}
+
+#[test]
+fn two_parameterisations_with_one_name_clash() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(4));
+        let u = m.instance("u0", &Named(4));
+        u.input("x", a);
+        line = line!() + 1;
+        let v = m.instance("u1", &Named(5));
+        m.output("y", u.output("y"));
+        let _ = v;
+    });
+    expect(
+        r,
+        Code::ModuleNameClash,
+        line,
+        &["`same_name`", "Block::name"],
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(8));
+        let b = m.input("b", Type::signed(3));
+        m.output("y", a + b);
+        m.output("z", a & a.trunc(2));
+    });
+    let err = r.expect_err("two mistakes");
+    assert!(
+        err.has(Code::SignMismatch) && err.has(Code::WidthMismatch),
+        "{err}"
+    );
+    assert!(err.to_string().ends_with("2 errors"), "{err}");
+}
