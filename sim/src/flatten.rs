@@ -1,0 +1,381 @@
+//! Flattening: the design's hierarchy inlined into one arena of nodes, registers and memories.
+//!
+//! Instances disappear here: a child's input port becomes an alias of the parent node that
+//! drives it, and the parent's [`NodeKind::InstOut`] becomes an alias of the child's output
+//! wire. Names survive as hierarchical paths (`u_child.acc`) so the testbench and the
+//! waveform writer can still find every signal the user named.
+
+use hardwire_hdl::ir::{BinaryOp, Design, ModuleId, NodeKind, Type, UnaryOp};
+use hardwire_hdl::Bits;
+
+use crate::error::SimError;
+
+/// Index of a node in [`Flat::nodes`].
+pub(crate) type FlatId = u32;
+
+/// What computes a flattened node.
+#[derive(Debug, Clone)]
+pub(crate) enum FlatKind {
+    /// A value set from outside: a top input port or the implicit `rst`.
+    Input,
+    /// A constant.
+    Const(Bits),
+    /// The same bits as another node (wires, casts, ports crossing the hierarchy).
+    Alias(FlatId),
+    /// The current output of a register (the one whose [`FlatReg::q`] this is).
+    RegQ,
+    /// The data of a memory read port (the one whose [`FlatReadPort::data`] this is).
+    MemRead,
+    Unary(UnaryOp, FlatId),
+    Binary(BinaryOp, FlatId, FlatId),
+    Mux(FlatId, FlatId, FlatId),
+    Slice(FlatId, u32),
+    Concat(Vec<FlatId>),
+    Resize(FlatId),
+}
+
+/// A flattened node.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatNode {
+    pub kind: FlatKind,
+    pub ty: Type,
+}
+
+/// A register with its inputs as flattened nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatReg {
+    pub name: String,
+    pub ty: Type,
+    pub reset: Option<Bits>,
+    pub next: FlatId,
+    pub enable: Option<FlatId>,
+    /// The node that reads the register's output.
+    pub q: FlatId,
+}
+
+/// A read port of a flattened memory.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatReadPort {
+    pub addr: FlatId,
+    pub enable: Option<FlatId>,
+    /// The node carrying the read data.
+    pub data: FlatId,
+}
+
+/// A write port of a flattened memory.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatWritePort {
+    pub addr: FlatId,
+    pub data: FlatId,
+    pub enable: FlatId,
+}
+
+/// A memory with its ports as flattened nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatMem {
+    pub name: String,
+    pub ty: Type,
+    pub depth: u32,
+    pub init: Option<Vec<Bits>>,
+    pub read_ports: Vec<FlatReadPort>,
+    pub write_ports: Vec<FlatWritePort>,
+}
+
+/// A name the user gave, with the instance path it lives under.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatSignal {
+    /// Instance names from the top down (empty for the top module).
+    pub scope: Vec<String>,
+    /// The name inside its module.
+    pub name: String,
+    pub node: FlatId,
+}
+
+impl FlatSignal {
+    /// `u_a.u_b.name`.
+    pub fn path(&self) -> String {
+        let mut s = String::new();
+        for part in &self.scope {
+            s.push_str(part);
+            s.push('.');
+        }
+        s.push_str(&self.name);
+        s
+    }
+}
+
+/// The whole design as one module.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Flat {
+    pub nodes: Vec<FlatNode>,
+    pub regs: Vec<FlatReg>,
+    pub mems: Vec<FlatMem>,
+    /// Top-level inputs (including `rst` when the top is clocked), by name.
+    pub inputs: Vec<(String, FlatId)>,
+    /// The `rst` node when the top is clocked.
+    pub rst: Option<FlatId>,
+    /// Every named signal: ports, registers and wires of every instance, in a stable order
+    /// (module by module, depth first, each module's ports, then registers, then wires).
+    pub signals: Vec<FlatSignal>,
+}
+
+/// Inlines every instance of `design`'s top module.
+pub(crate) fn flatten(design: &Design) -> Result<Flat, SimError> {
+    if design.modules.get(design.top.0 as usize).is_none() {
+        return Err(SimError::BadDesign(format!(
+            "the top module id {} is not in the design",
+            design.top.0
+        )));
+    }
+    let mut flat = Flat::default();
+    let top = design.top_module();
+    let mut port_inputs = Vec::new();
+    if top.clocked {
+        let rst = flat.push(FlatKind::Input, Type::BOOL);
+        flat.rst = Some(rst);
+        flat.inputs.push(("rst".to_string(), rst));
+    }
+    for port in &top.ports {
+        if port.dir == hardwire_hdl::ir::Direction::Input {
+            let id = flat.push(FlatKind::Input, port.ty);
+            flat.inputs.push((port.name.clone(), id));
+            port_inputs.push(Some(id));
+        } else {
+            port_inputs.push(None);
+        }
+    }
+    let mut scope = Vec::new();
+    flat.inline(design, design.top, &port_inputs, &mut scope, 0)?;
+    Ok(flat)
+}
+
+/// Deeper than this, the hierarchy must be recursive (which a checked design never is).
+const MAX_DEPTH: usize = 256;
+
+impl Flat {
+    fn push(&mut self, kind: FlatKind, ty: Type) -> FlatId {
+        self.nodes.push(FlatNode { kind, ty });
+        (self.nodes.len() - 1) as FlatId
+    }
+
+    /// Inlines one instance of `mid`; `port_inputs[i]` is the flat node driving input port
+    /// `i`. Returns the flat node of every port (inputs and outputs).
+    fn inline(
+        &mut self,
+        design: &Design,
+        mid: ModuleId,
+        port_inputs: &[Option<FlatId>],
+        scope: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<Vec<FlatId>, SimError> {
+        let module = design.modules.get(mid.0 as usize).ok_or_else(|| {
+            SimError::BadDesign(format!("module id {} is not in the design", mid.0))
+        })?;
+        if depth > MAX_DEPTH {
+            return Err(SimError::BadDesign(format!(
+                "module `{}` instantiates itself",
+                module.name
+            )));
+        }
+        let base = self.nodes.len() as FlatId;
+        let n = module.nodes.len() as u32;
+        let check = |id: hardwire_hdl::ir::NodeId| -> Result<FlatId, SimError> {
+            if id.0 < n {
+                Ok(base + id.0)
+            } else {
+                Err(SimError::BadDesign(format!(
+                    "module `{}` refers to node {} of {}",
+                    module.name, id.0, n
+                )))
+            }
+        };
+        // Reserve the ids first so every reference can be written as base + local id.
+        for node in &module.nodes {
+            self.nodes.push(FlatNode {
+                kind: FlatKind::Input,
+                ty: node.ty,
+            });
+        }
+        let reg_base = self.regs.len() as u32;
+        for reg in &module.regs {
+            let q = self.push(FlatKind::RegQ, reg.ty);
+            let name = reg.name.clone();
+            let next = match reg.next {
+                Some(nx) => check(nx)?,
+                None => return Err(SimError::Undriven(scoped(scope, &name))),
+            };
+            let enable = reg.enable.map(check).transpose()?;
+            self.regs.push(FlatReg {
+                name,
+                ty: reg.ty,
+                reset: reg.reset.clone(),
+                next,
+                enable,
+                q,
+            });
+        }
+        let mem_base = self.mems.len() as u32;
+        for mem in &module.mems {
+            let mut read_ports = Vec::new();
+            for rp in &mem.read_ports {
+                let data = self.push(FlatKind::MemRead, mem.ty);
+                read_ports.push(FlatReadPort {
+                    addr: check(rp.addr)?,
+                    enable: rp.enable.map(check).transpose()?,
+                    data,
+                });
+            }
+            let mut write_ports = Vec::new();
+            for wp in &mem.write_ports {
+                write_ports.push(FlatWritePort {
+                    addr: check(wp.addr)?,
+                    data: check(wp.data)?,
+                    enable: check(wp.enable)?,
+                });
+            }
+            self.mems.push(FlatMem {
+                name: scoped(scope, &mem.name),
+                ty: mem.ty,
+                depth: mem.depth,
+                init: mem.init.clone(),
+                read_ports,
+                write_ports,
+            });
+        }
+        // Children first, so their outputs can be aliased.
+        let mut child_ports = Vec::new();
+        for inst in &module.instances {
+            let child = design.modules.get(inst.module.0 as usize).ok_or_else(|| {
+                SimError::BadDesign(format!(
+                    "instance `{}` refers to a missing module",
+                    inst.name
+                ))
+            })?;
+            let mut inputs = Vec::new();
+            for (i, port) in child.ports.iter().enumerate() {
+                let conn = inst.connections.get(i).copied().flatten();
+                match (port.dir, conn) {
+                    (hardwire_hdl::ir::Direction::Input, Some(c)) => inputs.push(Some(check(c)?)),
+                    (hardwire_hdl::ir::Direction::Input, None) => {
+                        return Err(SimError::Undriven(scoped(
+                            scope,
+                            &format!("{}.{}", inst.name, port.name),
+                        )))
+                    }
+                    _ => inputs.push(None),
+                }
+            }
+            scope.push(inst.name.clone());
+            let ports = self.inline(design, inst.module, &inputs, scope, depth + 1)?;
+            scope.pop();
+            child_ports.push(ports);
+        }
+        for (i, node) in module.nodes.iter().enumerate() {
+            let kind = match &node.kind {
+                NodeKind::Input(p) => match port_inputs.get(*p as usize).copied().flatten() {
+                    Some(src) => FlatKind::Alias(src),
+                    None => {
+                        return Err(SimError::BadDesign(format!(
+                            "module `{}` reads port {p}, which is not an input",
+                            module.name
+                        )))
+                    }
+                },
+                NodeKind::Const(b) => FlatKind::Const(b.resize(node.ty.width, false)),
+                NodeKind::Wire { name, driver } => match driver {
+                    Some(d) => FlatKind::Alias(check(*d)?),
+                    None => return Err(SimError::Undriven(scoped(scope, name))),
+                },
+                NodeKind::RegQ(r) => match self.regs.get((reg_base + r.0) as usize) {
+                    Some(reg) if r.0 < module.regs.len() as u32 => FlatKind::Alias(reg.q),
+                    _ => {
+                        return Err(SimError::BadDesign(format!(
+                            "module `{}` reads a missing register",
+                            module.name
+                        )))
+                    }
+                },
+                NodeKind::MemRead(m, p) => {
+                    let data = (m.0 < module.mems.len() as u32)
+                        .then(|| {
+                            self.mems[(mem_base + m.0) as usize]
+                                .read_ports
+                                .get(*p as usize)
+                        })
+                        .flatten()
+                        .map(|rp| rp.data);
+                    match data {
+                        Some(d) => FlatKind::Alias(d),
+                        None => {
+                            return Err(SimError::BadDesign(format!(
+                                "module `{}` reads a missing memory port",
+                                module.name
+                            )))
+                        }
+                    }
+                }
+                NodeKind::InstOut(inst, p) => {
+                    match child_ports
+                        .get(inst.0 as usize)
+                        .and_then(|ports: &Vec<FlatId>| ports.get(*p as usize))
+                    {
+                        Some(src) => FlatKind::Alias(*src),
+                        None => {
+                            return Err(SimError::BadDesign(format!(
+                                "module `{}` reads a missing instance port",
+                                module.name
+                            )))
+                        }
+                    }
+                }
+                NodeKind::Unary(op, a) => FlatKind::Unary(*op, check(*a)?),
+                NodeKind::Binary(op, a, b) => FlatKind::Binary(*op, check(*a)?, check(*b)?),
+                NodeKind::Mux(s, a, b) => FlatKind::Mux(check(*s)?, check(*a)?, check(*b)?),
+                NodeKind::Slice(a, lo) => FlatKind::Slice(check(*a)?, *lo),
+                NodeKind::Concat(parts) => {
+                    FlatKind::Concat(parts.iter().map(|p| check(*p)).collect::<Result<_, _>>()?)
+                }
+                NodeKind::Resize(a) => FlatKind::Resize(check(*a)?),
+                NodeKind::Cast(a) => FlatKind::Alias(check(*a)?),
+            };
+            self.nodes[base as usize + i].kind = kind;
+        }
+        // Names: ports, then registers, then wires.
+        for port in &module.ports {
+            self.signals.push(FlatSignal {
+                scope: scope.clone(),
+                name: port.name.clone(),
+                node: check(port.node)?,
+            });
+        }
+        for r in 0..module.regs.len() {
+            let reg = &self.regs[reg_base as usize + r];
+            let sig = FlatSignal {
+                scope: scope.clone(),
+                name: reg.name.clone(),
+                node: reg.q,
+            };
+            self.regs[reg_base as usize + r].name = sig.path();
+            self.signals.push(sig);
+        }
+        for (i, node) in module.nodes.iter().enumerate() {
+            if let NodeKind::Wire { name, .. } = &node.kind {
+                self.signals.push(FlatSignal {
+                    scope: scope.clone(),
+                    name: name.clone(),
+                    node: base + i as u32,
+                });
+            }
+        }
+        module.ports.iter().map(|p| check(p.node)).collect()
+    }
+}
+
+fn scoped(scope: &[String], name: &str) -> String {
+    FlatSignal {
+        scope: scope.to_vec(),
+        name: name.to_string(),
+        node: 0,
+    }
+    .path()
+}

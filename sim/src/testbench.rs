@@ -1,0 +1,529 @@
+//! The testbench API: build a simulator from a design, poke inputs, peek any named signal,
+//! step the clock, and trace waveforms.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use hardwire_hdl::bits::{top_mask, words_for};
+use hardwire_hdl::ir::{Design, Type};
+use hardwire_hdl::Bits;
+
+use crate::compile::{compile, MemLayout};
+use crate::error::SimError;
+use crate::exec::{check_slots, run_comb, run_edge, MemStore};
+use crate::flatten::flatten;
+use crate::instr::{EdgeOp, Instr, Slot, WideOp};
+use crate::vcd::{VcdVar, VcdWriter};
+
+/// A handle to a top-level input, for pokes in hot loops without a name lookup.
+///
+/// Get one with [`Simulator::input`]; use it with [`Simulator::set`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputId {
+    slot: Slot,
+    ty: Type,
+}
+
+impl InputId {
+    /// The input's width and signedness.
+    pub fn ty(&self) -> Type {
+        self.ty
+    }
+}
+
+/// A handle to any named signal, for peeks in hot loops without a name lookup.
+///
+/// Get one with [`Simulator::signal`]; use it with [`Simulator::get`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalId {
+    slot: Slot,
+    ty: Type,
+}
+
+impl SignalId {
+    /// The signal's width and signedness.
+    pub fn ty(&self) -> Type {
+        self.ty
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Named {
+    slot: Slot,
+    ty: Type,
+    input: bool,
+}
+
+/// A compiled, cycle-based simulation of a design's top module.
+///
+/// The hierarchy is flattened and every combinational node runs as one instruction in a
+/// fixed order, so a cycle costs a pass over a flat instruction list and no allocation.
+/// Combinational values settle lazily: a [`peek`](Self::peek) after a
+/// [`poke`](Self::poke) sees the settled result, and a run of [`step`](Self::step)s settles
+/// once per cycle.
+///
+/// One [`step`](Self::step) is one rising edge of the implicit clock, with the semantics of
+/// [`hardwire_hdl::ir`]: registers and read ports load from the values settled before the
+/// edge, memories are read-first, and while `rst` is high registers with a reset value load
+/// it. Registers without reset and memories without initial contents start at zero.
+///
+/// ```ignore
+/// let mut sim = Simulator::new(&design)?;
+/// sim.reset(2)?;
+/// sim.poke("x", 5)?;
+/// sim.step();
+/// assert_eq!(sim.peek("y")?, 10);
+/// ```
+pub struct Simulator {
+    state: Vec<u64>,
+    comb: Vec<Instr>,
+    wide: Vec<WideOp>,
+    edge: Vec<EdgeOp>,
+    resets: Vec<(Slot, Slot, u32)>,
+    mems: Vec<MemStore>,
+    mem_layouts: Vec<MemLayout>,
+    mem_names: HashMap<String, usize>,
+    names: HashMap<String, Named>,
+    rst: Option<Slot>,
+    dirty: bool,
+    cycle: u64,
+    vcd: Option<VcdWriter<Box<dyn Write>>>,
+    vcd_vars: Vec<VcdVar>,
+    top_name: String,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("top", &self.top_name)
+            .field("cycle", &self.cycle)
+            .field("instructions", &self.comb.len())
+            .field("state_words", &self.state.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Compiles `design` (its top module, with every instance inlined) for simulation.
+    ///
+    /// Fails on a design the hdl checks would reject (an undriven wire, a combinational
+    /// loop, a malformed node), naming the signals involved.
+    pub fn new(design: &Design) -> Result<Self, SimError> {
+        let flat = flatten(design)?;
+        let prog = compile(&flat)?;
+        let mut state = prog.state;
+        if !check_slots(&prog.init, &prog.wide, state.len())
+            || !check_slots(&prog.comb, &prog.wide, state.len())
+        {
+            return Err(SimError::BadDesign(
+                "internal error: an instruction names a slot outside the state".into(),
+            ));
+        }
+        run_comb(&prog.init, &prog.wide, &mut state);
+        let mut names = HashMap::new();
+        let mut vcd_vars = Vec::new();
+        for (name, node) in &flat.inputs {
+            let slot = prog.slot_of[*node as usize].expect("inputs are live");
+            let ty = flat.nodes[*node as usize].ty;
+            names.insert(
+                name.clone(),
+                Named {
+                    slot,
+                    ty,
+                    input: true,
+                },
+            );
+            if Some(*node) == flat.rst {
+                vcd_vars.push(VcdVar {
+                    scope: Vec::new(),
+                    name: name.clone(),
+                    slot,
+                    width: ty.width,
+                });
+            }
+        }
+        for sig in &flat.signals {
+            let slot = prog.slot_of[sig.node as usize].expect("named signals are live");
+            let ty = flat.nodes[sig.node as usize].ty;
+            let path = sig.path();
+            if names.contains_key(&path) && !(sig.scope.is_empty() && names[&path].input) {
+                continue;
+            }
+            names.entry(path).or_insert(Named {
+                slot,
+                ty,
+                input: false,
+            });
+            vcd_vars.push(VcdVar {
+                scope: sig.scope.clone(),
+                name: sig.name.clone(),
+                slot,
+                width: ty.width,
+            });
+        }
+        let mems = prog
+            .mems
+            .iter()
+            .map(|m| MemStore {
+                words: m.words as usize,
+                depth: u64::from(m.depth),
+                data: m.init.clone(),
+            })
+            .collect();
+        let mem_names = prog
+            .mems
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        Ok(Simulator {
+            state,
+            comb: prog.comb,
+            wide: prog.wide,
+            edge: prog.edge,
+            resets: prog.resets,
+            mems,
+            mem_layouts: prog.mems,
+            mem_names,
+            names,
+            rst: prog.rst,
+            dirty: true,
+            cycle: 0,
+            vcd: None,
+            vcd_vars,
+            top_name: design.top_module().name.clone(),
+        })
+    }
+
+    /// Edges taken so far.
+    pub fn cycle(&self) -> u64 {
+        self.cycle
+    }
+
+    /// Instructions run per settle: a measure of the design's simulation cost.
+    pub fn instruction_count(&self) -> usize {
+        self.comb.len()
+    }
+
+    fn settle(&mut self) {
+        if self.dirty {
+            run_comb(&self.comb, &self.wide, &mut self.state);
+            self.dirty = false;
+        }
+    }
+
+    /// One rising clock edge: settle, record the waveform if tracing, then commit every
+    /// register and memory port (and the reset values while `rst` is high).
+    #[inline]
+    pub fn step(&mut self) {
+        self.settle();
+        if self.vcd.is_some() {
+            self.dump_vcd();
+        }
+        run_edge(&self.edge, &mut self.state, &mut self.mems);
+        if let Some(rst) = self.rst {
+            if self.state[rst as usize] != 0 {
+                for &(q, r, n) in &self.resets {
+                    let (q, r, n) = (q as usize, r as usize, n as usize);
+                    self.state.copy_within(r..r + n, q);
+                }
+            }
+        }
+        self.cycle += 1;
+        self.dirty = true;
+    }
+
+    /// `n` clock edges.
+    pub fn run(&mut self, n: u64) {
+        for _ in 0..n {
+            self.step();
+        }
+    }
+
+    /// Steps until `cond` holds, checking it before each edge; returns the edges taken (0 if
+    /// it already holds), or [`SimError::Timeout`] after `max_cycles` edges without it.
+    pub fn run_until(
+        &mut self,
+        mut cond: impl FnMut(&mut Self) -> bool,
+        max_cycles: u64,
+    ) -> Result<u64, SimError> {
+        let mut taken = 0;
+        loop {
+            if cond(self) {
+                return Ok(taken);
+            }
+            if taken == max_cycles {
+                return Err(SimError::Timeout(max_cycles));
+            }
+            self.step();
+            taken += 1;
+        }
+    }
+
+    /// Holds `rst` high for `cycles` edges, then low.
+    pub fn reset(&mut self, cycles: u64) -> Result<(), SimError> {
+        let rst = self.rst.ok_or(SimError::NotClocked)?;
+        self.state[rst as usize] = 1;
+        self.dirty = true;
+        self.run(cycles);
+        self.state[rst as usize] = 0;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn named(&self, name: &str) -> Result<Named, SimError> {
+        self.names
+            .get(name)
+            .copied()
+            .ok_or_else(|| SimError::UnknownSignal(name.to_string()))
+    }
+
+    /// A handle to the top-level input `name` (a port, or `rst`).
+    pub fn input(&self, name: &str) -> Result<InputId, SimError> {
+        let n = self.named(name)?;
+        if !n.input {
+            return Err(SimError::NotAnInput(name.to_string()));
+        }
+        Ok(InputId {
+            slot: n.slot,
+            ty: n.ty,
+        })
+    }
+
+    /// A handle to any named signal: a port, register or wire, with an instance path such as
+    /// `u_child.acc` below the top.
+    pub fn signal(&self, name: &str) -> Result<SignalId, SimError> {
+        let n = self.named(name)?;
+        Ok(SignalId {
+            slot: n.slot,
+            ty: n.ty,
+        })
+    }
+
+    /// Sets an input from a handle; the value is truncated to the input's width (for a
+    /// signed input, pass the two's-complement bits, e.g. `-3i64 as u64`). Wider inputs
+    /// get `v` zero-extended. No checks: this is the fast path.
+    #[inline]
+    pub fn set(&mut self, input: InputId, v: u64) {
+        let s = input.slot as usize;
+        let n = words_for(input.ty.width);
+        self.state[s] = if n == 1 {
+            v & top_mask(input.ty.width)
+        } else {
+            v
+        };
+        self.state[s + 1..s + n].fill(0);
+        self.dirty = true;
+    }
+
+    /// The low 64 bits of a signal from a handle (settling first if needed).
+    #[inline]
+    pub fn get(&mut self, signal: SignalId) -> u64 {
+        self.settle();
+        self.state[signal.slot as usize]
+    }
+
+    /// A signal's value from a handle, as a [`Bits`] of its width.
+    pub fn get_bits(&mut self, signal: SignalId) -> Bits {
+        self.settle();
+        let s = signal.slot as usize;
+        Bits::from_words(
+            &self.state[s..s + words_for(signal.ty.width)],
+            signal.ty.width,
+        )
+    }
+
+    /// Sets the top-level input `name` to the bit pattern `v`, which must fit its width (for
+    /// a signed input, the two's-complement bits; see [`poke_i64`](Self::poke_i64)).
+    pub fn poke(&mut self, name: &str, v: u64) -> Result<(), SimError> {
+        let input = self.input(name)?;
+        let w = input.ty.width;
+        if w < 64 && v >> w != 0 {
+            return Err(too_wide(name, input.ty, v.to_string()));
+        }
+        self.set(input, v);
+        Ok(())
+    }
+
+    /// Sets the top-level input `name` to the integer `v`, which must be in its range
+    /// (`-2^(w-1) .. 2^(w-1)` signed, `0 .. 2^w` unsigned).
+    pub fn poke_i64(&mut self, name: &str, v: i64) -> Result<(), SimError> {
+        let input = self.input(name)?;
+        let w = input.ty.width;
+        let fits = if input.ty.signed {
+            w >= 64 || (-(1i128 << (w - 1))..(1i128 << (w - 1))).contains(&i128::from(v))
+        } else {
+            v >= 0 && (w >= 64 || (v as u64) >> w == 0)
+        };
+        if !fits {
+            return Err(too_wide(name, input.ty, v.to_string()));
+        }
+        self.set_bits_unchecked(input, &Bits::from_i128(i128::from(v), w));
+        Ok(())
+    }
+
+    /// Sets the top-level input `name` from a bit vector; bits set above the input's width
+    /// are an error.
+    pub fn poke_bits(&mut self, name: &str, v: &Bits) -> Result<(), SimError> {
+        let input = self.input(name)?;
+        let w = input.ty.width;
+        if v.width() > w && v.resize(w, false).resize(v.width(), false) != *v {
+            return Err(too_wide(name, input.ty, format!("{v}")));
+        }
+        self.set_bits_unchecked(input, &v.resize(w, false));
+        Ok(())
+    }
+
+    fn set_bits_unchecked(&mut self, input: InputId, v: &Bits) {
+        let s = input.slot as usize;
+        let n = words_for(input.ty.width);
+        self.state[s..s + n].copy_from_slice(&v.words()[..n]);
+        self.dirty = true;
+    }
+
+    /// The value of the named signal as an unsigned number (its bits; a signed signal's
+    /// two's-complement pattern). Signals wider than 64 bits need [`peek_bits`](Self::peek_bits).
+    pub fn peek(&mut self, name: &str) -> Result<u64, SimError> {
+        let n = self.named(name)?;
+        if n.ty.width > 64 {
+            return Err(SimError::TooWideForPeek {
+                name: name.to_string(),
+                width: n.ty.width,
+            });
+        }
+        self.settle();
+        Ok(self.state[n.slot as usize])
+    }
+
+    /// The value of the named signal as an integer: sign-extended when the signal is signed.
+    /// Fails if it does not fit an `i64`.
+    pub fn peek_i64(&mut self, name: &str) -> Result<i64, SimError> {
+        let n = self.named(name)?;
+        let b = self.peek_bits(name)?;
+        let v = if n.ty.signed {
+            b.to_i128()
+        } else {
+            b.to_u128() as i128
+        };
+        let wide =
+            n.ty.width > 128 && b.resize(128, n.ty.signed).resize(n.ty.width, n.ty.signed) != b;
+        i64::try_from(v)
+            .ok()
+            .filter(|_| !wide)
+            .ok_or(SimError::TooWideForPeek {
+                name: name.to_string(),
+                width: n.ty.width,
+            })
+    }
+
+    /// The value of the named signal as a [`Bits`] of its width; works for any width.
+    pub fn peek_bits(&mut self, name: &str) -> Result<Bits, SimError> {
+        let n = self.named(name)?;
+        Ok(self.get_bits(SignalId {
+            slot: n.slot,
+            ty: n.ty,
+        }))
+    }
+
+    /// Every named signal: ports, registers and wires with their instance paths, sorted.
+    pub fn signal_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.names.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn mem(&self, name: &str, addr: u64) -> Result<usize, SimError> {
+        let m = *self
+            .mem_names
+            .get(name)
+            .ok_or_else(|| SimError::UnknownMemory(name.to_string()))?;
+        let layout = &self.mem_layouts[m];
+        if addr >= u64::from(layout.depth) {
+            return Err(SimError::AddressOutOfRange {
+                name: name.to_string(),
+                addr,
+                depth: layout.depth,
+            });
+        }
+        Ok(m)
+    }
+
+    /// One word of the memory `name` (with its instance path, like `u_cache.kv`).
+    pub fn peek_mem(&self, name: &str, addr: u64) -> Result<Bits, SimError> {
+        let m = self.mem(name, addr)?;
+        let store = &self.mems[m];
+        let base = addr as usize * store.words;
+        Ok(Bits::from_words(
+            &store.data[base..base + store.words],
+            self.mem_layouts[m].ty.width,
+        ))
+    }
+
+    /// Overwrites one word of the memory `name`, as a testbench backdoor (the read ports
+    /// see it from the next edge, as for a write port).
+    pub fn poke_mem(&mut self, name: &str, addr: u64, v: &Bits) -> Result<(), SimError> {
+        let m = self.mem(name, addr)?;
+        let ty = self.mem_layouts[m].ty;
+        if v.width() > ty.width && v.resize(ty.width, false).resize(v.width(), false) != *v {
+            return Err(too_wide(name, ty, format!("{v}")));
+        }
+        let v = v.resize(ty.width, false);
+        let store = &mut self.mems[m];
+        let base = addr as usize * store.words;
+        store.data[base..base + store.words].copy_from_slice(v.words());
+        Ok(())
+    }
+
+    /// Starts writing a VCD waveform of every named signal (with instances as `$scope`s and
+    /// a `clk`) to `out`, one sample per cycle and only changes; GTKWave reads it. The clock
+    /// period is 10 time units of 1 ns, the rising edge at the start of each cycle.
+    /// Call [`flush_vcd`](Self::flush_vcd) (or drop the simulator) to write the last cycle.
+    pub fn trace_vcd(&mut self, out: impl Write + 'static) -> Result<(), SimError> {
+        let clocked = self.rst.is_some();
+        let writer = VcdWriter::new(
+            Box::new(out) as Box<dyn Write>,
+            &self.top_name,
+            self.vcd_vars.clone(),
+            clocked,
+        )?;
+        self.vcd = Some(writer);
+        Ok(())
+    }
+
+    /// Writes the current cycle's values to the waveform and flushes it.
+    pub fn flush_vcd(&mut self) -> Result<(), SimError> {
+        if self.vcd.is_some() {
+            self.settle();
+            let cycle = self.cycle;
+            let state = &self.state;
+            if let Some(v) = self.vcd.as_mut() {
+                v.sample(cycle, state)?;
+                v.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dump_vcd(&mut self) {
+        let cycle = self.cycle;
+        if let Some(v) = self.vcd.as_mut() {
+            // A failing trace must not stop the simulation; the error surfaces at flush.
+            v.sample(cycle, &self.state).ok();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.flush_vcd().ok();
+    }
+}
+
+fn too_wide(name: &str, ty: Type, value: String) -> SimError {
+    SimError::ValueTooWide {
+        name: name.to_string(),
+        width: ty.width,
+        signed: ty.signed,
+        value,
+    }
+}
