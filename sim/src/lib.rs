@@ -23,6 +23,7 @@
 //! ```
 
 mod compile;
+pub mod cosim;
 mod error;
 mod exec;
 mod flatten;
