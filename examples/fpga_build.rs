@@ -1,0 +1,260 @@
+//! Builds hardware for the embedded `tiny` model.
+//!
+//! Today this takes the first layer's query projection of the seeded `tiny` model, quantises
+//! it, hardwires it as a fixed-weight multiplier array (one CSD shift-and-add dot product per
+//! row), checks the native simulation bit for bit against the integer matrix-vector product,
+//! writes the Verilog, lints it with Verilator and checks it with yosys when they are
+//! installed, and writes a JSON report. The whole decoder (issue 4) and the ECP5 bitstream
+//! flow (issue 5) build on this.
+//!
+//! `cargo run --release --example fpga_build -- [--rows N] [--weight-bits B] [--out DIR]`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use hardwire::blocks::FixedWeightMatVec;
+use hardwire::hdl::prelude::*;
+use hardwire::hdl::verilog::Verilog;
+use hardwire::model::quant::{QuantSpec, QuantizedMatrix};
+use hardwire::model::{LlamaConfig, LlamaWeights};
+use hardwire::sim::Simulator;
+
+#[derive(Parser, Debug)]
+#[command(about = "Generate, simulate and export hardware for the tiny model")]
+struct Args {
+    /// Rows of the query projection to hardwire (the tiny model has 64).
+    #[arg(long, default_value_t = 64)]
+    rows: usize,
+    /// Bits per weight (2 to 8).
+    #[arg(long, default_value_t = 4)]
+    weight_bits: u32,
+    /// Random activation vectors to check in simulation.
+    #[arg(long, default_value_t = 200)]
+    vectors: usize,
+    /// Output directory (replaced as a whole when the run succeeds).
+    #[arg(long, default_value = "target/fpga_build")]
+    out: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if !(2..=8).contains(&args.weight_bits) {
+        bail!(
+            "--weight-bits must be between 2 and 8, not {}",
+            args.weight_bits
+        );
+    }
+    let config = LlamaConfig::tiny();
+    if args.rows == 0 || args.rows > config.hidden_size {
+        bail!(
+            "--rows must be between 1 and {} (the tiny model's hidden size)",
+            config.hidden_size
+        );
+    }
+    let t0 = Instant::now();
+    println!(
+        "[1/5] tiny model: seeded weights, layer 0 query projection, {} rows",
+        args.rows
+    );
+    let weights = LlamaWeights::seeded(&config, 1).context("seeding the tiny model")?;
+    let q = QuantizedMatrix::quantize(
+        &weights.layers[0].wq,
+        QuantSpec::per_channel(args.weight_bits),
+    );
+    let rows: Vec<Vec<i64>> = (0..args.rows)
+        .map(|r| {
+            q.q[r * q.cols..(r + 1) * q.cols]
+                .iter()
+                .map(|&w| i64::from(w))
+                .collect()
+        })
+        .collect();
+
+    println!("[2/5] elaborating the fixed-weight multiplier array");
+    let block = FixedWeightMatVec {
+        weights: rows.clone(),
+        weight_bits: args.weight_bits,
+        ty: Type::signed(8),
+        label: "wq0".into(),
+    };
+    let design = Design::elaborate(&block).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let nonzero = rows.iter().flatten().filter(|w| **w != 0).count();
+
+    println!("[3/5] native simulation against the integer matrix-vector product");
+    let t_sim = Instant::now();
+    let cycles = check_in_simulation(&design, &block, &rows, args.vectors)?;
+    let sim_s = t_sim.elapsed().as_secs_f64();
+
+    println!("[4/5] writing Verilog");
+    let verilog = Verilog::from_design(&design);
+    let staging = args.out.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    verilog
+        .write_to(&staging.join("rtl"))
+        .context("writing the Verilog")?;
+
+    println!("[5/5] checking the Verilog with outside tools");
+    let lint = run_tool(&staging.join("rtl"), "verilator", &lint_args(&verilog));
+    let yosys_script = format!(
+        "read_verilog {}; hierarchy -check -top {}; proc; check -assert",
+        verilog.sources().collect::<Vec<_>>().join(" "),
+        verilog.top
+    );
+    let yosys = run_tool(
+        &staging.join("rtl"),
+        "yosys",
+        &["-q".into(), "-p".into(), yosys_script],
+    );
+
+    let report = serde_json::json!({
+        "design": verilog.top,
+        "model": "tiny (seeded), layer 0 q_proj",
+        "rows": args.rows,
+        "cols": config.hidden_size,
+        "weight_bits": args.weight_bits,
+        "nonzero_weights": nonzero,
+        "modules": design.modules.len(),
+        "latency_cycles": block.latency(),
+        "simulation": { "vectors": args.vectors, "cycles": cycles, "seconds": sim_s, "bit_exact": true },
+        "verilator_lint": lint.as_str(),
+        "yosys_check": yosys.as_str(),
+        "ecp5_flow": "not yet: yosys/nextpnr/ecppack bitstreams arrive with the FPGA flow",
+    });
+    std::fs::write(
+        staging.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let _ = std::fs::remove_dir_all(&args.out);
+    std::fs::rename(&staging, &args.out)
+        .with_context(|| format!("moving the result to {}", args.out.display()))?;
+
+    println!();
+    println!(
+        "hardwired {} x {} weights at {} bits ({} nonzero, {} modules, latency {} cycles)",
+        args.rows,
+        config.hidden_size,
+        args.weight_bits,
+        nonzero,
+        design.modules.len(),
+        block.latency()
+    );
+    println!("native simulation: {} vectors bit-exact with the integer product ({cycles} cycles, {sim_s:.2} s)", args.vectors);
+    println!(
+        "verilator lint: {}   yosys check: {}",
+        lint.as_str(),
+        yosys.as_str()
+    );
+    println!(
+        "Verilog in {}, report in {}",
+        args.out.join("rtl").display(),
+        args.out.join("report.json").display()
+    );
+    println!(
+        "not yet done: the ECP5 bitstream (yosys -> nextpnr-ecp5 -> ecppack) and the whole decoder"
+    );
+    println!("done in {:.1} s", t0.elapsed().as_secs_f64());
+    if lint == Check::Failed || yosys == Check::Failed {
+        bail!(
+            "an outside tool rejected the Verilog; its log is in {}",
+            args.out.join("rtl").display()
+        );
+    }
+    Ok(())
+}
+
+/// Drives random activations through the array and compares every output with `W x`.
+fn check_in_simulation(
+    design: &Design,
+    block: &FixedWeightMatVec,
+    rows: &[Vec<i64>],
+    vectors: usize,
+) -> Result<u64> {
+    let mut sim = Simulator::new(design)?;
+    sim.reset(1)?;
+    let cols = rows[0].len();
+    let out_ty = block.output_type();
+    let latency = block.latency() as usize;
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut pending = std::collections::VecDeque::new();
+    for c in 0..vectors + latency {
+        let x: Vec<i64> = (0..cols)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % 256) as i64 - 128
+            })
+            .collect();
+        let mut words = vec![0u64; (cols * 8).div_ceil(64)];
+        for (i, v) in x.iter().enumerate() {
+            words[i * 8 / 64] |= ((*v as u64) & 0xff) << (i * 8 % 64);
+        }
+        sim.poke_bits("x", &Bits::from_words(&words, cols as u32 * 8))?;
+        sim.poke("in_valid", 1)?;
+        pending.push_back(x);
+        if c >= latency {
+            let x = pending.pop_front().expect("one vector per cycle");
+            let y = sim.peek_bits("y")?;
+            for (r, row) in rows.iter().enumerate() {
+                let want: i64 = row.iter().zip(&x).map(|(w, x)| w * x).sum();
+                let got =
+                    hardwire::hdl::eval::slice(&y, r as u32 * out_ty.width, out_ty.width).to_i128();
+                if got != i128::from(want) {
+                    bail!(
+                        "row {r}, vector {}: hardware gives {got}, the integer product is {want}",
+                        c - latency
+                    );
+                }
+            }
+        }
+        sim.step();
+    }
+    Ok(sim.cycle())
+}
+
+#[derive(Debug, PartialEq)]
+enum Check {
+    Passed,
+    Failed,
+    NotInstalled,
+}
+
+impl Check {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Check::Passed => "passed",
+            Check::Failed => "FAILED",
+            Check::NotInstalled => "skipped (not installed)",
+        }
+    }
+}
+
+fn lint_args(v: &Verilog) -> Vec<String> {
+    let mut a: Vec<String> = ["--lint-only", "-Wall", "--top-module"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(v.top.clone());
+    a.extend(v.sources().map(str::to_string));
+    a
+}
+
+/// Runs a tool in `dir`, keeping its output in `dir/<tool>.log`.
+fn run_tool(dir: &Path, tool: &str, args: &[String]) -> Check {
+    match Command::new(tool).args(args).current_dir(dir).output() {
+        Err(_) => Check::NotInstalled,
+        Ok(out) => {
+            let mut log = out.stdout;
+            log.extend(out.stderr);
+            let _ = std::fs::write(dir.join(format!("{tool}.log")), log);
+            if out.status.success() {
+                Check::Passed
+            } else {
+                Check::Failed
+            }
+        }
+    }
+}
