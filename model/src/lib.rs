@@ -3,13 +3,19 @@
 //! The fixed-point functions in [`fixed`] are the numeric contract of the hardware: every unit
 //! the generator builds takes its tables from them and must match them bit for bit.
 
+// Index loops read best in tests that compare arrays element by element.
+#![cfg_attr(test, allow(clippy::needless_range_loop))]
+
+pub mod accuracy;
 pub mod bytes;
 pub mod config;
 pub mod error;
+pub mod fixed;
 pub mod fixtures;
 pub mod gguf;
 pub mod gguf_model;
 pub mod kernels;
+pub mod quant;
 pub mod reference;
 pub mod safetensors;
 pub mod tokenizer;

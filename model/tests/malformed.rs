@@ -30,7 +30,7 @@ fn st_raw(header: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn expect_err(r: Result<LlamaWeights, ModelError>, parts: &[&str]) -> String {
-    let e = r.err().expect("malformed input was accepted").to_string();
+    let e = r.expect_err("malformed input was accepted").to_string();
     for p in parts {
         assert!(e.contains(p), "error `{e}` does not mention `{p}`");
     }

@@ -1,0 +1,256 @@
+//! Matrix-vector product with requantisation: integer weights times activations, accumulated
+//! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
+//! multiplier, the sum shifted back to an activation.
+
+use super::{round_shift_i128, saturate, wrap, Format};
+use crate::quant::QuantizedMatrix;
+use rayon::prelude::*;
+
+/// A real scale as an integer multiplier and a right shift: `scale ≈ mult * 2^-shift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant {
+    /// Non-negative multiplier, below `2^(mult_bits - 1)`.
+    pub mult: i32,
+    /// Right shift applied after multiplying.
+    pub shift: u32,
+}
+
+impl Requant {
+    /// The multiplier with the most significant bits in `mult_bits` (signed) for `scale > 0`.
+    pub fn from_scale(scale: f64, mult_bits: u32) -> Self {
+        if scale <= 0.0 || !scale.is_finite() {
+            return Requant { mult: 0, shift: 0 };
+        }
+        let shift = ((mult_bits as i32 - 2) - scale.log2().floor() as i32).clamp(0, 62) as u32;
+        Requant {
+            mult: mult_from(scale, shift, mult_bits),
+            shift,
+        }
+    }
+
+    /// `round_shift(x * mult, shift)`, saturated to `bits`.
+    pub fn apply(self, x: i64, bits: u32) -> i32 {
+        saturate(
+            round_shift_i128(x as i128 * self.mult as i128, self.shift) as i64,
+            bits,
+        )
+    }
+}
+
+fn mult_from(scale: f64, shift: u32, mult_bits: u32) -> i32 {
+    let max = (1i64 << (mult_bits - 1)) - 1;
+    ((scale * (shift as f64).exp2()).round() as i64).clamp(0, max) as i32
+}
+
+/// A weight matrix as the hardware holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedMatrix {
+    /// Output channels.
+    pub rows: usize,
+    /// Inputs.
+    pub cols: usize,
+    /// Inputs sharing one multiplier.
+    pub group_size: usize,
+    /// Weight width in bits.
+    pub weight_bits: u32,
+    /// Integer weights, row-major.
+    pub weights: Vec<i8>,
+    /// Per (row, group) multipliers, row-major; they share the row's shift.
+    pub mults: Vec<i32>,
+    /// Per-row right shift.
+    pub shifts: Vec<u32>,
+    /// Width the outputs saturate to.
+    pub out_bits: u32,
+}
+
+impl FixedMatrix {
+    /// The hardware form of a quantised matrix taking activations in format `input` to format
+    /// `output`: the format change `2^(output.frac - input.frac)` is folded into the scales, and
+    /// each row's shift is set by its largest group scale so that multiplier has `mult_bits`
+    /// significant bits.
+    pub fn from_quantized(
+        q: &QuantizedMatrix,
+        mult_bits: u32,
+        input: Format,
+        output: Format,
+    ) -> Self {
+        let fold = (output.frac as f64 - input.frac as f64).exp2();
+        let groups = q.groups_per_row();
+        let mut mults = Vec::with_capacity(q.rows * groups);
+        let mut shifts = Vec::with_capacity(q.rows);
+        for r in 0..q.rows {
+            let s = &q.scales[r * groups..(r + 1) * groups];
+            let top = s.iter().fold(0f32, |a, &b| a.max(b)) as f64 * fold;
+            let shift = Requant::from_scale(top, mult_bits).shift;
+            shifts.push(shift);
+            mults.extend(
+                s.iter()
+                    .map(|&x| mult_from(x as f64 * fold, shift, mult_bits)),
+            );
+        }
+        FixedMatrix {
+            rows: q.rows,
+            cols: q.cols,
+            group_size: q.group_size,
+            weight_bits: q.spec.bits,
+            weights: q.q.clone(),
+            mults,
+            shifts,
+            out_bits: output.bits,
+        }
+    }
+
+    /// Groups per row.
+    pub fn groups_per_row(&self) -> usize {
+        self.cols.div_ceil(self.group_size)
+    }
+
+    /// The realised scale of weight `(r, c)` (format change included).
+    pub fn scale(&self, r: usize, c: usize) -> f64 {
+        self.mults[r * self.groups_per_row() + c / self.group_size] as f64
+            * (-(self.shifts[r] as f64)).exp2()
+    }
+}
+
+#[inline]
+fn dot_i8(w: &[i8], x: &[i32]) -> i64 {
+    let mut acc = [0i64; 8];
+    let cw = w.chunks_exact(8);
+    let cx = x.chunks_exact(8);
+    let (rw, rx) = (cw.remainder(), cx.remainder());
+    for (a, b) in cw.zip(cx) {
+        for j in 0..8 {
+            acc[j] += (a[j] as i32 * b[j]) as i64;
+        }
+    }
+    let tail: i64 = rw
+        .iter()
+        .zip(rx)
+        .map(|(&a, &b)| (a as i32 * b) as i64)
+        .sum();
+    acc.iter().sum::<i64>() + tail
+}
+
+/// One output channel: `sat(round_shift(Σ_g wrap(Σ_{c∈g} w[r][c] x[c]) * mult[r][g], shift[r]))`.
+///
+/// Products fit 31 bits (inputs at most 24 bits, weights 8); accumulators wrap at `acc_bits`;
+/// the multiplied group sums need `acc_bits + mult_bits + log2(groups)` bits; the result
+/// saturates to `m.out_bits`.
+pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
+    let groups = m.groups_per_row();
+    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
+    let mut sum: i128 = 0;
+    for g in 0..groups {
+        let lo = g * m.group_size;
+        let hi = (lo + m.group_size).min(m.cols);
+        let acc = wrap(dot_i8(&row[lo..hi], &x[lo..hi]), acc_bits);
+        sum += acc as i128 * m.mults[r * groups + g] as i128;
+    }
+    saturate(round_shift_i128(sum, m.shifts[r]) as i64, m.out_bits)
+}
+
+/// Matrix-vector product with requantisation (see [`matvec_row`] for the contract of each
+/// output). Latency in hardware depends on the reuse factor; the result does not.
+pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
+    assert_eq!(
+        x.len(),
+        m.cols,
+        "matvec: input has {} values, the matrix {} columns",
+        x.len(),
+        m.cols
+    );
+    let mut out = vec![0i32; m.rows];
+    out.par_chunks_mut(64).enumerate().for_each(|(ci, o)| {
+        for (i, y) in o.iter_mut().enumerate() {
+            *y = matvec_row(m, ci * 64 + i, x, acc_bits);
+        }
+    });
+    out
+}
+
+/// Row `token` of an embedding matrix as activations: `sat(round_shift(q * mult, shift))`, the
+/// matrix built with an input format of 0 fractional bits (so `mult * 2^-shift` is the scale in
+/// output units).
+pub fn embed_lookup(m: &FixedMatrix, token: usize) -> Vec<i32> {
+    let groups = m.groups_per_row();
+    (0..m.cols)
+        .map(|c| {
+            let q = m.weights[token * m.cols + c] as i64;
+            let mult = m.mults[token * groups + c / m.group_size] as i64;
+            saturate(
+                round_shift_i128((q * mult) as i128, m.shifts[token]) as i64,
+                m.out_bits,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{QuantSpec, QuantizedMatrix};
+    use crate::weights::Matrix;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against the f64 product of the same integer weights, realised scales
+        /// (`mult * 2^-shift`) and inputs, the error is the final rounding: half a step. The
+        /// realised scales are within half a multiplier step of the quantiser's.
+        #[test]
+        fn matvec_matches_f64_ideal(
+            w in proptest::collection::vec(-1.0f32..1.0, 96),
+            x in proptest::collection::vec(-4000i32..4000, 24),
+            group in prop_oneof![Just(None), Just(Some(8usize))],
+            bits in 2u32..=8,
+        ) {
+            let (input, output) = (Format { bits: 20, frac: 12 }, Format { bits: 24, frac: 7 });
+            let m = Matrix { rows: 4, cols: 24, data: w };
+            let q = QuantizedMatrix::quantize(&m, QuantSpec { bits, group_size: group });
+            let f = FixedMatrix::from_quantized(&q, 16, input, output);
+            let y = matvec(&f, &x, 40);
+            let fold = 2f64.powi(7 - 12);
+            for r in 0..4 {
+                // In output units: q * realised scale * x_int.
+                let exact: f64 = (0..24).map(|c| q.q[r * 24 + c] as f64 * f.scale(r, c) * x[c] as f64).sum();
+                prop_assert!((y[r] as f64 - exact).abs() <= 0.5 + 1e-9, "row {r}: {} vs {exact}", y[r]);
+                for c in 0..24 {
+                    let step = (-(f.shifts[r] as f64)).exp2();
+                    let want = q.scale(r, c) as f64 * fold;
+                    prop_assert!((f.scale(r, c) - want).abs() <= step / 2.0 + want * 1e-7);
+                }
+            }
+        }
+
+        #[test]
+        fn embed_lookup_matches_dequantized(w in proptest::collection::vec(-1.0f32..1.0, 32), bits in 2u32..=8) {
+            let out = Format { bits: 24, frac: 7 };
+            let m = Matrix { rows: 2, cols: 16, data: w };
+            let q = QuantizedMatrix::quantize(&m, QuantSpec::per_channel(bits));
+            let f = FixedMatrix::from_quantized(&q, 16, Format { bits: 8, frac: 0 }, out);
+            let d = q.dequantize();
+            for t in 0..2 {
+                let e = embed_lookup(&f, t);
+                for c in 0..16 {
+                    let want = d.data[t * 16 + c] as f64;
+                    prop_assert!((out.to_real(e[c]) - want).abs() <= out.step() / 2.0 + want.abs() * 2f64.powi(-14) + 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulator_wraps() {
+        let f = FixedMatrix {
+            rows: 1,
+            cols: 2,
+            group_size: 2,
+            weight_bits: 8,
+            weights: vec![127, 127],
+            mults: vec![1],
+            shifts: vec![0],
+            out_bits: 24,
+        };
+        // 127 * 200 * 2 = 50800 wraps to 50800 - 65536.
+        assert_eq!(matvec(&f, &[200, 200], 16), vec![50800 - 65536]);
+    }
+}

@@ -1,0 +1,207 @@
+//! The fixed-point golden model: integer in, integer out, with the rounding, saturation and
+//! lookup tables the hardware uses. Every hardware unit matches one function here bit for bit
+//! and takes its tables from the same code.
+//!
+//! Conventions shared by all units:
+//! - an activation is an `i32` holding a two's-complement value in a [`Format`] (width and
+//!   fractional bits; [`NumericConfig`] names the two formats of the decoder);
+//! - rounding is "add half, then arithmetic shift right" ([`round_shift`]): round half up;
+//! - results written back as activations saturate to their format's width ([`saturate`]);
+//! - matrix accumulators wrap at [`NumericConfig::acc_bits`] (two's complement), which makes the
+//!   result independent of the order of accumulation; the width must be chosen so real sums
+//!   don't wrap (see [`NumericConfig::accumulator_headroom`]).
+
+pub mod elementwise;
+pub mod matvec;
+pub mod model;
+pub mod rmsnorm;
+pub mod rope;
+pub mod silu;
+pub mod softmax;
+
+pub use elementwise::{argmax, mul, residual_add};
+pub use matvec::{embed_lookup, matvec, FixedMatrix, Requant};
+pub use model::{FixedKvCache, FixedLayer, FixedModel};
+pub use rmsnorm::{rms_norm, rsqrt, RmsNormParams, RsqrtTable};
+pub use rope::{rope, RopeTables};
+pub use silu::{silu, SiluTable};
+pub use softmax::{attention_score, reciprocal, softmax, weighted_sum, ExpTable, RecipTable};
+
+use serde::{Deserialize, Serialize};
+
+/// A fixed-point format: a two's-complement value of `bits` bits with `frac` fractional bits
+/// (real value `x * 2^-frac`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Format {
+    /// Total width, sign included.
+    pub bits: u32,
+    /// Fractional bits.
+    pub frac: u32,
+}
+
+impl Format {
+    /// Real value of one step.
+    pub fn step(&self) -> f64 {
+        (-(self.frac as f64)).exp2()
+    }
+
+    /// `x` in this format (rounded to nearest, saturated).
+    pub fn to_fixed(&self, x: f64) -> i32 {
+        saturate((x * (self.frac as f64).exp2()).round() as i64, self.bits)
+    }
+
+    /// The real value of `x`.
+    pub fn to_real(&self, x: i32) -> f64 {
+        x as f64 * self.step()
+    }
+
+    /// Largest representable real value.
+    pub fn max_real(&self) -> f64 {
+        self.to_real(((1i64 << (self.bits - 1)) - 1) as i32)
+    }
+}
+
+/// Widths of the datapath.
+///
+/// Two activation formats: `resid` for the residual stream and everything added to it (the
+/// embedding, the attention and FFN output projections and the SwiGLU product feeding the down
+/// projection), whose magnitudes reach tens of thousands in real models ("massive
+/// activations"); and `act` for everything else (norm outputs, Q/K/V, scores, attention output,
+/// gate/up, logits), which stays within a few hundred and wants more fractional bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumericConfig {
+    /// Format of ordinary activations; at most 24 bits, at least 4 fractional bits.
+    pub act: Format,
+    /// Format of the residual stream; at most 24 bits.
+    pub resid: Format,
+    /// Width of a matrix-vector accumulator (wraps), at most 48.
+    pub acc_bits: u32,
+    /// Width of a requantisation multiplier (sign included), 8 to 24.
+    pub mult_bits: u32,
+}
+
+impl Default for NumericConfig {
+    /// `act` 20 bits with 12 fractional (±256, step 1/4096); `resid` 24 bits with 7 fractional
+    /// (±65536, step 1/128: SmolLM2-135M's residual stream reaches about 30000); 40-bit
+    /// accumulators; 16-bit multipliers.
+    fn default() -> Self {
+        NumericConfig {
+            act: Format { bits: 20, frac: 12 },
+            resid: Format { bits: 24, frac: 7 },
+            acc_bits: 40,
+            mult_bits: 16,
+        }
+    }
+}
+
+impl NumericConfig {
+    /// Checks the widths against the limits documented on each field.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        for (name, f) in [("act", self.act), ("resid", self.resid)] {
+            if !(8..=24).contains(&f.bits) {
+                bad.push(format!("{name}.bits {} is outside 8..=24", f.bits));
+            }
+            if f.frac + 2 > f.bits {
+                bad.push(format!(
+                    "{name}.frac {} leaves fewer than 2 integer bits of {}",
+                    f.frac, f.bits
+                ));
+            }
+        }
+        if self.act.frac < 4 {
+            bad.push(format!(
+                "act.frac {} is below 4 (the SiLU table step)",
+                self.act.frac
+            ));
+        }
+        if !(16..=48).contains(&self.acc_bits) {
+            bad.push(format!("acc_bits {} is outside 16..=48", self.acc_bits));
+        }
+        if !(8..=24).contains(&self.mult_bits) {
+            bad.push(format!("mult_bits {} is outside 8..=24", self.mult_bits));
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    /// Bits the accumulator has beyond the worst-case sum of `cols` products of full-scale
+    /// `input` values and `weight_bits` weights (negative: a worst-case input could wrap).
+    pub fn accumulator_headroom(&self, input: Format, cols: usize, weight_bits: u32) -> i64 {
+        let need = (input.bits - 1) as i64
+            + (weight_bits - 1) as i64
+            + (cols.max(1) as f64).log2().ceil() as i64
+            + 1;
+        self.acc_bits as i64 - need
+    }
+}
+
+/// `x / 2^s` rounded half up (`(x + 2^(s-1)) >> s`); `s = 0` returns `x`.
+#[inline]
+pub fn round_shift(x: i64, s: u32) -> i64 {
+    if s == 0 {
+        x
+    } else {
+        (x + (1i64 << (s - 1))) >> s
+    }
+}
+
+/// [`round_shift`] for 128-bit intermediates.
+#[inline]
+pub fn round_shift_i128(x: i128, s: u32) -> i128 {
+    if s == 0 {
+        x
+    } else {
+        (x + (1i128 << (s - 1))) >> s
+    }
+}
+
+/// `x * 2^-s` for a signed shift: rounded right shift when `s > 0`, left shift otherwise.
+#[inline]
+pub fn shift_signed(x: i64, s: i32) -> i64 {
+    if s >= 0 {
+        round_shift(x, s as u32)
+    } else {
+        x << (-s) as u32
+    }
+}
+
+/// Clamps `x` to a signed `bits`-wide value.
+#[inline]
+pub fn saturate(x: i64, bits: u32) -> i32 {
+    let hi = (1i64 << (bits - 1)) - 1;
+    x.clamp(-hi - 1, hi) as i32
+}
+
+/// Wraps `x` to a signed `bits`-wide two's-complement value (what a `bits`-wide adder does).
+#[inline]
+pub fn wrap(x: i64, bits: u32) -> i64 {
+    let sh = 64 - bits;
+    (x << sh) >> sh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_and_saturation() {
+        assert_eq!(round_shift(5, 1), 3); // 2.5 -> 3
+        assert_eq!(round_shift(-5, 1), -2); // -2.5 -> -2 (half up)
+        assert_eq!(round_shift(-6, 2), -1); // -1.5 -> -1
+        assert_eq!(shift_signed(3, -2), 12);
+        assert_eq!(saturate(1 << 20, 16), 32767);
+        assert_eq!(saturate(-(1 << 20), 16), -32768);
+        assert_eq!(wrap(128, 8), -128);
+        assert_eq!(wrap(-129, 8), 127);
+        NumericConfig::default().validate().unwrap();
+        let wide = NumericConfig {
+            act: Format { bits: 30, frac: 12 },
+            ..Default::default()
+        };
+        assert!(wide.validate().unwrap_err().contains("act.bits 30"));
+    }
+}
