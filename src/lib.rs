@@ -10,6 +10,10 @@
 //!   golden model the hardware matches bit for bit;
 //! - [`fpga`]: boards, parts and synthesis flows.
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod blocks;
 
 pub use hardwire_fpga as fpga;
