@@ -114,6 +114,69 @@ impl Tokenizer {
         Self::bpe(tokens, merge_ranks, special, pre)
     }
 
+    /// Builds the byte-level BPE tokenizer of a Hugging Face `tokenizer.json` (model type `BPE`,
+    /// merges as `"a b"` strings or `["a", "b"]` pairs, added tokens matched literally).
+    pub fn from_tokenizer_json(path: &std::path::Path) -> Result<Self> {
+        let err = |m: String| ModelError::Tokenizer(format!("{}: {m}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("bad JSON: {e}")))?;
+        let model = &v["model"];
+        if model["type"].as_str() != Some("BPE") {
+            return Err(err("only BPE models are supported".into()));
+        }
+        let vocab = model["vocab"]
+            .as_object()
+            .ok_or_else(|| err("model.vocab is not an object".into()))?;
+        let mut tokens = vec![String::new(); vocab.len()];
+        for (t, id) in vocab {
+            let id = id
+                .as_u64()
+                .filter(|&i| (i as usize) < tokens.len())
+                .ok_or_else(|| err(format!("token `{t}` has a bad id")))?;
+            tokens[id as usize] = t.clone();
+        }
+        let mut merges = HashMap::new();
+        for (rank, m) in model["merges"]
+            .as_array()
+            .ok_or_else(|| err("model.merges is not a list".into()))?
+            .iter()
+            .enumerate()
+        {
+            let pair = match m {
+                serde_json::Value::String(s) => s
+                    .split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string())),
+                serde_json::Value::Array(a) if a.len() == 2 => a[0]
+                    .as_str()
+                    .zip(a[1].as_str())
+                    .map(|(a, b)| (a.to_string(), b.to_string())),
+                _ => None,
+            };
+            let pair = pair.ok_or_else(|| err(format!("merge {rank} is malformed")))?;
+            merges.entry(pair).or_insert(rank as u32);
+        }
+        let mut special = Vec::new();
+        for t in v["added_tokens"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) {
+                let id = id as usize;
+                if id >= tokens.len() {
+                    tokens.resize(id + 1, String::new());
+                }
+                tokens[id] = content.to_string();
+                special.push((content.to_string(), id as u32));
+            }
+        }
+        let digits = text.contains("\"individual_digits\":true")
+            || text.contains("\"individual_digits\": true");
+        Self::bpe(
+            tokens,
+            merges,
+            special,
+            if digits { "smollm" } else { "gpt2" },
+        )
+    }
+
     fn bpe(
         tokens: Vec<String>,
         merges: HashMap<(String, String), u32>,

@@ -1,0 +1,176 @@
+//! The two numerics behind one interface: the f32 reference and the fixed-point golden model.
+
+use super::ModelArgs;
+use anyhow::{bail, Context};
+use hardwire_model::accuracy::{score_f32, score_fixed, Score};
+use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, Format, NumericConfig};
+use hardwire_model::quant::{QuantPolicy, QuantSpec};
+use hardwire_model::{KvCache, LlamaWeights, Reference};
+use serde::Serialize;
+
+/// Which arithmetic runs the model.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Numerics {
+    /// The f32 reference.
+    F32,
+    /// The fixed-point golden model.
+    Fixed,
+}
+
+/// A ready-to-run model.
+pub enum Engine<'w> {
+    /// f32 reference.
+    F32(Reference<'w>),
+    /// Fixed-point golden model.
+    Fixed(Box<FixedModel>),
+}
+
+/// What the numerics were, for reports.
+#[derive(Serialize)]
+pub struct NumericsReport {
+    pub numerics: Numerics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<NumericConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<QuantPolicy>,
+}
+
+fn parse_format(s: &str, what: &str) -> anyhow::Result<Format> {
+    let (b, f) = s
+        .split_once('.')
+        .with_context(|| format!("--{what} takes BITS.FRAC, e.g. 20.12"))?;
+    Ok(Format {
+        bits: b.parse()?,
+        frac: f.parse()?,
+    })
+}
+
+/// The quantisation policy and datapath the arguments ask for.
+pub fn fixed_settings(
+    a: &ModelArgs,
+    w: &LlamaWeights,
+) -> anyhow::Result<(QuantPolicy, NumericConfig)> {
+    let group_size = (a.group_size > 0).then_some(a.group_size);
+    let policy = match &a.mixed {
+        Some(m) => {
+            let (lo, hi) = m
+                .split_once('/')
+                .context("--mixed takes BASE/HIGH, e.g. 3/6")?;
+            let (lo, hi): (u32, u32) = (lo.parse()?, hi.parse()?);
+            for b in [lo, hi] {
+                if !(2..=8).contains(&b) {
+                    bail!("--mixed widths must be 2 to 8 bits, got {b}");
+                }
+            }
+            QuantPolicy::mixed_by_sensitivity(
+                w,
+                QuantSpec {
+                    bits: lo,
+                    group_size,
+                },
+                QuantSpec {
+                    bits: hi,
+                    group_size,
+                },
+                a.mixed_fraction,
+            )
+        }
+        None => {
+            if !(2..=8).contains(&a.weight_bits) {
+                bail!("--weight-bits must be 2 to 8, got {}", a.weight_bits);
+            }
+            QuantPolicy::uniform(QuantSpec {
+                bits: a.weight_bits,
+                group_size,
+            })
+        }
+    };
+    let mut n = NumericConfig::default();
+    if let Some(s) = &a.act {
+        n.act = parse_format(s, "act")?;
+    }
+    if let Some(s) = &a.resid {
+        n.resid = parse_format(s, "resid")?;
+    }
+    if let Some(b) = a.acc_bits {
+        n.acc_bits = b;
+    }
+    n.validate().map_err(anyhow::Error::msg)?;
+    Ok((policy, n))
+}
+
+impl<'w> Engine<'w> {
+    /// Builds the engine for `w`, with a KV cache of at least `max_seq` positions.
+    pub fn new(
+        a: &ModelArgs,
+        w: &'w LlamaWeights,
+        max_seq: usize,
+    ) -> anyhow::Result<(Self, NumericsReport)> {
+        Ok(match a.numerics {
+            Numerics::F32 => (
+                Engine::F32(Reference::new(w)),
+                NumericsReport {
+                    numerics: a.numerics,
+                    datapath: None,
+                    policy: None,
+                },
+            ),
+            Numerics::Fixed => {
+                let (policy, n) = fixed_settings(a, w)?;
+                let m = FixedModel::new(w, &policy, n, max_seq)?;
+                (
+                    Engine::Fixed(Box::new(m)),
+                    NumericsReport {
+                        numerics: a.numerics,
+                        datapath: Some(n),
+                        policy: Some(policy),
+                    },
+                )
+            }
+        })
+    }
+
+    /// Scores a token sequence.
+    pub fn score(&self, tokens: &[u32]) -> anyhow::Result<Score> {
+        Ok(match self {
+            Engine::F32(r) => score_f32(r, tokens)?,
+            Engine::Fixed(m) => score_fixed(m, tokens)?,
+        })
+    }
+
+    /// A decoding session.
+    pub fn session(&self) -> Session<'_, 'w> {
+        match self {
+            Engine::F32(r) => Session::F32(r, r.new_cache()),
+            Engine::Fixed(m) => Session::Fixed(m, m.new_cache()),
+        }
+    }
+}
+
+/// A decoding session: feed tokens, get the argmax of the next.
+pub enum Session<'e, 'w> {
+    /// f32 reference with its cache.
+    F32(&'e Reference<'w>, KvCache),
+    /// Fixed-point model with its cache.
+    Fixed(&'e FixedModel, FixedKvCache),
+}
+
+impl Session<'_, '_> {
+    /// Feeds `tokens` (at least one) and returns the greedy next token.
+    pub fn feed(&mut self, tokens: &[u32]) -> anyhow::Result<u32> {
+        Ok(match self {
+            Session::F32(r, c) => {
+                let logits = r.forward(c, tokens, false)?;
+                hardwire_model::reference::argmax(logits.last().context("no tokens to feed")?)
+            }
+            Session::Fixed(m, c) => {
+                let mut logits = Vec::new();
+                for &t in tokens {
+                    logits = m.step(c, t)?;
+                }
+                argmax(&logits) as u32
+            }
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! Command-line parsing and dispatch.
+
+mod engine;
+mod generate;
+mod model_source;
+mod score;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Turn a transformer into hardware — model-side commands.
+#[derive(Parser)]
+#[command(name = "hardwire", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Greedy text generation with the f32 reference or the fixed-point golden model.
+    Generate(generate::GenerateArgs),
+    /// Per-position argmax, next-token negative log-likelihood and perplexity of a text.
+    Score(score::ScoreArgs),
+}
+
+/// Which model and which numerics, shared by every command.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A `.gguf` file, a Hugging Face directory (config.json + safetensors), or a preset:
+    /// `tiny` (seeded weights), `smollm2-135m` (the GGUF fetched by scripts/fetch-smollm2.sh).
+    #[arg(long)]
+    pub model: String,
+    /// Keep only the first N decoder layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Seed of the `tiny` preset's weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `f32` (the reference) or `fixed` (the golden model the hardware matches bit for bit).
+    #[arg(long, value_enum, default_value_t = engine::Numerics::F32)]
+    pub numerics: engine::Numerics,
+    /// Weight bits (2 to 8) for `--numerics fixed`.
+    #[arg(long, default_value_t = 8)]
+    pub weight_bits: u32,
+    /// Inputs per weight scale along a row (0: one scale per output channel).
+    #[arg(long, default_value_t = 32)]
+    pub group_size: usize,
+    /// Mixed precision `BASE/HIGH` (e.g. `3/6`): every matrix at BASE bits, the most sensitive
+    /// quarter (see --mixed-fraction) at HIGH. Overrides --weight-bits.
+    #[arg(long)]
+    pub mixed: Option<String>,
+    /// Fraction of matrices raised to the high width by --mixed.
+    #[arg(long, default_value_t = 0.25)]
+    pub mixed_fraction: f64,
+    /// Activation width and fractional bits, e.g. `20.12`.
+    #[arg(long)]
+    pub act: Option<String>,
+    /// Residual-stream width and fractional bits, e.g. `24.7`.
+    #[arg(long)]
+    pub resid: Option<String>,
+    /// Accumulator width.
+    #[arg(long)]
+    pub acc_bits: Option<u32>,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Generate(a) => generate::run(&a),
+        Command::Score(a) => score::run(&a),
+    }
+}

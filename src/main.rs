@@ -1,0 +1,7 @@
+//! `hardwire`: the command line of the hardwire project.
+
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    cli::run()
+}
