@@ -149,3 +149,24 @@ fn fixed_weight_matvec_lints_clean() {
         label: "t".into(),
     });
 }
+
+/// Memories are written in the form yosys maps to block RAM: DP16KD on ECP5, RAMB18/36 on
+/// Xilinx 7-series, including a depth that is not a power of two.
+#[test]
+fn memories_map_to_block_ram() {
+    if !require_tool("yosys") {
+        return;
+    }
+    let design = Design::elaborate(&MemoryDesign).unwrap_or_else(|e| panic!("{e}"));
+    let (v, dir) = written("bram", &design);
+    let sources = v.sources().collect::<Vec<_>>().join(" ");
+    for (synth, cells) in [
+        ("synth_ecp5", "t:DP16KD"),
+        ("synth_xilinx -family xc7 -flatten", "t:RAMB18E1 t:RAMB36E1"),
+    ] {
+        let script = format!("read_verilog {sources}; {synth} -top {}; select -assert-min 2 {cells}", v.top);
+        let (ok, text) = run(&dir, "yosys", &["-q".into(), "-p".into(), script]);
+        assert!(ok, "{synth} did not map both memories to block RAM:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
