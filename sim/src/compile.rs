@@ -14,6 +14,7 @@ use hardwire_hdl::Bits;
 
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
+use crate::fuse::{deps, forward_slice, narrow_addsub, truncated_addsub, view};
 use crate::instr::{ArithOp, BitOp, CmpOp, EdgeOp, Instr, ReduceOp, Slot, WideOp, ALWAYS};
 
 /// Storage and ports of one memory.
@@ -35,8 +36,12 @@ pub(crate) struct Program {
     pub state: Vec<u64>,
     /// Instructions computing the constant-only nodes, run once.
     pub init: Vec<Instr>,
-    /// The combinational instructions in topological order, run on every settle.
+    /// The combinational instructions that registers and memory ports depend on, in
+    /// topological order: run before every edge.
     pub comb: Vec<Instr>,
+    /// The rest of the combinational instructions (values only peeked or traced), run after
+    /// `comb` when something looks at them.
+    pub obs: Vec<Instr>,
     /// Side table for [`Instr::Wide`].
     pub wide: Vec<WideOp>,
     /// The clock edge, in commit order.
@@ -237,6 +242,74 @@ fn levelize(flat: &Flat, rep: &[FlatId]) -> Result<Vec<FlatId>, SimError> {
     Ok(order)
 }
 
+/// The nodes a register or memory port reads, directly or through logic: what a clock edge
+/// needs settled. The rest is only observed (by peeks and waveforms) and computed on demand.
+fn feeds_state(flat: &Flat, rep: &[FlatId]) -> Vec<bool> {
+    let mut seen = vec![false; flat.nodes.len()];
+    let mut stack: Vec<FlatId> = Vec::new();
+    for r in &flat.regs {
+        stack.push(r.next);
+        stack.extend(r.enable);
+    }
+    for m in &flat.mems {
+        for p in &m.read_ports {
+            stack.push(p.addr);
+            stack.extend(p.enable);
+        }
+        for p in &m.write_ports {
+            stack.extend([p.addr, p.data, p.enable]);
+        }
+    }
+    let mut ops = Vec::new();
+    while let Some(n) = stack.pop() {
+        let n = rep[n as usize];
+        if std::mem::replace(&mut seen[n as usize], true) {
+            continue;
+        }
+        deps(flat, rep, n, &mut ops);
+        stack.extend_from_slice(&ops);
+    }
+    seen
+}
+
+/// Reorders a topological order level by level (a node's level is one more than its
+/// deepest operand's), and within a level by kind of operation. Any order within a level is
+/// valid; grouping alike instructions makes the executor's dispatch branch predictable,
+/// which on wide, regular logic (multiplier arrays, adder trees) is most of its cost.
+fn group_by_level(flat: &Flat, rep: &[FlatId], order: Vec<FlatId>) -> Vec<FlatId> {
+    let mut level = vec![0u32; flat.nodes.len()];
+    let mut ops = Vec::new();
+    for &n in &order {
+        operands(&flat.nodes[n as usize].kind, &mut ops);
+        level[n as usize] = ops
+            .iter()
+            .map(|o| level[rep[*o as usize] as usize] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let kind_key = |n: FlatId| -> (u32, u32) {
+        let node = &flat.nodes[n as usize];
+        let wide = u32::from(node.ty.width > 64);
+        let k = match &node.kind {
+            FlatKind::Binary(op, ..) => 100 + *op as u32,
+            FlatKind::Unary(op, _) => 200 + *op as u32,
+            FlatKind::Mux(..) => 300,
+            FlatKind::Slice(..) => 301,
+            FlatKind::Concat(..) => 302,
+            FlatKind::Resize(..) => 303,
+            _ => 0,
+        };
+        (wide, k)
+    };
+    let mut keyed: Vec<(u32, (u32, u32), usize, FlatId)> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (level[n as usize], kind_key(n), i, n))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(.., n)| n).collect()
+}
+
 struct Compiler<'a> {
     flat: &'a Flat,
     rep: Vec<FlatId>,
@@ -245,15 +318,34 @@ struct Compiler<'a> {
     slot_of: Vec<Option<Slot>>,
     init: Vec<Instr>,
     comb: Vec<Instr>,
+    obs: Vec<Instr>,
     wide: Vec<WideOp>,
-    /// Extensions already emitted: (slot, type, width) -> slot.
-    ext_cache: HashMap<(Slot, Type, u32), Slot>,
+    /// Whether each node feeds a register or memory port (else it is only observed).
+    feeds_state: Vec<bool>,
+    /// Whether the node being compiled feeds state: its instructions go to `comb`, else to
+    /// `obs`.
+    cur_core: bool,
+    /// Extensions already emitted: (slot, type, width, program) -> slot.
+    ext_cache: HashMap<(Slot, Type, u32, Prog), Slot>,
+}
+
+/// Which program an instruction lands in; each may read what an earlier one computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Prog {
+    Init,
+    Core,
+    Obs,
 }
 
 /// Compiles a flattened design.
 pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
     let rep = resolve_aliases(flat)?;
     let order = levelize(flat, &rep)?;
+    let order = if std::env::var_os("NOGROUP").is_some() {
+        order
+    } else {
+        group_by_level(flat, &rep, order)
+    };
     let mut c = Compiler {
         flat,
         rep,
@@ -262,9 +354,13 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         slot_of: vec![None; flat.nodes.len()],
         init: Vec::new(),
         comb: Vec::new(),
+        obs: Vec::new(),
         wide: Vec::new(),
+        feeds_state: Vec::new(),
+        cur_core: true,
         ext_cache: HashMap::new(),
     };
+    c.feeds_state = feeds_state(flat, &c.rep);
     // Inputs first, then state, so the hot data sits together; then the computed nodes in
     // evaluation order, each followed by its temporaries.
     for (_, node) in &flat.inputs {
@@ -282,8 +378,10 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         }
     }
     for &node in &order {
+        c.cur_core = c.feeds_state[node as usize];
         c.node(node)?;
     }
+    c.cur_core = true;
     let (edge, resets, mems) = c.edge()?;
     // Aliases share their target's slot.
     let mut slot_of = c.slot_of.clone();
@@ -295,6 +393,7 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         state: c.state,
         init: c.init,
         comb: c.comb,
+        obs: c.obs,
         wide: c.wide,
         edge,
         resets,
@@ -333,11 +432,19 @@ impl Compiler<'_> {
         }
     }
 
+    fn prog(&self, class: Class) -> Prog {
+        match (class, self.cur_core) {
+            (Class::Const, _) => Prog::Init,
+            (_, true) => Prog::Core,
+            (_, false) => Prog::Obs,
+        }
+    }
+
     fn emit(&mut self, class: Class, i: Instr) {
-        if class == Class::Const {
-            self.init.push(i)
-        } else {
-            self.comb.push(i)
+        match self.prog(class) {
+            Prog::Init => self.init.push(i),
+            Prog::Core => self.comb.push(i),
+            Prog::Obs => self.obs.push(i),
         }
     }
 
@@ -352,15 +459,29 @@ impl Compiler<'_> {
         if op.ty.width == w {
             return op.slot;
         }
-        let key = (op.slot, op.ty, w);
-        if let Some(s) = self.ext_cache.get(&key) {
-            return *s;
-        }
         let class = if op.class == Class::Const {
             Class::Const
         } else {
             Class::Comb
         };
+        let prog = self.prog(class);
+        // A value computed by an earlier-running program can be reused.
+        for p in [Prog::Init, Prog::Core, Prog::Obs] {
+            if let Some(s) = self.ext_cache.get(&(op.slot, op.ty, w, p)) {
+                return *s;
+            }
+            if p == prog {
+                break;
+            }
+        }
+        let key = (op.slot, op.ty, w, prog);
+        if w < op.ty.width && w <= 64 {
+            // A truncation is a slice of the low bits.
+            let d = self.alloc(w, class);
+            self.slice_into(class, d, w, op, 0);
+            self.ext_cache.insert(key, d);
+            return d;
+        }
         let d = self.alloc(w, class);
         if w <= 64 && op.ty.width <= 64 {
             self.emit(
@@ -386,6 +507,118 @@ impl Compiler<'_> {
         }
         self.ext_cache.insert(key, d);
         d
+    }
+
+    /// `d = a ± b` for the narrow add or subtract `sum`, masked by `ms` (which may be
+    /// narrower than the sum: a truncation folded in), its operands read through views.
+    fn addsub(&mut self, sum: FlatId, d: Slot, ms: u8, class: Class) {
+        let flat = self.flat;
+        let (op, a, b) = narrow_addsub(flat, &self.rep, sum).expect("callers check the shape");
+        let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
+        let (va, vb) = (view(flat, &self.rep, a, ta), view(flat, &self.rep, b, tb));
+        let (sa, sb) = (
+            self.opnd(va.base).slot + va.word,
+            self.opnd(vb.base).slot + vb.word,
+        );
+        let i = if va.is_plain(a) && vb.is_plain(b) {
+            let (sa_, sb_) = (sx(ta), sx(tb));
+            match op {
+                BinaryOp::Add => Instr::Add {
+                    d,
+                    a: sa,
+                    b: sb,
+                    sa: sa_,
+                    sb: sb_,
+                    ms,
+                },
+                _ => Instr::Sub {
+                    d,
+                    a: sa,
+                    b: sb,
+                    sa: sa_,
+                    sb: sb_,
+                    ms,
+                },
+            }
+        } else {
+            let (va, vb) = (va.stages, vb.stages);
+            match (op, ta.signed) {
+                (BinaryOp::Add, true) => Instr::AddXS {
+                    d,
+                    a: sa,
+                    b: sb,
+                    va,
+                    vb,
+                    ms,
+                },
+                (BinaryOp::Add, false) => Instr::AddXU {
+                    d,
+                    a: sa,
+                    b: sb,
+                    va,
+                    vb,
+                    ms,
+                },
+                (_, true) => Instr::SubXS {
+                    d,
+                    a: sa,
+                    b: sb,
+                    va,
+                    vb,
+                    ms,
+                },
+                (_, false) => Instr::SubXU {
+                    d,
+                    a: sa,
+                    b: sb,
+                    va,
+                    vb,
+                    ms,
+                },
+            }
+        };
+        self.emit(class, i);
+    }
+
+    /// `d = a[lo .. lo + w]`, with the cheapest instruction for where the bits sit.
+    fn slice_into(&mut self, class: Class, d: Slot, w: u32, a: Opnd, lo: u32) {
+        let (word, bit) = (lo / 64, lo % 64);
+        let inside = lo + w <= a.ty.width;
+        if w <= 64 && inside && bit + w <= 64 {
+            let a = a.slot + word;
+            self.emit(
+                class,
+                Instr::Slice {
+                    d,
+                    a,
+                    lo: bit as u8,
+                    ms: ms(w),
+                },
+            );
+        } else if w <= 64 && inside {
+            let a = a.slot + word;
+            self.emit(
+                class,
+                Instr::Slice2 {
+                    d,
+                    a,
+                    lo: bit as u8,
+                    ms: ms(w),
+                },
+            );
+        } else {
+            let aw = a.ty.width;
+            self.emit_wide(
+                class,
+                WideOp::Slice {
+                    d,
+                    dw: w,
+                    a: a.slot,
+                    aw,
+                    lo,
+                },
+            );
+        }
     }
 
     /// A shift amount or address in one word.
@@ -524,31 +757,15 @@ impl Compiler<'_> {
                     self.emit_wide(class, WideOp::Mux { d, s, a, b, w });
                 }
             }
-            FlatKind::Slice(_, lo) => {
-                let a = opnds[0];
-                let d = dest!();
-                if a.ty.width <= 64 && *lo < 64 {
-                    self.emit(
-                        class,
-                        Instr::Slice {
-                            d,
-                            a: a.slot,
-                            lo: *lo as u8,
-                            ms: ms(w),
-                        },
-                    );
-                } else {
-                    self.emit_wide(
-                        class,
-                        WideOp::Slice {
-                            d,
-                            dw: w,
-                            a: a.slot,
-                            aw: a.ty.width,
-                            lo: *lo,
-                        },
-                    );
+            FlatKind::Slice(src, lo) => {
+                let (src, lo) = forward_slice(flat, &self.rep, *src, *lo, w);
+                let a = self.opnd(src);
+                if lo == 0 && a.ty.width == w {
+                    self.slot_of[node as usize] = Some(a.slot);
+                    return Ok(());
                 }
+                let d = dest!();
+                self.slice_into(class, d, w, a, lo);
             }
             FlatKind::Concat(_) => {
                 let total: u32 = opnds.iter().map(|o| o.ty.width).sum();
@@ -602,6 +819,16 @@ impl Compiler<'_> {
                         off += part.ty.width;
                     }
                 }
+            }
+            FlatKind::Resize(_) if truncated_addsub(flat, &self.rep, node).is_some() => {
+                let sum = truncated_addsub(flat, &self.rep, node).expect("checked by the guard");
+                let d = dest!();
+                self.addsub(sum, d, ms(w), class);
+            }
+            FlatKind::Resize(_) if w < opnds[0].ty.width && w <= 64 => {
+                let a = opnds[0];
+                let d = dest!();
+                self.slice_into(class, d, w, a, 0);
             }
             FlatKind::Resize(_) => {
                 let a = opnds[0];
@@ -658,6 +885,10 @@ impl Compiler<'_> {
             }};
         }
         match op {
+            BinaryOp::Add | BinaryOp::Sub if narrow => {
+                let d = dest!();
+                self.addsub(node, d, ms(w), class);
+            }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => {
                 if narrow {
                     let d = dest!();

@@ -14,14 +14,69 @@ fn ext(x: u64, s: u8) -> u64 {
     ((x << s) as i64 >> s) as u64
 }
 
+/// An operand read through a view with a signed second stage (see [`crate::fuse::View`]).
+#[inline(always)]
+fn view_s(x: u64, v: [u8; 4]) -> u64 {
+    let t = ((x << v[0]) as i64 >> v[1]) as u64;
+    ((t << v[2]) as i64 >> v[3]) as u64
+}
+
+/// An operand read through a view with an unsigned second stage.
+#[inline(always)]
+fn view_u(x: u64, v: [u8; 4]) -> u64 {
+    let t = ((x << v[0]) as i64 >> v[1]) as u64;
+    (t << v[2]) >> v[3]
+}
+
 #[inline(always)]
 fn mask(ms: u8) -> u64 {
     u64::MAX >> ms
 }
 
-/// Runs the combinational program once over the state.
+/// A straight-line program cut into runs of the same instruction kind.
+///
+/// The executor dispatches once per run and then loops over the run with the kind known, so
+/// the indirect branch that an interpreter pays per instruction is paid per run; on the
+/// regular logic that hardware is made of (a level of an adder tree, a row of constant
+/// multipliers) runs are long.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Code {
+    instrs: Vec<Instr>,
+    /// `(start, len)` of each run; every instruction in a run has the same variant.
+    runs: Vec<(u32, u32)>,
+}
+
+impl Code {
+    pub(crate) fn new(instrs: Vec<Instr>) -> Self {
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for (i, ins) in instrs.iter().enumerate() {
+            match runs.last_mut() {
+                Some((start, len))
+                    if std::mem::discriminant(&instrs[*start as usize])
+                        == std::mem::discriminant(ins) =>
+                {
+                    *len += 1
+                }
+                _ => runs.push((i as u32, 1)),
+            }
+        }
+        Code { instrs, runs }
+    }
+
+    pub(crate) fn instrs(&self) -> &[Instr] {
+        &self.instrs
+    }
+
+    /// Number of runs (dispatches per execution).
+    pub(crate) fn runs(&self) -> usize {
+        self.runs.len()
+    }
+}
+
+/// Runs a program once over the state.
 #[inline(never)]
-pub(crate) fn run_comb(prog: &[Instr], wide_ops: &[WideOp], st: &mut [u64]) {
+#[allow(unused_variables)]
+pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
     macro_rules! r {
         ($s:expr) => {
             // SAFETY: see the module invariant; every slot is below `st.len()`.
@@ -35,32 +90,33 @@ pub(crate) fn run_comb(prog: &[Instr], wide_ops: &[WideOp], st: &mut [u64]) {
             unsafe { *st.get_unchecked_mut($s as usize) = v }
         }};
     }
-    for i in prog {
-        match *i {
-            Instr::Add {
-                d,
-                a,
-                b,
-                sa,
-                sb,
-                ms,
-            } => w!(d, ext(r!(a), sa).wrapping_add(ext(r!(b), sb)) & mask(ms)),
-            Instr::Sub {
-                d,
-                a,
-                b,
-                sa,
-                sb,
-                ms,
-            } => w!(d, ext(r!(a), sa).wrapping_sub(ext(r!(b), sb)) & mask(ms)),
-            Instr::Mul {
-                d,
-                a,
-                b,
-                sa,
-                sb,
-                ms,
-            } => w!(d, ext(r!(a), sa).wrapping_mul(ext(r!(b), sb)) & mask(ms)),
+    // Matches the run's first instruction, then loops over the run with that arm's pattern.
+    macro_rules! dispatch {
+        ($block:expr; $( $pat:pat => $body:expr ),* $(,)?) => {
+            match $block[0] {
+                $( $pat => {
+                    for ins in $block {
+                        match *ins {
+                            $pat => $body,
+                            // SAFETY: `Code::new` puts only instructions of one variant in a
+                            // run, and this arm's pattern matched the run's first one.
+                            _ => unsafe { std::hint::unreachable_unchecked() },
+                        }
+                    }
+                } )*
+            }
+        };
+    }
+    for &(start, len) in &code.runs {
+        let block = &code.instrs[start as usize..(start + len) as usize];
+        dispatch! { block;
+            Instr::Add { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_add(ext(r!(b), sb)) & mask(ms)),
+            Instr::Sub { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_sub(ext(r!(b), sb)) & mask(ms)),
+            Instr::Mul { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_mul(ext(r!(b), sb)) & mask(ms)),
+            Instr::AddXS { d, a, b, va, vb, ms } => w!(d, view_s(r!(a), va).wrapping_add(view_s(r!(b), vb)) & mask(ms)),
+            Instr::AddXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_add(view_u(r!(b), vb)) & mask(ms)),
+            Instr::SubXS { d, a, b, va, vb, ms } => w!(d, view_s(r!(a), va).wrapping_sub(view_s(r!(b), vb)) & mask(ms)),
+            Instr::SubXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_sub(view_u(r!(b), vb)) & mask(ms)),
             Instr::And { d, a, b } => w!(d, r!(a) & r!(b)),
             Instr::Or { d, a, b } => w!(d, r!(a) | r!(b)),
             Instr::Xor { d, a, b } => w!(d, r!(a) ^ r!(b)),
@@ -68,36 +124,23 @@ pub(crate) fn run_comb(prog: &[Instr], wide_ops: &[WideOp], st: &mut [u64]) {
             Instr::Ne { d, a, b, sa, sb } => w!(d, (ext(r!(a), sa) != ext(r!(b), sb)) as u64),
             Instr::LtU { d, a, b } => w!(d, (r!(a) < r!(b)) as u64),
             Instr::LeU { d, a, b } => w!(d, (r!(a) <= r!(b)) as u64),
-            Instr::LtS { d, a, b, sa, sb } => {
-                w!(d, ((ext(r!(a), sa) as i64) < ext(r!(b), sb) as i64) as u64)
-            }
-            Instr::LeS { d, a, b, sa, sb } => {
-                w!(d, ((ext(r!(a), sa) as i64) <= ext(r!(b), sb) as i64) as u64)
-            }
+            Instr::LtS { d, a, b, sa, sb } => w!(d, ((ext(r!(a), sa) as i64) < ext(r!(b), sb) as i64) as u64),
+            Instr::LeS { d, a, b, sa, sb } => w!(d, ((ext(r!(a), sa) as i64) <= ext(r!(b), sb) as i64) as u64),
             Instr::Shl { d, a, b, w } => {
                 let n = r!(b);
-                w!(
-                    d,
-                    if n >= u64::from(w) {
-                        0
-                    } else {
-                        (r!(a) << n) & mask(64 - w)
-                    }
-                )
-            }
+                w!(d, if n >= u64::from(w) { 0 } else { (r!(a) << n) & mask(64 - w) })
+            },
             Instr::ShrU { d, a, b, w } => {
                 let n = r!(b);
                 w!(d, if n >= u64::from(w) { 0 } else { r!(a) >> n })
-            }
+            },
             Instr::ShrS { d, a, b, w } => {
                 let n = r!(b).min(63);
                 w!(d, ((ext(r!(a), 64 - w) as i64 >> n) as u64) & mask(64 - w))
-            }
+            },
             Instr::ShlC { d, a, sh, ms } => w!(d, (r!(a) << sh) & mask(ms)),
             Instr::ShrCU { d, a, sh } => w!(d, r!(a) >> sh),
-            Instr::ShrCS { d, a, sa, sh, ms } => {
-                w!(d, ((ext(r!(a), sa) as i64 >> sh) as u64) & mask(ms))
-            }
+            Instr::ShrCS { d, a, sa, sh, ms } => w!(d, ((ext(r!(a), sa) as i64 >> sh) as u64) & mask(ms)),
             Instr::Not { d, a, ms } => w!(d, !r!(a) & mask(ms)),
             Instr::Neg { d, a, sa, ms } => w!(d, ext(r!(a), sa).wrapping_neg() & mask(ms)),
             Instr::RedAnd { d, a, ms } => w!(d, (r!(a) == mask(ms)) as u64),
@@ -106,6 +149,7 @@ pub(crate) fn run_comb(prog: &[Instr], wide_ops: &[WideOp], st: &mut [u64]) {
             Instr::Mux { d, s, a, b } => w!(d, if r!(s) != 0 { r!(a) } else { r!(b) }),
             Instr::Ext { d, a, sa, ms } => w!(d, ext(r!(a), sa) & mask(ms)),
             Instr::Slice { d, a, lo, ms } => w!(d, (r!(a) >> lo) & mask(ms)),
+            Instr::Slice2 { d, a, lo, ms } => w!(d, ((r!(a) >> lo) | (r!(a + 1) << (64 - lo))) & mask(ms)),
             Instr::Concat2 { d, a, b, sh } => w!(d, (r!(a) << sh) | r!(b)),
             Instr::OrShl { d, a, sh } => w!(d, r!(d) | (r!(a) << sh)),
             Instr::Zero { d } => w!(d, 0),
@@ -122,21 +166,62 @@ pub(crate) struct MemStore {
     pub data: Vec<u64>,
 }
 
+/// The clock edge, sorted by kind so the common cases are tight loops: staging copies
+/// first, then one-word registers, then everything else (memory reads before memory
+/// writes, as the compiler ordered them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Edge {
+    stage: Vec<(Slot, Slot, u32)>,
+    plain: Vec<(Slot, Slot)>,
+    enabled: Vec<(Slot, Slot, Slot)>,
+    rest: Vec<EdgeOp>,
+}
+
+impl Edge {
+    /// Sorts `ops` (in the compiler's commit order); `None` if a one-word register names a
+    /// slot outside a state of `len` words, which the unchecked copies rely on.
+    pub(crate) fn new(ops: &[EdgeOp], len: usize) -> Option<Self> {
+        let mut e = Edge::default();
+        let ok = |s: Slot| (s as usize) < len;
+        for op in ops {
+            match *op {
+                EdgeOp::Stage { d, a, n } => e.stage.push((d, a, n)),
+                EdgeOp::Reg { q, next } if ok(q) && ok(next) => e.plain.push((q, next)),
+                EdgeOp::RegEn { q, next, en } if ok(q) && ok(next) && ok(en) => {
+                    e.enabled.push((q, next, en))
+                }
+                EdgeOp::Reg { .. } | EdgeOp::RegEn { .. } => return None,
+                other => e.rest.push(other),
+            }
+        }
+        Some(e)
+    }
+}
+
 /// Runs one clock edge (without reset, which the caller applies afterwards).
 #[inline(never)]
-pub(crate) fn run_edge(edge: &[EdgeOp], st: &mut [u64], mems: &mut [MemStore]) {
-    let on = |st: &[u64], en: Slot| en == ALWAYS || st[en as usize] != 0;
-    for op in edge {
-        match *op {
-            EdgeOp::Stage { d, a, n } => {
-                let (d, a, n) = (d as usize, a as usize, n as usize);
-                st.copy_within(a..a + n, d);
+pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
+    for &(d, a, n) in &edge.stage {
+        let (d, a, n) = (d as usize, a as usize, n as usize);
+        st.copy_within(a..a + n, d);
+    }
+    for &(q, next) in &edge.plain {
+        // SAFETY: `Edge::new` checked both slots against the state's length.
+        unsafe { *st.get_unchecked_mut(q as usize) = *st.get_unchecked(next as usize) }
+    }
+    for &(q, next, en) in &edge.enabled {
+        // SAFETY: as above.
+        unsafe {
+            if *st.get_unchecked(en as usize) != 0 {
+                *st.get_unchecked_mut(q as usize) = *st.get_unchecked(next as usize);
             }
-            EdgeOp::Reg { q, next } => st[q as usize] = st[next as usize],
-            EdgeOp::RegEn { q, next, en } => {
-                if st[en as usize] != 0 {
-                    st[q as usize] = st[next as usize];
-                }
+        }
+    }
+    let on = |st: &[u64], en: Slot| en == ALWAYS || st[en as usize] != 0;
+    for op in &edge.rest {
+        match *op {
+            EdgeOp::Stage { .. } | EdgeOp::Reg { .. } | EdgeOp::RegEn { .. } => {
+                unreachable!("sorted out by Edge::new")
             }
             EdgeOp::RegWide { q, next, en, n } => {
                 if on(st, en) {
@@ -189,6 +274,10 @@ pub(crate) fn check_slots(prog: &[Instr], wide_ops: &[WideOp], len: usize) -> bo
     prog.iter().all(|i| match *i {
         Instr::Add { d, a, b, .. }
         | Instr::Sub { d, a, b, .. }
+        | Instr::AddXS { d, a, b, .. }
+        | Instr::AddXU { d, a, b, .. }
+        | Instr::SubXS { d, a, b, .. }
+        | Instr::SubXU { d, a, b, .. }
         | Instr::Mul { d, a, b, .. }
         | Instr::And { d, a, b }
         | Instr::Or { d, a, b }
@@ -203,6 +292,7 @@ pub(crate) fn check_slots(prog: &[Instr], wide_ops: &[WideOp], len: usize) -> bo
         | Instr::ShrU { d, a, b, .. }
         | Instr::ShrS { d, a, b, .. }
         | Instr::Concat2 { d, a, b, .. } => ok(d) && ok(a) && ok(b),
+        Instr::Slice2 { d, a, .. } => ok(d) && ok(a) && ok(a + 1),
         Instr::ShlC { d, a, .. }
         | Instr::ShrCU { d, a, .. }
         | Instr::ShrCS { d, a, .. }

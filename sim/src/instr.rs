@@ -50,6 +50,43 @@ pub(crate) enum Instr {
         sb: u8,
         ms: u8,
     },
+    /// `d = (view(a) + view(b)) & mask` with operands read through folded operations (see
+    /// [`crate::fuse::View`]); `XS` for signed operands, `XU` for unsigned.
+    AddXS {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
+    /// Unsigned [`Instr::AddXS`].
+    AddXU {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
+    /// `d = (view(a) - view(b)) & mask`, signed.
+    SubXS {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
+    /// Unsigned [`Instr::SubXS`].
+    SubXU {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
     /// Bitwise on canonical operands of the result's width.
     And { d: Slot, a: Slot, b: Slot },
     /// Bitwise or.
@@ -126,6 +163,9 @@ pub(crate) enum Instr {
     Ext { d: Slot, a: Slot, sa: u8, ms: u8 },
     /// `d = (a >> lo) & mask`.
     Slice { d: Slot, a: Slot, lo: u8, ms: u8 },
+    /// `d = ((a >> lo) | (a[1] << (64 - lo))) & mask`: a field straddling two words of a
+    /// wide value (`0 < lo < 64`).
+    Slice2 { d: Slot, a: Slot, lo: u8, ms: u8 },
     /// `d = (a << sh) | b`: the last two parts of a concatenation.
     Concat2 { d: Slot, a: Slot, b: Slot, sh: u8 },
     /// `d |= a << sh`: each further part of a concatenation.

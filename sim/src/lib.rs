@@ -27,6 +27,7 @@ pub mod cosim;
 mod error;
 mod exec;
 mod flatten;
+mod fuse;
 mod instr;
 pub mod reference;
 mod testbench;

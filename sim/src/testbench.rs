@@ -10,9 +10,9 @@ use hardwire_hdl::Bits;
 
 use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
-use crate::exec::{check_slots, run_comb, run_edge, MemStore};
+use crate::exec::{check_slots, run_comb, run_edge, Code, Edge, MemStore};
 use crate::flatten::flatten;
-use crate::instr::{EdgeOp, Instr, Slot, WideOp};
+use crate::instr::{Instr, Slot, WideOp};
 use crate::vcd::{VcdVar, VcdWriter};
 
 /// A handle to a top-level input, for pokes in hot loops without a name lookup.
@@ -76,16 +76,20 @@ struct Named {
 /// ```
 pub struct Simulator {
     state: Vec<u64>,
-    comb: Vec<Instr>,
+    comb: Code,
+    obs: Code,
     wide: Vec<WideOp>,
-    edge: Vec<EdgeOp>,
+    edge: Edge,
     resets: Vec<(Slot, Slot, u32)>,
     mems: Vec<MemStore>,
     mem_layouts: Vec<MemLayout>,
     mem_names: HashMap<String, usize>,
     names: HashMap<String, Named>,
     rst: Option<Slot>,
+    /// `comb` has not run since the inputs or state changed.
     dirty: bool,
+    /// `obs` has not run since the inputs or state changed.
+    obs_dirty: bool,
     cycle: u64,
     vcd: Option<VcdWriter<Box<dyn Write>>>,
     vcd_vars: Vec<VcdVar>,
@@ -97,7 +101,8 @@ impl std::fmt::Debug for Simulator {
         f.debug_struct("Simulator")
             .field("top", &self.top_name)
             .field("cycle", &self.cycle)
-            .field("instructions", &self.comb.len())
+            .field("instructions", &self.comb.instrs().len())
+            .field("runs", &self.comb.runs())
             .field("state_words", &self.state.len())
             .finish_non_exhaustive()
     }
@@ -114,12 +119,16 @@ impl Simulator {
         let mut state = prog.state;
         if !check_slots(&prog.init, &prog.wide, state.len())
             || !check_slots(&prog.comb, &prog.wide, state.len())
+            || !check_slots(&prog.obs, &prog.wide, state.len())
         {
             return Err(SimError::BadDesign(
                 "internal error: an instruction names a slot outside the state".into(),
             ));
         }
-        run_comb(&prog.init, &prog.wide, &mut state);
+        let edge = Edge::new(&prog.edge, state.len()).ok_or_else(|| {
+            SimError::BadDesign("internal error: a register names a slot outside the state".into())
+        })?;
+        run_comb(&Code::new(prog.init), &prog.wide, &mut state);
         let mut names = HashMap::new();
         let mut vcd_vars = Vec::new();
         for (name, node) in &flat.inputs {
@@ -178,9 +187,10 @@ impl Simulator {
             .collect();
         Ok(Simulator {
             state,
-            comb: prog.comb,
+            comb: Code::new(prog.comb),
+            obs: Code::new(prog.obs),
             wide: prog.wide,
-            edge: prog.edge,
+            edge,
             resets: prog.resets,
             mems,
             mem_layouts: prog.mems,
@@ -188,6 +198,7 @@ impl Simulator {
             names,
             rst: prog.rst,
             dirty: true,
+            obs_dirty: true,
             cycle: 0,
             vcd: None,
             vcd_vars,
@@ -200,25 +211,63 @@ impl Simulator {
         self.cycle
     }
 
-    /// Instructions run per settle: a measure of the design's simulation cost.
+    /// Instructions run per cycle (those that registers and memories depend on): a measure
+    /// of the design's simulation cost. Logic that is only observed runs when peeked.
     pub fn instruction_count(&self) -> usize {
-        self.comb.len()
+        self.comb.instrs().len()
     }
 
-    fn settle(&mut self) {
+    /// How many instructions of each kind run per cycle, most frequent first: for tuning
+    /// the compiler, not a stable interface.
+    #[doc(hidden)]
+    pub fn instruction_mix(&self) -> Vec<(String, usize)> {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for i in self.comb.instrs() {
+            let name = match i {
+                Instr::Wide(k) => format!("Wide::{:?}", self.wide[*k as usize]),
+                other => format!("{other:?}"),
+            };
+            let kind = name.split([' ', '(']).next().unwrap_or("").to_string();
+            *counts.entry(kind).or_default() += 1;
+        }
+        let mut v: Vec<_> = counts.into_iter().collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
+        v
+    }
+
+    /// Settles what the next edge needs.
+    #[inline]
+    fn settle_core(&mut self) {
         if self.dirty {
             run_comb(&self.comb, &self.wide, &mut self.state);
             self.dirty = false;
         }
     }
 
+    /// Settles everything, for a peek or a waveform sample.
+    #[inline]
+    fn settle(&mut self) {
+        self.settle_core();
+        if self.obs_dirty {
+            run_comb(&self.obs, &self.wide, &mut self.state);
+            self.obs_dirty = false;
+        }
+    }
+
+    fn touch(&mut self) {
+        self.dirty = true;
+        self.obs_dirty = true;
+    }
+
     /// One rising clock edge: settle, record the waveform if tracing, then commit every
     /// register and memory port (and the reset values while `rst` is high).
     #[inline]
     pub fn step(&mut self) {
-        self.settle();
         if self.vcd.is_some() {
+            self.settle();
             self.dump_vcd();
+        } else {
+            self.settle_core();
         }
         run_edge(&self.edge, &mut self.state, &mut self.mems);
         if let Some(rst) = self.rst {
@@ -230,7 +279,7 @@ impl Simulator {
             }
         }
         self.cycle += 1;
-        self.dirty = true;
+        self.touch();
     }
 
     /// `n` clock edges.
@@ -264,10 +313,10 @@ impl Simulator {
     pub fn reset(&mut self, cycles: u64) -> Result<(), SimError> {
         let rst = self.rst.ok_or(SimError::NotClocked)?;
         self.state[rst as usize] = 1;
-        self.dirty = true;
+        self.touch();
         self.run(cycles);
         self.state[rst as usize] = 0;
-        self.dirty = true;
+        self.touch();
         Ok(())
     }
 
@@ -313,7 +362,20 @@ impl Simulator {
             v
         };
         self.state[s + 1..s + n].fill(0);
-        self.dirty = true;
+        self.touch();
+    }
+
+    /// Sets a (typically wide) input from little-endian words, without allocating: missing
+    /// words are zero, extra words ignored, and the top word is truncated to the width.
+    #[inline]
+    pub fn set_words(&mut self, input: InputId, words: &[u64]) {
+        let s = input.slot as usize;
+        let n = words_for(input.ty.width);
+        for i in 0..n {
+            self.state[s + i] = words.get(i).copied().unwrap_or(0);
+        }
+        self.state[s + n - 1] &= top_mask(input.ty.width);
+        self.touch();
     }
 
     /// The low 64 bits of a signal from a handle (settling first if needed).
@@ -378,7 +440,7 @@ impl Simulator {
         let s = input.slot as usize;
         let n = words_for(input.ty.width);
         self.state[s..s + n].copy_from_slice(&v.words()[..n]);
-        self.dirty = true;
+        self.touch();
     }
 
     /// The value of the named signal as an unsigned number (its bits; a signed signal's

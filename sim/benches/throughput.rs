@@ -1,0 +1,99 @@
+//! Simulation speed on the two designs the simulator is held to: a 256-input fixed-weight dot
+//! product with random 4-bit weights (CSD shift-and-add groups feeding a pipelined adder
+//! tree), and a design built around a 1024-word memory. Prints time to first cycle, the
+//! instruction count and steady-state cycles per second.
+//!
+//! `cargo bench -p hardwire-sim --bench throughput`
+
+use std::time::Instant;
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::FixedWeightDot;
+use hardwire_sim::Simulator;
+
+fn lcg(s: &mut u64) -> u64 {
+    *s = s
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *s >> 11
+}
+
+/// The benchmark's dot product: 256 signed 8-bit inputs, weights uniform in -8..8.
+pub fn dot256() -> Design {
+    let mut s = 0x5eed;
+    let weights = (0..256).map(|_| (lcg(&mut s) % 16) as i64 - 8).collect();
+    let block = FixedWeightDot {
+        weights,
+        weight_bits: 4,
+        ty: Type::signed(8),
+        label: "bench".into(),
+    };
+    Design::elaborate(&block).expect("the dot product elaborates")
+}
+
+/// A ring buffer over a 1024 x 32 memory: each cycle writes `x` plus the word read last
+/// cycle at a counter address, reads the next address, and accumulates what it reads.
+pub fn mem_ring() -> Design {
+    Design::build("mem_ring", |m| {
+        let x = m.input("x", Type::unsigned(32));
+        let ptr = m.reg("ptr", Type::unsigned(10)).reset(0);
+        let next_ptr = (ptr.q() + m.lit(1, Type::unsigned(10))).trunc(10);
+        ptr.next(next_ptr);
+        let mem = m.memory("ring", Type::unsigned(32), 1024);
+        let rd = mem.read(next_ptr);
+        let data = (x + rd).trunc(32);
+        mem.write(ptr.q(), data, m.lit(1, Type::BOOL));
+        let acc = m.reg("acc", Type::unsigned(48)).reset(0);
+        acc.next((acc.q() + rd.resize(48)).trunc(48));
+        m.output("acc_out", acc.q());
+    })
+    .expect("the ring elaborates")
+}
+
+fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
+    let t0 = Instant::now();
+    let mut sim = Simulator::new(design).expect("the design compiles");
+    let build = t0.elapsed();
+    sim.reset(2).unwrap();
+    let x = sim.input(input).unwrap();
+    let words = (x.ty().width as usize).div_ceil(64);
+    let mut stimulus = vec![0u64; words];
+    let mut s = 1u64;
+    let t1 = Instant::now();
+    for _ in 0..cycles {
+        stimulus[(lcg(&mut s) as usize) % words] = lcg(&mut s);
+        sim.set_words(x, &stimulus);
+        sim.step();
+    }
+    let run = t1.elapsed();
+    if std::env::var_os("BENCH_MIX").is_some() {
+        println!("{name} instruction mix: {:?}", sim.instruction_mix());
+        println!("{sim:?}");
+    }
+    println!(
+        "{name}: {} instructions/cycle, first cycle after {:.2} ms, {:.2} M cycles/s ({} cycles in {:.2} s)",
+        sim.instruction_count(),
+        build.as_secs_f64() * 1e3,
+        cycles as f64 / run.as_secs_f64() / 1e6,
+        cycles,
+        run.as_secs_f64()
+    );
+}
+
+fn main() {
+    let scale: u64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "dot256" {
+        let t = Instant::now();
+        let dot = dot256();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        println!("dot256: elaborated in {ms:.2} ms");
+        measure("dot256", &dot, "x", 2_000_000 * scale);
+    }
+    if only.is_empty() || only == "mem_ring" {
+        measure("mem_ring", &mem_ring(), "x", 20_000_000 * scale);
+    }
+}
