@@ -243,7 +243,7 @@ pub enum BinaryOp {
 }
 
 /// What computes a node's value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NodeKind {
     /// The input port at this index of [`Module::ports`].
     Input(u32),

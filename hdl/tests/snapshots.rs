@@ -90,7 +90,12 @@ fn ram_with_init_and_two_read_ports() {
 
 #[test]
 fn output_is_byte_for_byte_deterministic() {
-    let dot = FixedWeightDot { weights: (0..64).map(|i| (i * 37 % 16) - 8).collect(), weight_bits: 4, ty: Type::signed(8), label: "d".into() };
+    let dot = FixedWeightDot {
+        weights: (0..64).map(|i| (i * 37 % 16) - 8).collect(),
+        weight_bits: 4,
+        ty: Type::signed(8),
+        label: "d".into(),
+    };
     let first = verilog(&dot);
     for _ in 0..3 {
         assert_eq!(verilog(&dot), first);

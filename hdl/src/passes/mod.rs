@@ -8,6 +8,7 @@ mod check_drivers;
 mod check_widths;
 mod const_fold;
 mod csd_expand;
+mod cse;
 mod dead_logic;
 
 pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
@@ -15,6 +16,7 @@ pub use check_drivers::CheckDrivers;
 pub use check_widths::CheckWidths;
 pub use const_fold::ConstFold;
 pub use csd_expand::{csd_digits, CsdExpand};
+pub use cse::Cse;
 pub use dead_logic::DeadLogic;
 
 use crate::diagnostic::HdlError;
@@ -45,6 +47,7 @@ pub fn optimisations() -> Vec<Box<dyn Pass>> {
         Box::new(ConstFold),
         Box::new(CsdExpand),
         Box::new(ConstFold),
+        Box::new(Cse),
         Box::new(DeadLogic),
     ]
 }
@@ -55,6 +58,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
     v.extend([
         Box::new(ConstFold) as Box<dyn Pass>,
         Box::new(CsdExpand),
+        Box::new(Cse),
         Box::new(DeadLogic),
     ]);
     v
