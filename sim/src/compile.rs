@@ -340,12 +340,7 @@ enum Prog {
 /// Compiles a flattened design.
 pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
     let rep = resolve_aliases(flat)?;
-    let order = levelize(flat, &rep)?;
-    let order = if std::env::var_os("NOGROUP").is_some() {
-        order
-    } else {
-        group_by_level(flat, &rep, order)
-    };
+    let order = group_by_level(flat, &rep, levelize(flat, &rep)?);
     let mut c = Compiler {
         flat,
         rep,
@@ -1124,18 +1119,25 @@ impl Compiler<'_> {
         staged: &mut HashMap<Slot, Slot>,
     ) -> Slot {
         let s = self.extend(op, w);
+        self.stage(s, words_for(w) as u32, edge, staged)
+    }
+
+    /// `s` itself if the edge does not overwrite it, else a copy taken before the commit.
+    fn stage(
+        &mut self,
+        s: Slot,
+        n: u32,
+        edge: &mut Vec<EdgeOp>,
+        staged: &mut HashMap<Slot, Slot>,
+    ) -> Slot {
         if self.class_of[s as usize] != Class::State {
             return s;
         }
         if let Some(t) = staged.get(&s) {
             return *t;
         }
-        let t = self.alloc(w, Class::Comb);
-        edge.push(EdgeOp::Stage {
-            d: t,
-            a: s,
-            n: words_for(w) as u32,
-        });
+        let t = self.alloc(64 * n, Class::Comb);
+        edge.push(EdgeOp::Stage { d: t, a: s, n });
         staged.insert(s, t);
         t
     }
@@ -1150,34 +1152,84 @@ impl Compiler<'_> {
         let mut writes = Vec::new();
         let mut resets = Vec::new();
         let mut mems = Vec::new();
+        // Every register's inputs, before any staging: (q, next, enable, words).
+        let mut ins: Vec<(Slot, Slot, Slot, u32)> = Vec::new();
         for reg in &flat.regs {
             let w = reg.ty.width;
             let q = self.slot_of[reg.q as usize].expect("registers are live");
             let next = self.opnd(reg.next);
-            let next = self.stable(next, w, &mut stage, &mut staged);
+            let next = self.extend(next, w);
             let en = match reg.enable {
                 Some(e) => {
                     let e = self.opnd(e);
-                    let e = self.narrow(e);
-                    let e = Opnd {
-                        slot: e,
-                        ty: Type::BOOL,
-                        class: self.class_of[e as usize],
-                    };
-                    self.stable(e, 1, &mut stage, &mut staged)
+                    self.narrow(e)
                 }
                 None => ALWAYS,
             };
             let n = words_for(w) as u32;
-            regs.push(match (n, en) {
-                (1, ALWAYS) => EdgeOp::Reg { q, next },
-                (1, en) => EdgeOp::RegEn { q, next, en },
-                (n, en) => EdgeOp::RegWide { q, next, en, n },
-            });
+            ins.push((q, next, en, n));
             if let Some(r) = &reg.reset {
                 let r = self.alloc_const(&r.resize(w, false));
                 resets.push((q, r, n));
             }
+        }
+        // A one-word register reading another one's output (a shift register, a pipeline
+        // of valid bits) needs no staging copy if it commits first: order them readers
+        // first. What a cycle of such reads leaves unordered is staged.
+        let q_of: HashMap<Slot, usize> = ins
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.3 == 1)
+            .map(|(i, r)| (r.0, i))
+            .collect();
+        let sources = |r: &(Slot, Slot, Slot, u32)| -> Vec<usize> {
+            [r.1, r.2]
+                .into_iter()
+                .filter_map(|s| q_of.get(&s).copied())
+                .collect()
+        };
+        let mut readers = vec![0usize; ins.len()];
+        for (i, r) in ins.iter().enumerate().filter(|(_, r)| r.3 == 1) {
+            for s in sources(r).into_iter().filter(|s| *s != i) {
+                readers[s] += 1;
+            }
+        }
+        let mut ready: Vec<usize> = (0..ins.len())
+            .filter(|&i| ins[i].3 == 1 && readers[i] == 0)
+            .collect();
+        let mut placed = vec![false; ins.len()];
+        let mut order = Vec::new();
+        while let Some(i) = ready.pop() {
+            placed[i] = true;
+            order.push(i);
+            for s in sources(&ins[i]).into_iter().filter(|s| *s != i) {
+                readers[s] -= 1;
+                if readers[s] == 0 {
+                    ready.push(s);
+                }
+            }
+        }
+        order.extend((0..ins.len()).filter(|&i| !placed[i]));
+        let one = self.alloc_const(&Bits::from_u64(1, 1));
+        for i in order {
+            let (q, next, en, n) = ins[i];
+            let direct = |s: Slot| placed[i] && q_of.contains_key(&s);
+            let next = if direct(next) {
+                next
+            } else {
+                self.stage(next, n, &mut stage, &mut staged)
+            };
+            let en = match en {
+                ALWAYS if n == 1 => one,
+                ALWAYS => ALWAYS,
+                en if direct(en) => en,
+                en => self.stage(en, 1, &mut stage, &mut staged),
+            };
+            regs.push(if n == 1 {
+                EdgeOp::Reg { q, next, en }
+            } else {
+                EdgeOp::RegWide { q, next, en, n }
+            });
         }
         for (m, mem) in flat.mems.iter().enumerate() {
             let w = mem.ty.width;

@@ -172,9 +172,14 @@ pub(crate) struct MemStore {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Edge {
     stage: Vec<(Slot, Slot, u32)>,
-    plain: Vec<(Slot, Slot)>,
-    enabled: Vec<(Slot, Slot, Slot)>,
+    /// One-word registers as runs `(q, next, en, n)`: when slot `en` is nonzero, words
+    /// `next .. next + n` are copied to `q .. q + n` as if all were read first. The compiler
+    /// orders registers so that one reading another's output commits first, so copying in
+    /// that order is the same as reading everything first; consecutive registers with
+    /// consecutive slots (a shift register, a level of an adder tree) become one copy.
+    regs: Vec<(Slot, Slot, Slot, u32)>,
     rest: Vec<EdgeOp>,
+    run: Option<RegRun>,
 }
 
 impl Edge {
@@ -186,15 +191,64 @@ impl Edge {
         for op in ops {
             match *op {
                 EdgeOp::Stage { d, a, n } => e.stage.push((d, a, n)),
-                EdgeOp::Reg { q, next } if ok(q) && ok(next) => e.plain.push((q, next)),
-                EdgeOp::RegEn { q, next, en } if ok(q) && ok(next) && ok(en) => {
-                    e.enabled.push((q, next, en))
+                EdgeOp::Reg { q, next, en } if ok(q) && ok(next) && ok(en) => {
+                    e.push_reg(q, next, en)
                 }
-                EdgeOp::Reg { .. } | EdgeOp::RegEn { .. } => return None,
+                EdgeOp::Reg { .. } => return None,
                 other => e.rest.push(other),
             }
         }
+        e.regs.extend(e.run.take().map(|r| r.normalized()));
         Some(e)
+    }
+
+    fn push_reg(&mut self, q: Slot, next: Slot, en: Slot) {
+        if let Some(run) = &mut self.run {
+            let step = |a: Slot, b: Slot| i64::from(b) - i64::from(a);
+            let (dq, dn) = (step(run.last_q, q), step(run.last_next, next));
+            if run.en == en && dq == dn && dq.abs() == 1 && (run.n == 1 || dq == run.dir) {
+                run.dir = dq;
+                run.last_q = q;
+                run.last_next = next;
+                run.n += 1;
+                return;
+            }
+            let done = self.run.take().expect("checked above").normalized();
+            self.regs.push(done);
+        }
+        self.run = Some(RegRun {
+            first_q: q,
+            first_next: next,
+            last_q: q,
+            last_next: next,
+            en,
+            n: 1,
+            dir: 0,
+        });
+    }
+}
+
+/// A run of registers being collected by [`Edge::new`].
+#[derive(Debug, Clone)]
+struct RegRun {
+    first_q: Slot,
+    first_next: Slot,
+    last_q: Slot,
+    last_next: Slot,
+    en: Slot,
+    n: u32,
+    dir: i64,
+}
+
+impl RegRun {
+    /// `(q, next, en, n)` from the lowest slots up.
+    fn normalized(&self) -> (Slot, Slot, Slot, u32) {
+        (
+            self.first_q.min(self.last_q),
+            self.first_next.min(self.last_next),
+            self.en,
+            self.n,
+        )
     }
 }
 
@@ -205,22 +259,26 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
         let (d, a, n) = (d as usize, a as usize, n as usize);
         st.copy_within(a..a + n, d);
     }
-    for &(q, next) in &edge.plain {
-        // SAFETY: `Edge::new` checked both slots against the state's length.
-        unsafe { *st.get_unchecked_mut(q as usize) = *st.get_unchecked(next as usize) }
-    }
-    for &(q, next, en) in &edge.enabled {
-        // SAFETY: as above.
-        unsafe {
-            if *st.get_unchecked(en as usize) != 0 {
-                *st.get_unchecked_mut(q as usize) = *st.get_unchecked(next as usize);
+    for &(q, next, en, n) in &edge.regs {
+        if n == 1 {
+            // SAFETY: `Edge::new` checked the three slots against the state's length.
+            unsafe {
+                let v = if *st.get_unchecked(en as usize) != 0 {
+                    *st.get_unchecked(next as usize)
+                } else {
+                    *st.get_unchecked(q as usize)
+                };
+                *st.get_unchecked_mut(q as usize) = v;
             }
+        } else if st[en as usize] != 0 {
+            let (q, next, n) = (q as usize, next as usize, n as usize);
+            st.copy_within(next..next + n, q);
         }
     }
     let on = |st: &[u64], en: Slot| en == ALWAYS || st[en as usize] != 0;
     for op in &edge.rest {
         match *op {
-            EdgeOp::Stage { .. } | EdgeOp::Reg { .. } | EdgeOp::RegEn { .. } => {
+            EdgeOp::Stage { .. } | EdgeOp::Reg { .. } => {
                 unreachable!("sorted out by Edge::new")
             }
             EdgeOp::RegWide { q, next, en, n } => {

@@ -306,10 +306,9 @@ pub(crate) enum WideOp {
 pub(crate) enum EdgeOp {
     /// Copy `n` words from `a` to `d` before anything commits.
     Stage { d: Slot, a: Slot, n: u32 },
-    /// One-word register loading every edge.
-    Reg { q: Slot, next: Slot },
-    /// One-word register with an enable.
-    RegEn { q: Slot, next: Slot, en: Slot },
+    /// One-word register: `q = next` when the slot `en` is nonzero (a constant one for a
+    /// register without enable).
+    Reg { q: Slot, next: Slot, en: Slot },
     /// Multi-word register; `en` may be [`ALWAYS`].
     RegWide {
         q: Slot,

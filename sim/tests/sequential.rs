@@ -61,6 +61,11 @@ fn design() -> Design {
     p.set_next(s2, q1, Some(q0));
     let q2b = p.slice(q2, 0, 1);
     p.set_next(s2, q1, Some(q2b));
+    // Two registers swapping every edge: a cycle that has to be staged.
+    let (swa, swa_q) = p.reg("swa", Type::unsigned(8), Some(1));
+    let (swb, swb_q) = p.reg("swb", Type::unsigned(8), Some(2));
+    p.set_next(swa, swb_q, None);
+    p.set_next(swb, swa_q, Some(tog_q));
     // A 100-bit register multiplying itself up.
     let (big, big_q) = p.reg("big", Type::unsigned(100), Some(1));
     let b100 = p.resize(b, 100);
