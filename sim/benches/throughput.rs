@@ -50,6 +50,25 @@ pub fn mem_ring() -> Design {
     .expect("the ring elaborates")
 }
 
+/// A RAM read and written at addresses from a free-running LFSR, with no inputs: the
+/// memory design of `native_vs_verilator`, for profiling the native side alone.
+pub fn mem_lfsr() -> Design {
+    Design::build("mem_lfsr", |m| {
+        let r = m.reg("lfsr", Type::unsigned(16)).reset(0xace1);
+        let s = r.q();
+        let fb = s.bit(0) ^ s.bit(2) ^ s.bit(3) ^ s.bit(5);
+        r.next(fb.concat(s.bits(15, 1)));
+        let init: Vec<i64> = (0..1024).map(|i| (i * 7919) % 65536).collect();
+        let mem = m.memory("ram", Type::unsigned(16), 1024).init(&init);
+        let rd = mem.read(s.bits(9, 0));
+        mem.write(s.bits(15, 6), (rd + s).trunc(16), s.bit(3));
+        let acc = m.reg("acc", Type::unsigned(32)).reset(0);
+        acc.next((acc.q() + rd.extend(32)).trunc(32));
+        m.output("checksum", acc.q());
+    })
+    .expect("the memory design elaborates")
+}
+
 fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
     let t0 = Instant::now();
     let mut sim = Simulator::new(design).expect("the design compiles");
@@ -92,6 +111,26 @@ fn main() {
         let ms = t.elapsed().as_secs_f64() * 1e3;
         println!("dot256: elaborated in {ms:.2} ms");
         measure("dot256", &dot, "x", 2_000_000 * scale);
+    }
+    if only.is_empty() || only == "mem_lfsr" {
+        let design = mem_lfsr();
+        let t0 = Instant::now();
+        let mut sim = Simulator::new(&design).expect("the design compiles");
+        sim.reset(1).unwrap();
+        let first = t0.elapsed();
+        let cycles = 20_000_000 * scale;
+        let t1 = Instant::now();
+        sim.run(cycles);
+        let run = t1.elapsed().as_secs_f64();
+        if std::env::var_os("BENCH_MIX").is_some() {
+            println!("mem_lfsr instruction mix: {:?}", sim.instruction_mix());
+        }
+        println!(
+            "mem_lfsr: {} instructions/cycle, first cycle after {:.2} ms, {:.2} M cycles/s",
+            sim.instruction_count(),
+            first.as_secs_f64() * 1e3,
+            cycles as f64 / run / 1e6
+        );
     }
     if only.is_empty() || only == "mem_ring" {
         measure("mem_ring", &mem_ring(), "x", 20_000_000 * scale);

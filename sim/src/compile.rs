@@ -8,14 +8,13 @@
 
 use std::collections::HashMap;
 
-use hardwire_hdl::bits::words_for;
 use hardwire_hdl::ir::{BinaryOp, Type, UnaryOp};
 use hardwire_hdl::Bits;
 
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
 use crate::fuse::{deps, forward_slice, narrow_addsub, truncated_addsub, view};
-use crate::instr::{ArithOp, BitOp, CmpOp, EdgeOp, Instr, ReduceOp, Slot, WideOp, ALWAYS};
+use crate::instr::{words, ArithOp, BitOp, CmpOp, EdgeOp, Instr, ReduceOp, Slot, WideOp, ALWAYS};
 
 /// Storage and ports of one memory.
 #[derive(Debug, Clone)]
@@ -401,7 +400,7 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
 impl Compiler<'_> {
     fn alloc(&mut self, width: u32, class: Class) -> Slot {
         let s = self.state.len() as Slot;
-        for _ in 0..words_for(width) {
+        for _ in 0..words(width) {
             self.state.push(0);
             self.class_of.push(class);
         }
@@ -1119,7 +1118,7 @@ impl Compiler<'_> {
         staged: &mut HashMap<Slot, Slot>,
     ) -> Slot {
         let s = self.extend(op, w);
-        self.stage(s, words_for(w) as u32, edge, staged)
+        self.stage(s, words(w) as u32, edge, staged)
     }
 
     /// `s` itself if the edge does not overwrite it, else a copy taken before the commit.
@@ -1166,7 +1165,7 @@ impl Compiler<'_> {
                 }
                 None => ALWAYS,
             };
-            let n = words_for(w) as u32;
+            let n = words(w) as u32;
             ins.push((q, next, en, n));
             if let Some(r) = &reg.reset {
                 let r = self.alloc_const(&r.resize(w, false));
@@ -1233,7 +1232,7 @@ impl Compiler<'_> {
         }
         for (m, mem) in flat.mems.iter().enumerate() {
             let w = mem.ty.width;
-            let words = words_for(w) as u32;
+            let words = words(w) as u32;
             let m = m as u32;
             for rp in &mem.read_ports {
                 let addr = self.opnd(rp.addr);

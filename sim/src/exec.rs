@@ -44,6 +44,8 @@ pub(crate) struct Code {
     instrs: Vec<Instr>,
     /// `(start, len)` of each run; every instruction in a run has the same variant.
     runs: Vec<(u32, u32)>,
+    /// Runs average under two instructions: dispatch per instruction instead.
+    flat: bool,
 }
 
 impl Code {
@@ -60,7 +62,8 @@ impl Code {
                 _ => runs.push((i as u32, 1)),
             }
         }
-        Code { instrs, runs }
+        let flat = runs.len() * 2 > instrs.len();
+        Code { instrs, runs, flat }
     }
 
     pub(crate) fn instrs(&self) -> &[Instr] {
@@ -90,26 +93,38 @@ pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
             unsafe { *st.get_unchecked_mut($s as usize) = v }
         }};
     }
-    // Matches the run's first instruction, then loops over the run with that arm's pattern.
+    // In run mode: matches a run's first instruction, then loops over the run with that
+    // arm's pattern. In flat mode (short runs, where the extra loop costs more than it
+    // saves): one match per instruction.
     macro_rules! dispatch {
-        ($block:expr; $( $pat:pat => $body:expr ),* $(,)?) => {
-            match $block[0] {
-                $( $pat => {
-                    for ins in $block {
-                        match *ins {
-                            $pat => $body,
-                            // SAFETY: `Code::new` puts only instructions of one variant in a
-                            // run, and this arm's pattern matched the run's first one.
-                            _ => unsafe { std::hint::unreachable_unchecked() },
-                        }
+        ($code:expr; $( $pat:pat => $body:expr ),* $(,)?) => {
+            if $code.flat {
+                for ins in &$code.instrs {
+                    match *ins {
+                        $( $pat => $body, )*
                     }
-                } )*
+                }
+            } else {
+                for &(start, len) in &$code.runs {
+                    let block = &$code.instrs[start as usize..(start + len) as usize];
+                    match block[0] {
+                        $( $pat => {
+                            for ins in block {
+                                match *ins {
+                                    $pat => $body,
+                                    // SAFETY: `Code::new` puts only instructions of one
+                                    // variant in a run, and this arm's pattern matched the
+                                    // run's first one.
+                                    _ => unsafe { std::hint::unreachable_unchecked() },
+                                }
+                            }
+                        } )*
+                    }
+                }
             }
         };
     }
-    for &(start, len) in &code.runs {
-        let block = &code.instrs[start as usize..(start + len) as usize];
-        dispatch! { block;
+    dispatch! { code;
             Instr::Add { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_add(ext(r!(b), sb)) & mask(ms)),
             Instr::Sub { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_sub(ext(r!(b), sb)) & mask(ms)),
             Instr::Mul { d, a, b, sa, sb, ms } => w!(d, ext(r!(a), sa).wrapping_mul(ext(r!(b), sb)) & mask(ms)),
@@ -154,7 +169,6 @@ pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
             Instr::OrShl { d, a, sh } => w!(d, r!(d) | (r!(a) << sh)),
             Instr::Zero { d } => w!(d, 0),
             Instr::Wide(k) => wide::exec(&wide_ops[k as usize], st),
-        }
     }
 }
 
@@ -297,7 +311,9 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                     let m = &mems[mem as usize];
                     let a = st[addr as usize];
                     let data = data as usize;
-                    if a < m.depth {
+                    if m.words == 1 {
+                        st[data] = m.data.get(a as usize).copied().unwrap_or(0);
+                    } else if a < m.depth {
                         let base = a as usize * m.words;
                         st[data..data + m.words].copy_from_slice(&m.data[base..base + m.words]);
                     } else {
@@ -314,7 +330,11 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                 if st[en as usize] != 0 {
                     let m = &mut mems[mem as usize];
                     let a = st[addr as usize];
-                    if a < m.depth {
+                    if m.words == 1 {
+                        if let Some(word) = m.data.get_mut(a as usize) {
+                            *word = st[data as usize];
+                        }
+                    } else if a < m.depth {
                         let base = a as usize * m.words;
                         let data = data as usize;
                         m.data[base..base + m.words].copy_from_slice(&st[data..data + m.words]);

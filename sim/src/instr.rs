@@ -331,3 +331,19 @@ pub(crate) enum EdgeOp {
         en: Slot,
     },
 }
+
+/// Words of state for a `width`-bit value: hdl's `words_for`, inlined into the hot paths
+/// (a call across crates is not, without LTO).
+#[inline(always)]
+pub(crate) fn words(width: u32) -> usize {
+    (width as usize).div_ceil(64).max(1)
+}
+
+/// The mask of the valid bits in the top word of a `width`-bit value (hdl's `top_mask`).
+#[inline(always)]
+pub(crate) fn top(width: u32) -> u64 {
+    match width % 64 {
+        0 => u64::MAX,
+        r => (1u64 << r) - 1,
+    }
+}

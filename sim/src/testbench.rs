@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use hardwire_hdl::bits::{top_mask, words_for};
 use hardwire_hdl::ir::{Design, Type};
 use hardwire_hdl::Bits;
 
@@ -12,7 +11,7 @@ use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
 use crate::exec::{check_slots, run_comb, run_edge, Code, Edge, MemStore};
 use crate::flatten::flatten;
-use crate::instr::{Instr, Slot, WideOp};
+use crate::instr::{top, words, Instr, Slot, WideOp};
 use crate::vcd::{VcdVar, VcdWriter};
 
 /// A handle to a top-level input, for pokes in hot loops without a name lookup.
@@ -91,7 +90,7 @@ pub struct Simulator {
     /// `obs` has not run since the inputs or state changed.
     obs_dirty: bool,
     cycle: u64,
-    vcd: Option<VcdWriter<Box<dyn Write>>>,
+    vcd: Option<VcdWriter<Box<dyn Write + Send>>>,
     vcd_vars: Vec<VcdVar>,
     top_name: String,
 }
@@ -355,12 +354,8 @@ impl Simulator {
     #[inline]
     pub fn set(&mut self, input: InputId, v: u64) {
         let s = input.slot as usize;
-        let n = words_for(input.ty.width);
-        self.state[s] = if n == 1 {
-            v & top_mask(input.ty.width)
-        } else {
-            v
-        };
+        let n = words(input.ty.width);
+        self.state[s] = if n == 1 { v & top(input.ty.width) } else { v };
         self.state[s + 1..s + n].fill(0);
         self.touch();
     }
@@ -368,13 +363,13 @@ impl Simulator {
     /// Sets a (typically wide) input from little-endian words, without allocating: missing
     /// words are zero, extra words ignored, and the top word is truncated to the width.
     #[inline]
-    pub fn set_words(&mut self, input: InputId, words: &[u64]) {
+    pub fn set_words(&mut self, input: InputId, value: &[u64]) {
         let s = input.slot as usize;
-        let n = words_for(input.ty.width);
+        let n = words(input.ty.width);
         for i in 0..n {
-            self.state[s + i] = words.get(i).copied().unwrap_or(0);
+            self.state[s + i] = value.get(i).copied().unwrap_or(0);
         }
-        self.state[s + n - 1] &= top_mask(input.ty.width);
+        self.state[s + n - 1] &= top(input.ty.width);
         self.touch();
     }
 
@@ -389,10 +384,7 @@ impl Simulator {
     pub fn get_bits(&mut self, signal: SignalId) -> Bits {
         self.settle();
         let s = signal.slot as usize;
-        Bits::from_words(
-            &self.state[s..s + words_for(signal.ty.width)],
-            signal.ty.width,
-        )
+        Bits::from_words(&self.state[s..s + words(signal.ty.width)], signal.ty.width)
     }
 
     /// Sets the top-level input `name` to the bit pattern `v`, which must fit its width (for
@@ -438,7 +430,7 @@ impl Simulator {
 
     fn set_bits_unchecked(&mut self, input: InputId, v: &Bits) {
         let s = input.slot as usize;
-        let n = words_for(input.ty.width);
+        let n = words(input.ty.width);
         self.state[s..s + n].copy_from_slice(&v.words()[..n]);
         self.touch();
     }
@@ -540,10 +532,10 @@ impl Simulator {
     /// a `clk`) to `out`, one sample per cycle and only changes; GTKWave reads it. The clock
     /// period is 10 time units of 1 ns, the rising edge at the start of each cycle.
     /// Call [`flush_vcd`](Self::flush_vcd) (or drop the simulator) to write the last cycle.
-    pub fn trace_vcd(&mut self, out: impl Write + 'static) -> Result<(), SimError> {
+    pub fn trace_vcd(&mut self, out: impl Write + Send + 'static) -> Result<(), SimError> {
         let clocked = self.rst.is_some();
         let writer = VcdWriter::new(
-            Box::new(out) as Box<dyn Write>,
+            Box::new(out) as Box<dyn Write + Send>,
             &self.top_name,
             self.vcd_vars.clone(),
             clocked,

@@ -8,10 +8,8 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 
-use hardwire_hdl::bits::words_for;
-
 use crate::error::SimError;
-use crate::instr::Slot;
+use crate::instr::{words, Slot};
 
 /// Time units per clock cycle.
 pub const PERIOD: u64 = 10;
@@ -131,7 +129,7 @@ impl<W: Write> VcdWriter<W> {
         root.write(&mut out)?;
         writeln!(out, "$upscope $end")?;
         writeln!(out, "$enddefinitions $end")?;
-        let total = codes.iter().map(|c| words_for(c.width)).sum();
+        let total = codes.iter().map(|c| words(c.width)).sum();
         Ok(VcdWriter {
             out,
             codes,
@@ -176,7 +174,7 @@ impl<W: Write> VcdWriter<W> {
         }
         let mut off = 0;
         for code in &self.codes {
-            let n = words_for(code.width);
+            let n = words(code.width);
             let now = &state[code.slot..code.slot + n];
             let prev = &mut self.last[off..off + n];
             off += n;

@@ -4,21 +4,19 @@
 //! routine reads and writes the state by index without copying. Results are masked to their
 //! width so values stay canonical.
 
-use hardwire_hdl::bits::{top_mask, words_for};
-
-use crate::instr::{ArithOp, BitOp, CmpOp, ReduceOp, Slot, WideOp};
+use crate::instr::{top, words, ArithOp, BitOp, CmpOp, ReduceOp, Slot, WideOp};
 
 /// Word `j` of the `w`-bit value at `a`, extended past its top (sign-extended when `signed`).
 #[inline]
 fn word(st: &[u64], a: Slot, w: u32, signed: bool, j: usize) -> u64 {
-    let n = words_for(w);
+    let n = words(w);
     let negative = signed && (st[a as usize + (w as usize - 1) / 64] >> ((w - 1) % 64)) & 1 == 1;
     if j < n - 1 {
         st[a as usize + j]
     } else if j == n - 1 {
         let x = st[a as usize + j];
         if negative {
-            x | !top_mask(w)
+            x | !top(w)
         } else {
             x
         }
@@ -30,7 +28,7 @@ fn word(st: &[u64], a: Slot, w: u32, signed: bool, j: usize) -> u64 {
 }
 
 fn mask_top(st: &mut [u64], d: Slot, w: u32) {
-    st[d as usize + words_for(w) - 1] &= top_mask(w);
+    st[d as usize + words(w) - 1] &= top(w);
 }
 
 /// Executes one wide operation.
@@ -43,13 +41,13 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             aw,
             signed,
         } => {
-            for j in 0..words_for(dw) {
+            for j in 0..words(dw) {
                 st[d as usize + j] = word(st, a, aw, signed, j);
             }
             mask_top(st, d, dw);
         }
         WideOp::Arith { op, d, a, b, w } => {
-            let n = words_for(w);
+            let n = words(w);
             let (d, a, b) = (d as usize, a as usize, b as usize);
             match op {
                 ArithOp::Add => {
@@ -87,7 +85,7 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
         }
         WideOp::Bitwise { op, d, a, b, w } => {
             let (d, a, b) = (d as usize, a as usize, b as usize);
-            for j in 0..words_for(w) {
+            for j in 0..words(w) {
                 st[d + j] = match op {
                     BitOp::And => st[a + j] & st[b + j],
                     BitOp::Or => st[a + j] | st[b + j],
@@ -96,14 +94,14 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             }
         }
         WideOp::Not { d, a, w } => {
-            for j in 0..words_for(w) {
+            for j in 0..words(w) {
                 st[d as usize + j] = !st[a as usize + j];
             }
             mask_top(st, d, w);
         }
         WideOp::Neg { d, a, w } => {
             let mut borrow = false;
-            for j in 0..words_for(w) {
+            for j in 0..words(w) {
                 let (s1, b1) = 0u64.overflowing_sub(st[a as usize + j]);
                 let (s2, b2) = s1.overflowing_sub(borrow as u64);
                 st[d as usize + j] = s2;
@@ -119,7 +117,7 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             w,
             signed,
         } => {
-            let n = words_for(w);
+            let n = words(w);
             let flip = |j: usize| {
                 if signed && j == n - 1 {
                     1u64 << ((w - 1) % 64)
@@ -145,7 +143,7 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
         }
         WideOp::Shl { d, a, amt, w } => {
             let k = st[amt as usize];
-            let n = words_for(w);
+            let n = words(w);
             if k >= u64::from(w) {
                 st[d as usize..d as usize + n].fill(0);
                 return;
@@ -169,7 +167,7 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             w,
             signed,
         } => {
-            let n = words_for(w);
+            let n = words(w);
             let k = st[amt as usize].min(u64::from(w));
             let (ws, bs) = ((k / 64) as usize, (k % 64) as u32);
             for j in 0..n {
@@ -184,12 +182,12 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             mask_top(st, d, w);
         }
         WideOp::Clamp { d, a, aw } => {
-            let n = words_for(aw);
+            let n = words(aw);
             let high = st[a as usize + 1..a as usize + n].iter().any(|x| *x != 0);
             st[d as usize] = if high { u64::MAX } else { st[a as usize] };
         }
         WideOp::Slice { d, dw, a, aw, lo } => {
-            for j in 0..words_for(dw) {
+            for j in 0..words(dw) {
                 let bit = lo as usize + 64 * j;
                 let (wi, bs) = (bit / 64, (bit % 64) as u32);
                 let x = word(st, a, aw, false, wi) >> bs;
@@ -202,10 +200,10 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             }
             mask_top(st, d, dw);
         }
-        WideOp::Zero { d, w } => st[d as usize..d as usize + words_for(w)].fill(0),
+        WideOp::Zero { d, w } => st[d as usize..d as usize + words(w)].fill(0),
         WideOp::Insert { d, dw, a, aw, off } => {
-            let dn = words_for(dw);
-            for j in 0..words_for(aw) {
+            let dn = words(dw);
+            for j in 0..words(aw) {
                 let v = st[a as usize + j];
                 let pos = off as usize + 64 * j;
                 let (wi, bs) = (pos / 64, (pos % 64) as u32);
@@ -219,19 +217,17 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
             mask_top(st, d, dw);
         }
         WideOp::Reduce { op, d, a, w } => {
-            let n = words_for(w);
+            let n = words(w);
             let v = &st[a as usize..a as usize + n];
             st[d as usize] = match op {
-                ReduceOp::And => {
-                    v[..n - 1].iter().all(|x| *x == u64::MAX) && v[n - 1] == top_mask(w)
-                }
+                ReduceOp::And => v[..n - 1].iter().all(|x| *x == u64::MAX) && v[n - 1] == top(w),
                 ReduceOp::Or => v.iter().any(|x| *x != 0),
                 ReduceOp::Xor => v.iter().map(|x| x.count_ones()).sum::<u32>() & 1 == 1,
             } as u64;
         }
         WideOp::Mux { d, s, a, b, w } => {
             let src = if st[s as usize] != 0 { a } else { b } as usize;
-            let n = words_for(w);
+            let n = words(w);
             st.copy_within(src..src + n, d as usize);
         }
     }
@@ -239,7 +235,7 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
 
 /// Whether every slot of `op`, with all its words, lies in a state of `len` words.
 pub(crate) fn in_bounds(op: &WideOp, len: usize) -> bool {
-    let fits = |s: Slot, w: u32| s as usize + words_for(w) <= len;
+    let fits = |s: Slot, w: u32| s as usize + words(w) <= len;
     match *op {
         WideOp::Ext { d, dw, a, aw, .. }
         | WideOp::Slice { d, dw, a, aw, .. }
