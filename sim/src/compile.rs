@@ -13,7 +13,10 @@ use hardwire_hdl::Bits;
 
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
-use crate::fuse::{deps, forward_slice, narrow_addsub, truncated_addsub, view};
+use crate::fuse::{
+    deps, field, field_operands, field_or_self, forward_slice, narrow_addsub, truncated_addsub,
+    view,
+};
 use crate::instr::{words, ArithOp, BitOp, CmpOp, EdgeOp, Instr, ReduceOp, Slot, WideOp, ALWAYS};
 
 /// Storage and ports of one memory.
@@ -250,13 +253,14 @@ fn feeds_state(flat: &Flat, rep: &[FlatId]) -> Vec<bool> {
         stack.push(r.next);
         stack.extend(r.enable);
     }
+    let port = |n: FlatId| field_or_self(flat, rep, n).base;
     for m in &flat.mems {
         for p in &m.read_ports {
-            stack.push(p.addr);
+            stack.push(port(p.addr));
             stack.extend(p.enable);
         }
         for p in &m.write_ports {
-            stack.extend([p.addr, p.data, p.enable]);
+            stack.extend([port(p.addr), p.data, port(p.enable)]);
         }
     }
     let mut ops = Vec::new();
@@ -308,6 +312,9 @@ fn group_by_level(flat: &Flat, rep: &[FlatId], order: Vec<FlatId>) -> Vec<FlatId
     keyed.sort_unstable();
     keyed.into_iter().map(|(.., n)| n).collect()
 }
+
+/// Staging copies already made: (slot, words) -> copy.
+type Staged = HashMap<(Slot, u32), Slot>;
 
 struct Compiler<'a> {
     flat: &'a Flat,
@@ -674,6 +681,60 @@ impl Compiler<'_> {
                 self.slot_of[node as usize] = Some(d);
                 d
             }};
+        }
+        if let Some([x, y]) = field_operands(flat, &self.rep, node) {
+            let (fx, fy) = (
+                field_or_self(flat, &self.rep, x),
+                field_or_self(flat, &self.rep, y),
+            );
+            let a = self.opnd(fx.base).slot + fx.word;
+            let b = self.opnd(fy.base).slot + fy.word;
+            let (la, lb) = (fx.lo, fy.lo);
+            let d = dest!();
+            let i = match &n.kind {
+                FlatKind::Binary(BinaryOp::And, ..) => Instr::AndF {
+                    d,
+                    a,
+                    b,
+                    la,
+                    lb,
+                    ms: ms(w),
+                },
+                FlatKind::Binary(BinaryOp::Or, ..) => Instr::OrF {
+                    d,
+                    a,
+                    b,
+                    la,
+                    lb,
+                    ms: ms(w),
+                },
+                FlatKind::Binary(..) => Instr::XorF {
+                    d,
+                    a,
+                    b,
+                    la,
+                    lb,
+                    ms: ms(w),
+                },
+                _ => {
+                    let (wx, wy) = (
+                        flat.nodes[x as usize].ty.width,
+                        flat.nodes[y as usize].ty.width,
+                    );
+                    Instr::Concat2F {
+                        d,
+                        a,
+                        b,
+                        la,
+                        lb,
+                        sh: wy as u8,
+                        ma: ms(wx),
+                        mb: ms(wy),
+                    }
+                }
+            };
+            self.emit(class, i);
+            return Ok(());
         }
         match &n.kind {
             FlatKind::Unary(op, _) => {
@@ -1110,35 +1171,42 @@ impl Compiler<'_> {
 
     /// A slot for an edge input that is stable while the edge commits: state that the edge
     /// overwrites is copied first.
-    fn stable(
-        &mut self,
-        op: Opnd,
-        w: u32,
-        edge: &mut Vec<EdgeOp>,
-        staged: &mut HashMap<Slot, Slot>,
-    ) -> Slot {
+    fn stable(&mut self, op: Opnd, w: u32, edge: &mut Vec<EdgeOp>, staged: &mut Staged) -> Slot {
         let s = self.extend(op, w);
         self.stage(s, words(w) as u32, edge, staged)
     }
 
     /// `s` itself if the edge does not overwrite it, else a copy taken before the commit.
-    fn stage(
-        &mut self,
-        s: Slot,
-        n: u32,
-        edge: &mut Vec<EdgeOp>,
-        staged: &mut HashMap<Slot, Slot>,
-    ) -> Slot {
+    fn stage(&mut self, s: Slot, n: u32, edge: &mut Vec<EdgeOp>, staged: &mut Staged) -> Slot {
         if self.class_of[s as usize] != Class::State {
             return s;
         }
-        if let Some(t) = staged.get(&s) {
+        if let Some(t) = staged.get(&(s, n)) {
             return *t;
         }
         let t = self.alloc(64 * n, Class::Comb);
         edge.push(EdgeOp::Stage { d: t, a: s, n });
-        staged.insert(s, t);
+        staged.insert((s, n), t);
         t
+    }
+
+    /// A memory port's address or enable as `(slot, lo, ms)`: the value is
+    /// `(slot >> lo) & (u64::MAX >> ms)`, so a slice of a word costs no instruction.
+    fn port_field(
+        &mut self,
+        node: FlatId,
+        edge: &mut Vec<EdgeOp>,
+        staged: &mut Staged,
+    ) -> (Slot, u8, u8) {
+        let flat = self.flat;
+        let w = flat.nodes[node as usize].ty.width;
+        if let (true, Some(f)) = (w <= 64, field(flat, &self.rep, node)) {
+            let slot = self.opnd(f.base).slot + f.word;
+            return (self.stage(slot, 1, edge, staged), f.lo, ms(w));
+        }
+        let op = self.opnd(node);
+        let s = self.narrow(op);
+        (self.stage(s, 1, edge, staged), 0, 0)
     }
 
     #[allow(clippy::type_complexity)]
@@ -1235,18 +1303,7 @@ impl Compiler<'_> {
             let words = words(w) as u32;
             let m = m as u32;
             for rp in &mem.read_ports {
-                let addr = self.opnd(rp.addr);
-                let addr = self.narrow(addr);
-                let addr = self.stable(
-                    Opnd {
-                        slot: addr,
-                        ty: Type::unsigned(64),
-                        class: self.class_of[addr as usize],
-                    },
-                    64,
-                    &mut stage,
-                    &mut staged,
-                );
+                let (addr, alo, ams) = self.port_field(rp.addr, &mut stage, &mut staged);
                 let en = match rp.enable {
                     Some(e) => {
                         let e = self.opnd(e);
@@ -1270,40 +1327,23 @@ impl Compiler<'_> {
                     data,
                     addr,
                     en,
+                    alo,
+                    ams,
                 });
             }
             for wp in &mem.write_ports {
-                let addr = self.opnd(wp.addr);
-                let addr = self.narrow(addr);
-                let addr = self.stable(
-                    Opnd {
-                        slot: addr,
-                        ty: Type::unsigned(64),
-                        class: self.class_of[addr as usize],
-                    },
-                    64,
-                    &mut stage,
-                    &mut staged,
-                );
+                let (addr, alo, ams) = self.port_field(wp.addr, &mut stage, &mut staged);
                 let data = self.opnd(wp.data);
                 let data = self.stable(data, w, &mut stage, &mut staged);
-                let en = self.opnd(wp.enable);
-                let en = self.narrow(en);
-                let en = self.stable(
-                    Opnd {
-                        slot: en,
-                        ty: Type::BOOL,
-                        class: self.class_of[en as usize],
-                    },
-                    1,
-                    &mut stage,
-                    &mut staged,
-                );
+                let (en, elo, _) = self.port_field(wp.enable, &mut stage, &mut staged);
                 writes.push(EdgeOp::MemWrite {
                     mem: m,
                     addr,
                     data,
                     en,
+                    alo,
+                    ams,
+                    elo,
                 });
             }
             let mut init = vec![0u64; mem.depth as usize * words as usize];

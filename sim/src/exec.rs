@@ -132,6 +132,12 @@ pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
             Instr::AddXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_add(view_u(r!(b), vb)) & mask(ms)),
             Instr::SubXS { d, a, b, va, vb, ms } => w!(d, view_s(r!(a), va).wrapping_sub(view_s(r!(b), vb)) & mask(ms)),
             Instr::SubXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_sub(view_u(r!(b), vb)) & mask(ms)),
+            Instr::AndF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) & (r!(b) >> lb)) & mask(ms)),
+            Instr::OrF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) | (r!(b) >> lb)) & mask(ms)),
+            Instr::XorF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) ^ (r!(b) >> lb)) & mask(ms)),
+            Instr::Concat2F { d, a, b, la, lb, sh, ma, mb } => {
+                w!(d, (((r!(a) >> la) & mask(ma)) << sh) | ((r!(b) >> lb) & mask(mb)))
+            },
             Instr::And { d, a, b } => w!(d, r!(a) & r!(b)),
             Instr::Or { d, a, b } => w!(d, r!(a) | r!(b)),
             Instr::Xor { d, a, b } => w!(d, r!(a) ^ r!(b)),
@@ -306,10 +312,12 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                 data,
                 addr,
                 en,
+                alo,
+                ams,
             } => {
                 if on(st, en) {
                     let m = &mems[mem as usize];
-                    let a = st[addr as usize];
+                    let a = (st[addr as usize] >> alo) & mask(ams);
                     let data = data as usize;
                     if m.words == 1 {
                         st[data] = m.data.get(a as usize).copied().unwrap_or(0);
@@ -326,10 +334,13 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                 addr,
                 data,
                 en,
+                alo,
+                ams,
+                elo,
             } => {
-                if st[en as usize] != 0 {
+                if (st[en as usize] >> elo) & 1 != 0 {
                     let m = &mut mems[mem as usize];
-                    let a = st[addr as usize];
+                    let a = (st[addr as usize] >> alo) & mask(ams);
                     if m.words == 1 {
                         if let Some(word) = m.data.get_mut(a as usize) {
                             *word = st[data as usize];
@@ -369,7 +380,11 @@ pub(crate) fn check_slots(prog: &[Instr], wide_ops: &[WideOp], len: usize) -> bo
         | Instr::Shl { d, a, b, .. }
         | Instr::ShrU { d, a, b, .. }
         | Instr::ShrS { d, a, b, .. }
-        | Instr::Concat2 { d, a, b, .. } => ok(d) && ok(a) && ok(b),
+        | Instr::Concat2 { d, a, b, .. }
+        | Instr::AndF { d, a, b, .. }
+        | Instr::OrF { d, a, b, .. }
+        | Instr::XorF { d, a, b, .. }
+        | Instr::Concat2F { d, a, b, .. } => ok(d) && ok(a) && ok(b),
         Instr::Slice2 { d, a, .. } => ok(d) && ok(a) && ok(a + 1),
         Instr::ShlC { d, a, .. }
         | Instr::ShrCU { d, a, .. }

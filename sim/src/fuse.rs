@@ -135,6 +135,64 @@ pub(crate) fn view(flat: &Flat, rep: &[FlatId], node: FlatId, ty: Type) -> View 
     View::plain(node, ty)
 }
 
+/// Where a narrow value sits when it is a field of one word of another: `node` (`w` bits)
+/// is bits `lo .. lo + w` of word `word` of `base`. Instructions that take a field shift
+/// and mask it themselves, so the slice costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Field {
+    pub base: FlatId,
+    pub word: u32,
+    pub lo: u8,
+}
+
+/// `node` as a field of a word, if it is a slice that stays inside one.
+pub(crate) fn field(flat: &Flat, rep: &[FlatId], node: FlatId) -> Option<Field> {
+    let n = &flat.nodes[rep[node as usize] as usize];
+    let w = n.ty.width;
+    match n.kind {
+        FlatKind::Slice(src, lo) => {
+            let (src, lo) = forward_slice(flat, rep, src, lo, w);
+            let sw = flat.nodes[src as usize].ty.width;
+            (lo + w <= sw && lo % 64 + w <= 64).then_some(Field {
+                base: src,
+                word: lo / 64,
+                lo: (lo % 64) as u8,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `node` as a field, or as the whole of itself.
+pub(crate) fn field_or_self(flat: &Flat, rep: &[FlatId], node: FlatId) -> Field {
+    field(flat, rep, node).unwrap_or(Field {
+        base: node,
+        word: 0,
+        lo: 0,
+    })
+}
+
+/// The operands of `n` when it is a narrow bitwise operation or two-part concatenation that
+/// reads at least one of them as a field.
+pub(crate) fn field_operands(flat: &Flat, rep: &[FlatId], n: FlatId) -> Option<[FlatId; 2]> {
+    let node = &flat.nodes[rep[n as usize] as usize];
+    let w = node.ty.width;
+    let ops = match &node.kind {
+        FlatKind::Binary(BinaryOp::And | BinaryOp::Or | BinaryOp::Xor, a, b)
+            if w <= 64
+                && flat.nodes[*a as usize].ty.width == w
+                && flat.nodes[*b as usize].ty.width == w =>
+        {
+            [*a, *b]
+        }
+        FlatKind::Concat(parts) if w <= 64 && parts.len() == 2 => [parts[0], parts[1]],
+        _ => return None,
+    };
+    ops.iter()
+        .any(|o| field(flat, rep, *o).is_some())
+        .then_some(ops)
+}
+
 /// `(op, a, b)` when `n` is an add or subtract the fused instructions can compute: every
 /// width at most 64.
 pub(crate) fn narrow_addsub(
@@ -178,6 +236,10 @@ pub(crate) fn deps(flat: &Flat, rep: &[FlatId], n: FlatId, out: &mut Vec<FlatId>
         for o in [a, b] {
             out.push(view(flat, rep, o, flat.nodes[o as usize].ty).base);
         }
+        return;
+    }
+    if let Some(ops) = field_operands(flat, rep, n) {
+        out.extend(ops.iter().map(|o| field_or_self(flat, rep, *o).base));
         return;
     }
     match &node.kind {

@@ -87,6 +87,46 @@ pub(crate) enum Instr {
         vb: [u8; 4],
         ms: u8,
     },
+    /// `d = ((a >> la) & (b >> lb)) & mask`: bitwise on operands that may be fields of a
+    /// word (`la`, `lb` zero for whole values).
+    AndF {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        la: u8,
+        lb: u8,
+        ms: u8,
+    },
+    /// Or of fields.
+    OrF {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        la: u8,
+        lb: u8,
+        ms: u8,
+    },
+    /// Xor of fields.
+    XorF {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        la: u8,
+        lb: u8,
+        ms: u8,
+    },
+    /// `d = (((a >> la) & mask(ma)) << sh) | ((b >> lb) & mask(mb))`: a two-part
+    /// concatenation of fields.
+    Concat2F {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        la: u8,
+        lb: u8,
+        sh: u8,
+        ma: u8,
+        mb: u8,
+    },
     /// Bitwise on canonical operands of the result's width.
     And { d: Slot, a: Slot, b: Slot },
     /// Bitwise or.
@@ -316,19 +356,26 @@ pub(crate) enum EdgeOp {
         en: Slot,
         n: u32,
     },
-    /// A read port of memory `mem`: `data = mem[addr]` when `en` (or [`ALWAYS`]).
+    /// A read port of memory `mem`: `data = mem[a]` when `en` (or [`ALWAYS`]), where the
+    /// address `a = (addr >> alo) & mask(ams)` may be a field of a word.
     MemRead {
         mem: u32,
         data: Slot,
         addr: Slot,
         en: Slot,
+        alo: u8,
+        ams: u8,
     },
-    /// A write port of memory `mem`: `mem[addr] = data` when `en`.
+    /// A write port of memory `mem`: `mem[a] = data` when bit `elo` of `en` is set, with the
+    /// address a field as for a read.
     MemWrite {
         mem: u32,
         addr: Slot,
         data: Slot,
         en: Slot,
+        alo: u8,
+        ams: u8,
+        elo: u8,
     },
 }
 

@@ -94,6 +94,15 @@ fn design() -> Design {
     let r1 = p.read_port(ram, ra, Some(go));
     p.output("r0", r0);
     p.output("r1", r1);
+    // A memory addressed by fields of a register: the edge reads them before the counter
+    // moves.
+    let ring = p.mem("ring", Type::unsigned(8), 8, None);
+    let ring_ra = p.slice(cnt_q, 0, 3);
+    let ring_wa = p.slice(cnt_q, 1, 3);
+    let ring_we = p.slice(cnt_q, 0, 1);
+    p.write_port(ring, ring_wa, b, ring_we);
+    let ring_rd = p.read_port(ring, ring_ra, None);
+    p.output("ring_rd", ring_rd);
     let node = p.node(
         NodeKind::Wire {
             name: "q2_named".into(),
@@ -109,6 +118,7 @@ fn design() -> Design {
 }
 
 const WATCH: &[&str] = &[
+    "ring_rd",
     "total",
     "rd1",
     "tog",
@@ -157,6 +167,9 @@ proptest! {
             }
             for addr in 0..6 {
                 prop_assert_eq!(sim.peek_mem("ram", addr).unwrap(), reference.peek_mem("ram", addr).unwrap());
+            }
+            for addr in 0..8 {
+                prop_assert_eq!(sim.peek_mem("ring", addr).unwrap(), reference.peek_mem("ring", addr).unwrap());
             }
             for addr in 0..5 {
                 prop_assert_eq!(sim.peek_mem("u1.buf", addr).unwrap(), reference.peek_mem("u1.buf", addr).unwrap());
