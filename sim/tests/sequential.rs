@@ -343,3 +343,17 @@ fn reset_needs_a_clocked_top() {
         Err(SimError::UnknownSignal(_))
     ));
 }
+
+#[test]
+fn a_simulator_can_move_to_another_thread() {
+    fn assert_send<T: Send>(_: &T) {}
+    let sim = Simulator::new(&design()).unwrap();
+    assert_send(&sim);
+    let handle = std::thread::spawn(move || {
+        let mut sim = sim;
+        sim.reset(1).unwrap();
+        sim.run(3);
+        sim.peek("cnt").unwrap()
+    });
+    assert_eq!(handle.join().unwrap(), 3);
+}
