@@ -187,8 +187,9 @@ pub(crate) struct MemStore {
 }
 
 /// The clock edge, sorted by kind so the common cases are tight loops: staging copies
-/// first, then one-word registers, then everything else (memory reads before memory
-/// writes, as the compiler ordered them).
+/// first, then memory reads and writes (reads first, as the compiler ordered them), then
+/// one-word registers, then wide registers. The compiler staged every input that an
+/// earlier commit in this order overwrites.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Edge {
     stage: Vec<(Slot, Slot, u32)>,
@@ -198,7 +199,10 @@ pub(crate) struct Edge {
     /// that order is the same as reading everything first; consecutive registers with
     /// consecutive slots (a shift register, a level of an adder tree) become one copy.
     regs: Vec<(Slot, Slot, Slot, u32)>,
-    rest: Vec<EdgeOp>,
+    /// Memory reads, then memory writes.
+    ports: Vec<EdgeOp>,
+    /// Multi-word registers, committed last.
+    wide_regs: Vec<EdgeOp>,
     run: Option<RegRun>,
 }
 
@@ -215,7 +219,8 @@ impl Edge {
                     e.push_reg(q, next, en)
                 }
                 EdgeOp::Reg { .. } => return None,
-                other => e.rest.push(other),
+                EdgeOp::RegWide { .. } => e.wide_regs.push(*op),
+                other => e.ports.push(other),
             }
         }
         e.regs.extend(e.run.take().map(|r| r.normalized()));
@@ -279,33 +284,11 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
         let (d, a, n) = (d as usize, a as usize, n as usize);
         st.copy_within(a..a + n, d);
     }
-    for &(q, next, en, n) in &edge.regs {
-        if n == 1 {
-            // SAFETY: `Edge::new` checked the three slots against the state's length.
-            unsafe {
-                let v = if *st.get_unchecked(en as usize) != 0 {
-                    *st.get_unchecked(next as usize)
-                } else {
-                    *st.get_unchecked(q as usize)
-                };
-                *st.get_unchecked_mut(q as usize) = v;
-            }
-        } else if st[en as usize] != 0 {
-            let (q, next, n) = (q as usize, next as usize, n as usize);
-            st.copy_within(next..next + n, q);
-        }
-    }
     let on = |st: &[u64], en: Slot| en == ALWAYS || st[en as usize] != 0;
-    for op in &edge.rest {
+    for op in &edge.ports {
         match *op {
-            EdgeOp::Stage { .. } | EdgeOp::Reg { .. } => {
+            EdgeOp::Stage { .. } | EdgeOp::Reg { .. } | EdgeOp::RegWide { .. } => {
                 unreachable!("sorted out by Edge::new")
-            }
-            EdgeOp::RegWide { q, next, en, n } => {
-                if on(st, en) {
-                    let (q, next, n) = (q as usize, next as usize, n as usize);
-                    st.copy_within(next..next + n, q);
-                }
             }
             EdgeOp::MemRead {
                 mem,
@@ -351,6 +334,30 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                         m.data[base..base + m.words].copy_from_slice(&st[data..data + m.words]);
                     }
                 }
+            }
+        }
+    }
+    for &(q, next, en, n) in &edge.regs {
+        if n == 1 {
+            // SAFETY: `Edge::new` checked the three slots against the state's length.
+            unsafe {
+                let v = if *st.get_unchecked(en as usize) != 0 {
+                    *st.get_unchecked(next as usize)
+                } else {
+                    *st.get_unchecked(q as usize)
+                };
+                *st.get_unchecked_mut(q as usize) = v;
+            }
+        } else if st[en as usize] != 0 {
+            let (q, next, n) = (q as usize, next as usize, n as usize);
+            st.copy_within(next..next + n, q);
+        }
+    }
+    for op in &edge.wide_regs {
+        if let EdgeOp::RegWide { q, next, en, n } = *op {
+            if on(st, en) {
+                let (q, next, n) = (q as usize, next as usize, n as usize);
+                st.copy_within(next..next + n, q);
             }
         }
     }

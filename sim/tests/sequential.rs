@@ -94,6 +94,21 @@ fn design() -> Design {
     let r1 = p.read_port(ram, ra, Some(go));
     p.output("r0", r0);
     p.output("r1", r1);
+    // Pointer chasing: a memory whose read address and write data are its own read data,
+    // which the edge must sample before the read port overwrites it.
+    let chase_init = (0..8).map(|i| Bits::from_u64((i * 3 + 1) % 8, 3)).collect();
+    let chase = p.mem("chase", Type::unsigned(3), 8, Some(chase_init));
+    let chase_rd = p.node(NodeKind::MemRead(chase, 0), Type::unsigned(3));
+    p.m.mems[chase.0 as usize]
+        .read_ports
+        .push(hardwire_hdl::ir::ReadPort {
+            addr: chase_rd,
+            enable: None,
+        });
+    let chase_wa = p.slice(b, 0, 3);
+    let chase_we = p.slice(b, 6, 1);
+    p.write_port(chase, chase_wa, chase_rd, chase_we);
+    p.output("chase_rd", chase_rd);
     // A memory addressed by fields of a register: the edge reads them before the counter
     // moves.
     let ring = p.mem("ring", Type::unsigned(8), 8, None);
@@ -119,6 +134,7 @@ fn design() -> Design {
 
 const WATCH: &[&str] = &[
     "ring_rd",
+    "chase_rd",
     "total",
     "rd1",
     "tog",
@@ -169,6 +185,7 @@ proptest! {
                 prop_assert_eq!(sim.peek_mem("ram", addr).unwrap(), reference.peek_mem("ram", addr).unwrap());
             }
             for addr in 0..8 {
+                prop_assert_eq!(sim.peek_mem("chase", addr).unwrap(), reference.peek_mem("chase", addr).unwrap());
                 prop_assert_eq!(sim.peek_mem("ring", addr).unwrap(), reference.peek_mem("ring", addr).unwrap());
             }
             for addr in 0..5 {

@@ -13,17 +13,28 @@ use crate::fuse::field;
 use crate::instr::{words, EdgeOp, Slot, ALWAYS};
 
 impl Compiler<'_> {
-    /// A slot for an edge input that is stable while the edge commits: state that the edge
-    /// overwrites is copied first.
+    /// A memory port input that is stable while the edge commits (see [`Compiler::stage`]).
     fn stable(&mut self, op: Opnd, w: u32, edge: &mut Vec<EdgeOp>, staged: &mut Staged) -> Slot {
         let s = self.extend(op, w);
-        self.stage(s, words(w) as u32, edge, staged)
+        self.stage(s, words(w) as u32, edge, staged, true)
     }
 
-    /// `s` itself if the edge does not overwrite it, else a copy taken before the commit.
-    fn stage(&mut self, s: Slot, n: u32, edge: &mut Vec<EdgeOp>, staged: &mut Staged) -> Slot {
-        if self.class_of[s as usize] != Class::State {
-            return s;
+    /// `s` itself if the edge does not overwrite it before the reader commits, else a copy
+    /// taken before anything commits. Memory ports (`port`) commit before registers, so
+    /// they only need copies of memory read data; registers need copies of both (except
+    /// of one-word registers ordered after them, which the caller handles).
+    fn stage(
+        &mut self,
+        s: Slot,
+        n: u32,
+        edge: &mut Vec<EdgeOp>,
+        staged: &mut Staged,
+        port: bool,
+    ) -> Slot {
+        match self.class_of[s as usize] {
+            Class::MemData => {}
+            Class::State if !port => {}
+            _ => return s,
         }
         if let Some(t) = staged.get(&(s, n)) {
             return *t;
@@ -46,11 +57,11 @@ impl Compiler<'_> {
         let w = flat.nodes[node as usize].ty.width;
         if let (true, Some(f)) = (w <= 64, field(flat, &self.rep, node)) {
             let slot = self.opnd(f.base).slot + f.word;
-            return (self.stage(slot, 1, edge, staged), f.lo, ms(w));
+            return (self.stage(slot, 1, edge, staged, true), f.lo, ms(w));
         }
         let op = self.opnd(node);
         let s = self.narrow(op);
-        (self.stage(s, 1, edge, staged), 0, 0)
+        (self.stage(s, 1, edge, staged, true), 0, 0)
     }
 
     #[allow(clippy::type_complexity)]
@@ -130,13 +141,13 @@ impl Compiler<'_> {
             let next = if direct(next) {
                 next
             } else {
-                self.stage(next, n, &mut stage, &mut staged)
+                self.stage(next, n, &mut stage, &mut staged, false)
             };
             let en = match en {
                 ALWAYS if n == 1 => one,
                 ALWAYS => ALWAYS,
                 en if direct(en) => en,
-                en => self.stage(en, 1, &mut stage, &mut staged),
+                en => self.stage(en, 1, &mut stage, &mut staged, false),
             };
             regs.push(if n == 1 {
                 EdgeOp::Reg { q, next, en }
@@ -208,10 +219,11 @@ impl Compiler<'_> {
                 init,
             });
         }
+        // Memory ports commit before registers, so they read register outputs in place.
         let mut edge = stage;
         edge.extend(reads);
-        edge.extend(regs);
         edge.extend(writes);
+        edge.extend(regs);
         Ok((edge, resets, mems))
     }
 }

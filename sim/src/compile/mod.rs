@@ -68,8 +68,10 @@ enum Class {
     Input,
     /// Never changes after construction.
     Const,
-    /// Changed by the clock edge (register or memory read data).
+    /// A register output: changed by the clock edge.
     State,
+    /// Memory read data: changed by the clock edge, before the registers.
+    MemData,
     /// Computed by the combinational program.
     Comb,
 }
@@ -156,7 +158,12 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
     for &node in &order {
         let n = &flat.nodes[node as usize];
         if matches!(n.kind, FlatKind::RegQ | FlatKind::MemRead) {
-            let s = c.alloc(n.ty.width, Class::State);
+            let class = if matches!(n.kind, FlatKind::RegQ) {
+                Class::State
+            } else {
+                Class::MemData
+            };
+            let s = c.alloc(n.ty.width, class);
             c.slot_of[node as usize] = Some(s);
         }
     }
