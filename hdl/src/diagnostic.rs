@@ -120,6 +120,15 @@ pub struct HdlError {
 }
 
 impl HdlError {
+    /// `Ok` when there are no diagnostics, otherwise the error holding them all.
+    pub fn check(diagnostics: Vec<Diagnostic>) -> Result<(), HdlError> {
+        if diagnostics.is_empty() {
+            Ok(())
+        } else {
+            Err(HdlError { diagnostics })
+        }
+    }
+
     /// True if some diagnostic has this code.
     pub fn has(&self, code: Code) -> bool {
         self.diagnostics.iter().any(|d| d.code == code)

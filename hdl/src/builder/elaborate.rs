@@ -257,10 +257,7 @@ impl Design {
     ) -> Result<Design, HdlError> {
         let elab = Elaborator::new();
         let top = elab.build_module(name, loc, build);
-        let diagnostics = elab.diagnostics.into_inner();
-        if !diagnostics.is_empty() {
-            return Err(HdlError { diagnostics });
-        }
+        HdlError::check(elab.diagnostics.into_inner())?;
         let modules = elab.modules.into_inner();
         let top = top.expect("a module that elaborated without diagnostics exists");
         let mut design = Design { modules, top };

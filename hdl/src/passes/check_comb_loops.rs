@@ -49,11 +49,7 @@ impl Pass for CheckCombLoops {
                 });
             }
         }
-        if diagnostics.is_empty() {
-            Ok(())
-        } else {
-            Err(HdlError { diagnostics })
-        }
+        HdlError::check(diagnostics)
     }
 }
 

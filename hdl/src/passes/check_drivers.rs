@@ -67,10 +67,6 @@ impl Pass for CheckDrivers {
                 }
             }
         }
-        if diagnostics.is_empty() {
-            Ok(())
-        } else {
-            Err(HdlError { diagnostics })
-        }
+        HdlError::check(diagnostics)
     }
 }

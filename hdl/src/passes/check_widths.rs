@@ -22,11 +22,7 @@ impl Pass for CheckWidths {
         for m in &design.modules {
             check_module(design, m, &mut diagnostics);
         }
-        if diagnostics.is_empty() {
-            Ok(())
-        } else {
-            Err(HdlError { diagnostics })
-        }
+        HdlError::check(diagnostics)
     }
 }
 
