@@ -227,6 +227,11 @@ impl Edge {
         Some(e)
     }
 
+    /// `(register copies, staging copies)` per edge: a measure of the commit's cost.
+    pub(crate) fn copies(&self) -> (usize, usize) {
+        (self.regs.len() + self.wide_regs.len(), self.stage.len())
+    }
+
     fn push_reg(&mut self, q: Slot, next: Slot, en: Slot) {
         if let Some(run) = &mut self.run {
             let step = |a: Slot, b: Slot| i64::from(b) - i64::from(a);

@@ -102,6 +102,8 @@ impl std::fmt::Debug for Simulator {
             .field("cycle", &self.cycle)
             .field("instructions", &self.comb.instrs().len())
             .field("runs", &self.comb.runs())
+            .field("register_copies", &self.edge.copies().0)
+            .field("staging_copies", &self.edge.copies().1)
             .field("state_words", &self.state.len())
             .finish_non_exhaustive()
     }
