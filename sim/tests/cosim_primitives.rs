@@ -148,3 +148,33 @@ fn small_primitives_under_icarus() {
         2_000,
     );
 }
+
+/// Reads one instance output through two handles: both must be the same net in Verilog.
+#[derive(Clone, PartialEq)]
+struct ReadTwice;
+
+impl Block for ReadTwice {
+    fn name(&self) -> String {
+        "read_twice".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let x = m.input("x", Type::signed(8));
+        let u = m.instance(
+            "u_mul",
+            &ConstMul {
+                ty: Type::signed(8),
+                constant: 5,
+            },
+        );
+        u.input("x", x);
+        let a = u.output("y");
+        let b = u.output("y");
+        m.output("sum", a + b);
+        m.output("diff", (a - b).trunc(4));
+    }
+}
+
+#[test]
+fn an_output_read_twice_is_one_net() {
+    check(&ReadTwice, Backend::Verilator, 1_000);
+}

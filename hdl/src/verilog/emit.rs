@@ -1,6 +1,6 @@
 //! Lowers each IR module to a Verilog syntax tree.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::ast::{Expr, Item, Stmt, VModule, VPort};
 use super::{print, Verilog};
@@ -51,6 +51,8 @@ struct Lower<'d> {
     rst_used: bool,
     /// Nets made only to connect instance outputs nobody reads.
     unread: Vec<(String, u32)>,
+    /// The first node reading each instance output and memory read port.
+    port_nodes: HashMap<NodeKind, NodeId>,
 }
 
 impl<'d> Lower<'d> {
@@ -66,6 +68,14 @@ impl<'d> Lower<'d> {
             }
         }
         let n = m.nodes.len();
+        let mut port_nodes = HashMap::new();
+        for (i, node) in m.nodes.iter().enumerate() {
+            if matches!(node.kind, NodeKind::InstOut(..) | NodeKind::MemRead(..)) {
+                port_nodes
+                    .entry(node.kind.clone())
+                    .or_insert(NodeId(i as u32));
+            }
+        }
         Lower {
             design,
             m,
@@ -75,6 +85,7 @@ impl<'d> Lower<'d> {
             partial: vec![None; n],
             rst_used: false,
             unread: Vec::new(),
+            port_nodes,
         }
     }
 
@@ -92,6 +103,15 @@ impl<'d> Lower<'d> {
         let m = self.m;
         let mut temp = 0;
         for (i, n) in m.nodes.iter().enumerate() {
+            // Several nodes may read one instance output or memory port: one net serves all.
+            if matches!(n.kind, NodeKind::InstOut(..) | NodeKind::MemRead(..)) {
+                if let Some(first) = self.port_nodes.get(&n.kind) {
+                    if first.0 as usize != i {
+                        self.names.push(Name::Alias(*first));
+                        continue;
+                    }
+                }
+            }
             let name = match &n.kind {
                 NodeKind::Input(p) => Name::Net(m.ports[*p as usize].name.clone()),
                 NodeKind::Wire { name, .. } => Name::Net(name.clone()),
@@ -391,11 +411,11 @@ impl<'d> Lower<'d> {
                 });
             }
             for (p, rp) in mem.read_ports.iter().enumerate() {
-                let data = m.nodes.iter().position(|n| {
-                    n.kind == NodeKind::MemRead(crate::ir::MemId(mi as u32), p as u32)
-                });
-                let Some(data) = data else { continue };
-                let Name::Net(data) = self.names[data].clone() else {
+                let key = NodeKind::MemRead(crate::ir::MemId(mi as u32), p as u32);
+                let Some(data) = self.port_nodes.get(&key) else {
+                    continue;
+                };
+                let Name::Net(data) = self.names[data.0 as usize].clone() else {
                     continue;
                 };
                 let addr = self.op(rp.addr);
@@ -425,7 +445,7 @@ impl<'d> Lower<'d> {
             }
         }
 
-        for inst in &m.instances {
+        for (inst_id, inst) in m.instances.iter().enumerate() {
             let child = self.design.module(inst.module);
             let mut connections = Vec::new();
             if child.clocked {
@@ -433,20 +453,16 @@ impl<'d> Lower<'d> {
                 connections.push(("rst".to_string(), Expr::ident("rst")));
                 self.rst_used = true;
             }
-            let inst_id = m
-                .instances
-                .iter()
-                .position(|i| std::ptr::eq(i, inst))
-                .expect("instance is in the module");
             for (pi, (port, conn)) in child.ports.iter().zip(&inst.connections).enumerate() {
                 let e = match (port.dir, conn) {
                     (Direction::Input, Some(c)) => self.op(*c),
                     _ => {
-                        let out = m.nodes.iter().position(|n| {
-                            n.kind
-                                == NodeKind::InstOut(crate::ir::InstId(inst_id as u32), pi as u32)
-                        });
-                        match out.map(|o| self.names[o].clone()) {
+                        let key = NodeKind::InstOut(crate::ir::InstId(inst_id as u32), pi as u32);
+                        match self
+                            .port_nodes
+                            .get(&key)
+                            .map(|o| self.names[o.0 as usize].clone())
+                        {
                             Some(Name::Net(n)) => Expr::Ident(n),
                             _ => {
                                 // An unread output still gets a net, so no pin is left empty.
