@@ -203,18 +203,13 @@ fn finish(mut d: super::module::ModuleData, elab: &Elaborator) -> Module {
             *slot = driver;
         }
     }
-    for (r, assigns) in std::mem::take(&mut d.reg_assigns).into_iter().enumerate() {
+    for (r, (q, assigns)) in std::mem::take(&mut d.reg_assigns).into_iter().enumerate() {
         if assigns.is_empty() {
             continue;
         }
         let ty = d.module.regs[r].ty;
-        let q = d
-            .module
-            .nodes
-            .iter()
-            .position(|n| n.kind == NodeKind::RegQ(crate::ir::RegId(r as u32)));
         let hold = if assigns[0].cond.is_some() {
-            q.map(|i| NodeId(i as u32))
+            Some(q)
         } else {
             None
         };

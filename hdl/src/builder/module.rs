@@ -2,7 +2,7 @@
 //! the module being built.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::elaborate::Elaborator;
 use crate::bits::Bits;
@@ -28,10 +28,10 @@ pub(super) struct ModuleData {
     pub module: Module,
     pub names: HashSet<String>,
     /// Per wire node: its assignments in program order.
-    pub wire_assigns: Vec<(NodeId, Vec<Assign>)>,
-    /// Per register: its next-value assignments in program order.
-    pub reg_assigns: Vec<Vec<Assign>>,
-    /// Where each instance was created, to report unconnected inputs.
+    pub wire_assigns: BTreeMap<NodeId, Vec<Assign>>,
+    /// Per register: its output node and its next-value assignments in program order.
+    pub reg_assigns: Vec<(NodeId, Vec<Assign>)>,
+    /// Misuse found so far.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -213,7 +213,7 @@ impl<'e> ModuleBuilder<'e> {
             data: RefCell::new(ModuleData {
                 module,
                 names: HashSet::new(),
-                wire_assigns: Vec::new(),
+                wire_assigns: BTreeMap::new(),
                 reg_assigns: Vec::new(),
                 diagnostics: Vec::new(),
             }),
@@ -350,7 +350,7 @@ impl<'e> ModuleBuilder<'e> {
             ty,
             loc,
         );
-        self.data.borrow_mut().wire_assigns.push((s.id, Vec::new()));
+        self.data.borrow_mut().wire_assigns.insert(s.id, Vec::new());
         s
     }
 
@@ -438,8 +438,9 @@ impl<'e> ModuleBuilder<'e> {
             return;
         }
         let mut d = self.data.borrow_mut();
-        let entry = d.wire_assigns.iter_mut().find(|(w, _)| *w == target.id);
-        let Some((_, assigns)) = entry else { return };
+        let Some(assigns) = d.wire_assigns.get_mut(&target.id) else {
+            return;
+        };
         let previous = assigns.iter().find(|a| a.cond.is_none()).map(|a| a.loc);
         assigns.push(Assign {
             cond,

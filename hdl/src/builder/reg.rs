@@ -32,11 +32,11 @@ impl<'e> ModuleBuilder<'e> {
                 enable: None,
                 loc,
             });
-            d.reg_assigns.push(Vec::new());
             d.module.clocked = true;
             id
         };
         let q = self.signal(NodeKind::RegQ(id), ty, loc);
+        self.data.borrow_mut().reg_assigns.push((q.id, Vec::new()));
         Reg { m: self, id, q }
     }
 }
@@ -122,10 +122,12 @@ impl<'a> Reg<'a> {
             );
             return;
         }
-        self.m.data.borrow_mut().reg_assigns[self.id.0 as usize].push(Assign {
-            cond,
-            value: value.id,
-            loc,
-        });
+        self.m.data.borrow_mut().reg_assigns[self.id.0 as usize]
+            .1
+            .push(Assign {
+                cond,
+                value: value.id,
+                loc,
+            });
     }
 }
