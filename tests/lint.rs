@@ -164,9 +164,15 @@ fn memories_map_to_block_ram() {
         ("synth_ecp5", "t:DP16KD"),
         ("synth_xilinx -family xc7 -flatten", "t:RAMB18E1 t:RAMB36E1"),
     ] {
-        let script = format!("read_verilog {sources}; {synth} -top {}; select -assert-min 2 {cells}", v.top);
+        let script = format!(
+            "read_verilog {sources}; {synth} -top {}; select -assert-min 2 {cells}",
+            v.top
+        );
         let (ok, text) = run(&dir, "yosys", &["-q".into(), "-p".into(), script]);
-        assert!(ok, "{synth} did not map both memories to block RAM:\n{text}");
+        assert!(
+            ok,
+            "{synth} did not map both memories to block RAM:\n{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
