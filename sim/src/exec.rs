@@ -5,7 +5,7 @@
 //! emitting the instruction, and [`check_slots`] verifies this once when a simulator is
 //! built, so every index here is in bounds.
 
-use crate::instr::{EdgeOp, Instr, Slot, WideOp, ALWAYS};
+use crate::instr::{EdgeOp, Instr, Side, Slot, ALWAYS};
 use crate::wide;
 
 /// Sign-extends `x` by the shift `s` (see [`crate::instr`]).
@@ -79,7 +79,7 @@ impl Code {
 /// Runs a program once over the state.
 #[inline(never)]
 #[allow(unused_variables)]
-pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
+pub(crate) fn run_comb(code: &Code, side: &Side, st: &mut [u64]) {
     macro_rules! r {
         ($s:expr) => {
             // SAFETY: see the module invariant; every slot is below `st.len()`.
@@ -174,7 +174,17 @@ pub(crate) fn run_comb(code: &Code, wide_ops: &[WideOp], st: &mut [u64]) {
             Instr::Concat2 { d, a, b, sh } => w!(d, (r!(a) << sh) | r!(b)),
             Instr::OrShl { d, a, sh } => w!(d, r!(d) | (r!(a) << sh)),
             Instr::Zero { d } => w!(d, 0),
-            Instr::Wide(k) => wide::exec(&wide_ops[k as usize], st),
+            Instr::Wide(k) => wide::exec(&side.wide[k as usize], st),
+            Instr::Sum(k) => {
+                let op = &side.sums[k as usize];
+                let mut acc = 0u64;
+                for t in &op.terms {
+                    let v = ((((r!(t.slot) << t.p1) as i64) >> t.p2) as u64) << t.k;
+                    let m = 0u64.wrapping_sub(u64::from(t.neg));
+                    acc = acc.wrapping_add((v ^ m).wrapping_sub(m));
+                }
+                w!(op.d, acc & mask(op.ms))
+            },
     }
 }
 
@@ -370,7 +380,7 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
 
 /// Checks the invariant the unchecked indexing relies on: every slot an instruction names,
 /// with all its words, lies inside a state of `len` words.
-pub(crate) fn check_slots(prog: &[Instr], wide_ops: &[WideOp], len: usize) -> bool {
+pub(crate) fn check_slots(prog: &[Instr], side: &Side, len: usize) -> bool {
     let ok = |s: Slot| (s as usize) < len;
     prog.iter().all(|i| match *i {
         Instr::Add { d, a, b, .. }
@@ -411,8 +421,13 @@ pub(crate) fn check_slots(prog: &[Instr], wide_ops: &[WideOp], len: usize) -> bo
         | Instr::OrShl { d, a, .. } => ok(d) && ok(a),
         Instr::Zero { d } => ok(d),
         Instr::Mux { d, s, a, b } => ok(d) && ok(s) && ok(a) && ok(b),
-        Instr::Wide(k) => wide_ops
+        Instr::Wide(k) => side
+            .wide
             .get(k as usize)
             .is_some_and(|op| wide::in_bounds(op, len)),
+        Instr::Sum(k) => side
+            .sums
+            .get(k as usize)
+            .is_some_and(|op| ok(op.d) && op.terms.iter().all(|t| ok(t.slot))),
     })
 }

@@ -8,6 +8,7 @@
 use hardwire_hdl::ir::{BinaryOp, Type};
 
 use crate::flatten::{Flat, FlatId, FlatKind};
+use crate::sum::{sum_terms, Range};
 
 /// How an instruction reads an operand through folded operations, as two shift stages on
 /// the word at `base`'s slot plus `word`:
@@ -227,11 +228,21 @@ pub(crate) fn truncated_addsub(flat: &Flat, rep: &[FlatId], n: FlatId) -> Option
 
 /// The nodes `n`'s instructions read once folding is applied (a superset of nothing the
 /// plain operands would not reach, so the topological order stays valid).
-pub(crate) fn deps(flat: &Flat, rep: &[FlatId], n: FlatId, out: &mut Vec<FlatId>) {
+pub(crate) fn deps(
+    flat: &Flat,
+    rep: &[FlatId],
+    ranges: &[Option<Range>],
+    n: FlatId,
+    out: &mut Vec<FlatId>,
+) {
     out.clear();
     let node = &flat.nodes[n as usize];
     let addsub = truncated_addsub(flat, rep, n).or_else(|| narrow_addsub(flat, rep, n).map(|_| n));
     if let Some(s) = addsub {
+        if let Some(terms) = sum_terms(flat, rep, ranges, s) {
+            out.extend(terms.iter().map(|t| t.base));
+            return;
+        }
         let (_, a, b) = narrow_addsub(flat, rep, s).expect("checked above");
         for o in [a, b] {
             out.push(view(flat, rep, o, flat.nodes[o as usize].ty).base);

@@ -214,6 +214,35 @@ pub(crate) enum Instr {
     Zero { d: Slot },
     /// [`WideOp`] number `i` of the program's side table.
     Wide(u32),
+    /// [`SumOp`] number `i` of the program's side table.
+    Sum(u32),
+}
+
+/// One term of a [`SumOp`]: `±(((st[slot] << p1) as i64 >> p2) << k)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SumTerm {
+    pub slot: Slot,
+    pub p1: u8,
+    pub p2: u8,
+    pub k: u8,
+    /// Subtract the term instead of adding it.
+    pub neg: bool,
+}
+
+/// `d = (t0 + t1 + t2 + t3) & mask`: a small adder tree folded into one instruction (see
+/// [`crate::sum`]). Fewer terms are padded with a zero slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SumOp {
+    pub d: Slot,
+    pub ms: u8,
+    pub terms: [SumTerm; 4],
+}
+
+/// The tables that [`Instr::Wide`] and [`Instr::Sum`] index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Side {
+    pub wide: Vec<WideOp>,
+    pub sums: Vec<SumOp>,
 }
 
 /// Comparison kinds for [`WideOp::Cmp`].

@@ -61,6 +61,7 @@ mod flatten;
 mod fuse;
 mod instr;
 pub mod reference;
+mod sum;
 mod testbench;
 pub mod vcd;
 mod wide;

@@ -11,7 +11,7 @@ use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
 use crate::exec::{check_slots, run_comb, run_edge, Code, Edge, MemStore};
 use crate::flatten::flatten;
-use crate::instr::{top, words, Instr, Slot, WideOp};
+use crate::instr::{top, words, Instr, Side, Slot};
 use crate::vcd::{VcdVar, VcdWriter};
 
 /// A handle to a top-level input, for pokes in hot loops without a name lookup.
@@ -77,7 +77,7 @@ pub struct Simulator {
     state: Vec<u64>,
     comb: Code,
     obs: Code,
-    wide: Vec<WideOp>,
+    side: Side,
     edge: Edge,
     resets: Vec<(Slot, Slot, u32)>,
     mems: Vec<MemStore>,
@@ -118,9 +118,9 @@ impl Simulator {
         let flat = flatten(design)?;
         let prog = compile(&flat)?;
         let mut state = prog.state;
-        if !check_slots(&prog.init, &prog.wide, state.len())
-            || !check_slots(&prog.comb, &prog.wide, state.len())
-            || !check_slots(&prog.obs, &prog.wide, state.len())
+        if !check_slots(&prog.init, &prog.side, state.len())
+            || !check_slots(&prog.comb, &prog.side, state.len())
+            || !check_slots(&prog.obs, &prog.side, state.len())
         {
             return Err(SimError::BadDesign(
                 "internal error: an instruction names a slot outside the state".into(),
@@ -129,7 +129,7 @@ impl Simulator {
         let edge = Edge::new(&prog.edge, state.len()).ok_or_else(|| {
             SimError::BadDesign("internal error: a register names a slot outside the state".into())
         })?;
-        run_comb(&Code::new(prog.init), &prog.wide, &mut state);
+        run_comb(&Code::new(prog.init), &prog.side, &mut state);
         let mut names = HashMap::new();
         let mut vcd_vars = Vec::new();
         for (name, node) in &flat.inputs {
@@ -190,7 +190,7 @@ impl Simulator {
             state,
             comb: Code::new(prog.comb),
             obs: Code::new(prog.obs),
-            wide: prog.wide,
+            side: prog.side,
             edge,
             resets: prog.resets,
             mems,
@@ -225,7 +225,7 @@ impl Simulator {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for i in self.comb.instrs() {
             let name = match i {
-                Instr::Wide(k) => format!("Wide::{:?}", self.wide[*k as usize]),
+                Instr::Wide(k) => format!("Wide::{:?}", self.side.wide[*k as usize]),
                 other => format!("{other:?}"),
             };
             let kind = name.split([' ', '(']).next().unwrap_or("").to_string();
@@ -240,7 +240,7 @@ impl Simulator {
     #[inline]
     fn settle_core(&mut self) {
         if self.dirty {
-            run_comb(&self.comb, &self.wide, &mut self.state);
+            run_comb(&self.comb, &self.side, &mut self.state);
             self.dirty = false;
         }
     }
@@ -250,7 +250,7 @@ impl Simulator {
     fn settle(&mut self) {
         self.settle_core();
         if self.obs_dirty {
-            run_comb(&self.obs, &self.wide, &mut self.state);
+            run_comb(&self.obs, &self.side, &mut self.state);
             self.obs_dirty = false;
         }
     }

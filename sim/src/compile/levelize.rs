@@ -4,6 +4,7 @@
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
 use crate::fuse::{deps, field_or_self};
+use crate::sum::Range;
 
 /// Resolves every alias to the node that computes its value.
 pub(super) fn resolve_aliases(flat: &Flat) -> Result<Vec<FlatId>, SimError> {
@@ -159,7 +160,7 @@ pub(super) fn levelize(flat: &Flat, rep: &[FlatId]) -> Result<Vec<FlatId>, SimEr
 
 /// The nodes a register or memory port reads, directly or through logic: what a clock edge
 /// needs settled. The rest is only observed (by peeks and waveforms) and computed on demand.
-pub(super) fn feeds_state(flat: &Flat, rep: &[FlatId]) -> Vec<bool> {
+pub(super) fn feeds_state(flat: &Flat, rep: &[FlatId], ranges: &[Option<Range>]) -> Vec<bool> {
     let mut seen = vec![false; flat.nodes.len()];
     let mut stack: Vec<FlatId> = Vec::new();
     for r in &flat.regs {
@@ -182,7 +183,7 @@ pub(super) fn feeds_state(flat: &Flat, rep: &[FlatId]) -> Vec<bool> {
         if std::mem::replace(&mut seen[n as usize], true) {
             continue;
         }
-        deps(flat, rep, n, &mut ops);
+        deps(flat, rep, ranges, n, &mut ops);
         stack.extend_from_slice(&ops);
     }
     seen

@@ -19,7 +19,8 @@ use hardwire_hdl::Bits;
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
 use crate::fuse::{narrow_addsub, view};
-use crate::instr::{words, EdgeOp, Instr, Slot, WideOp};
+use crate::instr::{words, EdgeOp, Instr, Side, Slot, SumOp, SumTerm, WideOp};
+use crate::sum::{ranges, sum_terms, Range};
 use levelize::{feeds_state, group_by_level, levelize, resolve_aliases};
 
 /// Storage and ports of one memory.
@@ -47,8 +48,8 @@ pub(crate) struct Program {
     /// The rest of the combinational instructions (values only peeked or traced), run after
     /// `comb` when something looks at them.
     pub obs: Vec<Instr>,
-    /// Side table for [`Instr::Wide`].
-    pub wide: Vec<WideOp>,
+    /// Side tables for [`Instr::Wide`] and [`Instr::Sum`].
+    pub side: Side,
     /// The clock edge, in commit order.
     pub edge: Vec<EdgeOp>,
     /// `(q, reset value slot, words)` for every register with a reset.
@@ -109,7 +110,11 @@ struct Compiler<'a> {
     init: Vec<Instr>,
     comb: Vec<Instr>,
     obs: Vec<Instr>,
-    wide: Vec<WideOp>,
+    side: Side,
+    /// Value ranges, for folding adder trees exactly (see [`crate::sum`]).
+    ranges: Vec<Option<Range>>,
+    /// A constant zero, once some sum needs padding.
+    zero: Option<Slot>,
     /// Whether each node feeds a register or memory port (else it is only observed).
     feeds_state: Vec<bool>,
     /// Whether the node being compiled feeds state: its instructions go to `comb`, else to
@@ -140,12 +145,15 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         init: Vec::new(),
         comb: Vec::new(),
         obs: Vec::new(),
-        wide: Vec::new(),
+        side: Side::default(),
+        ranges: Vec::new(),
+        zero: None,
         feeds_state: Vec::new(),
         cur_core: true,
         ext_cache: HashMap::new(),
     };
-    c.feeds_state = feeds_state(flat, &c.rep);
+    c.ranges = ranges(flat, &c.rep, &order);
+    c.feeds_state = feeds_state(flat, &c.rep, &c.ranges);
     // Inputs first, then state, so the hot data sits together; then the computed nodes in
     // evaluation order, each followed by its temporaries.
     for (_, node) in &flat.inputs {
@@ -184,7 +192,7 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         init: c.init,
         comb: c.comb,
         obs: c.obs,
-        wide: c.wide,
+        side: c.side,
         edge,
         resets,
         mems,
@@ -239,8 +247,8 @@ impl Compiler<'_> {
     }
 
     fn emit_wide(&mut self, class: Class, op: WideOp) {
-        self.wide.push(op);
-        let i = Instr::Wide((self.wide.len() - 1) as u32);
+        self.side.wide.push(op);
+        let i = Instr::Wide((self.side.wide.len() - 1) as u32);
         self.emit(class, i);
     }
 
@@ -303,6 +311,38 @@ impl Compiler<'_> {
     /// narrower than the sum: a truncation folded in), its operands read through views.
     fn addsub(&mut self, sum: FlatId, d: Slot, ms: u8, class: Class) {
         let flat = self.flat;
+        if let Some(terms) = sum_terms(flat, &self.rep, &self.ranges, sum) {
+            let zero = match self.zero {
+                Some(z) => z,
+                None => {
+                    let z = self.alloc_const(&Bits::zero(1));
+                    self.zero = Some(z);
+                    z
+                }
+            };
+            let mut op = SumOp {
+                d,
+                ms,
+                terms: [SumTerm {
+                    slot: zero,
+                    ..SumTerm::default()
+                }; 4],
+            };
+            for (slot, t) in op.terms.iter_mut().zip(&terms) {
+                let base = self.opnd(t.base).slot + t.word;
+                *slot = SumTerm {
+                    slot: base,
+                    p1: t.p1,
+                    p2: t.p2,
+                    k: t.k,
+                    neg: t.neg,
+                };
+            }
+            self.side.sums.push(op);
+            let i = Instr::Sum((self.side.sums.len() - 1) as u32);
+            self.emit(class, i);
+            return;
+        }
         let (op, a, b) = narrow_addsub(flat, &self.rep, sum).expect("callers check the shape");
         let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
         let (va, vb) = (view(flat, &self.rep, a, ta), view(flat, &self.rep, b, tb));
