@@ -2,11 +2,16 @@
 //! (figures printed, nothing asserted). Run: `cargo bench -p hardwire-model --bench fixed`.
 //! `HARDWIRE_ACC_TOKENS` limits the scored tokens (default: all of the sample text).
 
-use hardwire_model::accuracy::{score_f32, score_fixed, top1_agreement, SAMPLE_TEXT};
+use hardwire_model::accuracy::{
+    score_f32, score_fixed, top1_agreement, CALIBRATION_TEXT, SAMPLE_TEXT,
+};
 use hardwire_model::fixed::{FixedModel, NumericConfig};
 use hardwire_model::fixtures::smollm2_gguf;
 use hardwire_model::gguf_model::load_gguf_model;
-use hardwire_model::quant::{fake_quantize, QuantPolicy, QuantSpec};
+use hardwire_model::gptq::quantize_model_gptq;
+use hardwire_model::quant::{
+    fake_quantize, named_matrices, quantize_model, QuantPolicy, QuantSpec,
+};
 use hardwire_model::Reference;
 use std::time::Instant;
 
@@ -48,67 +53,92 @@ fn main() {
     if let Some(a) = env("HARDWIRE_ACC_BITS") {
         numerics.acc_bits = a;
     }
-    let policies: Vec<(&str, QuantPolicy)> = vec![
+    let spec = |bits, group_size| QuantSpec { bits, group_size };
+    // Raises every matrix whose name contains one of `patterns` to `high`.
+    let raise = |mut p: QuantPolicy, patterns: &[&str], high: QuantSpec| {
+        for (n, _) in named_matrices(&w) {
+            if patterns.iter().any(|pat| n.contains(pat)) {
+                p.overrides.push((n, high));
+            }
+        }
+        p
+    };
+    let embed8 = |p| raise(p, &["embed_tokens"], spec(8, Some(32)));
+    let mixed_36 = || {
+        raise(
+            QuantPolicy::uniform(spec(3, Some(32))),
+            &["embed_tokens", "down_proj"],
+            spec(6, Some(32)),
+        )
+    };
+    // (name, policy, GPTQ?)
+    let policies: Vec<(&str, QuantPolicy, bool)> = vec![
         (
             "8-bit per-channel",
             QuantPolicy::uniform(QuantSpec::per_channel(8)),
-        ),
-        (
-            "8-bit group 64",
-            QuantPolicy::uniform(QuantSpec {
-                bits: 8,
-                group_size: Some(64),
-            }),
+            false,
         ),
         (
             "8-bit group 32",
-            QuantPolicy::uniform(QuantSpec {
-                bits: 8,
-                group_size: Some(32),
-            }),
+            QuantPolicy::uniform(spec(8, Some(32))),
+            false,
         ),
         (
             "4-bit group 32",
-            QuantPolicy::uniform(QuantSpec {
-                bits: 4,
-                group_size: Some(32),
-            }),
+            QuantPolicy::uniform(spec(4, Some(32))),
+            false,
         ),
         (
-            "4-bit per-channel",
-            QuantPolicy::uniform(QuantSpec::per_channel(4)),
+            "4-bit group 32 GPTQ",
+            QuantPolicy::uniform(spec(4, Some(32))),
+            true,
         ),
         (
-            "mixed 3/6 (group 32, worst 25% at 6)",
-            QuantPolicy::mixed_by_sensitivity(
-                &w,
-                QuantSpec {
-                    bits: 3,
-                    group_size: Some(32),
-                },
-                QuantSpec {
-                    bits: 6,
-                    group_size: Some(32),
-                },
-                0.25,
-            ),
+            "4-bit group 32 GPTQ, embedding at 8 (as the GGUF stores it)",
+            embed8(QuantPolicy::uniform(spec(4, Some(32)))),
+            true,
+        ),
+        (
+            "mixed 3/6 group 32, worst-SNR 25% at 6",
+            QuantPolicy::mixed_by_sensitivity(&w, spec(3, Some(32)), spec(6, Some(32)), 0.25),
+            false,
+        ),
+        (
+            "mixed 3/6 group 32, embedding and down_proj at 6",
+            mixed_36(),
+            false,
+        ),
+        (
+            "mixed 3/6 group 32 GPTQ, embedding and down_proj at 6",
+            mixed_36(),
+            true,
         ),
     ];
+    let calibration = tok.encode(CALIBRATION_TEXT).unwrap();
     let only = std::env::var("HARDWIRE_POLICY").ok();
-    for (name, policy) in policies {
+    for (name, policy, gptq) in policies {
         if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let fq = fake_quantize(&w, &policy);
+        let t0 = Instant::now();
+        let quantized = if gptq {
+            quantize_model_gptq(&w, &policy, &calibration).unwrap()
+        } else {
+            quantize_model(&w, &policy)
+        };
+        let quantize_s = t0.elapsed().as_secs_f64();
+        let fq = fake_quantize(&w, &quantized);
         let fq_score = score_f32(&Reference::new(&fq), &tokens).unwrap();
         println!(
-            "{name}, weights only (f32 datapath): top-1 agreement {:.2}%, perplexity {:.3}",
+            "{name}, weights only (f32 datapath): top-1 agreement {:.2}%, perplexity {:.3} ({:+.1}%); quantised in {quantize_s:.1} s",
             100.0 * top1_agreement(&f32_score, &fq_score),
-            fq_score.perplexity
+            fq_score.perplexity,
+            100.0 * (fq_score.perplexity / f32_score.perplexity - 1.0),
         );
         drop(fq);
         let t0 = Instant::now();
-        let m = FixedModel::new(&w, &policy, numerics, tokens.len() + 8).unwrap();
+        let m = FixedModel::from_quantized(&w, &quantized, numerics, tokens.len() + 8).unwrap();
+        drop(quantized);
         let build = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let s = score_fixed(&m, &tokens).unwrap();

@@ -34,6 +34,21 @@ bring less snow to the mountains, which would reduce the flow of the river in sp
 started to plan for these changes by planting trees, repairing old canals and teaching students how to \
 measure the water level. In this way, the community hopes to protect both its history and its future.";
 
+/// Different English text, for calibrating quantisation (GPTQ), never for measuring it.
+pub const CALIBRATION_TEXT: &str = "A small library stands at the corner of the main road, next to the post office. \
+It was built more than a hundred years ago with money collected by the workers of the local mill, who \
+wanted their children to have books. The building has tall windows, a creaking wooden floor and a reading \
+room that stays warm even in the coldest weeks of January. Every Saturday morning a volunteer reads \
+stories to the youngest visitors, and in the evening students come to prepare for their examinations. \
+Over the years the collection has changed. Newspapers moved to microfilm and then to computers, and the \
+card catalogue was replaced by a database that anyone can search from home. Yet the librarians say that \
+people still ask the same questions: where to find a good novel, how to repair a bicycle, how to write a \
+letter to the government, and what happened in the town during the war. Last year the library started \
+lending tools, seeds and musical instruments. A retired engineer teaches a class on basic electronics, \
+and a group of teenagers meets every Tuesday to build small robots. The mayor has promised to repair the \
+roof, which leaks during heavy rain, and to keep the doors open on Sundays. For many residents the \
+library is not only a place to borrow books, but the heart of the neighbourhood.";
+
 fn nll_of(logits: &[f32], target: u32) -> f64 {
     let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let z: f64 = logits.iter().map(|&l| (l as f64 - m).exp()).sum();

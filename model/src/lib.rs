@@ -14,6 +14,7 @@ pub mod fixed;
 pub mod fixtures;
 pub mod gguf;
 pub mod gguf_model;
+pub mod gptq;
 pub mod kernels;
 pub mod quant;
 pub mod reference;

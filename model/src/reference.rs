@@ -26,6 +26,19 @@ impl KvCache {
     }
 }
 
+/// Which matrices an observed input feeds (see [`Reference::forward_observed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatrixInput {
+    /// The normed residual feeding `q_proj`, `k_proj` and `v_proj`.
+    Attention,
+    /// The attention heads' output feeding `o_proj`.
+    AttentionOutput,
+    /// The normed residual feeding `gate_proj` and `up_proj`.
+    Ffn,
+    /// The SwiGLU product feeding `down_proj`.
+    FfnHidden,
+}
+
 /// The f32 reference model over borrowed weights.
 pub struct Reference<'w> {
     w: &'w LlamaWeights,
@@ -93,6 +106,19 @@ impl<'w> Reference<'w> {
         tokens: &[u32],
         all_logits: bool,
     ) -> Result<Vec<Vec<f32>>> {
+        self.forward_observed(cache, tokens, all_logits, &mut |_, _, _| {})
+    }
+
+    /// [`Reference::forward`], also handing `observe(layer, site, inputs)` the inputs of every
+    /// matrix (`tokens.len()` rows of the matrix's column count) — calibration data for
+    /// quantisation.
+    pub fn forward_observed(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+        observe: &mut dyn FnMut(usize, MatrixInput, &[f32]),
+    ) -> Result<Vec<Vec<f32>>> {
         let c = &self.w.config;
         let (h, kv, ff, hd) = (c.hidden_size, c.kv_dim(), c.intermediate_size, c.head_dim());
         let t_n = tokens.len();
@@ -135,6 +161,7 @@ impl<'w> Reference<'w> {
                     &mut xn[t * h..(t + 1) * h],
                 );
             }
+            observe(li, MatrixInput::Attention, &xn);
             matmul(&l.wq, &xn, &mut q);
             matmul(&l.wk, &xn, &mut k);
             matmul(&l.wv, &xn, &mut v);
@@ -171,6 +198,7 @@ impl<'w> Reference<'w> {
                     }
                 }
             }
+            observe(li, MatrixInput::AttentionOutput, &att);
             matmul(&l.wo, &att, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             for t in 0..t_n {
@@ -181,9 +209,11 @@ impl<'w> Reference<'w> {
                     &mut xn[t * h..(t + 1) * h],
                 );
             }
+            observe(li, MatrixInput::Ffn, &xn);
             matmul(&l.w_gate, &xn, &mut g);
             matmul(&l.w_up, &xn, &mut u);
             g.iter_mut().zip(&u).for_each(|(a, b)| *a = silu(*a) * b);
+            observe(li, MatrixInput::FfnHidden, &g);
             matmul(&l.w_down, &g, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }

@@ -1,7 +1,7 @@
 //! The fixed-point decoder against the f32 reference on the tiny seeded model.
 
 use hardwire_model::fixed::{FixedModel, Format, NumericConfig};
-use hardwire_model::quant::{fake_quantize, QuantPolicy, QuantSpec};
+use hardwire_model::quant::{fake_quantize, quantize_model, QuantPolicy, QuantSpec};
 use hardwire_model::{LlamaConfig, LlamaWeights, Reference};
 
 #[test]
@@ -9,7 +9,10 @@ fn eight_bit_logits_track_the_reference() {
     let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 5).unwrap();
     // Against the reference run on the same quantised weights, what remains is the datapath's
     // error: activations, tables and roundings.
-    let fq = fake_quantize(&w, &QuantPolicy::uniform(QuantSpec::per_channel(8)));
+    let fq = fake_quantize(
+        &w,
+        &quantize_model(&w, &QuantPolicy::uniform(QuantSpec::per_channel(8))),
+    );
     let r = Reference::new(&fq);
     // The tiny model's residual stream stays within ±8: give it fractional bits, not range.
     let numerics = NumericConfig {

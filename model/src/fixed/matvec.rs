@@ -112,8 +112,27 @@ impl FixedMatrix {
     }
 }
 
+/// Exact `Σ w·x` (products fit 31 bits; the sum is exact in 64).
 #[inline]
 fn dot_i8(w: &[i8], x: &[i32]) -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the feature was just detected.
+            return unsafe { dot_i8_avx2(w, x) };
+        }
+    }
+    dot_i8_portable(w, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(w: &[i8], x: &[i32]) -> i64 {
+    dot_i8_portable(w, x)
+}
+
+#[inline(always)]
+fn dot_i8_portable(w: &[i8], x: &[i32]) -> i64 {
     let mut acc = [0i64; 8];
     let cw = w.chunks_exact(8);
     let cx = x.chunks_exact(8);

@@ -10,7 +10,7 @@ use super::{argmax, mul, residual_add, Format, NumericConfig};
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 use crate::quant::{QuantPolicy, QuantizedMatrix, TensorReport};
-use crate::weights::{LlamaWeights, Matrix};
+use crate::weights::LlamaWeights;
 use rayon::prelude::*;
 
 /// One decoder layer in hardware form.
@@ -88,42 +88,53 @@ impl FixedKvCache {
 }
 
 impl FixedModel {
-    /// Quantises `w` with `policy` and builds the fixed-point model with a KV cache of `max_seq`
-    /// positions (at most the config's).
+    /// Quantises `w` with `policy` (round to nearest) and builds the fixed-point model with a
+    /// KV cache of `max_seq` positions (at most the config's).
     pub fn new(
         w: &LlamaWeights,
         policy: &QuantPolicy,
         numerics: NumericConfig,
         max_seq: usize,
     ) -> Result<Self> {
+        Self::from_quantized(
+            w,
+            &crate::quant::quantize_model(w, policy),
+            numerics,
+            max_seq,
+        )
+    }
+
+    /// Builds the fixed-point model from matrices already quantised (in
+    /// [`crate::quant::named_matrices`] order, e.g. by [`crate::gptq::quantize_model_gptq`]);
+    /// norms and configuration come from `w`.
+    pub fn from_quantized(
+        w: &LlamaWeights,
+        quantized: &[(String, QuantizedMatrix)],
+        numerics: NumericConfig,
+        max_seq: usize,
+    ) -> Result<Self> {
         numerics.validate().map_err(ModelError::Config)?;
         let c = &w.config;
         let max_seq = max_seq.min(c.max_seq).max(1);
-        let mut jobs: Vec<(String, &Matrix)> = crate::quant::named_matrices(w);
         let (act, resid, mb) = (numerics.act, numerics.resid, numerics.mult_bits);
-        let quantized: Vec<(TensorReport, QuantizedMatrix)> = jobs
-            .par_iter_mut()
-            .map(|(name, m)| {
-                let q = QuantizedMatrix::quantize(m, policy.spec_for(name));
-                (q.report(name, m), q)
-            })
+        let report: Vec<TensorReport> = crate::quant::named_matrices(w)
+            .par_iter()
+            .zip(quantized.par_iter())
+            .map(|((name, m), (_, q))| q.report(name, m))
             .collect();
-        let (report, mut qs): (Vec<TensorReport>, Vec<QuantizedMatrix>) =
-            quantized.into_iter().unzip();
+        let mut qs: Vec<&QuantizedMatrix> = quantized.iter().map(|(_, q)| q).collect();
         let missing = || ModelError::Config("a matrix is missing".into());
         let untied_head = if w.lm_head.is_some() { qs.pop() } else { None };
         let mut it = qs.into_iter();
         let q_embed = it.next().ok_or_else(missing)?;
-        let embed = FixedMatrix::from_quantized(&q_embed, mb, Format { bits: 8, frac: 0 }, resid);
-        let lm_head =
-            FixedMatrix::from_quantized(untied_head.as_ref().unwrap_or(&q_embed), mb, act, act);
-        drop(q_embed);
+        let embed = FixedMatrix::from_quantized(q_embed, mb, Format { bits: 8, frac: 0 }, resid);
+        let lm_head = FixedMatrix::from_quantized(untied_head.unwrap_or(q_embed), mb, act, act);
         let eps = c.rms_norm_eps;
         let mut layers = Vec::with_capacity(w.layers.len());
         for l in &w.layers {
             let mut next = |input: Format, output: Format| {
                 it.next()
-                    .map(|q| FixedMatrix::from_quantized(&q, mb, input, output))
+                    .map(|q| FixedMatrix::from_quantized(q, mb, input, output))
                     .ok_or_else(missing)
             };
             layers.push(FixedLayer {

@@ -1,0 +1,265 @@
+//! GPTQ (Frantar et al., 2022): rounds a matrix's weights column by column, pushing each
+//! column's rounding error onto the columns not yet rounded, weighted by the inverse Hessian
+//! `(XᵀX)⁻¹` of the matrix's inputs on calibration text. Same integer format as
+//! [`QuantizedMatrix::quantize`]; only the choice of integers (and group scales) differs, so the
+//! hardware is unchanged.
+
+use crate::error::Result;
+use crate::quant::{named_matrices, quantize_group_scale, QuantPolicy, QuantSpec, QuantizedMatrix};
+use crate::reference::{MatrixInput, Reference};
+use crate::weights::{LlamaWeights, Matrix};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// `XᵀX` of the observed inputs, `cols x cols`, row-major, in f64.
+pub fn hessian(x: &[f32], cols: usize) -> Vec<f64> {
+    let t_n = x.len() / cols;
+    let mut h = vec![0f64; cols * cols];
+    h.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
+        for t in 0..t_n {
+            let xt = &x[t * cols..(t + 1) * cols];
+            let xi = xt[i] as f64;
+            if xi == 0.0 {
+                continue;
+            }
+            for (hj, &xj) in row.iter_mut().zip(xt) {
+                *hj += xi * xj as f64;
+            }
+        }
+    });
+    h
+}
+
+/// Lower Cholesky factor of a symmetric positive-definite matrix, in place; `false` if it is not.
+fn cholesky(a: &mut [f64], n: usize) -> bool {
+    for j in 0..n {
+        let d = a[j * n + j] - (0..j).map(|k| a[j * n + k] * a[j * n + k]).sum::<f64>();
+        if d <= 0.0 {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        let (head, tail) = a.split_at_mut((j + 1) * n);
+        let rj = &head[j * n..j * n + j];
+        tail.par_chunks_mut(n).for_each(|ri| {
+            let s: f64 = ri[..j].iter().zip(rj).map(|(x, y)| x * y).sum();
+            ri[j] = (ri[j] - s) / d;
+        });
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            a[i * n + j] = 0.0;
+        }
+    }
+    true
+}
+
+/// The upper triangular `U` with `H⁻¹ = UᵀU`: with `J` the reversal, `JHJ = L'L'ᵀ` gives
+/// `H⁻¹ = (J L'⁻ᵀ J)(J L'⁻¹ J)`, so `U = J L'⁻¹ J` — one Cholesky and one triangular inverse.
+fn inverse_upper_cholesky(h: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut a: Vec<f64> = (0..n * n)
+        .map(|k| h[(n - 1 - k / n) * n + (n - 1 - k % n)])
+        .collect();
+    if !cholesky(&mut a, n) {
+        return None;
+    }
+    // Inverse of the lower triangular `a`, column by column (columns are independent).
+    let cols: Vec<Vec<f64>> = (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let mut x = vec![0f64; n];
+            x[j] = 1.0 / a[j * n + j];
+            for i in j + 1..n {
+                let s: f64 = (j..i).map(|k| a[i * n + k] * x[k]).sum();
+                x[i] = -s / a[i * n + i];
+            }
+            x
+        })
+        .collect();
+    // U[i][j] = Linv[n-1-i][n-1-j].
+    let mut u = vec![0f64; n * n];
+    for (j, col) in cols.iter().enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            u[(n - 1 - i) * n + (n - 1 - j)] = v;
+        }
+    }
+    Some(u)
+}
+
+/// GPTQ-quantises `m` given the Hessian `h` of its inputs (dampened by 1% of its mean diagonal).
+pub fn quantize_gptq(m: &Matrix, spec: QuantSpec, h: &[f64]) -> QuantizedMatrix {
+    let n = m.cols;
+    let mut h = h.to_vec();
+    let mean_diag = (0..n).map(|i| h[i * n + i]).sum::<f64>() / n as f64;
+    let damp = 0.01 * mean_diag.max(1e-12);
+    for i in 0..n {
+        if h[i * n + i] == 0.0 {
+            h[i * n + i] = 1.0;
+        }
+        h[i * n + i] += damp;
+    }
+    let Some(u) = inverse_upper_cholesky(&h, n) else {
+        return QuantizedMatrix::quantize(m, spec);
+    };
+    let g = spec.group_size.unwrap_or(n).clamp(1, n.max(1));
+    let groups = n.div_ceil(g);
+    let (qmin, qmax) = (spec.qmin() as f64, spec.qmax() as f64);
+    let mut q = vec![0i8; m.data.len()];
+    let mut scales = vec![0f32; m.rows * groups];
+    q.par_chunks_mut(n)
+        .zip(scales.par_chunks_mut(groups))
+        .enumerate()
+        .for_each(|(r, (qrow, srow))| {
+            let mut w: Vec<f64> = m.row(r).iter().map(|&x| x as f64).collect();
+            let mut s = 0f64;
+            for j in 0..n {
+                if j % g == 0 {
+                    let hi = (j + g).min(n);
+                    let grp: Vec<f32> = w[j..hi].iter().map(|&x| x as f32).collect();
+                    s = quantize_group_scale(&grp, spec) as f64;
+                    srow[j / g] = s as f32;
+                }
+                let qj = if s > 0.0 {
+                    (w[j] / s).round().clamp(qmin, qmax)
+                } else {
+                    0.0
+                };
+                qrow[j] = qj as i8;
+                let err = (w[j] - qj * s) / u[j * n + j];
+                let urow = &u[j * n..(j + 1) * n];
+                for (wk, &uk) in w[j + 1..].iter_mut().zip(&urow[j + 1..]) {
+                    *wk -= err * uk;
+                }
+            }
+        });
+    QuantizedMatrix {
+        rows: m.rows,
+        cols: n,
+        spec,
+        group_size: g,
+        q,
+        scales,
+    }
+}
+
+/// Quantises every matrix of `w` with `policy`: GPTQ with Hessians from `calibration` tokens
+/// for the layer matrices, round-to-nearest for the embedding and head. Returned in
+/// [`named_matrices`] order.
+pub fn quantize_model_gptq(
+    w: &LlamaWeights,
+    policy: &QuantPolicy,
+    calibration: &[u32],
+) -> Result<Vec<(String, QuantizedMatrix)>> {
+    let r = Reference::new(w);
+    let mut inputs: HashMap<(usize, MatrixInput), Vec<f32>> = HashMap::new();
+    r.forward_observed(&mut r.new_cache(), calibration, false, &mut |l, site, x| {
+        inputs.insert((l, site), x.to_vec());
+    })?;
+    let mut out = Vec::new();
+    let mut cache: Option<((usize, MatrixInput), Vec<f64>)> = None;
+    for (name, m) in named_matrices(w) {
+        let spec = policy.spec_for(&name);
+        let site = site_of(&name);
+        let q = match site.and_then(|k| inputs.get(&k).map(|x| (k, x))) {
+            Some((key, x)) => {
+                if cache.as_ref().map(|c| c.0) != Some(key) {
+                    cache = Some((key, hessian(x, m.cols)));
+                }
+                let h = cache.as_ref().map(|c| c.1.as_slice()).unwrap_or_default();
+                quantize_gptq(m, spec, h)
+            }
+            None => QuantizedMatrix::quantize(m, spec),
+        };
+        out.push((name, q));
+    }
+    Ok(out)
+}
+
+fn site_of(name: &str) -> Option<(usize, MatrixInput)> {
+    let rest = name.strip_prefix("model.layers.")?;
+    let (i, part) = rest.split_once('.')?;
+    let site = if part.contains("q_proj") || part.contains("k_proj") || part.contains("v_proj") {
+        MatrixInput::Attention
+    } else if part.contains("o_proj") {
+        MatrixInput::AttentionOutput
+    } else if part.contains("gate_proj") || part.contains("up_proj") {
+        MatrixInput::Ffn
+    } else {
+        MatrixInput::FfnHidden
+    };
+    Some((i.parse().ok()?, site))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::SplitMix64;
+
+    #[test]
+    fn inverse_upper_cholesky_factors_the_inverse() {
+        let n = 5;
+        let mut rng = SplitMix64(1);
+        let x: Vec<f32> = (0..40 * n).map(|_| rng.symmetric()).collect();
+        let mut h = hessian(&x, n);
+        (0..n).for_each(|i| h[i * n + i] += 0.1);
+        let u = inverse_upper_cholesky(&h, n).unwrap();
+        // (UᵀU) H = I.
+        for i in 0..n {
+            for j in 0..n {
+                let v: f64 = (0..n)
+                    .map(|k| {
+                        (0..n).map(|l| u[l * n + i] * u[l * n + k]).sum::<f64>() * h[k * n + j]
+                    })
+                    .sum();
+                assert!(
+                    (v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9,
+                    "({i},{j}) = {v}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gptq_lowers_output_error_on_calibration_inputs() {
+        let (rows, cols) = (8, 32);
+        let mut rng = SplitMix64(7);
+        let m = Matrix {
+            rows,
+            cols,
+            data: (0..rows * cols).map(|_| rng.symmetric()).collect(),
+        };
+        // Correlated inputs: GPTQ's advantage comes from the off-diagonal Hessian.
+        let x: Vec<f32> = (0..200)
+            .flat_map(|_| {
+                let base = rng.symmetric();
+                (0..cols)
+                    .map(|_| base + 0.3 * rng.symmetric())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let h = hessian(&x, cols);
+        let spec = QuantSpec {
+            bits: 3,
+            group_size: None,
+        };
+        let err = |q: &QuantizedMatrix| {
+            let d = q.dequantize();
+            (0..200)
+                .map(|t| {
+                    let xt = &x[t * cols..(t + 1) * cols];
+                    (0..rows)
+                        .map(|r| {
+                            let e: f32 = (0..cols)
+                                .map(|c| (m.data[r * cols + c] - d.data[r * cols + c]) * xt[c])
+                                .sum();
+                            (e * e) as f64
+                        })
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+        };
+        let rtn = err(&QuantizedMatrix::quantize(&m, spec));
+        let gptq = err(&quantize_gptq(&m, spec, &h));
+        assert!(gptq < rtn, "gptq {gptq} vs round-to-nearest {rtn}");
+    }
+}
