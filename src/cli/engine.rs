@@ -2,10 +2,11 @@
 
 use super::ModelArgs;
 use anyhow::{bail, Context};
-use hardwire_model::accuracy::{score_f32, score_fixed, Score};
+use hardwire_model::accuracy::{score_f32, score_fixed, Score, CALIBRATION_TEXT};
 use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, Format, NumericConfig};
-use hardwire_model::quant::{QuantPolicy, QuantSpec};
-use hardwire_model::{KvCache, LlamaWeights, Reference};
+use hardwire_model::gptq::quantize_model_gptq;
+use hardwire_model::quant::{quantize_model, QuantPolicy, QuantSpec};
+use hardwire_model::{KvCache, LlamaWeights, Reference, Tokenizer};
 use serde::Serialize;
 
 /// Which arithmetic runs the model.
@@ -34,6 +35,8 @@ pub struct NumericsReport {
     pub datapath: Option<NumericConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<QuantPolicy>,
+    /// Whether GPTQ chose the integers (fixed numerics only).
+    pub gptq: bool,
 }
 
 fn parse_format(s: &str, what: &str) -> anyhow::Result<Format> {
@@ -105,6 +108,7 @@ impl<'w> Engine<'w> {
     pub fn new(
         a: &ModelArgs,
         w: &'w LlamaWeights,
+        tok: &Tokenizer,
         max_seq: usize,
     ) -> anyhow::Result<(Self, NumericsReport)> {
         Ok(match a.numerics {
@@ -114,17 +118,24 @@ impl<'w> Engine<'w> {
                     numerics: a.numerics,
                     datapath: None,
                     policy: None,
+                    gptq: false,
                 },
             ),
             Numerics::Fixed => {
                 let (policy, n) = fixed_settings(a, w)?;
-                let m = FixedModel::new(w, &policy, n, max_seq)?;
+                let quantized = if a.gptq {
+                    quantize_model_gptq(w, &policy, &tok.encode(CALIBRATION_TEXT)?)?
+                } else {
+                    quantize_model(w, &policy)
+                };
+                let m = FixedModel::from_quantized(w, &quantized, n, max_seq)?;
                 (
                     Engine::Fixed(Box::new(m)),
                     NumericsReport {
                         numerics: a.numerics,
                         datapath: Some(n),
                         policy: Some(policy),
+                        gptq: a.gptq,
                     },
                 )
             }
@@ -172,5 +183,63 @@ impl Session<'_, '_> {
                 argmax(&logits) as u32
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        model: ModelArgs,
+    }
+
+    fn args(extra: &[&str]) -> ModelArgs {
+        let mut v = vec!["hardwire", "--model", "tiny"];
+        v.extend_from_slice(extra);
+        Wrapper::parse_from(v).model
+    }
+
+    #[test]
+    fn fixed_settings_follow_the_flags() {
+        let w = LlamaWeights::seeded(&hardwire_model::LlamaConfig::tiny(), 0).unwrap();
+        let (p, n) = fixed_settings(&args(&["--weight-bits", "4", "--act", "18.10"]), &w).unwrap();
+        assert_eq!(
+            p.default,
+            QuantSpec {
+                bits: 4,
+                group_size: Some(32)
+            }
+        );
+        assert_eq!(n.act, Format { bits: 18, frac: 10 });
+        let (p, _) = fixed_settings(&args(&["--mixed", "3/6", "--group-size", "0"]), &w).unwrap();
+        assert_eq!(
+            p.default,
+            QuantSpec {
+                bits: 3,
+                group_size: None
+            }
+        );
+        assert_eq!(p.overrides.len(), 4);
+        assert!(fixed_settings(&args(&["--mixed", "3/9"]), &w).is_err());
+        assert!(fixed_settings(&args(&["--act", "30.10"]), &w).is_err());
+    }
+
+    #[test]
+    fn sessions_of_both_numerics_decode() {
+        let w = LlamaWeights::seeded(&hardwire_model::LlamaConfig::tiny(), 0).unwrap();
+        let tok = Tokenizer::bytes();
+        for numerics in ["f32", "fixed"] {
+            let a = args(&["--numerics", numerics, "--resid", "20.14"]);
+            let (e, _) = Engine::new(&a, &w, &tok, 16).unwrap();
+            let mut s = e.session();
+            let next = s.feed(&[1, 2, 3]).unwrap();
+            assert!(next < 256);
+            let score = e.score(&[1, 2, 3, 4]).unwrap();
+            assert_eq!(score.nll.len(), 3);
+        }
     }
 }

@@ -55,7 +55,7 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
             weights.config.max_seq
         );
     }
-    let (engine, numerics) = Engine::new(&a.model, &weights, max_seq)?;
+    let (engine, numerics) = Engine::new(&a.model, &weights, &tok, max_seq)?;
     let load_seconds = t0.elapsed().as_secs_f64();
     let stop = if a.ignore_eos {
         None

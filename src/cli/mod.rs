@@ -61,6 +61,10 @@ pub struct ModelArgs {
     /// Accumulator width.
     #[arg(long)]
     pub acc_bits: Option<u32>,
+    /// Round the layer matrices with GPTQ, calibrated on a built-in English paragraph (slower
+    /// to build: about a minute for SmolLM2-135M).
+    #[arg(long)]
+    pub gptq: bool,
 }
 
 /// Parses the command line and runs the command.

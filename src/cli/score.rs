@@ -79,7 +79,7 @@ pub fn run(a: &ScoreArgs) -> anyhow::Result<()> {
             weights.config.max_seq
         );
     }
-    let (engine, numerics) = Engine::new(&a.model, &weights, tokens.len())?;
+    let (engine, numerics) = Engine::new(&a.model, &weights, &tok, tokens.len())?;
     let s = engine.score(&tokens)?;
     let report = Report {
         tokens,
@@ -105,4 +105,24 @@ pub fn run(a: &ScoreArgs) -> anyhow::Result<()> {
         println!("perplexity {:.4}", report.perplexity);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_and_plain_token_files() {
+        let dir = std::env::temp_dir().join(format!("hardwire-cli-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (json, plain, bad) = (dir.join("a.json"), dir.join("b.txt"), dir.join("c.txt"));
+        std::fs::write(&json, "[504, 1463, 282]").unwrap();
+        std::fs::write(&plain, "504 1463,\n282\n").unwrap();
+        std::fs::write(&bad, "504 x").unwrap();
+        assert_eq!(read_tokens(&json).unwrap(), vec![504, 1463, 282]);
+        assert_eq!(read_tokens(&plain).unwrap(), vec![504, 1463, 282]);
+        let e = read_tokens(&bad).unwrap_err().to_string();
+        assert!(e.contains("`x` is not a token id"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
