@@ -5,6 +5,7 @@
 
 // Index loops read best in tests that compare arrays element by element.
 #![cfg_attr(test, allow(clippy::needless_range_loop))]
+#![warn(missing_docs)]
 
 pub mod accuracy;
 pub mod bytes;
