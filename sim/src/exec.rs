@@ -431,3 +431,72 @@ pub(crate) fn check_slots(prog: &[Instr], side: &Side, len: usize) -> bool {
             .is_some_and(|op| ok(op.d) && op.terms.iter().all(|t| ok(t.slot))),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run executor and the per-instruction executor agree, whatever the grouping.
+    #[test]
+    fn run_and_flat_dispatch_compute_the_same() {
+        let prog = vec![
+            Instr::Add {
+                d: 4,
+                a: 0,
+                b: 1,
+                sa: 56,
+                sb: 56,
+                ms: 55,
+            },
+            Instr::Add {
+                d: 5,
+                a: 1,
+                b: 2,
+                sa: 0,
+                sb: 0,
+                ms: 0,
+            },
+            Instr::Xor { d: 6, a: 4, b: 5 },
+            Instr::Xor { d: 7, a: 6, b: 3 },
+            Instr::Xor { d: 8, a: 7, b: 0 },
+            Instr::ShlC {
+                d: 9,
+                a: 8,
+                sh: 3,
+                ms: 40,
+            },
+            Instr::Sub {
+                d: 10,
+                a: 9,
+                b: 4,
+                sa: 0,
+                sb: 0,
+                ms: 30,
+            },
+            Instr::Sub {
+                d: 11,
+                a: 10,
+                b: 9,
+                sa: 0,
+                sb: 0,
+                ms: 30,
+            },
+        ];
+        let side = Side::default();
+        let init = [0xf3u64, 0x7f, u64::MAX, 0x1234_5678_9abc_def0];
+        let mut results = Vec::new();
+        for flat in [false, true] {
+            let mut code = Code::new(prog.clone());
+            code.flat = flat;
+            assert!(check_slots(&code.instrs, &side, 12));
+            let mut st = vec![0u64; 12];
+            st[..4].copy_from_slice(&init);
+            run_comb(&code, &side, &mut st);
+            results.push(st);
+        }
+        assert_eq!(results[0], results[1]);
+        // Spot-check the first add: 8-bit signed 0xf3 (-13) + 0x7f (127) = 114, masked to 9 bits.
+        assert_eq!(results[0][4], 114);
+        assert_eq!(Code::new(prog).runs(), 4);
+    }
+}
