@@ -382,6 +382,28 @@ impl Simulator {
         self.state[signal.slot as usize]
     }
 
+    /// A signal's value from a handle as an integer, sign-extended when the signal is signed
+    /// (its low 64 bits for wider signals). No checks: the fast path.
+    #[inline]
+    pub fn get_i64(&mut self, signal: SignalId) -> i64 {
+        let v = self.get(signal);
+        let w = signal.ty.width;
+        if signal.ty.signed && w < 64 {
+            ((v << (64 - w)) as i64) >> (64 - w)
+        } else {
+            v as i64
+        }
+    }
+
+    /// A signal's value from a handle as little-endian words (canonical: bits above the
+    /// width are zero), without allocating.
+    #[inline]
+    pub fn get_words(&mut self, signal: SignalId) -> &[u64] {
+        self.settle();
+        let s = signal.slot as usize;
+        &self.state[s..s + words(signal.ty.width)]
+    }
+
     /// A signal's value from a handle, as a [`Bits`] of its width.
     pub fn get_bits(&mut self, signal: SignalId) -> Bits {
         self.settle();

@@ -215,6 +215,10 @@ fn shift_register_samples_before_commit_and_reset_loads_reset_values() {
     assert_eq!(sim.peek("s0").unwrap(), 11);
     assert_eq!(sim.peek("s1").unwrap(), 7);
     assert_eq!(sim.cycle(), 4);
+    let (acc, big) = (sim.signal("u0.acc").unwrap(), sim.signal("big").unwrap());
+    assert_eq!(sim.get_i64(acc), sim.peek_i64("u0.acc").unwrap());
+    let want = sim.peek_bits("big").unwrap();
+    assert_eq!(sim.get_words(big), want.words());
 }
 
 #[test]
