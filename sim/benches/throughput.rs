@@ -69,6 +69,45 @@ pub fn mem_lfsr() -> Design {
     .expect("the memory design elaborates")
 }
 
+/// `rows` fixed-weight dot products over one shared 256-element input: a matrix-vector
+/// product, for how compile time and speed scale.
+#[derive(Clone, PartialEq)]
+struct MatVec {
+    rows: Vec<FixedWeightDot>,
+}
+
+impl Block for MatVec {
+    fn name(&self) -> String {
+        format!("matvec_{}", self.rows.len())
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let x = m.input("x", Type::unsigned(256 * 8));
+        let valid = m.input("in_valid", Type::BOOL);
+        for (i, row) in self.rows.iter().enumerate() {
+            let u = m.instance(&format!("u_row{i}"), row);
+            u.input("x", x);
+            u.input("in_valid", valid);
+            m.output(&format!("y{i}"), u.output("y"));
+        }
+    }
+}
+
+pub fn matvec(rows: usize) -> Design {
+    let mut s = 0x5eed;
+    let rows = (0..rows)
+        .map(|r| {
+            let weights = (0..256).map(|_| (lcg(&mut s) % 16) as i64 - 8).collect();
+            FixedWeightDot {
+                weights,
+                weight_bits: 4,
+                ty: Type::signed(8),
+                label: format!("r{r}"),
+            }
+        })
+        .collect();
+    Design::elaborate(&MatVec { rows }).expect("the matrix elaborates")
+}
+
 fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
     let t0 = Instant::now();
     let mut sim = Simulator::new(design).expect("the design compiles");
@@ -111,6 +150,15 @@ fn main() {
         let ms = t.elapsed().as_secs_f64() * 1e3;
         println!("dot256: elaborated in {ms:.2} ms");
         measure("dot256", &dot, "x", 2_000_000 * scale);
+    }
+    if only == "matvec" {
+        let t = Instant::now();
+        let design = matvec(64);
+        println!(
+            "matvec64x256: elaborated in {:.0} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        measure("matvec64x256", &design, "x", 20_000 * scale);
     }
     if only.is_empty() || only == "mem_lfsr" {
         let design = mem_lfsr();
