@@ -3,15 +3,18 @@
 //! Every operand is a slot: an index into the flat state vector, where a value of width `w`
 //! occupies `ceil(w / 64)` consecutive words, canonical (bits above `w` zero; signed values
 //! as their two's-complement bits). Narrow instructions (every width at most 64) carry their
-//! masks and sign-extension shifts precomputed as shift amounts so an instruction stays 16
-//! bytes; anything wider goes through [`Instr::Wide`] into a side table, so the common case
-//! never pays for the rare one.
+//! masks and sign-extension shifts precomputed as shift amounts so an instruction stays 24
+//! bytes (checked below); anything wider, and the four-term sums, go through a side table
+//! ([`Instr::Wide`], [`Instr::Sum`]), so the common case never pays for the rare one.
 //!
 //! Encoding of the precomputed shifts:
 //! - `ms`: the result mask is `u64::MAX >> ms` (so `ms = 64 - width`).
 //! - `sa`, `sb`: an operand is sign-extended to 64 bits as `((x << s) as i64 >> s) as u64`;
 //!   `s = 64 - width` for a signed operand and `0` for an unsigned one (zero-extension is
 //!   free because values are canonical).
+
+// An instruction's size sets how much of the cache the program takes.
+const _: () = assert!(std::mem::size_of::<Instr>() <= 24);
 
 /// A slot index into the state vector.
 pub(crate) type Slot = u32;
