@@ -1,13 +1,17 @@
-//! Builds hardware for the embedded `tiny` model.
+//! Builds hardware for the embedded `tiny` model, down to a bitstream.
 //!
 //! Today this takes the first layer's query projection of the seeded `tiny` model, quantises
 //! it, hardwires it as a fixed-weight multiplier array (one CSD shift-and-add dot product per
 //! row), checks the native simulation bit for bit against the integer matrix-vector product,
-//! writes the Verilog, lints it with Verilator and checks it with yosys when they are
-//! installed, and writes a JSON report. The whole decoder (issue 4) and the ECP5 bitstream
-//! flow (issue 5) build on this.
+//! writes the Verilog (linted with Verilator and checked with yosys when they are installed),
+//! puts the array on the board's pins (`hardwire_fpga::top`), and runs the FPGA flow: for the
+//! ULX3S (the default) yosys → nextpnr-ecp5 → ecppack, installing the YoWASP tools into the
+//! cache on first use; for the Arty A7, Vivado, or a yosys estimate without it. It prints the
+//! resources used of available, Fmax against the board clock and where the bitstream and
+//! reports are, and writes `report.json`. The whole decoder (issue 4) builds on this.
 //!
-//! `cargo run --release --example fpga_build -- [--rows N] [--weight-bits B] [--out DIR]`
+//! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--rows N]
+//! [--weight-bits B] [--freq MHZ] [--seed S] [--out DIR]`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +20,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use hardwire::blocks::FixedWeightMatVec;
+use hardwire::fpga::flow::ecp5::Ecp5Flow;
+use hardwire::fpga::flow::xilinx::XilinxFlow;
+use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
+use hardwire::fpga::top::board_top;
+use hardwire::fpga::{Board, BuildReport, Family};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
 use hardwire::model::quant::{QuantSpec, QuantizedMatrix};
@@ -25,8 +34,16 @@ use hardwire::sim::Simulator;
 #[derive(Parser, Debug)]
 #[command(about = "Generate, simulate and export hardware for the tiny model")]
 struct Args {
+    /// Board: ulx3s (ECP5, the default) or arty_a7_100t (Xilinx 7-series).
+    #[arg(long, default_value = "ulx3s")]
+    board: String,
     /// Rows of the query projection to hardwire (the tiny model has 64).
-    #[arg(long, default_value_t = 64)]
+    //
+    // 8 by default: each fully parallel 64-column row costs about 1,500 LUT4s and 900
+    // flip-flops on the ECP5 (measured: 8 rows = 12,114 LUTs, 7,146 FFs), so all 64 rows
+    // (~97k LUTs) would not fit the LFE5U-85F's 83,640, and the WebAssembly nextpnr takes
+    // about 95 s for 8 rows; 8 keeps a fresh-machine run near 4 minutes.
+    #[arg(long, default_value_t = 8)]
     rows: usize,
     /// Bits per weight (2 to 8).
     #[arg(long, default_value_t = 4)]
@@ -34,6 +51,12 @@ struct Args {
     /// Random activation vectors to check in simulation.
     #[arg(long, default_value_t = 200)]
     vectors: usize,
+    /// Clock to place and route for, in MHz (default: the board clock).
+    #[arg(long)]
+    freq: Option<f64>,
+    /// nextpnr placement seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Output directory (replaced as a whole when the run succeeds).
     #[arg(long, default_value = "target/fpga_build")]
     out: PathBuf,
@@ -47,6 +70,13 @@ fn main() -> Result<()> {
             args.weight_bits
         );
     }
+    let board = Board::by_id(&args.board).with_context(|| {
+        format!(
+            "unknown board `{}`; known boards: {}",
+            args.board,
+            Board::ids().join(", ")
+        )
+    })?;
     let config = LlamaConfig::tiny();
     if args.rows == 0 || args.rows > config.hidden_size {
         bail!(
@@ -56,7 +86,7 @@ fn main() -> Result<()> {
     }
     let t0 = Instant::now();
     println!(
-        "[1/5] tiny model: seeded weights, layer 0 query projection, {} rows",
+        "[1/6] tiny model: seeded weights, layer 0 query projection, {} rows",
         args.rows
     );
     let weights = LlamaWeights::seeded(&config, 1).context("seeding the tiny model")?;
@@ -73,7 +103,7 @@ fn main() -> Result<()> {
         })
         .collect();
 
-    println!("[2/5] elaborating the fixed-weight multiplier array");
+    println!("[2/6] elaborating the fixed-weight multiplier array");
     let block = FixedWeightMatVec {
         weights: rows.clone(),
         weight_bits: args.weight_bits,
@@ -83,20 +113,18 @@ fn main() -> Result<()> {
     let design = Design::elaborate(&block).map_err(|e| anyhow::anyhow!("{e}"))?;
     let nonzero = rows.iter().flatten().filter(|w| **w != 0).count();
 
-    println!("[3/5] native simulation against the integer matrix-vector product");
+    println!("[3/6] native simulation against the integer matrix-vector product");
     let t_sim = Instant::now();
     let cycles = check_in_simulation(&design, &block, &rows, args.vectors)?;
     let sim_s = t_sim.elapsed().as_secs_f64();
 
-    println!("[4/5] writing Verilog");
+    println!("[4/6] writing Verilog and checking it with outside tools");
     let verilog = Verilog::from_design(&design);
     let staging = args.out.with_extension("partial");
     let _ = std::fs::remove_dir_all(&staging);
     verilog
         .write_to(&staging.join("rtl"))
         .context("writing the Verilog")?;
-
-    println!("[5/5] checking the Verilog with outside tools");
     let lint = run_tool(&staging.join("rtl"), "verilator", &lint_args(&verilog));
     let yosys_script = format!(
         "read_verilog {}; hierarchy -check -top {}; proc; check -assert",
@@ -108,10 +136,55 @@ fn main() -> Result<()> {
         "yosys",
         &["-q".into(), "-p".into(), yosys_script],
     );
+    if lint == Check::Failed || yosys == Check::Failed {
+        bail!(
+            "an outside tool rejected the Verilog; its log is in {}",
+            staging.join("rtl").display()
+        );
+    }
+
+    println!("[5/6] the FPGA tools for the {}", board.name);
+    let provisioning = Provisioning::from_env();
+    let ecp5_tools = match board.part.family {
+        Family::Ecp5 => {
+            let tools = Ecp5Toolchain::find(&provisioning)?;
+            println!("      using {}", tools.source);
+            Some(tools)
+        }
+        Family::Xilinx7 => None,
+    };
+
+    println!(
+        "[6/6] synthesis, place and route, bitstream for the {}",
+        board.name
+    );
+    let top = board_top(&board, block.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let build_dir = staging.join(board.id);
+    let flow: BuildReport = match &ecp5_tools {
+        Some(tools) => {
+            let mut flow = Ecp5Flow::new(&board);
+            flow.seed = args.seed;
+            if let Some(f) = args.freq {
+                flow.target_mhz = f;
+            }
+            flow.run(&top, &build_dir, tools)?
+        }
+        None => {
+            let mut flow = XilinxFlow::new(&board);
+            if let Some(f) = args.freq {
+                flow.target_mhz = f;
+            }
+            flow.run(&top, &build_dir, &provisioning)?
+        }
+    };
+    // The build moves with the output directory when it is committed below.
+    let mut flow = flow;
+    flow.dir = args.out.join(board.id);
 
     let report = serde_json::json!({
         "design": verilog.top,
         "model": "tiny (seeded), layer 0 q_proj",
+        "board": board.id,
         "rows": args.rows,
         "cols": config.hidden_size,
         "weight_bits": args.weight_bits,
@@ -121,11 +194,15 @@ fn main() -> Result<()> {
         "simulation": { "vectors": args.vectors, "cycles": cycles, "seconds": sim_s, "bit_exact": true },
         "verilator_lint": lint.as_str(),
         "yosys_check": yosys.as_str(),
-        "ecp5_flow": "not yet: yosys/nextpnr/ecppack bitstreams arrive with the FPGA flow",
+        "fpga": flow,
     });
     std::fs::write(
         staging.join("report.json"),
         serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(
+        staging.join(board.id).join("report.json"),
+        serde_json::to_string_pretty(&flow)?,
     )?;
     let _ = std::fs::remove_dir_all(&args.out);
     std::fs::rename(&staging, &args.out)
@@ -133,7 +210,7 @@ fn main() -> Result<()> {
 
     println!();
     println!(
-        "hardwired {} x {} weights at {} bits ({} nonzero, {} modules, latency {} cycles)",
+        "hardwired {} x {} weights at {} bits ({} nonzero, {} modules, latency {} cycles, one vector a cycle)",
         args.rows,
         config.hidden_size,
         args.weight_bits,
@@ -147,20 +224,23 @@ fn main() -> Result<()> {
         lint.as_str(),
         yosys.as_str()
     );
+    print!("{}", flow.summary());
+    if let Some(f) = flow.fmax_mhz {
+        println!(
+            "  throughput  {:.1} M matrix-vector products/s at Fmax, {:.1} M/s at the {:.0} MHz board clock",
+            f,
+            flow.target_mhz,
+            flow.target_mhz
+        );
+    }
     println!(
         "Verilog in {}, report in {}",
         args.out.join("rtl").display(),
         args.out.join("report.json").display()
     );
-    println!(
-        "not yet done: the ECP5 bitstream (yosys -> nextpnr-ecp5 -> ecppack) and the whole decoder"
-    );
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
-    if lint == Check::Failed || yosys == Check::Failed {
-        bail!(
-            "an outside tool rejected the Verilog; its log is in {}",
-            args.out.join("rtl").display()
-        );
+    if flow.timing_met == Some(false) {
+        bail!("timing is not met at {:.1} MHz", flow.target_mhz);
     }
     Ok(())
 }
