@@ -27,12 +27,84 @@ fn word(st: &[u64], a: Slot, w: u32, signed: bool, j: usize) -> u64 {
     }
 }
 
+/// Values of 65 to 128 bits (the common wide case: a product of two 40-bit values, a wide
+/// accumulator) computed as `u128` instead of word by word. False if `op` is not one.
+#[inline]
+fn exec_u128(op: &WideOp, st: &mut [u64]) -> bool {
+    let get =
+        |st: &[u64], s: Slot| u128::from(st[s as usize]) | (u128::from(st[s as usize + 1]) << 64);
+    let put = |st: &mut [u64], s: Slot, w: u32, v: u128| {
+        let v = if w >= 128 { v } else { v & ((1u128 << w) - 1) };
+        st[s as usize] = v as u64;
+        st[s as usize + 1] = (v >> 64) as u64;
+    };
+    let two = |w: u32| w > 64 && w <= 128;
+    match *op {
+        WideOp::Arith { op, d, a, b, w } if two(w) => {
+            let (x, y) = (get(st, a), get(st, b));
+            let v = match op {
+                ArithOp::Add => x.wrapping_add(y),
+                ArithOp::Sub => x.wrapping_sub(y),
+                ArithOp::Mul => x.wrapping_mul(y),
+            };
+            put(st, d, w, v);
+        }
+        WideOp::Ext {
+            d,
+            dw,
+            a,
+            aw,
+            signed,
+        } if two(dw) && aw <= 128 => {
+            let x = if aw <= 64 {
+                u128::from(st[a as usize])
+            } else {
+                get(st, a)
+            };
+            let s = 128 - aw;
+            let x = if signed {
+                ((x << s) as i128 >> s) as u128
+            } else {
+                x
+            };
+            put(st, d, dw, x);
+        }
+        WideOp::Cmp {
+            op,
+            d,
+            a,
+            b,
+            w,
+            signed,
+        } if two(w) => {
+            let (x, y) = (get(st, a), get(st, b));
+            let s = 128 - w;
+            let ord = if signed {
+                ((x << s) as i128 >> s).cmp(&((y << s) as i128 >> s))
+            } else {
+                x.cmp(&y)
+            };
+            st[d as usize] = match op {
+                CmpOp::Eq => ord.is_eq(),
+                CmpOp::Ne => ord.is_ne(),
+                CmpOp::Lt => ord.is_lt(),
+                CmpOp::Le => ord.is_le(),
+            } as u64;
+        }
+        _ => return false,
+    }
+    true
+}
+
 fn mask_top(st: &mut [u64], d: Slot, w: u32) {
     st[d as usize + words(w) - 1] &= top(w);
 }
 
 /// Executes one wide operation.
 pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
+    if exec_u128(op, st) {
+        return;
+    }
     match *op {
         WideOp::Ext {
             d,
