@@ -76,8 +76,15 @@ pub(crate) fn ranges(flat: &Flat, rep: &[FlatId], order: &[FlatId]) -> Vec<Optio
             FlatKind::Binary(BinaryOp::Shl, m, amt) if narrow(m) => {
                 match const_amount(flat, rep, *amt) {
                     Some(k) => {
+                        // Checked, so the analysis itself can never wrap.
                         let rm = read(&r, *m);
-                        (rm.0 << k, rm.1 << k)
+                        match (rm.0.checked_mul(1 << k), rm.1.checked_mul(1 << k)) {
+                            (Some(lo), Some(hi)) => (lo, hi),
+                            _ => {
+                                r[n as usize] = None;
+                                continue;
+                            }
+                        }
                     }
                     None => {
                         r[n as usize] = None;

@@ -112,3 +112,23 @@ proptest! {
         compare_outputs(&design, &[("bus".to_string(), bus_width)], &rounds, 1);
     }
 }
+
+/// A 64-bit unsigned value shifted by 63 and added: the widest ranges the analysis meets,
+/// and sums that wrap, which must not be folded as if they did not.
+#[test]
+fn extreme_shifts_neither_overflow_the_analysis_nor_fold_wrongly() {
+    let mut m = Mb::new("extreme", false);
+    let x = m.input("x", Type::unsigned(64));
+    let k = m.konst(63, Type::unsigned(6));
+    let s = m.bin(BinaryOp::Shl, x, k);
+    let t = m.bin(BinaryOp::Add, s, x);
+    let u = m.bin(BinaryOp::Add, t, s);
+    m.output("y", u);
+    let design = single(m);
+    compare_outputs(
+        &design,
+        &[("x".to_string(), 64)],
+        &[vec![u64::MAX], vec![1], vec![1 << 63 | 5]],
+        1,
+    );
+}
