@@ -55,24 +55,21 @@ struct Named {
 
 /// A compiled, cycle-based simulation of a design's top module.
 ///
-/// The hierarchy is flattened and every combinational node runs as one instruction in a
-/// fixed order, so a cycle costs a pass over a flat instruction list and no allocation.
-/// Combinational values settle lazily: a [`peek`](Self::peek) after a
-/// [`poke`](Self::poke) sees the settled result, and a run of [`step`](Self::step)s settles
-/// once per cycle.
+/// The hierarchy is flattened and the combinational logic compiled to a flat instruction
+/// list (small operations folded into the instructions that read them), so a cycle costs a
+/// pass over that list and no allocation. Combinational values settle lazily: a
+/// [`peek`](Self::peek) after a [`poke`](Self::poke) sees the settled result; a run of
+/// [`step`](Self::step)s settles once per cycle, and only the logic that registers and
+/// memories read (what is only peeked or traced settles when looked at).
 ///
 /// One [`step`](Self::step) is one rising edge of the implicit clock, with the semantics of
 /// [`hardwire_hdl::ir`]: registers and read ports load from the values settled before the
 /// edge, memories are read-first, and while `rst` is high registers with a reset value load
 /// it. Registers without reset and memories without initial contents start at zero.
 ///
-/// ```ignore
-/// let mut sim = Simulator::new(&design)?;
-/// sim.reset(2)?;
-/// sim.poke("x", 5)?;
-/// sim.step();
-/// assert_eq!(sim.peek("y")?, 10);
-/// ```
+/// Names are those of ports, registers and wires, with instance paths below the top
+/// (`u_child.acc`); memories are reached with [`peek_mem`](Self::peek_mem) and
+/// [`poke_mem`](Self::poke_mem). The crate documentation has a worked example.
 pub struct Simulator {
     state: Vec<u64>,
     comb: Code,
