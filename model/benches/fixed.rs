@@ -53,7 +53,11 @@ fn main() {
     if let Some(a) = env("HARDWIRE_ACC_BITS") {
         numerics.acc_bits = a;
     }
-    let spec = |bits, group_size| QuantSpec { bits, group_size };
+    let spec = |bits, group_size| QuantSpec {
+        bits,
+        group_size,
+        offset: false,
+    };
     // Raises every matrix whose name contains one of `patterns` to `high`.
     let raise = |mut p: QuantPolicy, patterns: &[&str], high: QuantSpec| {
         for (n, _) in named_matrices(&w) {
@@ -99,6 +103,15 @@ fn main() {
             true,
         ),
         (
+            "4-bit group 32 affine (per-group offset)",
+            QuantPolicy::uniform(QuantSpec {
+                bits: 4,
+                group_size: Some(32),
+                offset: true,
+            }),
+            false,
+        ),
+        (
             "mixed 3/6 group 32, worst-SNR 25% at 6",
             QuantPolicy::mixed_by_sensitivity(&w, spec(3, Some(32)), spec(6, Some(32)), 0.25),
             false,
@@ -112,6 +125,23 @@ fn main() {
             "mixed 3/6 group 32 GPTQ, embedding and down_proj at 6",
             mixed_36(),
             true,
+        ),
+        (
+            "mixed 3/6 group 32 affine, embedding and down_proj at 6",
+            raise(
+                QuantPolicy::uniform(QuantSpec {
+                    bits: 3,
+                    group_size: Some(32),
+                    offset: true,
+                }),
+                &["embed_tokens", "down_proj"],
+                QuantSpec {
+                    bits: 6,
+                    group_size: Some(32),
+                    offset: true,
+                },
+            ),
+            false,
         ),
     ];
     let calibration = tok.encode(CALIBRATION_TEXT).unwrap();

@@ -106,26 +106,29 @@ pub fn quantize_gptq(m: &Matrix, spec: QuantSpec, h: &[f64]) -> QuantizedMatrix 
     let (qmin, qmax) = (spec.qmin() as f64, spec.qmax() as f64);
     let mut q = vec![0i8; m.data.len()];
     let mut scales = vec![0f32; m.rows * groups];
+    let mut offsets = vec![0f32; m.rows * groups];
     q.par_chunks_mut(n)
         .zip(scales.par_chunks_mut(groups))
+        .zip(offsets.par_chunks_mut(groups))
         .enumerate()
-        .for_each(|(r, (qrow, srow))| {
+        .for_each(|(r, ((qrow, srow), orow))| {
             let mut w: Vec<f64> = m.row(r).iter().map(|&x| x as f64).collect();
-            let mut s = 0f64;
+            let (mut s, mut o) = (0f64, 0f64);
             for j in 0..n {
                 if j % g == 0 {
                     let hi = (j + g).min(n);
                     let grp: Vec<f32> = w[j..hi].iter().map(|&x| x as f32).collect();
-                    s = quantize_group_scale(&grp, spec) as f64;
-                    srow[j / g] = s as f32;
+                    let (gs, go) = quantize_group_scale(&grp, spec);
+                    (srow[j / g], orow[j / g]) = (gs, go);
+                    (s, o) = (gs as f64, go as f64);
                 }
                 let qj = if s > 0.0 {
-                    (w[j] / s).round().clamp(qmin, qmax)
+                    ((w[j] - o) / s).round().clamp(qmin, qmax)
                 } else {
                     0.0
                 };
                 qrow[j] = qj as i8;
-                let err = (w[j] - qj * s) / u[j * n + j];
+                let err = (w[j] - (qj * s + o)) / u[j * n + j];
                 let urow = &u[j * n..(j + 1) * n];
                 for (wk, &uk) in w[j + 1..].iter_mut().zip(&urow[j + 1..]) {
                     *wk -= err * uk;
@@ -139,6 +142,7 @@ pub fn quantize_gptq(m: &Matrix, spec: QuantSpec, h: &[f64]) -> QuantizedMatrix 
         group_size: g,
         q,
         scales,
+        offsets,
     }
 }
 
@@ -241,6 +245,7 @@ mod tests {
         let spec = QuantSpec {
             bits: 3,
             group_size: None,
+            offset: false,
         };
         let err = |q: &QuantizedMatrix| {
             let d = q.dequantize();

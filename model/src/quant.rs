@@ -1,5 +1,6 @@
 //! Weight quantisation: symmetric integers of 2 to 8 bits with one scale per output channel (or
-//! per group of inputs along a row), per-tensor policies, and a per-tensor error report.
+//! per group of inputs along a row), optionally with a per-group offset (affine grid),
+//! per-tensor policies, and a per-tensor error report.
 
 use crate::weights::{LlamaWeights, Matrix};
 use rayon::prelude::*;
@@ -12,6 +13,10 @@ pub struct QuantSpec {
     pub bits: u32,
     /// Inputs sharing one scale along a row; `None` for one scale per output channel (row).
     pub group_size: Option<usize>,
+    /// Affine grid: `w ≈ q * scale + offset` with a real offset per group (the hardware adds
+    /// `offset * Σx` per group). Off: symmetric, `w ≈ q * scale`.
+    #[serde(default)]
+    pub offset: bool,
 }
 
 impl QuantSpec {
@@ -20,6 +25,16 @@ impl QuantSpec {
         QuantSpec {
             bits,
             group_size: None,
+            offset: false,
+        }
+    }
+
+    /// Symmetric quantisation to `bits` with one scale per `group_size` inputs.
+    pub fn grouped(bits: u32, group_size: usize) -> Self {
+        QuantSpec {
+            bits,
+            group_size: Some(group_size),
+            offset: false,
         }
     }
 
@@ -101,8 +116,10 @@ pub struct QuantizedMatrix {
     pub group_size: usize,
     /// Integer weights, row-major.
     pub q: Vec<i8>,
-    /// Scales, `rows * groups_per_row()`, row-major: weight ≈ `q * scale`.
+    /// Scales, `rows * groups_per_row()`, row-major: weight ≈ `q * scale + offset`.
     pub scales: Vec<f32>,
+    /// Offsets, like `scales`; all zero unless `spec.offset`.
+    pub offsets: Vec<f32>,
 }
 
 /// Clipping ratios tried per group (1.0 down to 0.5 by 1/40); the one with the least squared
@@ -117,13 +134,39 @@ fn clip_ratios(bits: u32) -> Vec<f32> {
 
 /// The scale [`QuantizedMatrix::quantize`] picks for one group of weights (least squared
 /// error over the clipping ratios).
-pub fn quantize_group_scale(w: &[f32], spec: QuantSpec) -> f32 {
+pub fn quantize_group_scale(w: &[f32], spec: QuantSpec) -> (f32, f32) {
     let mut q = vec![0i8; w.len()];
     quantize_group(w, &mut q, spec, &clip_ratios(spec.bits))
 }
 
-/// Quantises one group in place; returns its scale.
-fn quantize_group(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> f32 {
+/// Quantises one group in place; returns its `(scale, offset)`.
+fn quantize_group(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> (f32, f32) {
+    if spec.offset {
+        return quantize_group_affine(w, q, spec);
+    }
+    (quantize_group_symmetric(w, q, spec, ratios), 0.0)
+}
+
+/// The affine grid spanning the group's minimum to maximum: `2^bits - 1` steps, the offset at
+/// the grid's middle so `q` stays signed. A group already on such a grid (GGUF's Q4_1 at 4 bits)
+/// is kept exactly.
+fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec) -> (f32, f32) {
+    let (qmin, qmax) = (spec.qmin() as f32, spec.qmax() as f32);
+    let lo = w.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let s = (hi - lo) / (qmax - qmin);
+    if s <= 0.0 || !s.is_finite() {
+        q.fill(0);
+        return (0.0, if lo.is_finite() { lo } else { 0.0 });
+    }
+    let o = lo - qmin * s;
+    for (qi, x) in q.iter_mut().zip(w) {
+        *qi = ((x - o) / s).round().clamp(qmin, qmax) as i8;
+    }
+    (s, o)
+}
+
+fn quantize_group_symmetric(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> f32 {
     let (qmin, qmax) = (spec.qmin() as f32, spec.qmax() as f32);
     let amax = w.iter().fold(0f32, |a, x| a.max(x.abs()));
     if amax == 0.0 {
@@ -171,15 +214,18 @@ impl QuantizedMatrix {
         let groups = m.cols.div_ceil(g);
         let mut q = vec![0i8; m.data.len()];
         let mut scales = vec![0f32; m.rows * groups];
+        let mut offsets = vec![0f32; m.rows * groups];
         let ratios = clip_ratios(spec.bits);
         q.par_chunks_mut(m.cols.max(1))
             .zip(scales.par_chunks_mut(groups.max(1)))
+            .zip(offsets.par_chunks_mut(groups.max(1)))
             .enumerate()
-            .for_each(|(r, (qrow, srow))| {
+            .for_each(|(r, ((qrow, srow), orow))| {
                 let wrow = m.row(r);
-                for (gi, s) in srow.iter_mut().enumerate() {
+                for gi in 0..srow.len() {
                     let (lo, hi) = (gi * g, ((gi + 1) * g).min(m.cols));
-                    *s = quantize_group(&wrow[lo..hi], &mut qrow[lo..hi], spec, &ratios);
+                    (srow[gi], orow[gi]) =
+                        quantize_group(&wrow[lo..hi], &mut qrow[lo..hi], spec, &ratios);
                 }
             });
         QuantizedMatrix {
@@ -189,6 +235,7 @@ impl QuantizedMatrix {
             group_size: g,
             q,
             scales,
+            offsets,
         }
     }
 
@@ -202,11 +249,20 @@ impl QuantizedMatrix {
         self.scales[r * self.groups_per_row() + c / self.group_size]
     }
 
+    /// Offset of weight `(r, c)` (0 for a symmetric grid).
+    pub fn offset(&self, r: usize, c: usize) -> f32 {
+        self.offsets[r * self.groups_per_row() + c / self.group_size]
+    }
+
+    /// Weight `i` (flat index) as a real value.
+    pub fn value(&self, i: usize) -> f32 {
+        let (r, c) = (i / self.cols, i % self.cols);
+        self.q[i] as f32 * self.scale(r, c) + self.offset(r, c)
+    }
+
     /// Back to f32.
     pub fn dequantize(&self) -> Matrix {
-        let data = (0..self.rows * self.cols)
-            .map(|i| self.q[i] as f32 * self.scale(i / self.cols, i % self.cols))
-            .collect();
+        let data = (0..self.rows * self.cols).map(|i| self.value(i)).collect();
         Matrix {
             rows: self.rows,
             cols: self.cols,
@@ -219,7 +275,7 @@ impl QuantizedMatrix {
         let (mut sig, mut noise) = (0f64, 0f64);
         for i in 0..original.data.len() {
             let x = original.data[i] as f64;
-            let d = x - self.q[i] as f64 * self.scale(i / self.cols, i % self.cols) as f64;
+            let d = x - self.value(i) as f64;
             sig += x * x;
             noise += d * d;
         }
@@ -335,6 +391,7 @@ mod tests {
             QuantSpec {
                 bits: 3,
                 group_size: Some(16),
+                offset: false,
             },
         )
         .report("q", m);
@@ -353,6 +410,30 @@ mod tests {
         assert_eq!(p.overrides.len(), 4); // 16 matrices
         assert_eq!(p.spec_for(&p.overrides[0].0).bits, 6);
         assert_eq!(p.spec_for("nothing").bits, 3);
+    }
+
+    #[test]
+    fn affine_grid_keeps_q4_1_weights_exactly() {
+        // A GGUF Q4_1 block: x = d * q + m, q in 0..16 (both ends used).
+        let (d, m) = (0.013f32, -0.07f32);
+        let data: Vec<f32> = (0..64).map(|i| d * ((i * 7) % 16) as f32 + m).collect();
+        let mat = Matrix {
+            rows: 2,
+            cols: 32,
+            data: data.clone(),
+        };
+        let spec = QuantSpec {
+            bits: 4,
+            group_size: Some(32),
+            offset: true,
+        };
+        let q = QuantizedMatrix::quantize(&mat, spec);
+        for (a, b) in data.iter().zip(&q.dequantize().data) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // Symmetric 4-bit cannot.
+        let sym = QuantizedMatrix::quantize(&mat, QuantSpec::grouped(4, 32)).report("x", &mat);
+        assert!(sym.snr_db < 40.0, "{}", sym.snr_db);
     }
 
     proptest! {

@@ -56,6 +56,7 @@ fn greedy_tokens_of_eight_bit_fixed_match_the_reference_on_tiny() {
         &QuantPolicy::uniform(QuantSpec {
             bits: 8,
             group_size: Some(32),
+            offset: false,
         }),
         numerics,
         64,

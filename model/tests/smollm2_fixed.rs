@@ -20,6 +20,7 @@ fn eight_bit_fixed_point_agrees_with_f32_on_smollm2() {
     let policy = QuantPolicy::uniform(QuantSpec {
         bits: 8,
         group_size: Some(32),
+        offset: false,
     });
     let m = FixedModel::new(&w, &policy, NumericConfig::default(), tokens.len()).unwrap();
     let f = score_f32(&Reference::new(&w), &tokens).unwrap();

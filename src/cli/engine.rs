@@ -71,10 +71,12 @@ pub fn fixed_settings(
                 QuantSpec {
                     bits: lo,
                     group_size,
+                    offset: a.offset,
                 },
                 QuantSpec {
                     bits: hi,
                     group_size,
+                    offset: a.offset,
                 },
                 a.mixed_fraction,
             )
@@ -86,6 +88,7 @@ pub fn fixed_settings(
             QuantPolicy::uniform(QuantSpec {
                 bits: a.weight_bits,
                 group_size,
+                offset: a.offset,
             })
         }
     };
@@ -211,7 +214,8 @@ mod tests {
             p.default,
             QuantSpec {
                 bits: 4,
-                group_size: Some(32)
+                group_size: Some(32),
+                offset: false,
             }
         );
         assert_eq!(n.act, Format { bits: 18, frac: 10 });
@@ -220,7 +224,8 @@ mod tests {
             p.default,
             QuantSpec {
                 bits: 3,
-                group_size: None
+                group_size: None,
+                offset: false,
             }
         );
         assert_eq!(p.overrides.len(), 4);

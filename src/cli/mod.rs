@@ -61,6 +61,9 @@ pub struct ModelArgs {
     /// Accumulator width.
     #[arg(long)]
     pub acc_bits: Option<u32>,
+    /// Affine weight grid: a real offset per group besides the scale (`w = q * scale + offset`).
+    #[arg(long)]
+    pub offset: bool,
     /// Round the layer matrices with GPTQ, calibrated on a built-in English paragraph (slower
     /// to build: about a minute for SmolLM2-135M).
     #[arg(long)]

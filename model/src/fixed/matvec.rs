@@ -39,7 +39,7 @@ impl Requant {
 
 fn mult_from(scale: f64, shift: u32, mult_bits: u32) -> i32 {
     let max = (1i64 << (mult_bits - 1)) - 1;
-    ((scale * (shift as f64).exp2()).round() as i64).clamp(0, max) as i32
+    ((scale * (shift as f64).exp2()).round() as i64).clamp(-max, max) as i32
 }
 
 /// A weight matrix as the hardware holds it.
@@ -61,6 +61,9 @@ pub struct FixedMatrix {
     pub shifts: Vec<u32>,
     /// Width the outputs saturate to.
     pub out_bits: u32,
+    /// Per (row, group) signed multipliers of the group's input sum, for an affine weight grid
+    /// (`w = q * scale + offset`); empty for a symmetric grid.
+    pub offset_mults: Vec<i32>,
 }
 
 impl FixedMatrix {
@@ -78,15 +81,28 @@ impl FixedMatrix {
         let groups = q.groups_per_row();
         let mut mults = Vec::with_capacity(q.rows * groups);
         let mut shifts = Vec::with_capacity(q.rows);
+        let affine = q.offsets.iter().any(|&o| o != 0.0);
+        let mut offset_mults = Vec::new();
         for r in 0..q.rows {
             let s = &q.scales[r * groups..(r + 1) * groups];
-            let top = s.iter().fold(0f32, |a, &b| a.max(b)) as f64 * fold;
+            let o = &q.offsets[r * groups..(r + 1) * groups];
+            let top = s
+                .iter()
+                .chain(if affine { o } else { &[] })
+                .fold(0f32, |a, &b| a.max(b.abs())) as f64
+                * fold;
             let shift = Requant::from_scale(top, mult_bits).shift;
             shifts.push(shift);
             mults.extend(
                 s.iter()
                     .map(|&x| mult_from(x as f64 * fold, shift, mult_bits)),
             );
+            if affine {
+                offset_mults.extend(
+                    o.iter()
+                        .map(|&x| mult_from(x as f64 * fold, shift, mult_bits)),
+                );
+            }
         }
         FixedMatrix {
             rows: q.rows,
@@ -97,6 +113,7 @@ impl FixedMatrix {
             mults,
             shifts,
             out_bits: output.bits,
+            offset_mults,
         }
     }
 
@@ -108,6 +125,15 @@ impl FixedMatrix {
     /// The realised scale of weight `(r, c)` (format change included).
     pub fn scale(&self, r: usize, c: usize) -> f64 {
         self.mults[r * self.groups_per_row() + c / self.group_size] as f64
+            * (-(self.shifts[r] as f64)).exp2()
+    }
+
+    /// The realised offset of weight `(r, c)` (0 for a symmetric grid).
+    pub fn offset(&self, r: usize, c: usize) -> f64 {
+        if self.offset_mults.is_empty() {
+            return 0.0;
+        }
+        self.offset_mults[r * self.groups_per_row() + c / self.group_size] as f64
             * (-(self.shifts[r] as f64)).exp2()
     }
 }
@@ -150,7 +176,8 @@ fn dot_i8_portable(w: &[i8], x: &[i32]) -> i64 {
     acc.iter().sum::<i64>() + tail
 }
 
-/// One output channel: `sat(round_shift(Σ_g wrap(Σ_{c∈g} w[r][c] x[c]) * mult[r][g], shift[r]))`.
+/// One output channel: `sat(round_shift(Σ_g wrap(Σ_{c∈g} w[r][c] x[c]) * mult[r][g], shift[r]))`,
+/// plus `wrap(Σ_{c∈g} x[c]) * offset_mult[r][g]` inside the sum for an affine grid.
 ///
 /// Products fit 31 bits (inputs at most 24 bits, weights 8); accumulators wrap at `acc_bits`;
 /// the multiplied group sums need `acc_bits + mult_bits + log2(groups)` bits; the result
@@ -164,6 +191,11 @@ pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
         let hi = (lo + m.group_size).min(m.cols);
         let acc = wrap(dot_i8(&row[lo..hi], &x[lo..hi]), acc_bits);
         sum += acc as i128 * m.mults[r * groups + g] as i128;
+        if !m.offset_mults.is_empty() {
+            // Affine grid: the offset times the group's input sum (shared by all rows).
+            let sx = wrap(x[lo..hi].iter().map(|&v| v as i64).sum(), acc_bits);
+            sum += sx as i128 * m.offset_mults[r * groups + g] as i128;
+        }
     }
     saturate(round_shift_i128(sum, m.shifts[r]) as i64, m.out_bits)
 }
@@ -187,7 +219,7 @@ pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
     out
 }
 
-/// Row `token` of an embedding matrix as activations: `sat(round_shift(q * mult, shift))`, the
+/// Row `token` of an embedding matrix as activations: `sat(round_shift(q * mult + offset_mult, shift))`, the
 /// matrix built with an input format of 0 fractional bits (so `mult * 2^-shift` is the scale in
 /// output units).
 pub fn embed_lookup(m: &FixedMatrix, token: usize) -> Vec<i32> {
@@ -195,9 +227,11 @@ pub fn embed_lookup(m: &FixedMatrix, token: usize) -> Vec<i32> {
     (0..m.cols)
         .map(|c| {
             let q = m.weights[token * m.cols + c] as i64;
-            let mult = m.mults[token * groups + c / m.group_size] as i64;
+            let g = token * groups + c / m.group_size;
+            let offset = m.offset_mults.get(g).map_or(0, |&o| o as i64);
+            let v = q * m.mults[g] as i64 + offset;
             saturate(
-                round_shift_i128((q * mult) as i128, m.shifts[token]) as i64,
+                round_shift_i128(v as i128, m.shifts[token]) as i64,
                 m.out_bits,
             )
         })
@@ -221,21 +255,26 @@ mod tests {
             x in proptest::collection::vec(-4000i32..4000, 24),
             group in prop_oneof![Just(None), Just(Some(8usize))],
             bits in 2u32..=8,
+            offset in any::<bool>(),
         ) {
             let (input, output) = (Format { bits: 20, frac: 12 }, Format { bits: 24, frac: 7 });
             let m = Matrix { rows: 4, cols: 24, data: w };
-            let q = QuantizedMatrix::quantize(&m, QuantSpec { bits, group_size: group });
+            let q = QuantizedMatrix::quantize(&m, QuantSpec { bits, group_size: group, offset });
             let f = FixedMatrix::from_quantized(&q, 16, input, output);
             let y = matvec(&f, &x, 40);
             let fold = 2f64.powi(7 - 12);
             for r in 0..4 {
                 // In output units: q * realised scale * x_int.
-                let exact: f64 = (0..24).map(|c| q.q[r * 24 + c] as f64 * f.scale(r, c) * x[c] as f64).sum();
+                let exact: f64 = (0..24)
+                    .map(|c| (q.q[r * 24 + c] as f64 * f.scale(r, c) + f.offset(r, c)) * x[c] as f64)
+                    .sum();
                 prop_assert!((y[r] as f64 - exact).abs() <= 0.5 + 1e-9, "row {r}: {} vs {exact}", y[r]);
                 for c in 0..24 {
                     let step = (-(f.shifts[r] as f64)).exp2();
                     let want = q.scale(r, c) as f64 * fold;
                     prop_assert!((f.scale(r, c) - want).abs() <= step / 2.0 + want * 1e-7);
+                    let want_o = q.offset(r, c) as f64 * fold;
+                    prop_assert!((f.offset(r, c) - want_o).abs() <= step / 2.0 + want_o.abs() * 1e-7);
                 }
             }
         }
@@ -268,6 +307,7 @@ mod tests {
             mults: vec![1],
             shifts: vec![0],
             out_bits: 24,
+            offset_mults: vec![],
         };
         // 127 * 200 * 2 = 50800 wraps to 50800 - 65536.
         assert_eq!(matvec(&f, &[200, 200], 16), vec![50800 - 65536]);
