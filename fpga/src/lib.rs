@@ -29,6 +29,7 @@ pub mod progress;
 pub mod report;
 pub mod toolchain;
 pub mod top;
+pub mod uart;
 
 pub use board::{Board, BoardPins};
 pub use error::FpgaError;
