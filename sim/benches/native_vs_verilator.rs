@@ -91,61 +91,72 @@ fn random_weights(n: usize, seed: u64) -> Vec<i64> {
         .collect()
 }
 
+/// Runs of each simulator per design; the medians are reported, since the machines this runs
+/// on are shared and one run can be off by a factor of two.
+const RUNS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn bench<B: Block>(block: &B, cycles: u64) {
     let design = Design::elaborate(block).unwrap_or_else(|e| panic!("{e}"));
-    // Native: time to first cycle is compilation plus the first (reset) cycle. Both
-    // simulators then run the same `cycles` edges in all, the first one in reset.
-    let start = Instant::now();
-    let mut sim = Simulator::new(&design).expect("the design simulates");
-    sim.reset(1).expect("clocked");
-    let first = start.elapsed();
-    let start = Instant::now();
-    sim.run(cycles - 1);
-    let native_s = start.elapsed().as_secs_f64();
-    let native_sum = sim.peek("checksum").expect("checksum output");
-
-    let build = VerilatorBuild::new(&design);
-    let (verilator, build_time) = match build {
-        Ok(b) => match b.bench(cycles) {
-            Ok(r) => (Some(r), b.build_time),
-            Err(e) => panic!("{e}"),
-        },
+    let build = match VerilatorBuild::new(&design) {
+        Ok(b) => Some(b),
         Err(e) => {
             println!("{}: Verilator unavailable: {e}", block.name());
-            (None, Default::default())
+            None
         }
     };
-    let native_rate = (cycles - 1) as f64 / native_s;
-    println!("{}", block.name());
+    let (mut native, mut verilator, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let mut instructions = 0;
+    for _ in 0..RUNS {
+        // Native: time to first cycle is compilation plus the first (reset) cycle. Both
+        // simulators then run the same `cycles` edges in all, the first one in reset.
+        let start = Instant::now();
+        let mut sim = Simulator::new(&design).expect("the design simulates");
+        sim.reset(1).expect("clocked");
+        first.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        sim.run(cycles - 1);
+        native.push((cycles - 1) as f64 / start.elapsed().as_secs_f64());
+        instructions = sim.instruction_count();
+        let native_sum = sim.peek("checksum").expect("checksum output");
+        if let Some(b) = &build {
+            let v = b.bench(cycles).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                v.outputs,
+                vec![format!("{native_sum:x}")],
+                "both simulators end with the same checksum"
+            );
+            verilator.push(cycles as f64 / v.seconds);
+        }
+    }
+    let native_rate = median(native);
     println!(
-        "  instructions per cycle (native): {}",
-        sim.instruction_count()
+        "{}  ({cycles} cycles, median of {RUNS} runs, checksums agree)",
+        block.name()
     );
+    println!("  instructions per cycle (native): {instructions}");
     println!(
         "  native:    {:>12.0} cycles/s   time to first cycle {:>8.3} ms",
         native_rate,
-        first.as_secs_f64() * 1e3
+        median(first) * 1e3
     );
-    if let Some(v) = verilator {
-        let rate = cycles as f64 / v.seconds;
-        let cached = if build_time.is_zero() {
-            " (cached; delete the cache to time a build)"
+    if let Some(b) = build {
+        let rate = median(verilator);
+        let cached = if b.cached {
+            " (cached; delete ~/.cache/hardwire/verilator to time a build)"
         } else {
             ""
         };
         println!(
             "  verilator: {:>12.0} cycles/s   build {:>8.3} s{cached}",
             rate,
-            build_time.as_secs_f64()
+            b.build_time.as_secs_f64()
         );
         println!("  native / verilator speed: {:.2}", native_rate / rate);
-        let native_hex = format!("{native_sum:x}");
-        assert_eq!(
-            v.outputs,
-            vec![native_hex],
-            "both simulators end with the same checksum"
-        );
-        println!("  checksums agree after {cycles} cycles");
     }
 }
 
