@@ -5,11 +5,12 @@
 //! - [`ResetSync`]: the reset button, synchronised to the clock through a chain of
 //!   flip-flops with no reset of their own, which also holds reset for the length of the
 //!   chain after configuration (flip-flops power up at 0 on ECP5 and 7-series);
-//! - [`BoardHarness`]: the design with every input fed from a shift register that the serial
-//!   input line shifts into, and every output registered and folded by XOR onto the LEDs and
-//!   the serial output line. Every input and output bit therefore reaches a pin, so synthesis
-//!   keeps the whole design, and timing is measured register to register. It stands in for the
-//!   UART link and protocol that come with the whole decoder;
+//! - [`BoardHarness`]: the design behind a 115200-baud serial link: bytes from the host
+//!   shift into a register that feeds the design's inputs, and every output is registered and
+//!   folded by XOR onto the LEDs and onto a digest byte sent back for each byte received.
+//!   Every input and output bit therefore reaches a pin, so synthesis keeps the whole design,
+//!   and timing is measured register to register. The token protocol of the whole decoder
+//!   will replace the digest;
 //! - the pin-level module `<board>_top`, built from the Verilog syntax tree, because the
 //!   DSL's registers all share the implicit `rst`, and the design's reset must be the
 //!   synchronised one, not a pin.
@@ -21,6 +22,7 @@ use hardwire_hdl::verilog::{print, Verilog};
 use hardwire_hdl::HdlError;
 
 use crate::board::Board;
+use crate::uart::{UartRx, UartTx};
 
 /// A reset synchroniser: `rst_out` follows the button through `stages` flip-flops, so it is
 /// asserted for `stages` cycles after configuration, while the button is pressed, and leaves
@@ -62,11 +64,19 @@ impl Block for ResetSync {
     }
 }
 
-/// A design wrapped so that its every input and output reaches a pin (see the module
-/// documentation). Built by [`BoardHarness::new`], which reads the design's ports.
+/// A design wrapped so that its every input and output reaches a pin, through the serial
+/// link (see the module documentation). Built by [`BoardHarness::new`], which reads the
+/// design's ports.
 ///
-/// Ports: `uart_rx` (serial input, shifted into the design's inputs one bit a cycle),
-/// `led` (`leds` bits: the XOR fold of the registered outputs), `uart_tx` (their parity).
+/// The host sends bytes at `baud`; each byte a [`UartRx`] receives shifts into the low end
+/// of the `stimulus` register, whose bits feed the design's inputs in port order (the first
+/// input in the lowest bits). Every cycle the design's outputs are registered (`observed`,
+/// the first output in the lowest bits) and folded by XOR onto 8 bits (`digest`, bit `i` is
+/// the parity of observed bits `i`, `i + 8`, ...) and onto the LEDs likewise. [`ANSWER_DELAY`]
+/// cycles after each byte arrives, when the design's pipeline has long settled, a
+/// [`UartTx`] sends `digest` back: one byte back per byte in.
+///
+/// Ports: `uart_rx` → `led` (`leds` bits), `uart_tx`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoardHarness<B> {
     /// The design under test.
@@ -77,11 +87,19 @@ pub struct BoardHarness<B> {
     pub outputs: Vec<(String, u32)>,
     /// LEDs on the board.
     pub leds: u32,
+    /// The clock, for the UART's bit period.
+    pub clock_hz: u64,
+    /// Serial bits per second.
+    pub baud: u32,
 }
 
+/// Cycles from a received byte to the answer's start: longer than any pipeline here.
+pub const ANSWER_DELAY: u32 = 255;
+
 impl<B: Block + PartialEq + Clone + 'static> BoardHarness<B> {
-    /// Wraps `design` for a board with `leds` LEDs, elaborating it once to read its ports.
-    pub fn new(design: B, leds: u32) -> Result<BoardHarness<B>, HdlError> {
+    /// Wraps `design` for a board with `leds` LEDs and a `clock_hz` clock, at 115200 baud,
+    /// elaborating the design once to read its ports.
+    pub fn new(design: B, leds: u32, clock_hz: u64) -> Result<BoardHarness<B>, HdlError> {
         let d = Design::elaborate(&design)?;
         let ports = |dir| -> Vec<(String, u32)> {
             d.top_module()
@@ -96,8 +114,29 @@ impl<B: Block + PartialEq + Clone + 'static> BoardHarness<B> {
             outputs: ports(Direction::Output),
             design,
             leds,
+            clock_hz,
+            baud: 115_200,
         })
     }
+}
+
+/// `bits` folded by XOR onto `width` bits: bit `i` is the parity of bits `i`, `i + width`, ...
+fn xor_fold<'a>(m: &'a ModuleBuilder<'a>, bits: Signal<'a>, width: u32) -> Signal<'a> {
+    let folded: Vec<Signal<'a>> = (0..width)
+        .rev()
+        .map(|i| {
+            let taps: Vec<Signal<'a>> = (i..bits.width())
+                .step_by(width as usize)
+                .map(|j| bits.bit(j))
+                .collect();
+            if taps.is_empty() {
+                m.lit(0, Type::BOOL)
+            } else {
+                m.concat(&taps).parity()
+            }
+        })
+        .collect();
+    m.concat(&folded)
 }
 
 impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
@@ -107,16 +146,27 @@ impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
 
     fn build(&self, m: &ModuleBuilder<'_>) {
         let uart_rx = m.input("uart_rx", Type::BOOL);
+        let rx = m.instance(
+            "u_rx",
+            &UartRx {
+                clock_hz: self.clock_hz,
+                baud: self.baud,
+            },
+        );
+        rx.input("rx", uart_rx);
+        let byte = rx.output("data");
+        let got = rx.output("valid");
+
         let u = m.instance("u_design", &self.design);
         let in_width: u32 = self.inputs.iter().map(|(_, w)| w).sum();
         if in_width > 0 {
             let stimulus = m.reg("stimulus", Type::unsigned(in_width)).reset(0);
-            let shifted = if in_width == 1 {
-                uart_rx
+            let shifted = if in_width <= 8 {
+                byte.bits(in_width - 1, 0)
             } else {
-                stimulus.q().bits(in_width - 2, 0).concat(uart_rx)
+                stimulus.q().bits(in_width - 9, 0).concat(byte)
             };
-            stimulus.next(shifted);
+            stimulus.next_when(got, shifted);
             let mut lo = 0;
             for (name, w) in &self.inputs {
                 u.input(name, stimulus.q().bits(lo + w - 1, lo));
@@ -136,25 +186,30 @@ impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
         } else {
             observed.next(m.concat(&outs));
         }
-        let leds = self.leds.max(1);
-        let mut folded = Vec::new();
-        for i in (0..leds).rev() {
-            let bits: Vec<Signal<'_>> = (i..out_width.max(1))
-                .step_by(leds as usize)
-                .map(|j| observed.q().bit(j))
-                .collect();
-            folded.push(if bits.is_empty() {
-                m.lit(0, Type::BOOL)
-            } else {
-                m.concat(&bits).parity()
-            });
-        }
-        let led = m.reg("led_q", Type::unsigned(leds)).reset(0);
-        led.next(m.concat(&folded));
-        let tx = m.reg("tx_q", Type::BOOL).reset(0);
-        tx.next(led.q().parity());
+        let led = m.reg("led_q", Type::unsigned(self.leds.max(1))).reset(0);
+        led.next(xor_fold(m, observed.q(), self.leds.max(1)));
+        let digest = m.reg("digest", Type::unsigned(8)).reset(0);
+        digest.next(xor_fold(m, observed.q(), 8));
+
+        // Answer each byte ANSWER_DELAY cycles after it arrives.
+        let countdown = m.reg("countdown", Type::unsigned(8)).reset(0);
+        let pending = m.reg("pending", Type::BOOL).reset(0);
+        let tx = m.instance(
+            "u_tx",
+            &UartTx {
+                clock_hz: self.clock_hz,
+                baud: self.baud,
+            },
+        );
+        let accepted = pending.q() & tx.output("ready");
+        countdown.next_when(countdown.q().ne(0), (countdown.q() - 1).trunc(8));
+        countdown.next_when(got, m.lit(i64::from(ANSWER_DELAY), Type::unsigned(8)));
+        pending.next_when(accepted, m.lit(0, Type::BOOL));
+        pending.next_when(countdown.q().eq(1), m.lit(1, Type::BOOL));
+        tx.input("data", digest.q());
+        tx.input("valid", pending.q());
         m.output("led", led.q());
-        m.output("uart_tx", tx.q());
+        m.output("uart_tx", tx.output("tx"));
     }
 }
 
@@ -164,7 +219,7 @@ pub fn board_top<B: Block + PartialEq + Clone + 'static>(
     board: &Board,
     design: B,
 ) -> Result<Verilog, HdlError> {
-    let harness = BoardHarness::new(design, board.pins.leds.1)?;
+    let harness = BoardHarness::new(design, board.pins.leds.1, board.clock_hz)?;
     let sync = ResetSync {
         active_low: board.pins.reset_active_low,
         stages: 3,
