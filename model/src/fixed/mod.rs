@@ -20,12 +20,14 @@ pub mod silu;
 pub mod softmax;
 
 pub use elementwise::{argmax, mul, residual_add};
-pub use matvec::{embed_lookup, matvec, FixedMatrix, Requant};
+pub use matvec::{embed_lookup, matvec, matvec_row, FixedMatrix, Requant};
 pub use model::{FixedKvCache, FixedLayer, FixedModel};
 pub use rmsnorm::{rms_norm, rsqrt, RmsNormParams, RsqrtTable};
 pub use rope::{rope, RopeTables};
 pub use silu::{silu, SiluTable};
-pub use softmax::{attention_score, reciprocal, softmax, weighted_sum, ExpTable, RecipTable};
+pub use softmax::{
+    attention_score, reciprocal, score_requant, softmax, weighted_sum, ExpTable, RecipTable,
+};
 
 use serde::{Deserialize, Serialize};
 
