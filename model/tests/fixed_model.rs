@@ -1,6 +1,6 @@
 //! The fixed-point decoder against the f32 reference on the tiny seeded model.
 
-use hardwire_model::fixed::{FixedModel, Format, NumericConfig};
+use hardwire_model::fixed::{FixedModel, NumericConfig};
 use hardwire_model::quant::{fake_quantize, quantize_model, QuantPolicy, QuantSpec};
 use hardwire_model::{LlamaConfig, LlamaWeights, Reference};
 
@@ -14,11 +14,7 @@ fn eight_bit_logits_track_the_reference() {
         &quantize_model(&w, &QuantPolicy::uniform(QuantSpec::per_channel(8))),
     );
     let r = Reference::new(&fq);
-    // The tiny model's residual stream stays within ±8: give it fractional bits, not range.
-    let numerics = NumericConfig {
-        resid: Format { bits: 20, frac: 14 },
-        ..Default::default()
-    };
+    let numerics = NumericConfig::tiny();
     let m = FixedModel::new(
         &w,
         &QuantPolicy::uniform(QuantSpec::per_channel(8)),
@@ -47,10 +43,7 @@ fn eight_bit_logits_track_the_reference() {
 #[test]
 fn greedy_tokens_of_eight_bit_fixed_match_the_reference_on_tiny() {
     let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 9).unwrap();
-    let numerics = NumericConfig {
-        resid: Format { bits: 20, frac: 14 },
-        ..Default::default()
-    };
+    let numerics = NumericConfig::tiny();
     let m = FixedModel::new(
         &w,
         &QuantPolicy::uniform(QuantSpec {

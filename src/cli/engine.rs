@@ -92,7 +92,11 @@ pub fn fixed_settings(
             })
         }
     };
-    let mut n = NumericConfig::default();
+    let mut n = if a.model == "tiny" {
+        NumericConfig::tiny()
+    } else {
+        NumericConfig::default()
+    };
     if let Some(s) = &a.act {
         n.act = parse_format(s, "act")?;
     }

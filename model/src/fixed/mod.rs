@@ -97,6 +97,15 @@ impl Default for NumericConfig {
 }
 
 impl NumericConfig {
+    /// For the `tiny` preset's seeded weights, whose residual stream stays within ±8: the
+    /// residual format trades range for fractional bits (20 bits, 14 fractional).
+    pub fn tiny() -> Self {
+        NumericConfig {
+            resid: Format { bits: 20, frac: 14 },
+            ..Self::default()
+        }
+    }
+
     /// Checks the widths against the limits documented on each field.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();

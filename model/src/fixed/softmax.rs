@@ -186,6 +186,25 @@ mod tests {
             }
         }
 
+        /// The weighted sum is within half a step of the f64 sum of the same probabilities.
+        #[test]
+        fn weighted_sum_matches_f64(
+            p in proptest::collection::vec(0i32..(1 << PROB_FRAC), 1..20),
+            v in proptest::collection::vec(-300_000i32..300_000, 20 * 8),
+        ) {
+            let fmt = Format { bits: 20, frac: 12 };
+            let n = p.len();
+            // Values of head 1 (offset 4) in rows of stride 8.
+            let out = weighted_sum(&p, &v[..n * 8], 8, 4, 4, fmt.bits);
+            for d in 0..4 {
+                let ideal: f64 = (0..n)
+                    .map(|j| p[j] as f64 * (-(PROB_FRAC as f64)).exp2() * v[j * 8 + 4 + d] as f64)
+                    .sum();
+                let clamped = ideal.clamp(-(1 << 19) as f64, ((1 << 19) - 1) as f64);
+                prop_assert!((out[d] as f64 - clamped).abs() <= 0.5 + 1e-9, "{d}: {} vs {ideal}", out[d]);
+            }
+        }
+
         #[test]
         fn attention_score_matches_f64(q in proptest::collection::vec(-5000i32..5000, 64), k in proptest::collection::vec(-5000i32..5000, 64)) {
             let cfg = Format { bits: 20, frac: 12 };
