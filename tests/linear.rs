@@ -21,16 +21,24 @@ fn matrix() -> impl Strategy<Value = FixedMatrix> {
                     prop::collection::vec((-q..q).prop_map(|w| w as i8), rows * cols),
                     prop::collection::vec(0i32..(1 << 15), rows * groups),
                     prop::collection::vec(0u32..30, rows),
+                    // Symmetric grids, or affine ones with offset multipliers of either sign.
+                    prop_oneof![
+                        Just(vec![]),
+                        prop::collection::vec(-(1i32 << 15)..(1 << 15), rows * groups)
+                    ],
                 )
-                    .prop_map(move |(weights, mults, shifts)| FixedMatrix {
-                        rows,
-                        cols,
-                        group_size,
-                        weight_bits,
-                        weights,
-                        mults,
-                        shifts,
-                        out_bits,
+                    .prop_map(move |(weights, mults, shifts, offset_mults)| {
+                        FixedMatrix {
+                            rows,
+                            cols,
+                            group_size,
+                            weight_bits,
+                            weights,
+                            mults,
+                            shifts,
+                            out_bits,
+                            offset_mults,
+                        }
                     })
             })
         },
@@ -114,6 +122,7 @@ fn linear_under_verilator() {
         mults: vec![12345, 300, 7, 0, 16383, 2, 999, 1, 4096],
         shifts: vec![9, 0, 14],
         out_bits: 20,
+        offset_mults: vec![-300, 0, 5, 1, -16384, 77, 2, 0, -1],
     };
     let linear = Linear {
         matrix,

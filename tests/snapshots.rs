@@ -25,6 +25,7 @@ fn linear_2x3_two_groups() {
         mults: vec![300, 17, 1024, 0],
         shifts: vec![6, 3],
         out_bits: 12,
+        offset_mults: vec![],
     };
     insta::assert_snapshot!(verilog(&Linear {
         matrix,

@@ -8,6 +8,8 @@ use super::{FixedWeightMatVec, Requantize};
 /// A quantised linear layer matching `hardwire_model::fixed::matvec_row` bit for bit: for each
 /// group of `group_size` inputs a [`FixedWeightMatVec`] computes exact sums with the weights in
 /// logic, and a [`Requantize`] stage scales, rounds and saturates them to the output format.
+/// For an affine grid the group matvec has one more row of ones: the group's input sum, which
+/// the offset multipliers scale.
 ///
 /// Ports: `x` (flat bus of `cols` × `input` signed), `in_valid`; `y` (flat bus of `rows` ×
 /// `matrix.out_bits` signed), `out_valid`.
@@ -30,7 +32,7 @@ impl Linear {
         let m = &self.matrix;
         let lo = g * m.group_size;
         let hi = (lo + m.group_size).min(m.cols);
-        let weights = (0..m.rows)
+        let mut weights: Vec<Vec<i64>> = (0..m.rows)
             .map(|r| {
                 m.weights[r * m.cols + lo..r * m.cols + hi]
                     .iter()
@@ -38,6 +40,9 @@ impl Linear {
                     .collect()
             })
             .collect();
+        if !m.offset_mults.is_empty() {
+            weights.push(vec![1; hi - lo]);
+        }
         FixedWeightMatVec {
             weights,
             weight_bits: m.weight_bits,
@@ -117,7 +122,7 @@ impl Block for Linear {
             }
             let ty = block.output_type();
             per_group.push(
-                (0..mat.rows as u32)
+                (0..block.weights.len() as u32)
                     .map(|r| {
                         hardwire_hdl::primitives::element(y, r, ty)
                             .extend(sum_ty.width)
@@ -129,12 +134,16 @@ impl Block for Linear {
                 valid = v;
             }
         }
-        // Row-major (row, group) order, first element in the low bits.
-        let mut sums = Vec::with_capacity(mat.rows * per_group.len());
+        // Row-major (row, group) order, then each group's input sum for an affine grid; the
+        // first element in the low bits.
+        let mut sums = Vec::with_capacity((mat.rows + 1) * per_group.len());
         for r in 0..mat.rows {
             for group in &per_group {
                 sums.push(group[r]);
             }
+        }
+        if !mat.offset_mults.is_empty() {
+            sums.extend(per_group.iter().map(|group| group[mat.rows]));
         }
         sums.reverse();
         let rq = Requantize {
@@ -144,6 +153,7 @@ impl Block for Linear {
             acc_bits: self.acc_bits,
             mults: mat.mults.clone(),
             shifts: mat.shifts.clone(),
+            offset_mults: mat.offset_mults.clone(),
             out_bits: mat.out_bits,
             label: self.label.clone(),
         };
