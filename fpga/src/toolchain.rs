@@ -37,13 +37,10 @@ const INSTALL_HINT: &str = "install the ECP5 tools yourself, either `pip install
      pip (on Debian: apt-get install python3-venv) and access to PyPI";
 
 /// Where hardwire caches tools and builds: `$HARDWIRE_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/hardwire`, else `~/.cache/hardwire` (the same rule as `hardwire-sim`).
+/// `~/.cache/hardwire` (the same rule as `hardwire-sim`, `hardwire-model` and the scripts).
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HARDWIRE_CACHE_DIR") {
         return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("hardwire");
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)

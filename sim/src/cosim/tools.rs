@@ -75,14 +75,11 @@ pub(crate) fn run_logged(mut cmd: Command, dir: &Path, log: &str) -> Result<Stri
     Ok(text)
 }
 
-/// Where builds are cached: `$HARDWIRE_CACHE_DIR`, else `$XDG_CACHE_HOME/hardwire`, else
-/// `~/.cache/hardwire`.
+/// Where builds are cached: `$HARDWIRE_CACHE_DIR`, else `~/.cache/hardwire`: the rule
+/// `scripts/fetch-smollm2.sh` and `hardwire_model::fixtures` follow too.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HARDWIRE_CACHE_DIR") {
         return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("hardwire");
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
