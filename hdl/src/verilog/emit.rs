@@ -250,16 +250,9 @@ impl<'d> Lower<'d> {
     fn binary(&mut self, op: BinaryOp, a: NodeId, b: NodeId, ty: Type) -> Expr {
         let (ta, tb) = (self.ty(a), self.ty(b));
         let signed = ta.signed;
-        let arith = |s: &str| -> &'static str {
-            match s {
-                "+" => "+",
-                "-" => "-",
-                _ => "*",
-            }
-        };
         match op {
             BinaryOp::Add | BinaryOp::Sub => {
-                let o = arith(if op == BinaryOp::Add { "+" } else { "-" });
+                let o = if op == BinaryOp::Add { "+" } else { "-" };
                 Expr::binary(self.resized(a, ty.width), o, self.resized(b, ty.width))
             }
             // Verilog sizes a product by its context, extending signed operands when both are
