@@ -20,10 +20,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use hardwire::blocks::FixedWeightMatVec;
+use hardwire::fpga::estimate::estimate;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
-use hardwire::fpga::top::{board_top_clocked, ClockPlan};
+use hardwire::fpga::top::{board_top_clocked, BoardHarness, ClockPlan};
 use hardwire::fpga::{Board, BuildReport, Family};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
@@ -146,6 +147,28 @@ fn main() -> Result<()> {
         );
     }
 
+    let plan = match args.pll_mhz {
+        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
+        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
+        None => ClockPlan::Board,
+    };
+    // The analytic estimate of what goes on the board, before minutes of synthesis.
+    let clock_hz = match plan {
+        ClockPlan::Board => board.clock_hz,
+        ClockPlan::Pll { mhz } => (mhz * 1e6).round() as u64,
+    };
+    let harness = BoardHarness::new(block.clone(), board.pins.leds.1, clock_hz)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let on_board = Design::elaborate(&harness).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let predicted = estimate(&on_board, &board.part);
+    println!(
+        "      estimate before synthesis: {} LUTs, {} flip-flops, {} DSPs, {} block RAMs",
+        predicted.luts, predicted.ffs, predicted.dsps, predicted.bram_blocks
+    );
+    if let Err(e) = board.part.check_fit(&predicted) {
+        bail!("by the estimate, {e}\n(lower --rows or --weight-bits, or pick a larger board)");
+    }
+
     println!("[5/6] the FPGA tools for the {}", board.name);
     let provisioning = Provisioning::from_env();
     let ecp5_tools = match board.part.family {
@@ -161,11 +184,6 @@ fn main() -> Result<()> {
         "[6/6] synthesis, place and route, bitstream for the {}",
         board.name
     );
-    let plan = match args.pll_mhz {
-        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
-        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
-        None => ClockPlan::Board,
-    };
     let top = board_top_clocked(&board, block.clone(), plan).map_err(|e| anyhow::anyhow!("{e}"))?;
     let build_dir = staging.join(board.id);
     let flow: BuildReport = match &ecp5_tools {
@@ -206,6 +224,14 @@ fn main() -> Result<()> {
         "verilator_lint": lint.as_str(),
         "yosys_check": yosys.as_str(),
         "fpga": flow,
+        "estimate": {
+            "luts": predicted.luts,
+            "ffs": predicted.ffs,
+            "dsps": predicted.dsps,
+            "bram_blocks": predicted.bram_blocks,
+            "lut_error": relative_error(predicted.luts, flow.utilisation.luts.used),
+            "ff_error": relative_error(predicted.ffs, flow.utilisation.ffs.used),
+        },
     });
     std::fs::write(
         staging.join("report.json"),
@@ -236,6 +262,16 @@ fn main() -> Result<()> {
         yosys.as_str()
     );
     print!("{}", flow.summary());
+    println!(
+        "estimate vs {}: LUTs {} vs {} ({:+.1}%), flip-flops {} vs {} ({:+.1}%)",
+        flow.flow,
+        predicted.luts,
+        flow.utilisation.luts.used,
+        100.0 * relative_error(predicted.luts, flow.utilisation.luts.used),
+        predicted.ffs,
+        flow.utilisation.ffs.used,
+        100.0 * relative_error(predicted.ffs, flow.utilisation.ffs.used),
+    );
     if let Some(f) = flow.fmax_mhz {
         println!(
             "  throughput  {:.1} M matrix-vector products/s at Fmax, {:.1} M/s at the {:.0} MHz clock",
@@ -304,6 +340,11 @@ fn check_in_simulation(
         sim.step();
     }
     Ok(sim.cycle())
+}
+
+/// `(estimate - actual) / actual`.
+fn relative_error(estimate: u64, actual: u64) -> f64 {
+    (estimate as f64 - actual as f64) / (actual.max(1) as f64)
 }
 
 #[derive(Debug, PartialEq)]

@@ -10,6 +10,7 @@
 //!   Xilinx flow (Vivado, or a yosys `synth_xilinx` estimate without it), each producing a
 //!   [`BuildReport`] with utilisation and Fmax;
 //! - [`top`]: the board top that puts a design on the board's pins.
+//! - [`estimate`]: resources predicted from the IR before synthesis.
 //!
 //! ```no_run
 //! use hardwire_fpga::{flow::ecp5::Ecp5Flow, toolchain::Ecp5Toolchain, Board};
@@ -23,6 +24,7 @@
 
 pub mod board;
 pub mod error;
+pub mod estimate;
 pub mod flow;
 pub mod part;
 pub mod progress;

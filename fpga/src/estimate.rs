@@ -1,0 +1,194 @@
+//! An analytic estimate of a design's resources, from its IR, before any synthesis: minutes
+//! sooner than yosys says the same, and good enough to say whether a design can fit.
+//!
+//! The cost model is per operation and per bit, in the part's LUTs:
+//! adders, subtractors, negations and magnitude comparisons are carry chains of one LUT per
+//! bit; a two-way mux is one LUT per bit; equality, bitwise logic and reductions pack several
+//! bits per LUT; slices, concatenations, extensions, casts and shifts by a constant are wiring;
+//! a product of two signals takes hard multipliers (18×18 tiles); registers are flip-flops;
+//! a memory goes to block RAM when marked so or when large, otherwise to LUTs. Each module's
+//! cost is counted once per instance. The error against yosys and nextpnr is measured by
+//! `examples/fpga_build.rs` and reported with each build.
+
+use hardwire_hdl::ir::{BinaryOp, Design, MemStyle, Module, NodeKind, UnaryOp};
+
+use crate::part::{Family, Part, Resources};
+
+/// Memories with at least this many bits go to block RAM when their style is `Auto` (yosys
+/// maps small ones to LUTs).
+const AUTO_BRAM_BITS: u64 = 4096;
+
+/// The estimated resources of `design` on `part`.
+pub fn estimate(design: &Design, part: &Part) -> Resources {
+    let counts = instance_counts(design);
+    let mut total = Resources {
+        luts: 0,
+        ffs: 0,
+        dsps: 0,
+        bram_blocks: 0,
+    };
+    for (m, n) in design.modules.iter().zip(counts) {
+        let r = module_cost(m, part);
+        total.luts += r.luts * n;
+        total.ffs += r.ffs * n;
+        total.dsps += r.dsps * n;
+        total.bram_blocks += r.bram_blocks * n;
+    }
+    total
+}
+
+/// How many times each module occurs in the flattened design (the top once).
+fn instance_counts(design: &Design) -> Vec<u64> {
+    let mut counts = vec![0u64; design.modules.len()];
+    counts[design.top.0 as usize] = 1;
+    // Parents come after their children, so walking backwards visits every parent first.
+    for (i, m) in design.modules.iter().enumerate().rev() {
+        for inst in &m.instances {
+            counts[inst.module.0 as usize] += counts[i];
+        }
+    }
+    counts
+}
+
+fn module_cost(m: &Module, part: &Part) -> Resources {
+    // Logic that packs several two-input bits into one LUT.
+    let packed = |bits: u32| u64::from(bits).div_ceil(u64::from(part.lut_inputs / 2));
+    let mut luts = 0u64;
+    let mut dsps = 0u64;
+    for n in &m.nodes {
+        let w = n.ty.width;
+        let ty = |id: hardwire_hdl::ir::NodeId| m.node(id).ty;
+        luts += match &n.kind {
+            NodeKind::Binary(op, a, b) => match op {
+                BinaryOp::Add | BinaryOp::Sub => u64::from(w),
+                BinaryOp::Lt | BinaryOp::Le => u64::from(ty(*a).width.max(ty(*b).width)),
+                BinaryOp::Eq | BinaryOp::Ne => packed(ty(*a).width.max(ty(*b).width)),
+                BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => packed(w),
+                BinaryOp::Mul => {
+                    let tiles = |x: u32| u64::from(x.div_ceil(18));
+                    dsps += tiles(ty(*a).width) * tiles(ty(*b).width);
+                    0
+                }
+                BinaryOp::Shl | BinaryOp::Shr => match m.node(*b).kind {
+                    NodeKind::Const(_) => 0,
+                    // A barrel shifter: one mux level per bit of the amount.
+                    _ => u64::from(w) * u64::from(ty(*b).width.min(32 - w.leading_zeros())),
+                },
+            },
+            NodeKind::Unary(op, a) => match op {
+                UnaryOp::Not => 0,
+                UnaryOp::Neg => u64::from(w),
+                _ => packed(ty(*a).width),
+            },
+            NodeKind::Mux(..) => u64::from(w),
+            _ => 0,
+        };
+    }
+    let mut ffs: u64 = m.regs.iter().map(|r| u64::from(r.ty.width)).sum();
+    let mut bram_blocks = 0u64;
+    for mem in &m.mems {
+        let bits = u64::from(mem.ty.width) * u64::from(mem.depth);
+        let block =
+            mem.style == MemStyle::Block || (mem.style == MemStyle::Auto && bits >= AUTO_BRAM_BITS);
+        let read_ports = mem.read_ports.len().max(1) as u64;
+        if block {
+            bram_blocks += bram_tiles(part, mem.ty.width, mem.depth) * read_ports.div_ceil(2);
+        } else {
+            // Sixteen bits of a LUT per word bit, a mux tree above, the read register.
+            let per_bit = u64::from(mem.depth).div_ceil(16);
+            luts += u64::from(mem.ty.width) * (per_bit + per_bit / 2) * read_ports;
+            ffs += u64::from(mem.ty.width) * read_ports;
+        }
+    }
+    Resources {
+        luts,
+        ffs,
+        dsps,
+        bram_blocks,
+    }
+}
+
+/// Block RAM tiles for a `width` × `depth` memory, taking the best of the part's aspect
+/// ratios.
+fn bram_tiles(part: &Part, width: u32, depth: u32) -> u64 {
+    let shapes: &[(u32, u32)] = match part.family {
+        Family::Ecp5 => &[
+            (1, 16384),
+            (2, 8192),
+            (4, 4096),
+            (9, 2048),
+            (18, 1024),
+            (36, 512),
+        ],
+        Family::Xilinx7 => &[
+            (1, 32768),
+            (2, 16384),
+            (4, 8192),
+            (9, 4096),
+            (18, 2048),
+            (36, 1024),
+            (72, 512),
+        ],
+    };
+    shapes
+        .iter()
+        .map(|&(w, d)| u64::from(width.div_ceil(w)) * u64::from(depth.div_ceil(d)))
+        .min()
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardwire_hdl::prelude::*;
+
+    #[test]
+    fn an_adder_register_and_memory_cost_what_the_model_says() {
+        let design = Design::build("t", |m| {
+            let a = m.input("a", Type::unsigned(16));
+            let b = m.input("b", Type::unsigned(16));
+            let r = m.reg("sum", Type::unsigned(17));
+            r.next(a + b);
+            let mem = m
+                .memory("ram", Type::unsigned(16), 2048)
+                .style(MemStyle::Block);
+            mem.write(a.bits(10, 0), b, a.bit(15));
+            m.output("q", mem.read(b.bits(10, 0)));
+            m.output("s", r.q());
+        })
+        .unwrap();
+        let part = Part::lfe5u_85f();
+        let r = estimate(&design, &part);
+        assert_eq!(r.luts, 17);
+        assert_eq!(r.ffs, 17);
+        assert_eq!(r.bram_blocks, 2, "2048 x 16 needs two 1024 x 18 tiles");
+        assert_eq!(r.dsps, 0);
+    }
+
+    #[test]
+    fn instances_count_once_each() {
+        #[derive(Clone, PartialEq)]
+        struct Leaf;
+        impl Block for Leaf {
+            fn name(&self) -> String {
+                "leaf".into()
+            }
+            fn build(&self, m: &ModuleBuilder<'_>) {
+                let x = m.input("x", Type::signed(8));
+                let y = m.input("y", Type::signed(8));
+                m.output("p", x * y);
+            }
+        }
+        let design = Design::build("top", |m| {
+            let x = m.input("x", Type::signed(8));
+            for i in 0..3 {
+                let u = m.instance(&format!("u{i}"), &Leaf);
+                u.input("x", x);
+                u.input("y", x);
+                m.output(&format!("p{i}"), u.output("p"));
+            }
+        })
+        .unwrap();
+        assert_eq!(estimate(&design, &Part::lfe5u_85f()).dsps, 3);
+    }
+}
