@@ -221,7 +221,7 @@ fn finish(mut d: super::module::ModuleData, elab: &Elaborator) -> Module {
 
 impl Design {
     /// Elaborates `top` and everything it instantiates, runs the checks and the default
-    /// optimisation passes ([`passes::default_pipeline`]), and returns the design or every
+    /// optimisation passes ([`passes::optimisations`]), and returns the design or every
     /// problem found.
     #[track_caller]
     pub fn elaborate<B: Block>(top: &B) -> Result<Design, HdlError> {

@@ -1,7 +1,7 @@
 //! The builder through which Rust code elaborates modules.
 //!
 //! A [`Block`] is a Rust value whose [`Block::build`] describes one module through a
-//! [`ModuleBuilder`]; [`Design::elaborate`] runs it, elaborates every block it instantiates
+//! [`ModuleBuilder`]; [`Design::elaborate`](crate::Design::elaborate) runs it, elaborates every block it instantiates
 //! (once per distinct parameterisation), runs the checks and returns the design or every error
 //! found, each pointing at the user's source line.
 //!

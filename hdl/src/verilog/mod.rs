@@ -1,4 +1,4 @@
-//! The Verilog-2005 backend: IR → syntax tree ([`ast`]) → text ([`print`]).
+//! The Verilog-2005 backend: IR → syntax tree ([`ast`]) → text ([`print`](mod@print)).
 //!
 //! Output is one file per module, named after it, plus one `$readmemh` file per initialised
 //! memory, all byte-for-byte deterministic. Every net is declared unsigned; signedness is
