@@ -7,8 +7,10 @@ use hardwire::blocks::FixedWeightMatVec;
 use hardwire::fpga::top::BoardHarness;
 use hardwire::fpga::uart::cycles_per_bit;
 use hardwire::hdl::prelude::*;
-use hardwire::sim::cosim::{cosimulate, require_tool, Backend, Stimulus};
+use hardwire::sim::cosim::{cosimulate, require_tool, Backend};
 use hardwire::sim::Simulator;
+
+mod serial;
 
 const CLOCK_HZ: u64 = 25_000_000;
 const BAUD: u32 = 115_200;
@@ -22,38 +24,13 @@ fn array() -> FixedWeightMatVec {
     }
 }
 
-/// 8N1 frames with exact bit times, each followed by a gap of `gap` bit periods.
+/// The line for `bytes`: 20 idle bits, 8N1 frames each followed by `gap` idle bits, and
+/// room for the answer to the last byte (the answer delay and a whole frame).
 fn waveform(bytes: &[u8], gap: usize) -> Vec<u64> {
     let mut bits = vec![1u64; 20];
-    for b in bytes {
-        bits.push(0);
-        bits.extend((0..8).map(|i| u64::from(b >> i & 1)));
-        bits.push(1);
-        bits.extend(std::iter::repeat_n(1, gap));
-    }
-    // Room for the answer to the last byte: the answer delay and a whole frame.
+    bits.extend(serial::frame_bits(bytes, gap));
     bits.extend(std::iter::repeat_n(1, 14));
-    let cycles = (bits.len() as f64 * CLOCK_HZ as f64 / f64::from(BAUD)) as usize;
-    (0..cycles)
-        .map(|c| bits[(c as f64 * f64::from(BAUD) / CLOCK_HZ as f64) as usize])
-        .collect()
-}
-
-fn decode(line: &[u64]) -> Vec<u8> {
-    let bit = CLOCK_HZ as f64 / f64::from(BAUD);
-    let mut out = Vec::new();
-    let mut c = 1;
-    while c + (10.0 * bit) as usize <= line.len() {
-        if line[c - 1] == 1 && line[c] == 0 {
-            let at = |k: f64| line[(c as f64 + k * bit) as usize];
-            out.push((0..8).fold(0u8, |b, i| b | (at(1.5 + i as f64) as u8) << i));
-            assert_eq!(at(9.5), 1, "stop bit");
-            c += (9.5 * bit) as usize;
-        } else {
-            c += 1;
-        }
-    }
-    out
+    serial::line(&bits, CLOCK_HZ, BAUD)
 }
 
 /// The digest the harness should send after each byte: the stimulus register is
@@ -103,7 +80,10 @@ fn bytes_sent_over_serial_come_back_as_digests_of_the_arrays_outputs() {
         line.len() > bytes.len() * 10 * cycles_per_bit(CLOCK_HZ, BAUD) as usize,
         "the waveform is real-time"
     );
-    assert_eq!(decode(&tx), expected_digests(&block, &bytes));
+    assert_eq!(
+        serial::decode(&tx, CLOCK_HZ, BAUD),
+        expected_digests(&block, &bytes)
+    );
 }
 
 #[test]
@@ -114,15 +94,7 @@ fn the_harness_matches_verilator_on_a_serial_waveform() {
     let harness = BoardHarness::new(array(), 4, CLOCK_HZ).expect("elaborates");
     let design = Design::elaborate(&harness).expect("elaborates");
     let line = waveform(&[0x42, 0xa5, 0x0f], 2);
-    let mut cycles = vec![vec![Bits::from_u64(1, 1), Bits::from_u64(1, 1)]; 2];
-    cycles.extend(
-        line.iter()
-            .map(|&l| vec![Bits::from_u64(0, 1), Bits::from_u64(l, 1)]),
-    );
-    let stimulus = Stimulus {
-        cycles,
-        compare_from: 2,
-    };
+    let stimulus = serial::stimulus(&line);
     let report =
         cosimulate(&design, &stimulus, Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.cycles as usize, line.len() + 2);
