@@ -2,7 +2,7 @@
 //! `cargo run --release --example elaboration_scale -- [ROWS] [COLS]`
 use std::time::Instant;
 
-use hardwire::blocks::FixedWeightMatVec;
+use hardwire::blocks::MultiplierArray;
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
 
@@ -28,7 +28,7 @@ fn main() {
                 .collect()
         })
         .collect();
-    let block = FixedWeightMatVec {
+    let block = MultiplierArray {
         weights,
         weight_bits: 4,
         ty: Type::signed(8),

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hardwire::blocks::FixedWeightMatVec;
+use hardwire::blocks::MultiplierArray;
 use hardwire::fpga::estimate::estimate;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
@@ -108,7 +108,7 @@ fn main() -> Result<()> {
         .collect();
 
     println!("[2/6] elaborating the fixed-weight multiplier array");
-    let block = FixedWeightMatVec {
+    let block = MultiplierArray {
         weights: rows.clone(),
         weight_bits: args.weight_bits,
         ty: Type::signed(8),
@@ -295,7 +295,7 @@ fn main() -> Result<()> {
 /// Drives random activations through the array and compares every output with `W x`.
 fn check_in_simulation(
     design: &Design,
-    block: &FixedWeightMatVec,
+    block: &MultiplierArray,
     rows: &[Vec<i64>],
     vectors: usize,
 ) -> Result<u64> {

@@ -3,7 +3,7 @@
 //! the serial line equal those computed from the integer matrix-vector product; the same
 //! waveform under Verilator gives the same outputs on every cycle.
 
-use hardwire::blocks::FixedWeightMatVec;
+use hardwire::blocks::MultiplierArray;
 use hardwire::fpga::top::BoardHarness;
 use hardwire::fpga::uart::cycles_per_bit;
 use hardwire::hdl::prelude::*;
@@ -15,8 +15,8 @@ mod serial;
 const CLOCK_HZ: u64 = 25_000_000;
 const BAUD: u32 = 115_200;
 
-fn array() -> FixedWeightMatVec {
-    FixedWeightMatVec {
+fn array() -> MultiplierArray {
+    MultiplierArray {
         weights: vec![vec![3, -7], vec![0, 5], vec![-1, 1], vec![6, 2]],
         weight_bits: 4,
         ty: Type::signed(8),
@@ -35,7 +35,7 @@ fn waveform(bytes: &[u8], gap: usize) -> Vec<u64> {
 
 /// The digest the harness should send after each byte: the stimulus register is
 /// `{.., previous byte, byte}` over the inputs `x` (2 x 8 bits) and `in_valid` (1 bit).
-fn expected_digests(block: &FixedWeightMatVec, bytes: &[u8]) -> Vec<u8> {
+fn expected_digests(block: &MultiplierArray, bytes: &[u8]) -> Vec<u8> {
     let ow = block.output_type().width;
     let mut stimulus: u64 = 0;
     bytes

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use hardwire::blocks::FixedWeightMatVec;
+use hardwire::blocks::MultiplierArray;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::toolchain::{require_ecp5_tools, Ecp5Toolchain, Prefer, Provisioning};
@@ -27,7 +27,7 @@ fn build_dir(name: &str) -> PathBuf {
 }
 
 /// An 8 x 16 array of 4-bit weights: a few hundred LUTs, a minute through the flow.
-fn small_array() -> FixedWeightMatVec {
+fn small_array() -> MultiplierArray {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let weights = (0..8)
         .map(|_| {
@@ -41,7 +41,7 @@ fn small_array() -> FixedWeightMatVec {
                 .collect()
         })
         .collect();
-    FixedWeightMatVec {
+    MultiplierArray {
         weights,
         weight_bits: 4,
         ty: Type::signed(8),

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hardwire::blocks::FixedWeightMatVec;
+use hardwire::blocks::MultiplierArray;
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
 use hardwire::hdl::verilog::Verilog;
@@ -140,9 +140,9 @@ fn memories_lint_clean() {
 }
 
 #[test]
-fn fixed_weight_matvec_lints_clean() {
+fn multiplier_array_lints_clean() {
     let weights = vec![vec![1, 0, -3, 4], vec![0, 0, 0, 0], vec![7, 7, -8, 1]];
-    lint(&FixedWeightMatVec {
+    lint(&MultiplierArray {
         weights,
         weight_bits: 4,
         ty: Type::signed(8),

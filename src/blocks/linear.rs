@@ -3,10 +3,10 @@
 use hardwire_hdl::prelude::*;
 use hardwire_model::fixed::FixedMatrix;
 
-use super::{FixedWeightMatVec, Requantize};
+use super::{MultiplierArray, Requantize};
 
 /// A quantised linear layer matching `hardwire_model::fixed::matvec_row` bit for bit: for each
-/// group of `group_size` inputs a [`FixedWeightMatVec`] computes exact sums with the weights in
+/// group of `group_size` inputs a [`MultiplierArray`] computes exact sums with the weights in
 /// logic, and a [`Requantize`] stage scales, rounds and saturates them to the output format.
 /// For an affine grid the group matvec has one more row of ones: the group's input sum, which
 /// the offset multipliers scale.
@@ -28,7 +28,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    fn group(&self, g: usize) -> FixedWeightMatVec {
+    fn group(&self, g: usize) -> MultiplierArray {
         let m = &self.matrix;
         let lo = g * m.group_size;
         let hi = (lo + m.group_size).min(m.cols);
@@ -43,7 +43,7 @@ impl Linear {
         if !m.offset_mults.is_empty() {
             weights.push(vec![1; hi - lo]);
         }
-        FixedWeightMatVec {
+        MultiplierArray {
             weights,
             weight_bits: m.weight_bits,
             ty: self.input,
@@ -51,7 +51,7 @@ impl Linear {
         }
     }
 
-    fn groups(&self) -> Vec<FixedWeightMatVec> {
+    fn groups(&self) -> Vec<MultiplierArray> {
         (0..self.matrix.groups_per_row())
             .map(|g| self.group(g))
             .collect()

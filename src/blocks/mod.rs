@@ -1,9 +1,40 @@
 //! Transformer blocks as hardware modules.
+//!
+//! # Element streams
+//! Blocks pass vectors as *element streams*: a stream named `x` is the port pair `x_valid`
+//! (1 bit) and `x` (one signed element). A vector is sent as consecutive valid elements in
+//! index order, at most one per cycle, with gaps allowed; there is no backpressure. A block
+//! takes one vector at a time: it accepts the next vector's first element from the cycle after
+//! it emitted the current vector's last element. Control inputs (`layer`, `pos`) are held from
+//! the first input element of a vector to its last output element.
+//!
+//! Every block documents its *latency*: the cycles from the cycle carrying its last input
+//! element to the cycle carrying its last output element. It does not depend on how the input
+//! arrived, so latencies along a chain add up to the chain's latency.
+//!
+//! Q and K travel in *rotation-pair order*: within each head, element `2i` of the stream is
+//! the model's element `i` and element `2i + 1` is element `i + head_dim / 2`, so RoPE sees the
+//! two halves of a pair on consecutive elements and needs no buffer. The attention score is a
+//! sum over the head, so it is the same in either order.
 
+mod attention;
+mod elementwise;
+mod embedding;
 mod fixed_weight_matvec;
 mod linear;
+mod multiplier_array;
 mod requantize;
+mod rms_norm;
+mod rotary;
+mod softmax;
 
-pub use fixed_weight_matvec::FixedWeightMatVec;
+pub use attention::*;
+pub use elementwise::*;
+pub use embedding::*;
+pub use fixed_weight_matvec::*;
 pub use linear::Linear;
+pub use multiplier_array::MultiplierArray;
 pub use requantize::Requantize;
+pub use rms_norm::*;
+pub use rotary::*;
+pub use softmax::*;

@@ -9,6 +9,7 @@
 
 mod harness;
 mod icarus;
+mod recorder;
 mod stimulus;
 mod tools;
 mod verilator;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use hardwire_hdl::ir::Design;
 use hardwire_hdl::Bits;
 
+pub use recorder::Recorder;
 pub use stimulus::Stimulus;
 pub use tools::{cache_dir, require_tool, tool_available};
 pub use verilator::{VerilatorBench, VerilatorBuild};
