@@ -20,3 +20,4 @@ pub use hardwire_fpga as fpga;
 pub use hardwire_hdl as hdl;
 pub use hardwire_model as model;
 pub use hardwire_sim as sim;
+pub mod token_stream;

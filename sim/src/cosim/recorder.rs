@@ -20,6 +20,8 @@ pub struct Recorder {
     row: Vec<Bits>,
     rows: Vec<Vec<Bits>>,
     reset_cycles: usize,
+    record: bool,
+    cycle: usize,
 }
 
 impl Recorder {
@@ -43,6 +45,8 @@ impl Recorder {
             row,
             rows: Vec::new(),
             reset_cycles,
+            record: true,
+            cycle: 0,
         };
         if r.names.first().map(String::as_str) == Some("rst") {
             r.set("rst", 1)?;
@@ -104,9 +108,18 @@ impl Recorder {
         self.sim.get_i64(signal)
     }
 
+    /// Stops (or resumes) recording, for long runs nobody will replay; recorded rows stay.
+    pub fn recording(mut self, on: bool) -> Self {
+        self.record = on;
+        self
+    }
+
     /// Records this cycle's inputs and advances one clock edge.
     pub fn step(&mut self) {
-        self.rows.push(self.row.clone());
+        if self.record {
+            self.rows.push(self.row.clone());
+        }
+        self.cycle += 1;
         self.sim.step();
     }
 
@@ -115,9 +128,9 @@ impl Recorder {
         &mut self.sim
     }
 
-    /// Cycles recorded so far, reset included.
+    /// Cycles run so far, reset included.
     pub fn cycles(&self) -> usize {
-        self.rows.len()
+        self.cycle
     }
 
     /// Everything driven so far, compared from the end of reset on.
