@@ -1,1 +1,368 @@
-//! (being written)
+//! [`FixedWeightMatVec`]: a streaming quantised matrix-vector product, `y = requant(W x)`, with
+//! the weights of one or more layers fixed at elaboration, either hardwired into logic or held
+//! in block-RAM ROMs feeding a few multiply-accumulate lanes.
+
+mod hardwired;
+mod rom;
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::FixedMatrix;
+
+/// Where the weights of a [`FixedWeightMatVec`] live, which sets how often each multiplier is
+/// reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightStore {
+    /// Every weight a constant in the logic (shift-and-add trees, zero weights removed): the
+    /// fixed-weight multiplier array of an inference chip, reuse factor 1.
+    Hardwired,
+    /// The weights in block-RAM ROMs read one column per cycle into `lanes` multiply-accumulate
+    /// lanes, each computing one output row per pass.
+    Rom {
+        /// Rows computed in parallel (1 ..= rows).
+        lanes: usize,
+    },
+}
+
+impl WeightStore {
+    /// The store for a target reuse factor (times each multiplier is used per product):
+    /// [`WeightStore::Hardwired`] for a reuse of 1 (or 0), otherwise ROMs with
+    /// `ceil(rows * cols / reuse)` lanes, kept within `1 ..= rows`.
+    ///
+    /// ```
+    /// use hardwire::blocks::WeightStore;
+    /// assert_eq!(WeightStore::for_reuse(64, 32, 1), WeightStore::Hardwired);
+    /// assert_eq!(WeightStore::for_reuse(64, 32, 256), WeightStore::Rom { lanes: 8 });
+    /// assert_eq!(WeightStore::for_reuse(64, 32, 1 << 20), WeightStore::Rom { lanes: 1 });
+    /// ```
+    pub fn for_reuse(rows: usize, cols: usize, reuse: usize) -> WeightStore {
+        if reuse <= 1 {
+            return WeightStore::Hardwired;
+        }
+        let lanes = rows.saturating_mul(cols).div_ceil(reuse);
+        WeightStore::Rom {
+            lanes: lanes.min(rows).max(1),
+        }
+    }
+}
+
+/// A quantised matrix-vector product on element streams, matching
+/// `hardwire_model::fixed::matvec_row` bit for bit: for output row `r` of layer `layer`'s
+/// matrix, each group of `group_size` inputs is accumulated exactly in a wrapping `acc_bits`
+/// accumulator, times the group's multiplier (plus, for an affine grid, the group's input sum,
+/// wrapped the same way, times its offset multiplier), the row's terms are added exactly, and
+/// the total is shifted right by the row's shift rounding half up and saturated to `out_bits`.
+///
+/// Ports (see [the stream convention](super)): `layer` (unsigned,
+/// `max(1, ceil(log2(layers)))` bits, held for the whole vector), stream `x` (`x_valid`, `x`:
+/// `input_bits` signed), `cols` elements in; stream `y` (`y_valid`, `y`: `out_bits` signed),
+/// `rows` elements out in row order. The next vector is accepted from the cycle after the
+/// last `y` element.
+///
+/// [`WeightStore::Rom`] `{ lanes: L }`: output-stationary. Rows go in `P = ceil(rows / L)`
+/// passes of `L` rows; in each pass every lane multiplies the broadcast `x[c]` by its row's
+/// weight from a block-RAM ROM holding the `L` weights of (layer, pass, column) per word. Pass
+/// 0 takes the live stream and stores it in an input buffer RAM; later passes replay the buffer
+/// at one column per cycle. At each group end a lane adds its accumulator times the group
+/// multiplier (from a second ROM; plus the input sum times the offset multiplier) to its row
+/// sum; at the pass end the row sums load an output shift register, whose head is rounded by
+/// the row's shift (a third ROM, or a constant when all rows share one), saturated and
+/// registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
+/// leave. When `L > cols` and there are several passes, each replayed pass first waits
+/// `L - cols` cycles so the shift register has emitted the pass before it.
+/// Latency: `(P - 1) * max(cols, L) + (rows - (P - 1) * L) + 3` cycles.
+/// Throughput: one vector per `cols + latency` cycles when the input has no gaps.
+/// Multipliers: `L` weight × input ones, used `P * cols` times per vector (the reuse factor),
+/// and per lane one group-multiplier product (two for an affine grid) used once per group.
+///
+/// [`WeightStore::Hardwired`]: the stream is collected into registers, one
+/// [`Linear`](super::Linear) per layer (weights as constants) computes all rows at once from
+/// the held vector, and the chosen layer's rows load an output shift register and leave one
+/// per cycle.
+/// Latency: `max over layers of Linear::latency() + rows + 1` cycles.
+/// Throughput: one vector per `cols + latency` cycles when the input has no gaps; reuse
+/// factor 1.
+///
+/// Inputs are at most `32 - weight_bits` bits so every product is exact in the golden model's
+/// `i32`; `acc_bits` is 1 ..= 64. Anything else, an empty or inconsistent set of matrices, a
+/// weight that does not fit `weight_bits`, or `lanes` outside `1 ..= rows`, is reported by
+/// elaboration as a bad parameter.
+///
+/// ```
+/// use hardwire::blocks::{FixedWeightMatVec, WeightStore};
+/// use hardwire::model::fixed::FixedMatrix;
+///
+/// let matrix = FixedMatrix {
+///     rows: 3,
+///     cols: 4,
+///     group_size: 2,
+///     weight_bits: 4,
+///     weights: vec![1, -2, 3, -4, 5, -6, 7, -8, 0, 1, 0, 1],
+///     mults: vec![100, 200, 300, 400, 500, 600],
+///     shifts: vec![4, 5, 6],
+///     out_bits: 12,
+///     offset_mults: vec![],
+/// };
+/// let block = FixedWeightMatVec {
+///     matrices: vec![matrix],
+///     input_bits: 8,
+///     acc_bits: 20,
+///     store: WeightStore::Rom { lanes: 2 },
+///     label: "demo".into(),
+/// };
+/// // Two passes of 2 rows: 4 columns per pass, then the last row.
+/// assert_eq!(block.latency(), 4 + 1 + 3);
+/// assert_eq!((block.multipliers(), block.reuse()), (2, 8));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedWeightMatVec {
+    /// One matrix per layer: the same shape, group size, weight bits and output bits, and all
+    /// affine or all symmetric.
+    pub matrices: Vec<FixedMatrix>,
+    /// Width of each signed input element.
+    pub input_bits: u32,
+    /// Width the group accumulators wrap to (the golden model's `acc_bits`).
+    pub acc_bits: u32,
+    /// Hardwired logic or ROMs.
+    pub store: WeightStore,
+    /// Distinguishes the modules of different matrices (a Verilog identifier part).
+    pub label: String,
+}
+
+/// What every layer shares, once checked.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    rows: usize,
+    cols: usize,
+    group_size: usize,
+    groups: usize,
+    weight_bits: u32,
+    out_bits: u32,
+    affine: bool,
+    layers: usize,
+}
+
+impl Shape {
+    /// Width of the `layer` input.
+    fn layer_bits(&self) -> u32 {
+        clog2(self.layers).max(1)
+    }
+}
+
+impl FixedWeightMatVec {
+    fn first(&self) -> Option<&FixedMatrix> {
+        self.matrices.first()
+    }
+
+    /// Passes of the ROM store (`ceil(rows / lanes)`), with the lanes (1 for a bad 0).
+    fn passes(&self, lanes: usize) -> (usize, usize) {
+        let rows = self.first().map_or(1, |m| m.rows.max(1));
+        let lanes = lanes.max(1);
+        (rows.div_ceil(lanes), lanes)
+    }
+
+    /// Cycles from the cycle carrying the last `x` element to the cycle carrying the last `y`
+    /// element, whatever the gaps in the input stream.
+    pub fn latency(&self) -> u64 {
+        let Some(first) = self.first() else {
+            return 0;
+        };
+        let (rows, cols) = (first.rows as u64, first.cols as u64);
+        match self.store {
+            WeightStore::Hardwired => {
+                // A matrix the layers could not be built from has no latency to speak of.
+                if self.check().is_err() {
+                    return 0;
+                }
+                let linear = (0..self.matrices.len())
+                    .map(|n| u64::from(self.linear(n).latency()))
+                    .max()
+                    .unwrap_or(0);
+                linear + rows + 1
+            }
+            WeightStore::Rom { lanes } => {
+                let (passes, lanes) = self.passes(lanes);
+                let (passes, lanes) = (passes as u64, lanes as u64);
+                let last_pass_rows = rows.saturating_sub((passes - 1) * lanes);
+                (passes - 1) * cols.max(lanes) + last_pass_rows + 3
+            }
+        }
+    }
+
+    /// Weight multipliers: the lanes for ROMs; for hardwired weights, the nonzero weights of all
+    /// layers (each a constant product of shifts and adds).
+    pub fn multipliers(&self) -> usize {
+        match self.store {
+            WeightStore::Hardwired => self
+                .matrices
+                .iter()
+                .map(|m| m.weights.iter().filter(|&&w| w != 0).count())
+                .sum(),
+            WeightStore::Rom { lanes } => lanes,
+        }
+    }
+
+    /// Times each weight multiplier is used per matrix-vector product: 1 for hardwired
+    /// weights, `ceil(rows / lanes) * cols` for ROMs.
+    pub fn reuse(&self) -> usize {
+        match self.store {
+            WeightStore::Hardwired => 1,
+            WeightStore::Rom { lanes } => self.passes(lanes).0 * self.first().map_or(0, |m| m.cols),
+        }
+    }
+
+    /// The hardwired layer `n`.
+    fn linear(&self, n: usize) -> super::Linear {
+        super::Linear {
+            matrix: self.matrices[n].clone(),
+            input: Type::signed(self.input_bits),
+            acc_bits: self.acc_bits,
+            label: format!("{}_l{n}", self.label),
+        }
+    }
+
+    /// The shared shape, or a sentence saying what is wrong.
+    fn check(&self) -> Result<Shape, String> {
+        let label = &self.label;
+        let Some(first) = self.first() else {
+            return Err(format!("`{label}` has no matrices: give it one per layer"));
+        };
+        let shape = Shape {
+            rows: first.rows,
+            cols: first.cols,
+            group_size: first.group_size,
+            groups: if first.group_size == 0 {
+                0
+            } else {
+                first.groups_per_row()
+            },
+            weight_bits: first.weight_bits,
+            out_bits: first.out_bits,
+            affine: !first.offset_mults.is_empty(),
+            layers: self.matrices.len(),
+        };
+        if shape.rows == 0 || shape.cols == 0 || shape.group_size == 0 {
+            return Err(format!(
+                "`{label}` is {}x{} with groups of {}: every size must be at least 1",
+                shape.rows, shape.cols, shape.group_size
+            ));
+        }
+        if !(1..=8).contains(&shape.weight_bits) {
+            return Err(format!(
+                "`{label}` has {}-bit weights; weights are 1 to 8 bits",
+                shape.weight_bits
+            ));
+        }
+        if !(1..=32).contains(&shape.out_bits) {
+            return Err(format!(
+                "`{label}` saturates to {} bits; outputs are 1 to 32 bits",
+                shape.out_bits
+            ));
+        }
+        if self.input_bits == 0 || self.input_bits + shape.weight_bits > 32 {
+            return Err(format!(
+                "`{label}` takes {}-bit inputs with {}-bit weights; inputs need at least 1 bit \
+                 and at most {} so products fit the golden model's 32 bits",
+                self.input_bits,
+                shape.weight_bits,
+                32 - shape.weight_bits
+            ));
+        }
+        if !(1..=64).contains(&self.acc_bits) {
+            return Err(format!(
+                "`{label}` wraps accumulators at {} bits; use 1 to 64",
+                self.acc_bits
+            ));
+        }
+        if let WeightStore::Rom { lanes } = self.store {
+            if lanes == 0 || lanes > shape.rows {
+                return Err(format!(
+                    "`{label}` asks for {lanes} lanes for {} rows; use 1 to {} lanes \
+                     (`WeightStore::for_reuse` picks them)",
+                    shape.rows, shape.rows
+                ));
+            }
+        }
+        let lim = 1i32 << (shape.weight_bits - 1);
+        for (n, m) in self.matrices.iter().enumerate() {
+            let same = m.rows == shape.rows
+                && m.cols == shape.cols
+                && m.group_size == shape.group_size
+                && m.weight_bits == shape.weight_bits
+                && m.out_bits == shape.out_bits
+                && m.offset_mults.is_empty() != shape.affine;
+            if !same {
+                return Err(format!(
+                    "layer {n} of `{label}` differs from layer 0 in shape, group size, weight \
+                     bits, output bits or grid kind; every layer must match layer 0"
+                ));
+            }
+            let cells = shape.rows * shape.groups;
+            if m.weights.len() != shape.rows * shape.cols
+                || m.mults.len() != cells
+                || m.shifts.len() != shape.rows
+                || (shape.affine && m.offset_mults.len() != cells)
+            {
+                return Err(format!(
+                    "layer {n} of `{label}` has {} weights, {} multipliers, {} offset \
+                     multipliers and {} shifts; a {}x{} matrix in {} groups per row needs {}, \
+                     {cells}, {} and {}",
+                    m.weights.len(),
+                    m.mults.len(),
+                    m.offset_mults.len(),
+                    m.shifts.len(),
+                    shape.rows,
+                    shape.cols,
+                    shape.groups,
+                    shape.rows * shape.cols,
+                    if shape.affine { cells } else { 0 },
+                    shape.rows
+                ));
+            }
+            if let Some(w) = m
+                .weights
+                .iter()
+                .find(|&&w| !(-lim..lim).contains(&i32::from(w)))
+            {
+                return Err(format!(
+                    "layer {n} of `{label}` has the weight {w}, which does not fit {} bits",
+                    shape.weight_bits
+                ));
+            }
+        }
+        Ok(shape)
+    }
+}
+
+impl Block for FixedWeightMatVec {
+    fn name(&self) -> String {
+        let (rows, cols, group) = self
+            .first()
+            .map_or((0, 0, 0), |m| (m.rows, m.cols, m.group_size));
+        let store = match self.store {
+            WeightStore::Hardwired => "hw".to_string(),
+            WeightStore::Rom { lanes } => format!("rom{lanes}"),
+        };
+        format!(
+            "fwmv_{}_{}x{rows}x{cols}g{group}_i{}a{}_{store}",
+            self.label,
+            self.matrices.len(),
+            self.input_bits,
+            self.acc_bits
+        )
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let shape = match self.check() {
+            Ok(shape) => shape,
+            Err(message) => {
+                m.bad_parameter(message);
+                return;
+            }
+        };
+        match self.store {
+            WeightStore::Hardwired => hardwired::build(self, shape, m),
+            WeightStore::Rom { lanes } => rom::build(self, shape, lanes, m),
+        }
+    }
+}

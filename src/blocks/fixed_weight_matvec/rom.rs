@@ -1,0 +1,457 @@
+//! The ROM store: output-stationary multiply-accumulate lanes fed from block-RAM ROMs.
+//!
+//! Three pipeline stages, each a cycle apart:
+//! 0. *issue*: a column enters, live from `x` in pass 0 or replayed from the input buffer;
+//!    its weight word and buffer entry are read;
+//! 1. *multiply-accumulate*: every lane adds weight × x to its group accumulator; a group end
+//!    reads the group's multipliers;
+//! 2. *group end*: every lane adds accumulator × multiplier to its row sum; a pass end loads
+//!    the row sums into the output shift register, whose head is rounded, saturated and
+//!    registered as `y`.
+
+use hardwire_hdl::bits::words_for;
+use hardwire_hdl::ir::addr_width;
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::{clog2, element};
+
+use super::{FixedWeightMatVec, Shape};
+
+/// Sizes and widths of the ROM datapath.
+struct Plan {
+    lanes: usize,
+    passes: usize,
+    /// Rows of the last pass that are real (the rest are zero padding, never emitted).
+    last_rows: usize,
+    /// Idle cycles before each replayed pass so the output shift register keeps up.
+    wait: usize,
+    /// Group accumulator: `acc_bits`, or fewer when the exact group sum needs fewer.
+    acc_w: u32,
+    /// Group input sum (affine grids), likewise.
+    sum_x_w: u32,
+    /// Multipliers and offset multipliers, signed.
+    mult_w: u32,
+    offset_w: u32,
+    /// Row sums: exact for any inputs.
+    sum_w: u32,
+    /// Shift amounts, clamped to `sum_w` (any larger shift rounds every sum to 0 as well).
+    shift_w: u32,
+}
+
+fn signed_bits(v: i32) -> u32 {
+    let v = if v < 0 { !v } else { v };
+    33 - v.leading_zeros()
+}
+
+impl Plan {
+    fn new(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> Plan {
+        let passes = s.rows.div_ceil(lanes);
+        let widest = |f: fn(&hardwire_model::fixed::FixedMatrix) -> &Vec<i32>| {
+            b.matrices
+                .iter()
+                .flat_map(|m| f(m).iter().map(|&v| signed_bits(v)))
+                .max()
+                .unwrap_or(1)
+        };
+        let group_log = clog2(s.group_size);
+        let acc_w = b.acc_bits.min(s.weight_bits + b.input_bits + group_log);
+        let sum_x_w = b.acc_bits.min(b.input_bits + group_log);
+        let mult_w = widest(|m| &m.mults);
+        let offset_w = if s.affine {
+            widest(|m| &m.offset_mults)
+        } else {
+            0
+        };
+        // Each product of two signed values is at most 2^(w-2) in size, so k of them fit
+        // w + clog2(k) bits.
+        let term_w = (acc_w + mult_w).max(if s.affine { sum_x_w + offset_w } else { 0 });
+        let sum_w = term_w + clog2(s.groups * if s.affine { 2 } else { 1 });
+        Plan {
+            lanes,
+            passes,
+            last_rows: s.rows - (passes - 1) * lanes,
+            wait: if passes > 1 {
+                lanes.saturating_sub(s.cols)
+            } else {
+                0
+            },
+            acc_w,
+            sum_x_w,
+            mult_w,
+            offset_w,
+            sum_w,
+            shift_w: clog2(sum_w as usize + 1),
+        }
+    }
+}
+
+/// Fixed-width words packed from little fields, built in one flat buffer.
+struct Words {
+    width: u32,
+    per_word: usize,
+    buf: Vec<u64>,
+}
+
+impl Words {
+    fn new(count: usize, width: u32) -> Words {
+        let per_word = words_for(width);
+        Words {
+            width,
+            per_word,
+            buf: vec![0; count * per_word],
+        }
+    }
+
+    /// Puts the low `bits` bits of `value` at bit `at` of word `word`.
+    fn put(&mut self, word: usize, at: usize, bits: u32, value: i64) {
+        let v = (value as u64) & (u64::MAX >> (64 - bits));
+        let i = word * self.per_word + at / 64;
+        let sh = at % 64;
+        self.buf[i] |= v << sh;
+        if sh + bits as usize > 64 {
+            self.buf[i + 1] |= v >> (64 - sh);
+        }
+    }
+
+    fn into_bits(self) -> Vec<Bits> {
+        self.buf
+            .chunks(self.per_word)
+            .map(|w| Bits::from_words(w, self.width))
+            .collect()
+    }
+}
+
+/// Weight ROM: word `(layer * passes + pass) * cols + col` holds lane `l`'s weight (row
+/// `pass * lanes + l`, zero past the last row) in bits `l * weight_bits ..`.
+fn weight_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
+    let wb = s.weight_bits;
+    let mut words = Words::new(s.layers * p.passes * s.cols, p.lanes as u32 * wb);
+    for (n, mat) in b.matrices.iter().enumerate() {
+        for r in 0..s.rows {
+            let (pass, lane) = (r / p.lanes, r % p.lanes);
+            let first = (n * p.passes + pass) * s.cols;
+            for (c, &w) in mat.weights[r * s.cols..(r + 1) * s.cols].iter().enumerate() {
+                words.put(first + c, lane * wb as usize, wb, w.into());
+            }
+        }
+    }
+    words.into_bits()
+}
+
+/// Multiplier ROM: word `(layer * passes + pass) * groups + group` holds lane `l`'s group
+/// multiplier in bits `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
+/// `lanes * mult_w + l * offset_w ..`.
+fn mult_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
+    let width = p.lanes as u32 * (p.mult_w + p.offset_w);
+    let mut words = Words::new(s.layers * p.passes * s.groups, width);
+    let offsets_at = p.lanes * p.mult_w as usize;
+    for (n, mat) in b.matrices.iter().enumerate() {
+        for r in 0..s.rows {
+            let (pass, lane) = (r / p.lanes, r % p.lanes);
+            let first = (n * p.passes + pass) * s.groups;
+            for g in 0..s.groups {
+                let i = r * s.groups + g;
+                let at = lane * p.mult_w as usize;
+                words.put(first + g, at, p.mult_w, mat.mults[i].into());
+                if s.affine {
+                    let at = offsets_at + lane * p.offset_w as usize;
+                    words.put(first + g, at, p.offset_w, mat.offset_mults[i].into());
+                }
+            }
+        }
+    }
+    words.into_bits()
+}
+
+/// `layer * stride + offset` in `width` bits: an address into a ROM of per-layer blocks.
+fn address<'a>(
+    layer: Option<Signal<'a>>,
+    stride: usize,
+    offset: Signal<'a>,
+    width: u32,
+) -> Signal<'a> {
+    let offset = offset.resize(width);
+    match layer {
+        None => offset,
+        Some(layer) => {
+            let base = (layer.resize(width) * stride as i64).trunc(width);
+            (base + offset).trunc(width)
+        }
+    }
+}
+
+/// A counter register of `width` bits, reset to 0: `+1` when `step`, back to 0 when `step`
+/// and `wrap`.
+fn counter<'a>(
+    m: &'a ModuleBuilder<'a>,
+    name: &str,
+    width: u32,
+    step: Signal<'a>,
+    wrap: Signal<'a>,
+) -> Signal<'a> {
+    let ty = Type::unsigned(width);
+    let r = m.reg(name, ty).reset(0);
+    r.next_when(step, wrap.mux(m.lit(0, ty), (r.q() + 1).trunc(width)));
+    r.q()
+}
+
+/// A one-bit pipeline register.
+fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
+    let r = m.reg(name, d.ty());
+    let r = if reset { r.reset(0) } else { r };
+    r.next(d);
+    r.q()
+}
+
+pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a ModuleBuilder<'a>) {
+    let p = Plan::new(b, &s, lanes);
+    let in_ty = Type::signed(b.input_bits);
+    let layer_in = m.input("layer", Type::unsigned(s.layer_bits()));
+    let x_valid = m.input("x_valid", Type::BOOL);
+    let x = m.input("x", in_ty);
+    let layer = (s.layers > 1).then_some(layer_in);
+    let one = m.lit(1, Type::BOOL);
+
+    // Stage 0: which column of which pass enters now.
+    let col_w = addr_width(s.cols as u32);
+    let col_reg = m.reg("col", Type::unsigned(col_w)).reset(0);
+    let col = col_reg.q();
+    let last_col = col.eq(s.cols as i64 - 1);
+    let (issue, replay, last_pass) = if p.passes > 1 {
+        let replay = m.reg("replay", Type::BOOL).reset(0);
+        let pass = m
+            .reg("pass", Type::unsigned(addr_width(p.passes as u32)))
+            .reset(0);
+        let last_pass = pass.q().eq(p.passes as i64 - 1);
+        let wait_ty = Type::unsigned(clog2(p.wait + 1));
+        let wait = (p.wait > 0).then(|| m.reg("pass_wait", wait_ty).reset(0));
+        let ready = wait.map_or(one, |w| w.q().eq(0));
+        let issue = replay.q().mux(ready, x_valid);
+        let pass_end = issue & last_col;
+        if let Some(wait) = wait {
+            wait.next_when(!ready, (wait.q() - 1).trunc(wait_ty.width));
+            wait.next_when(pass_end & !last_pass, m.lit(p.wait as i64, wait_ty));
+        }
+        replay.next_when(pass_end, !last_pass);
+        let pass_ty = pass.q().ty();
+        pass.next_when(
+            pass_end,
+            last_pass.mux(m.lit(0, pass_ty), (pass.q() + 1).trunc(pass_ty.width)),
+        );
+        (issue, Some(replay.q()), last_pass)
+    } else {
+        (x_valid, None, one)
+    };
+    col_reg.next_when(
+        issue,
+        last_col.mux(m.lit(0, col.ty()), (col + 1).trunc(col_w)),
+    );
+    let (first_in_group, last_in_group) = if s.group_size == 1 {
+        (one, one)
+    } else if s.group_size >= s.cols {
+        (col.eq(0), last_col)
+    } else {
+        let ty = Type::unsigned(addr_width(s.group_size as u32));
+        let gcol = m.reg("group_col", ty).reset(0);
+        let last = gcol.q().eq(s.group_size as i64 - 1) | last_col;
+        gcol.next_when(
+            issue,
+            last.mux(m.lit(0, ty), (gcol.q() + 1).trunc(ty.width)),
+        );
+        (gcol.q().eq(0), last)
+    };
+    let first_group = if s.groups == 1 {
+        one
+    } else {
+        col.lt(s.group_size as i64)
+    };
+    let woff = if p.passes == 1 {
+        col
+    } else {
+        let w = addr_width((p.passes * s.cols) as u32);
+        counter(m, "weight_col", w, issue, last_col & last_pass)
+    };
+    let weight_depth = s.layers * p.passes * s.cols;
+    let weights = m
+        .memory(
+            "weights",
+            Type::unsigned(p.lanes as u32 * s.weight_bits),
+            weight_depth as u32,
+        )
+        .style(MemStyle::Block)
+        .init_bits(weight_words(b, &s, &p));
+    let waddr = address(
+        layer,
+        p.passes * s.cols,
+        woff,
+        addr_width(weight_depth as u32),
+    );
+    let word = weights.read_enabled(waddr, issue);
+    let buffered = replay.map(|replay| {
+        let buffer = m
+            .memory("x_buffer", in_ty, s.cols as u32)
+            .style(MemStyle::Block);
+        buffer.write(col, x, issue & !replay);
+        (buffer.read(col), replay)
+    });
+    let x_live = stage(m, "x_live", x, false);
+
+    // Stage 1: multiply-accumulate.
+    let v1 = stage(m, "mac_valid", issue, true);
+    let fig1 = stage(m, "mac_first_in_group", first_in_group, false);
+    let lig1 = stage(m, "mac_last_in_group", last_in_group, false);
+    let fg1 = stage(m, "mac_first_group", first_group, false);
+    let lc1 = stage(m, "mac_last_col", last_col, false);
+    let lp1 = if p.passes > 1 {
+        stage(m, "mac_last_pass", last_pass, false)
+    } else {
+        one
+    };
+    let x1 = match buffered {
+        Some((from_buffer, replay)) => {
+            let rep1 = stage(m, "mac_replay", replay, false);
+            rep1.mux(from_buffer, x_live)
+        }
+        None => x_live,
+    };
+    let cleared = |r: Reg<'a>, first: Signal<'a>| first.mux(m.lit(0, r.q().ty()), r.q());
+    let w_ty = Type::signed(s.weight_bits);
+    let accs: Vec<Signal<'a>> = (0..p.lanes)
+        .map(|l| {
+            let acc = m.reg(&format!("acc{l}"), Type::signed(p.acc_w)).enable(v1);
+            let w = element(word, l as u32, w_ty);
+            acc.next((cleared(acc, fig1) + w * x1).trunc(p.acc_w));
+            acc.q()
+        })
+        .collect();
+    let sum_x = s.affine.then(|| {
+        let sx = m.reg("sum_x", Type::signed(p.sum_x_w)).enable(v1);
+        sx.next((cleared(sx, fig1) + x1).trunc(p.sum_x_w));
+        sx.q()
+    });
+    let group_end = v1 & lig1;
+    let moff = if p.passes * s.groups == 1 {
+        m.lit(0, Type::BOOL)
+    } else {
+        let w = addr_width((p.passes * s.groups) as u32);
+        counter(m, "group", w, group_end, lc1 & lp1)
+    };
+    let mult_depth = s.layers * p.passes * s.groups;
+    let mults = m
+        .memory(
+            "mults",
+            Type::unsigned(p.lanes as u32 * (p.mult_w + p.offset_w)),
+            mult_depth as u32,
+        )
+        .style(MemStyle::Block)
+        .init_bits(mult_words(b, &s, &p));
+    let maddr = address(
+        layer,
+        p.passes * s.groups,
+        moff,
+        addr_width(mult_depth as u32),
+    );
+    let mword = mults.read_enabled(maddr, group_end);
+
+    // Stage 2: group end; a pass end loads the output shift register.
+    let g2 = stage(m, "sum_valid", group_end, true);
+    let fg2 = stage(m, "sum_first_group", fg1, false);
+    let pass_end = g2 & stage(m, "sum_last_col", lc1, false);
+    let lp2 = if p.passes > 1 {
+        stage(m, "sum_last_pass", lp1, false)
+    } else {
+        one
+    };
+    let sum_ty = Type::signed(p.sum_w);
+    let mult_ty = Type::signed(p.mult_w);
+    let sums: Vec<Signal<'a>> = accs
+        .iter()
+        .enumerate()
+        .map(|(l, &acc)| {
+            let mut term = acc * element(mword, l as u32, mult_ty);
+            if let Some(sx) = sum_x {
+                let lo = p.lanes as u32 * p.mult_w + l as u32 * p.offset_w;
+                let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
+                term = term + sx * offset;
+            }
+            if s.groups == 1 {
+                return term.resize(p.sum_w);
+            }
+            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g2);
+            let sum = (cleared(row, fg2) + term).trunc(p.sum_w);
+            row.next(sum);
+            sum
+        })
+        .collect();
+    // Shifts every cycle: after a load, lane k is at the head k cycles later, exactly when
+    // it is emitted.
+    let out: Vec<Reg<'a>> = (0..p.lanes)
+        .map(|l| m.reg(&format!("out{l}"), sum_ty))
+        .collect();
+    for l in 0..p.lanes {
+        match out.get(l + 1) {
+            Some(next) => out[l].next(pass_end.mux(sums[l], next.q())),
+            None => out[l].next(sums[l]),
+        }
+    }
+    let left_ty = Type::unsigned(clog2(p.lanes + 1));
+    let left = m.reg("left", left_ty).reset(0);
+    let emit = left.q().ne(0);
+    left.next_when(emit, (left.q() - 1).trunc(left_ty.width));
+    let full = m.lit(p.lanes as i64, left_ty);
+    left.next_when(pass_end, lp2.mux(m.lit(p.last_rows as i64, left_ty), full));
+
+    // Output: the head rounded by its row's shift and saturated.
+    let shift = row_shift(b, &s, &p, m, layer, emit);
+    let twice = out[0].q().concat(m.lit(0, Type::BOOL)).as_signed();
+    let rounded = match shift {
+        Shift::Const(0) => out[0].q(),
+        Shift::Const(k) => ((twice >> k) + 1) >> 1,
+        Shift::Var(k) => (twice.shr_by(k) + 1) >> 1,
+    };
+    let y = m.reg("y_q", Type::signed(s.out_bits)).reset(0).enable(emit);
+    y.next(rounded.saturate(s.out_bits));
+    let y_valid = stage(m, "y_valid_q", emit, true);
+    m.output("y_valid", y_valid);
+    m.output("y", y.q());
+}
+
+enum Shift<'a> {
+    Const(u32),
+    Var(Signal<'a>),
+}
+
+/// The shift of the row at the head of the output shift register: a constant when every row
+/// of every layer has the same one, otherwise a ROM read one cycle ahead of the emission.
+fn row_shift<'a>(
+    b: &FixedWeightMatVec,
+    s: &Shape,
+    p: &Plan,
+    m: &'a ModuleBuilder<'a>,
+    layer: Option<Signal<'a>>,
+    emit: Signal<'a>,
+) -> Shift<'a> {
+    let clamp = |v: u32| v.min(p.sum_w);
+    let all: Vec<i64> = b
+        .matrices
+        .iter()
+        .flat_map(|mat| mat.shifts.iter().map(|&v| i64::from(clamp(v))))
+        .collect();
+    if all.iter().all(|&v| v == all[0]) {
+        return Shift::Const(all[0] as u32);
+    }
+    let row_w = addr_width(s.rows as u32);
+    let ty = Type::unsigned(row_w);
+    let row = m.reg("out_row", ty).reset(0);
+    let wrapped = row
+        .q()
+        .eq(s.rows as i64 - 1)
+        .mux(m.lit(0, ty), (row.q() + 1).trunc(row_w));
+    let next = emit.mux(wrapped, row.q());
+    row.next(next);
+    let depth = s.layers * s.rows;
+    let rom = m
+        .memory("shifts", Type::unsigned(p.shift_w), depth as u32)
+        .style(MemStyle::Block)
+        .init(&all);
+    Shift::Var(rom.read(address(layer, s.rows, next, addr_width(depth as u32))))
+}
