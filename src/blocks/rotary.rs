@@ -1,1 +1,186 @@
-//! (being written)
+//! [`RotaryEmbedding`]: RoPE on an element stream in rotation-pair order, cos/sin from ROMs.
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::rope::ROPE_FRAC;
+use hardwire_model::fixed::RopeTables;
+
+/// Rotates the heads of a vector by their position, matching `hardwire_model::fixed::rope` bit
+/// for bit: for each pair `(a, b)` (model elements `i` and `i + head_dim / 2` of a head)
+/// `a' = sat(round_shift(a·cos - b·sin, ROPE_FRAC))` and
+/// `b' = sat(round_shift(b·cos + a·sin, ROPE_FRAC))`, with `cos` and `sin` the tables' entries at
+/// `(pos, i)`, read from two ROMs of `max_seq · head_dim / 2` words.
+///
+/// Ports: `pos` (unsigned, `max(1, clog2(tables.max_seq))` bits); stream `x`
+/// (`x_valid`, `x`: signed `bits`) in rotation-pair order, a whole number of heads per vector
+/// → stream `y` (`y_valid`, `y`: signed `bits`) in the same order.
+/// Latency: 2 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
+/// two multipliers: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
+/// pair's two input cycles leave free.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotaryEmbedding {
+    /// The cos/sin tables; `tables.half` must be `head_dim / 2`.
+    pub tables: RopeTables,
+    /// Elements per head (even).
+    pub head_dim: usize,
+    /// Width of the elements (signed), 2 to 32.
+    pub bits: u32,
+    /// Distinguishes the modules of different uses (a Verilog identifier part).
+    pub label: String,
+}
+
+impl RotaryEmbedding {
+    /// Cycles from the cycle carrying the last input element to the one carrying the last
+    /// output element.
+    pub fn latency(&self) -> u64 {
+        2
+    }
+
+    /// Width of the `pos` input.
+    pub fn pos_bits(&self) -> u32 {
+        clog2(self.tables.max_seq).max(1)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let t = &self.tables;
+        let half = self.head_dim / 2;
+        if self.head_dim < 2 || !self.head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "head_dim {} is not a positive even number: RoPE rotates pairs",
+                self.head_dim
+            ));
+        }
+        if t.half != half || t.max_seq == 0 {
+            return Err(format!(
+                "the RoPE tables cover {} pairs for {} positions, but a head of {} elements has \
+                 {half} pairs; build the tables for this head size and at least one position",
+                t.half, t.max_seq, self.head_dim
+            ));
+        }
+        if t.cos.len() != t.max_seq * half || t.sin.len() != t.max_seq * half {
+            return Err(format!(
+                "the RoPE tables should hold {} cos and sin entries ({} positions × {half} \
+                 pairs) but hold {} and {}",
+                t.max_seq * half,
+                t.max_seq,
+                t.cos.len(),
+                t.sin.len()
+            ));
+        }
+        if t.max_seq * half > u32::MAX as usize {
+            return Err(format!(
+                "RoPE tables of {} entries do not fit a memory",
+                t.max_seq * half
+            ));
+        }
+        if !(2..=32).contains(&self.bits) {
+            return Err(format!(
+                "element width {} is outside 2..=32 bits",
+                self.bits
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Block for RotaryEmbedding {
+    fn name(&self) -> String {
+        let t = &self.tables;
+        let words = t.cos.iter().chain(&t.sin).map(|&v| i64::from(v));
+        format!(
+            "rotary_{}_hd{}_s{}_b{}_t{:08x}",
+            self.label,
+            self.head_dim,
+            t.max_seq,
+            self.bits,
+            digest(words)
+        )
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        if let Err(e) = self.check() {
+            m.bad_parameter(format!("RotaryEmbedding `{}`: {e}", self.label));
+            return;
+        }
+        let t = &self.tables;
+        let half = t.half;
+        let depth = (t.max_seq * half) as u32;
+        let pos = m.input("pos", Type::unsigned(self.pos_bits()));
+        let x_valid = m.input("x_valid", Type::BOOL);
+        let x = m.input("x", Type::signed(self.bits));
+
+        let entry = Type::signed(
+            t.cos
+                .iter()
+                .chain(&t.sin)
+                .map(|&v| signed_width(v.into()))
+                .max()
+                .unwrap_or(1)
+                .max(2),
+        );
+        let words = |v: &[i32]| v.iter().map(|&w| i64::from(w)).collect::<Vec<_>>();
+        let cos_rom = m.memory("cos_rom", entry, depth).init(&words(&t.cos));
+        let sin_rom = m.memory("sin_rom", entry, depth).init(&words(&t.sin));
+
+        // `odd`: the next element is the second of its pair. `pair`: the pair's index within
+        // its head, which wraps with the head because a vector is whole heads.
+        let odd = m.reg("odd", Type::BOOL).reset(0);
+        let pair_bits = clog2(half).max(1);
+        let pair = m.reg("pair", Type::unsigned(pair_bits)).reset(0);
+        let take_a = x_valid & !odd.q();
+        let take_b = x_valid & odd.q();
+        odd.next_when(x_valid, !odd.q());
+        let next_pair = pair
+            .q()
+            .eq((half - 1) as i64)
+            .mux(m.lit(0, pair.q().ty()), (pair.q() + 1).trunc(pair_bits));
+        pair.next_when(take_b, next_pair);
+
+        // The address is steady from the pair's first element (and `pos` from the vector's),
+        // so the entries are ready when `b` arrives and still there on the cycle after.
+        let addr_bits = clog2(depth as usize).max(1);
+        let addr = (pos * half as i64 + pair.q()).resize(addr_bits);
+        let c = cos_rom.read(addr);
+        let s = sin_rom.read(addr);
+
+        let a = m.reg("a_q", x.ty());
+        a.next_when(take_a, x);
+        let b = m.reg("b_q", x.ty());
+        b.next_when(take_b, x);
+        // High on the cycle after `b` arrived: the cycle that computes `b'`.
+        let second = m.reg("second", Type::BOOL).reset(0);
+        second.next(take_b);
+
+        let sel = second.q();
+        let p1 = sel.mux(b.q(), a.q()) * c;
+        let p2 = sel.mux(a.q(), x) * s;
+        let r = sel.mux(p1 + p2, p1 - p2);
+        let rounded = (r + (1i64 << (ROPE_FRAC - 1))) >> ROPE_FRAC;
+        let y = m.reg("y_q", x.ty());
+        let out = take_b | sel;
+        y.next_when(out, rounded.saturate(self.bits));
+        let y_valid = m.reg("y_valid_q", Type::BOOL).reset(0);
+        y_valid.next(out);
+        m.output("y_valid", y_valid.q());
+        m.output("y", y.q());
+    }
+}
+
+/// The fewest bits that hold `v` as a signed value.
+pub(super) fn signed_width(v: i64) -> u32 {
+    let v = if v < 0 { !v } else { v };
+    65 - v.leading_zeros()
+}
+
+/// A stable 32-bit FNV-1a digest of a block's constant tables, so the module name changes
+/// whenever the contents do and regenerated designs keep their names.
+pub(super) fn digest(words: impl IntoIterator<Item = i64>) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for w in words {
+        for byte in w.to_le_bytes() {
+            h ^= u32::from(byte);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}

@@ -1,1 +1,313 @@
-//! (being written)
+//! [`SoftmaxPipeline`]: softmax over a stream of scores of varying length.
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::softmax::{
+    EXP_INDEX_BITS, LOG2E_FRAC, LOG2E_Q, PROB_FRAC, RECIP_FRAC, RECIP_INDEX_BITS,
+};
+use hardwire_model::fixed::{reciprocal, ExpTable, RecipTable};
+
+use super::rotary::digest;
+
+/// Softmax matching `hardwire_model::fixed::softmax` bit for bit, in three passes over a
+/// buffer of `max_len` words:
+///
+/// 1. *input*: each score is stored while a running maximum is kept;
+/// 2. *exp*: each score is read back, `z = round_shift((max - s)·LOG2E_Q, LOG2E_FRAC)` picks
+///    an exp-table entry (the top `EXP_INDEX_BITS` bits of its fraction) shifted right by its
+///    integer part (zero from 32 on); the result `e` overwrites the score and joins the sum;
+/// 3. *reciprocal* of the sum, as golden `reciprocal`: leading-one position `p`, the mantissa
+///    `m` normalised to `[1, 2)`, a table seed `y0` and one Newton step `y`;
+/// 4. *scale*: each `e` is read back and `round_shift(e·y, RECIP_FRAC + p - PROB_FRAC)`
+///    (a variable shift) is sent out.
+///
+/// Ports: stream `x` (`x_valid`, `x`: signed `score_bits`, with `score_frac` fractional
+/// bits) and `x_last`, high with the last score of a vector (1 to `max_len` scores) → stream
+/// `y` (`y_valid`, `y`: signed [`SoftmaxPipeline::prob_bits`], `PROB_FRAC` fractional bits),
+/// the same number of probabilities in the same order.
+/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 8` cycles for a vector of `len` scores.
+/// Throughput: one vector at a time; scores may arrive one per cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftmaxPipeline {
+    /// Most scores in a vector (the buffer depth).
+    pub max_len: usize,
+    /// Width of a score (signed), 2 to 32.
+    pub score_bits: u32,
+    /// Fractional bits of a score, below `score_bits`.
+    pub score_frac: u32,
+    /// `2^-f` table (`2^EXP_INDEX_BITS` entries).
+    pub exp: ExpTable,
+    /// Reciprocal seed table (`2^RECIP_INDEX_BITS` entries, each below `2^20`).
+    pub recip: RecipTable,
+    /// Distinguishes the modules of different uses (a Verilog identifier part).
+    pub label: String,
+}
+
+/// The mantissa `m` of the reciprocal: `RECIP_FRAC` fractional bits and the leading one.
+const MANT_BITS: u32 = RECIP_FRAC + 1;
+
+/// The scale pass shifts `e·y` right by `p + SCALE_SHIFT`; a positive constant, so the
+/// shift always rounds.
+const SCALE_SHIFT: u32 = RECIP_FRAC - PROB_FRAC;
+const _: () = assert!(SCALE_SHIFT >= 1);
+
+impl SoftmaxPipeline {
+    /// Cycles from the cycle carrying the last score of a vector of `len` scores to the one
+    /// carrying its last probability.
+    pub fn latency(&self, len: usize) -> u64 {
+        2 * len as u64 + 8
+    }
+
+    /// Width of the (signed, non-negative) probabilities: one more than the widest
+    /// reciprocal, which bounds them because `e ≤ Σe < 2^(p+1)`.
+    pub fn prob_bits(&self) -> u32 {
+        self.recip_bits() + 1
+    }
+
+    /// Widest reciprocal `y` over every normalised mantissa, as golden `reciprocal` computes
+    /// it.
+    fn recip_bits(&self) -> u32 {
+        if self.recip.entries.len() != 1 << RECIP_INDEX_BITS {
+            return 1;
+        }
+        let top = (1u64 << RECIP_FRAC..1u64 << MANT_BITS)
+            .map(|m| reciprocal(m, &self.recip).0)
+            .max()
+            .unwrap_or(0);
+        unsigned_width(top.into())
+    }
+
+    fn exp_bits(&self) -> u32 {
+        unsigned_width(self.exp.entries.iter().copied().max().unwrap_or(0).into())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.max_len == 0 || self.max_len > 1 << 24 {
+            return Err(format!("max_len {} is outside 1..=2^24", self.max_len));
+        }
+        if !(2..=32).contains(&self.score_bits) || self.score_frac >= self.score_bits {
+            return Err(format!(
+                "scores of {} bits with {} fractional: use 2 to 32 bits with fewer fractional \
+                 bits than that",
+                self.score_bits, self.score_frac
+            ));
+        }
+        if self.exp.entries.len() != 1 << EXP_INDEX_BITS {
+            return Err(format!(
+                "the exp table has {} entries; it needs 2^{EXP_INDEX_BITS}",
+                self.exp.entries.len()
+            ));
+        }
+        if self.recip.entries.len() != 1 << RECIP_INDEX_BITS {
+            return Err(format!(
+                "the reciprocal table has {} entries; it needs 2^{RECIP_INDEX_BITS}",
+                self.recip.entries.len()
+            ));
+        }
+        if let Some(big) = self.recip.entries.iter().find(|&&e| e >= 1 << 20) {
+            return Err(format!(
+                "reciprocal table entry {big} is not below 2^20 (a seed for 1/m, m in [1, 2), \
+                 has {RECIP_FRAC} fractional bits)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Block for SoftmaxPipeline {
+    fn name(&self) -> String {
+        let words = self.exp.entries.iter().chain(&self.recip.entries);
+        format!(
+            "softmax_{}_n{}_s{}f{}_t{:08x}",
+            self.label,
+            self.max_len,
+            self.score_bits,
+            self.score_frac,
+            digest(words.map(|&e| i64::from(e)))
+        )
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        if let Err(e) = self.check() {
+            m.bad_parameter(format!("SoftmaxPipeline `{}`: {e}", self.label));
+            return;
+        }
+        let (sb, f) = (self.score_bits, self.score_frac);
+        let ew = self.exp_bits();
+        let yb = self.recip_bits();
+        let sum_bits = ew + clog2(self.max_len);
+        let iw = clog2(self.max_len).max(1);
+        let wb = sb.max(ew);
+        let pw = clog2(sum_bits as usize).max(1);
+
+        let x_valid = m.input("x_valid", Type::BOOL);
+        let x = m.input("x", Type::signed(sb));
+        let x_last = m.input("x_last", Type::BOOL);
+        let buf = m.memory("buffer", Type::unsigned(wb), self.max_len as u32);
+        let exp_rom = m
+            .memory("exp_rom", Type::unsigned(ew), 1 << EXP_INDEX_BITS)
+            .init(&words(&self.exp.entries));
+        let rb = unsigned_width(self.recip.entries.iter().copied().max().unwrap_or(0).into());
+        let recip_rom = m
+            .memory("recip_rom", Type::unsigned(rb), 1 << RECIP_INDEX_BITS)
+            .init(&words(&self.recip.entries));
+
+        // Input pass: store the scores, keep the maximum and the index of the last.
+        let wi = m.reg("wi", Type::unsigned(iw)).reset(0);
+        let n_last = m.reg("n_last", Type::unsigned(iw));
+        let max = m.reg("max_q", x.ty());
+        wi.next_when(
+            x_valid,
+            x_last.mux(m.lit(0, wi.q().ty()), (wi.q() + 1).trunc(iw)),
+        );
+        max.next_when(x_valid & (wi.q().eq(0) | x.gt(max.q())), x);
+        let start_exp = x_valid & x_last;
+        n_last.next_when(start_exp, wi.q());
+
+        // One reader for both later passes: `ri` walks the buffer while `reading`.
+        let reading = m.reg("reading", Type::BOOL).reset(0);
+        let scaling = m.reg("scaling", Type::BOOL).reset(0);
+        let ri = m.reg("ri", Type::unsigned(iw)).reset(0);
+        let last_issue = reading.q() & ri.q().eq(n_last.q());
+        let issue_exp = reading.q() & !scaling.q();
+        let issue_scale = reading.q() & scaling.q();
+        let rd = buf.read(ri.q());
+
+        // Exp pass, stage 1: the score is back; find its table index and shift.
+        let e1 = flag(m, "e1", issue_exp);
+        let e1_last = flag(m, "e1_last", issue_exp & last_issue);
+        let a1 = m.reg("a1", ri.q().ty());
+        a1.next(ri.q());
+        let s = rd.bits(sb - 1, 0).as_signed();
+        let d = (max.q() - s).as_unsigned().trunc(sb);
+        let z = (d * LOG2E_Q + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
+        let int = z >> f;
+        let idx = if f == 0 {
+            m.lit(0, Type::unsigned(EXP_INDEX_BITS))
+        } else if f >= EXP_INDEX_BITS {
+            z.bits(f - 1, f - EXP_INDEX_BITS)
+        } else {
+            z.bits(f - 1, 0)
+                .concat(m.lit(0, Type::unsigned(EXP_INDEX_BITS - f)))
+        };
+        let entry = exp_rom.read(idx);
+        let big = m.reg("big", Type::BOOL);
+        big.next(int.ge(32));
+        let sh = m.reg("sh", Type::unsigned(5));
+        sh.next(int.bits(4, 0));
+
+        // Exp pass, stage 2: `e` replaces the score and joins the sum.
+        let e2 = flag(m, "e2", e1);
+        let e2_last = flag(m, "e2_last", e1_last);
+        let a2 = m.reg("a2", ri.q().ty());
+        a2.next(a1.q());
+        let e = big.q().mux(m.lit(0, entry.ty()), entry.shr_by(sh.q()));
+        let sum = m.reg("sum", Type::unsigned(sum_bits));
+        sum.next_when(e2, (sum.q() + e).trunc(sum_bits));
+        sum.next_when(start_exp, m.lit(0, sum.q().ty()));
+        buf.write(
+            e2.mux(a2.q(), wi.q()),
+            e2.mux(e.extend(wb), x.as_unsigned().extend(wb)),
+            e2 | x_valid,
+        );
+
+        // Reciprocal, stage 0: the leading one of the sum (1 when the sum is 0).
+        let r0 = flag(m, "r0", e2_last);
+        let v = sum.q().eq(0).mux(m.lit(1, sum.q().ty()), sum.q());
+        let mut lead = m.lit(0, Type::unsigned(pw));
+        for i in 1..sum_bits {
+            lead = v.bit(i).mux(m.lit(i.into(), lead.ty()), lead);
+        }
+        let v_q = m.reg("v_q", v.ty());
+        v_q.next_when(r0, v);
+        let p = m.reg("p_q", lead.ty());
+        p.next_when(r0, lead);
+
+        // Stage 1: the mantissa, leading one at bit RECIP_FRAC; its next bits address the
+        // seed table, whose word then stays put until the next vector.
+        let r1 = flag(m, "r1", r0);
+        let wide = sum_bits.max(MANT_BITS);
+        let amount_ty = Type::unsigned(pw.max(clog2(wide as usize)) + 1);
+        let amount = m.lit((wide - 1).into(), amount_ty) - p.q();
+        let normal = v_q.q().extend(wide).shl_by(amount);
+        let mant = normal.bits(wide - 1, wide - MANT_BITS);
+        let y0 = recip_rom.read(mant.bits(RECIP_FRAC - 1, RECIP_FRAC - RECIP_INDEX_BITS));
+        let m_q = m.reg("m_q", mant.ty());
+        m_q.next_when(r1, mant);
+
+        // Stage 2: t = round_shift(m·y0, RECIP_FRAC).
+        let r2 = flag(m, "r2", r1);
+        let t = round_shift(m_q.q() * y0, RECIP_FRAC);
+        let t_q = m.reg("t_q", t.ty());
+        t_q.next_when(r2, t);
+
+        // Stage 3: y = round_shift(y0·(2 - t), RECIP_FRAC), kept to `yb` bits as golden keeps
+        // it to 32.
+        let r3 = flag(m, "r3", r2);
+        let two = m.lit(2 << RECIP_FRAC, Type::signed(RECIP_FRAC + 3));
+        let y0s = y0.extend(rb + 1).as_signed();
+        let ts = t_q.q().extend(t_q.q().width() + 1).as_signed();
+        let y1 = round_shift(y0s * (two - ts), RECIP_FRAC);
+        let y = m.reg("y_q", Type::unsigned(yb));
+        y.next_when(r3, y1.resize(yb).as_unsigned());
+
+        // The scale pass starts reading in stage 3 so its first `e` meets `y`.
+        reading.next_when(last_issue, m.lit(0, Type::BOOL));
+        reading.next_when(start_exp | r2, m.lit(1, Type::BOOL));
+        scaling.next_when(start_exp, m.lit(0, Type::BOOL));
+        scaling.next_when(r2, m.lit(1, Type::BOOL));
+        ri.next_when(reading.q(), (ri.q() + 1).trunc(iw));
+        ri.next_when(start_exp | r2, m.lit(0, ri.q().ty()));
+
+        // Scale, stage 1: e·y.
+        let s1 = flag(m, "s1", issue_scale);
+        let prod = rd.bits(ew - 1, 0) * y.q();
+        let prod_q = m.reg("prod_q", prod.ty());
+        prod_q.next_when(s1, prod);
+
+        // Stage 2: round_shift(e·y, p + RECIP_FRAC - PROB_FRAC), a variable shift.
+        let s2 = flag(m, "s2", s1);
+        let rw = prod.width().max(sum_bits) + SCALE_SHIFT;
+        let shift = p.q() + i64::from(SCALE_SHIFT);
+        let half = m
+            .lit(1 << (SCALE_SHIFT - 1), Type::unsigned(rw))
+            .shl_by(p.q());
+        let rounded = (prod_q.q().extend(rw) + half).shr_by(shift);
+        let prob_ty = Type::signed(yb + 1);
+        let out = m.reg("y_out", prob_ty);
+        out.next_when(s2, rounded.bits(yb - 1, 0).extend(yb + 1).as_signed());
+        let out_valid = flag(m, "y_valid_q", s2);
+        m.output("y_valid", out_valid);
+        m.output("y", out.q());
+    }
+}
+
+/// A one-bit register (reset low) that follows `d` one cycle later: a pipeline stage's valid.
+pub(super) fn flag<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>) -> Signal<'a> {
+    let r = m.reg(name, Type::BOOL).reset(0);
+    r.next(d);
+    r.q()
+}
+
+/// `(x + 2^(s-1)) >> s` for a constant `s > 0` (golden `round_shift`), keeping only the bits
+/// the result can use.
+pub(super) fn round_shift(x: Signal<'_>, s: u32) -> Signal<'_> {
+    let sum = x + (1i64 << (s - 1));
+    let shifted = sum >> s;
+    let keep = sum.width() - s;
+    let r = shifted.bits(keep - 1, 0);
+    if x.ty().signed {
+        r.as_signed()
+    } else {
+        r
+    }
+}
+
+fn words(entries: &[u32]) -> Vec<i64> {
+    entries.iter().map(|&e| i64::from(e)).collect()
+}
+
+/// The fewest bits that hold `v` unsigned (at least one).
+fn unsigned_width(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
