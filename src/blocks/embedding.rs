@@ -1,1 +1,281 @@
-//! (being written)
+//! [`Embedding`]: the token embedding lookup, with the integer weights in a block ROM.
+
+use hardwire_hdl::ir::addr_width;
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::FixedMatrix;
+
+use super::elementwise::{delay, round_shift_by, signed_width, unsigned_width};
+
+/// The embedding row of a token as an element stream, matching the golden model's
+/// `embed_lookup` bit for bit: each integer weight times its (token, group) multiplier, plus
+/// the offset multiplier for an affine grid, shifted right by the token's shift with rounding
+/// and saturated to `matrix.out_bits`.
+///
+/// The weights sit in a block ROM packed several to a 64-bit word (a power of two of them, so
+/// the full vocabulary's ROM elaborates from a few million words); the multipliers (with the
+/// offsets beside them) and shifts sit in ROMs of their own. One multiply-add per element.
+///
+/// Ports: `token_valid` (a one-cycle pulse) and `token` (unsigned, `max(1, clog2(rows))`
+/// bits, read only on the pulse); stream `y` (`Type::signed(matrix.out_bits)`) of `cols`
+/// elements, one per cycle. The next token may come the cycle after the last `y`.
+/// Latency: [`Embedding::latency`] = `cols + 3` cycles from `token_valid` to the last `y`.
+/// Throughput: one token per `cols + 4` cycles. The module name holds the label, sizes and
+/// widths; the label stands for the weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The embedding matrix: rows are tokens, columns the hidden dimension.
+    pub matrix: FixedMatrix,
+    /// Distinguishes the modules of different matrices.
+    pub label: String,
+}
+
+impl Embedding {
+    /// Cycles from `token_valid` to the last output element: `cols + 3`.
+    pub fn latency(&self) -> u64 {
+        self.matrix.cols as u64 + 3
+    }
+
+    /// Weights per ROM word: the largest power of two that fits 64 bits, but no more than a
+    /// row has.
+    fn lanes(&self) -> usize {
+        let wb = self.matrix.weight_bits as usize;
+        let mut lanes = 1;
+        while 2 * lanes * wb <= 64 && lanes < self.matrix.cols {
+            lanes *= 2;
+        }
+        lanes
+    }
+
+    /// Every reason the block cannot be built, as one sentence.
+    fn check(&self) -> Result<(), String> {
+        let m = &self.matrix;
+        let label = &self.label;
+        if m.rows == 0 || m.cols == 0 || m.group_size == 0 || m.weights.len() != m.rows * m.cols {
+            return Err(format!(
+                "embedding `{label}` is not a {}x{} matrix with groups of {}",
+                m.rows, m.cols, m.group_size
+            ));
+        }
+        if !(1..=8).contains(&m.weight_bits) || !(2..=32).contains(&m.out_bits) {
+            return Err(format!(
+                "embedding `{label}` has {}-bit weights and {}-bit outputs; use 1 to 8 and 2 \
+                 to 32",
+                m.weight_bits, m.out_bits
+            ));
+        }
+        let scales = m.rows * m.groups_per_row();
+        if m.mults.len() != scales
+            || m.shifts.len() != m.rows
+            || !(m.offset_mults.is_empty() || m.offset_mults.len() == scales)
+        {
+            return Err(format!(
+                "embedding `{label}` needs {scales} multipliers (and as many offset \
+                 multipliers, or none) and {} shifts, but has {}, {} and {}",
+                m.rows,
+                m.mults.len(),
+                m.offset_mults.len(),
+                m.shifts.len()
+            ));
+        }
+        let limit = 1i32 << (m.weight_bits - 1);
+        if let Some(i) = m
+            .weights
+            .iter()
+            .position(|&w| !(-limit..limit).contains(&i32::from(w)))
+        {
+            return Err(format!(
+                "embedding `{label}`'s weight {i} ({}) does not fit {} bits",
+                m.weights[i], m.weight_bits
+            ));
+        }
+        if let Some(s) = m.shifts.iter().find(|&&s| s > 126) {
+            return Err(format!(
+                "embedding `{label}` has a shift of {s}; shifts go up to 126"
+            ));
+        }
+        let words = m.rows * m.cols.div_ceil(self.lanes());
+        if words > u32::MAX as usize || scales > u32::MAX as usize {
+            return Err(format!(
+                "embedding `{label}` needs {words} ROM words, more than a memory holds"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Block for Embedding {
+    fn name(&self) -> String {
+        let m = &self.matrix;
+        format!(
+            "embedding_{}_{}x{}_w{}g{}{}_o{}",
+            self.label,
+            m.rows,
+            m.cols,
+            m.weight_bits,
+            m.group_size,
+            if m.offset_mults.is_empty() { "" } else { "a" },
+            m.out_bits
+        )
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        if let Err(e) = self.check() {
+            m.bad_parameter(e);
+            return;
+        }
+        let mat = &self.matrix;
+        let (rows, cols, wb) = (mat.rows, mat.cols, mat.weight_bits);
+        let token_valid = m.input("token_valid", Type::BOOL);
+        let token = m.input("token", Type::unsigned(clog2(rows).max(1)));
+
+        let lanes = self.lanes();
+        let lane_bits = lanes.trailing_zeros();
+        let words_per_row = cols.div_ceil(lanes);
+        let weight_rom = m
+            .memory(
+                "weights",
+                Type::unsigned(lanes as u32 * wb),
+                (rows * words_per_row) as u32,
+            )
+            .init_bits(pack_weights(mat, lanes))
+            .style(MemStyle::Block);
+
+        // Per (token, group): the multiplier, with the offset multiplier above it if affine.
+        let groups = mat.groups_per_row();
+        let width_of = |v: &[i32]| v.iter().map(|&x| signed_width(x.into())).max().unwrap_or(2);
+        let mult_bits = width_of(&mat.mults).max(2);
+        let offset_bits = if mat.offset_mults.is_empty() {
+            0
+        } else {
+            width_of(&mat.offset_mults).max(2)
+        };
+        let scale_words: Vec<Bits> = (0..rows * groups)
+            .map(|i| {
+                let field = |v: i32, bits: u32| (v as u64) & (u64::MAX >> (64 - bits));
+                let mut word = field(mat.mults[i], mult_bits);
+                if offset_bits > 0 {
+                    word |= field(mat.offset_mults[i], offset_bits) << mult_bits;
+                }
+                Bits::from_u64(word, mult_bits + offset_bits)
+            })
+            .collect();
+        let scale_rom = m
+            .memory(
+                "scales",
+                Type::unsigned(mult_bits + offset_bits),
+                (rows * groups) as u32,
+            )
+            .init_bits(scale_words)
+            .style(MemStyle::Block);
+        let shift_bits = unsigned_width(mat.shifts.iter().copied().max().unwrap_or(0).into());
+        let shifts: Vec<i64> = mat.shifts.iter().map(|&s| s.into()).collect();
+        let shift_rom = m
+            .memory("shifts", Type::unsigned(shift_bits), rows as u32)
+            .init(&shifts);
+        let shift = shift_rom.read_enabled(token, token_valid);
+
+        // Walk the row: a column counter, the weight word and the (token, group) address.
+        let active = m.reg("active", Type::BOOL).reset(0);
+        let col_bits = clog2(cols).max(1);
+        let col = m.reg("col", Type::unsigned(col_bits)).reset(0);
+        let last_col = col.q().eq((cols - 1) as i64);
+        active.next_when(active.q() & last_col, m.lit(0, Type::BOOL));
+        active.next_when(token_valid, m.lit(1, Type::BOOL));
+        col.next_when(active.q(), (col.q() + 1).trunc(col_bits));
+        col.next_when(token_valid, m.lit(0, Type::unsigned(col_bits)));
+        let word_end = if lane_bits == 0 {
+            m.lit(1, Type::BOOL)
+        } else {
+            col.q().bits(lane_bits - 1, 0).all()
+        };
+        let word_addr = advancing_address(
+            m,
+            "word_addr",
+            token,
+            words_per_row,
+            addr_width((rows * words_per_row) as u32),
+            token_valid,
+            active.q() & word_end,
+        );
+        let group_pos_bits = clog2(mat.group_size).max(1);
+        let group_pos = m.reg("group_pos", Type::unsigned(group_pos_bits)).reset(0);
+        let group_end = group_pos.q().eq((mat.group_size - 1) as i64);
+        group_pos.next_when(active.q(), (group_pos.q() + 1).trunc(group_pos_bits));
+        group_pos.next_when(
+            (active.q() & group_end) | token_valid,
+            m.lit(0, Type::unsigned(group_pos_bits)),
+        );
+        let group_addr = advancing_address(
+            m,
+            "group_addr",
+            token,
+            groups,
+            addr_width((rows * groups) as u32),
+            token_valid,
+            active.q() & group_end,
+        );
+        let word = weight_rom.read(word_addr);
+        let scale = scale_rom.read(group_addr);
+        let valid1 = delay(m, "valid1", active.q(), true);
+
+        // Stage 1: the weight from its lane, times the multiplier, plus the offset.
+        let weight = if lane_bits == 0 {
+            word.bits(wb - 1, 0)
+        } else {
+            let lane1 = delay(m, "lane1", col.q().bits(lane_bits - 1, 0), false);
+            word.shr_by(lane1 * i64::from(wb)).bits(wb - 1, 0)
+        }
+        .as_signed();
+        let mult = scale.bits(mult_bits - 1, 0).as_signed();
+        let mut value = weight * mult;
+        if offset_bits > 0 {
+            value = value
+                + scale
+                    .bits(mult_bits + offset_bits - 1, mult_bits)
+                    .as_signed();
+        }
+        let value2 = delay(m, "value", value, false);
+        let valid2 = delay(m, "valid2", valid1, true);
+
+        // Stage 2: shifted by the token's shift, rounding, and saturated.
+        let y = round_shift_by(value2, shift).saturate(mat.out_bits);
+        let y3 = delay(m, "y_q", y, false);
+        let valid3 = delay(m, "valid3", valid2, true);
+        m.output("y_valid", valid3);
+        m.output("y", y3);
+    }
+}
+
+/// A ROM address register that loads `token * per_token` on `load` and steps by one on
+/// `step`.
+fn advancing_address<'a>(
+    m: &'a ModuleBuilder<'a>,
+    name: &str,
+    token: Signal<'a>,
+    per_token: usize,
+    bits: u32,
+    load: Signal<'a>,
+    step: Signal<'a>,
+) -> Signal<'a> {
+    let addr = m.reg(name, Type::unsigned(bits)).reset(0);
+    addr.next_when(step, (addr.q() + 1).trunc(bits));
+    addr.next_when(load, (token * per_token as i64).resize(bits));
+    addr.q()
+}
+
+/// The weights, `lanes` to a word, the first in the low bits; each row starts a new word.
+fn pack_weights(m: &FixedMatrix, lanes: usize) -> Vec<Bits> {
+    let wb = m.weight_bits as usize;
+    let mask = u64::MAX >> (64 - wb);
+    let mut words = Vec::with_capacity(m.rows * m.cols.div_ceil(lanes));
+    for row in m.weights.chunks_exact(m.cols) {
+        for chunk in row.chunks(lanes) {
+            let packed = chunk.iter().enumerate().fold(0u64, |acc, (l, &w)| {
+                acc | ((w as u8 as u64) & mask) << (l * wb)
+            });
+            words.push(Bits::from_u64(packed, (lanes * wb) as u32));
+        }
+    }
+    words
+}

@@ -1,1 +1,403 @@
-//! (being written)
+//! [`RmsNorm`]: RMS normalisation of an element stream, with a pipelined reciprocal square root.
+
+use hardwire_hdl::ir::addr_width;
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::rmsnorm::{GAIN_FRAC, NORM_FRAC, RSQRT_FRAC, RSQRT_INDEX_BITS};
+use hardwire_model::fixed::{round_shift as golden_round_shift, Format, RmsNormParams, RsqrtTable};
+
+use super::elementwise::{
+    content_tag, delay, element_index, format_tag, round_shift, round_shift_by, signed_width,
+    unsigned_width,
+};
+
+/// The left shift that turns `x * y1` into `t` before the rounding right shift by `k`:
+/// `shift_signed(p, RSQRT_FRAC + k - NORM_FRAC) = round_shift(p * 2^PRE, k)`.
+const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
+
+/// RMSNorm of an element stream, matching the golden model's `rms_norm` bit for bit.
+///
+/// While `x` arrives it is stored in a buffer RAM and its squares are summed; the layer's
+/// `eps` is added; a pipelined unit computes the golden `rsqrt` of the sum (leading-one
+/// detector, normalising shift, seed ROM, one Newton step); then the buffer is read back and
+/// each element is scaled by the reciprocal root (a shift by `k` in either direction,
+/// rounding) and by its gain from a ROM holding every layer's gains, rounded and saturated.
+///
+/// Ports: input `layer` (unsigned, `max(1, clog2(params.len()))` bits) choosing the
+/// parameters, held from a vector's first input element to its last output element; stream
+/// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
+/// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
+/// the last `y`.
+/// Latency: [`RmsNorm::latency`] = `n + 10` cycles from the last `x` to the last `y` (two to
+/// finish the sum, five for the reciprocal root, four per element to scale it; the elements
+/// follow one per cycle). Throughput: one vector per `2n + 10` cycles when `x` has no gaps.
+/// The module name holds the label, sizes and formats; the label stands for the gains, as a
+/// [`Linear`](super::Linear)'s does for its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RmsNorm {
+    /// The folded gains and epsilon of each layer, all of the same length.
+    pub params: Vec<RmsNormParams>,
+    /// Format of the input activations.
+    pub input: Format,
+    /// Format of the outputs.
+    pub output: Format,
+    /// The reciprocal-square-root seed table.
+    pub table: RsqrtTable,
+    /// Distinguishes the modules of different gain sets.
+    pub label: String,
+}
+
+impl RmsNorm {
+    /// Cycles from the last input element to the last output element: `n + 10`.
+    pub fn latency(&self) -> u64 {
+        self.params.first().map_or(0, |p| p.gain.len() as u64) + 10
+    }
+
+    /// Every reason the block cannot be built, as one sentence.
+    fn check(&self) -> Result<SeedAnalysis, String> {
+        let n = self.params.first().map_or(0, |p| p.gain.len());
+        if n == 0 || self.params.iter().any(|p| p.gain.len() != n) {
+            return Err(format!(
+                "RmsNorm `{}` needs at least one layer, and every layer's gains of one \
+                 non-zero length",
+                self.label
+            ));
+        }
+        for (what, f) in [("input", self.input), ("output", self.output)] {
+            if !(2..=32).contains(&f.bits) {
+                return Err(format!(
+                    "RmsNorm `{}` has a {}-bit {what} format; use 2 to 32 bits",
+                    self.label, f.bits
+                ));
+            }
+        }
+        if self.output.frac > NORM_FRAC + GAIN_FRAC {
+            return Err(format!(
+                "RmsNorm `{}`'s output has {} fractional bits; at most {} are available",
+                self.label,
+                self.output.frac,
+                NORM_FRAC + GAIN_FRAC
+            ));
+        }
+        if sum_bits(n, self.input.bits, self.max_eps()) > 64 {
+            return Err(format!(
+                "RmsNorm `{}`: {n} squares of {}-bit inputs plus eps may not fit the 64 bits \
+                 of the golden rsqrt; use fewer elements or narrower inputs",
+                self.label, self.input.bits
+            ));
+        }
+        analyse(&self.table)
+    }
+
+    fn max_eps(&self) -> u64 {
+        self.params.iter().map(|p| p.eps).max().unwrap_or(0)
+    }
+}
+
+/// Bits of the largest possible `Σx² + eps` (up to 128).
+fn sum_bits(n: usize, input_bits: u32, max_eps: u64) -> u32 {
+    let max = (n as u128) << (2 * (input_bits - 1));
+    128 - (max + u128::from(max_eps)).leading_zeros()
+}
+
+impl Block for RmsNorm {
+    fn name(&self) -> String {
+        let n = self.params.first().map_or(0, |p| p.gain.len());
+        let mut name = format!(
+            "rms_norm_{}_{}x{}_i{}_o{}",
+            self.label,
+            self.params.len(),
+            n,
+            format_tag(self.input),
+            format_tag(self.output)
+        );
+        if self.table != RsqrtTable::default() {
+            name.push_str(&format!("_t{}", table_tag(&self.table)));
+        }
+        name
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let seeds = match self.check() {
+            Ok(s) => s,
+            Err(e) => {
+                m.bad_parameter(e);
+                return;
+            }
+        };
+        let (layers, n) = (self.params.len(), self.params[0].gain.len());
+        let (ib, ob) = (self.input.bits, self.output.bits);
+        let layer = m.input("layer", Type::unsigned(clog2(layers).max(1)));
+        let x_valid = m.input("x_valid", Type::BOOL);
+        let x = m.input("x", Type::signed(ib));
+
+        // Sum of squares, storing x for the second pass.
+        let buffer = m.memory("x_buffer", x.ty(), n as u32);
+        let (in_index, in_last) = element_index(m, "in_index", x_valid, n);
+        buffer.write(in_index, x, x_valid);
+        let square = delay(m, "square", (x * x).as_unsigned().trunc(2 * ib - 1), false);
+        let square_valid = delay(m, "square_valid", x_valid, true);
+        let square_last = delay(m, "square_last", in_last, true);
+        let acc_bits = sum_bits(n, ib, 0);
+        let acc = m.reg("sum_sq", Type::unsigned(acc_bits)).reset(0);
+        let sum = acc.q() + square;
+        acc.next_when(square_valid, sum.trunc(acc_bits));
+        acc.next_when(square_last, m.lit(0, Type::unsigned(acc_bits)));
+        let eps_bits = unsigned_width(self.max_eps());
+        let eps_of = |p: &RmsNormParams| m.constant(Bits::from_u64(p.eps, eps_bits), false);
+        let mut eps = eps_of(&self.params[0]);
+        for (l, p) in self.params.iter().enumerate().skip(1) {
+            if p.eps != self.params[0].eps {
+                eps = layer.eq(l as i64).mux(eps_of(p), eps);
+            }
+        }
+        let ss_bits = sum_bits(n, ib, self.max_eps());
+        let ss = m
+            .reg("sum_sq_eps", Type::unsigned(ss_bits))
+            .enable(square_last);
+        ss.next((sum + eps).trunc(ss_bits));
+        let ss_valid = delay(m, "sum_valid", square_last, true);
+
+        let rsqrt = Rsqrt {
+            width: ss_bits,
+            table: self.table.clone(),
+        };
+        let unit = m.instance("u_rsqrt", &rsqrt);
+        unit.input("v", ss.q());
+        unit.input("v_valid", ss_valid);
+        let scale = unit.output("scale");
+        let k = unit.output("k");
+
+        // Read x back from one cycle before the scale is ready (the RAM read takes that cycle).
+        let mut start = ss_valid;
+        for i in 1..Rsqrt::LATENCY {
+            start = delay(m, &format!("start_d{i}"), start, true);
+        }
+        let reading = m.reg("reading", Type::BOOL).reset(0);
+        let issue = start | reading.q();
+        let (out_index, out_last) = element_index(m, "out_index", issue, n);
+        reading.next(issue & !out_last);
+        let x_back = buffer.read(out_index);
+        let gains: Vec<i64> = self
+            .params
+            .iter()
+            .flat_map(|p| p.gain.iter().map(|&g| i64::from(g)))
+            .collect();
+        let gain_bits = gains.iter().map(|&g| signed_width(g)).max().unwrap_or(2);
+        let gain_rom = m
+            .memory("gain", Type::signed(gain_bits), (layers * n) as u32)
+            .init(&gains);
+        let gain_addr = if layers == 1 {
+            out_index
+        } else {
+            (layer * n as i64 + out_index).resize(addr_width((layers * n) as u32))
+        };
+        let gain = gain_rom.read(gain_addr);
+
+        // Stage 1: x * y1. Stage 2: shifted by k, rounding, to `NORM_FRAC` fractional bits;
+        // `t_bits` holds it whatever the input (|x| <= sqrt(Σx² + eps)).
+        let scale_s = scale.extend(scale.width() + 1).as_signed();
+        let prod1 = delay(m, "norm_prod", x_back * scale_s, false);
+        let gain1 = delay(m, "gain1", gain, false);
+        let read_valid = delay(m, "read_valid", issue, true);
+        let v1 = delay(m, "valid1", read_valid, true);
+        let pre = prod1.extend(prod1.width() + PRE) << PRE;
+        let t = round_shift_by(pre, k);
+        let t = t.trunc(seeds.t_bits.min(t.width()));
+        let t2 = delay(m, "norm", t, false);
+        let gain2 = delay(m, "gain2", gain1, false);
+        let v2 = delay(m, "valid2", v1, true);
+        // Stage 3: times the gain; stage 4: rounded and saturated to the output format.
+        let prod3 = delay(m, "gain_prod", t2 * gain2, false);
+        let v3 = delay(m, "valid3", v2, true);
+        let s2 = NORM_FRAC + GAIN_FRAC - self.output.frac;
+        let y4 = delay(m, "y_q", round_shift(m, prod3, s2).saturate(ob), false);
+        let v4 = delay(m, "valid4", v3, true);
+        m.output("y_valid", v4);
+        m.output("y", y4);
+    }
+}
+
+fn table_tag(t: &RsqrtTable) -> String {
+    content_tag(t.entries.iter().map(|&e| i64::from(e)))
+}
+
+/// What a seed table implies for the datapath.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SeedAnalysis {
+    /// Width of a table entry.
+    seed_bits: u32,
+    /// Width of the Newton step's result `y1` (never negative).
+    scale_bits: u32,
+    /// Width of a signed normalised value `t` for any input.
+    t_bits: u32,
+}
+
+/// The golden Newton step `y1` for a normalised `u` and seed `y0`.
+fn newton(u: i64, y0: i64) -> i64 {
+    let y2 = golden_round_shift(y0 * y0, RSQRT_FRAC);
+    let t = golden_round_shift(u * y2, RSQRT_FRAC);
+    golden_round_shift(y0 * ((3 << RSQRT_FRAC) - t), RSQRT_FRAC + 1)
+}
+
+/// Checks a seed table and bounds the values it leads to. Entry `(odd, i)` is used for the
+/// `u` in `[2^(F+odd) + i * 2^(F-I+odd), 2^(F+odd) + (i+1) * 2^(F-I+odd))`, and `y1` falls as
+/// `u` rises, so its ends bound `y1`. `|x| <= sqrt(v) < sqrt((u+1) * 2^(2k-F))` bounds
+/// `t = x * y1 * 2^(NORM_FRAC - F - k)` by `sqrt(u+1) * y1 * 2^(NORM_FRAC - 3F/2)`, plus a
+/// half from rounding.
+fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
+    let per_parity = 1usize << RSQRT_INDEX_BITS;
+    if table.entries.len() != 2 * per_parity {
+        return Err(format!(
+            "the rsqrt seed table has {} entries; it needs {}",
+            table.entries.len(),
+            2 * per_parity
+        ));
+    }
+    if let Some(e) = table.entries.iter().find(|&&e| e >= 1 << 20) {
+        return Err(format!(
+            "the rsqrt seed entry {e} is not below 2^20; entries approximate 2^{RSQRT_FRAC} / \
+             sqrt(u) for u in [1, 4)"
+        ));
+    }
+    let mut scale_max = 0i64;
+    let mut t_max = 0f64;
+    for (k, &seed) in table.entries.iter().enumerate() {
+        let (odd, i) = ((k / per_parity) as u32, (k % per_parity) as i64);
+        let step = 1i64 << (RSQRT_FRAC - RSQRT_INDEX_BITS + odd);
+        let u_lo = (1i64 << (RSQRT_FRAC + odd)) + i * step;
+        let u_hi = u_lo + step - 1;
+        let (y_hi, y_lo) = (newton(u_lo, seed.into()), newton(u_hi, seed.into()));
+        if y_lo < 0 {
+            return Err(format!(
+                "the rsqrt seed entry {k} ({seed}) makes the Newton step negative for \
+                 u = {u_hi} / 2^{RSQRT_FRAC}; entries approximate 2^{RSQRT_FRAC} / sqrt(u)"
+            ));
+        }
+        scale_max = scale_max.max(y_hi);
+        let bound = ((u_hi + 1) as f64).sqrt()
+            * y_hi as f64
+            * (f64::from(NORM_FRAC) - 1.5 * f64::from(RSQRT_FRAC)).exp2();
+        t_max = t_max.max(bound);
+    }
+    let seed_max = table.entries.iter().copied().max().unwrap_or(0);
+    Ok(SeedAnalysis {
+        seed_bits: unsigned_width(seed_max.into()),
+        scale_bits: unsigned_width(scale_max as u64),
+        t_bits: signed_width(t_max.ceil() as i64 + 2),
+    })
+}
+
+/// The golden `rsqrt` of `v` as a pipeline: `v = max(v, 1)`; stage 1 finds the leading one `p`
+/// (a tree of or-reductions); stage 2 normalises `u = v * 2^(RSQRT_FRAC - e)` (`e = p` rounded
+/// down to even, a barrel shift) and addresses the seed ROM with `p`'s parity and `u`'s top
+/// bits; stages 3 to 5 are the Newton step's three multiplies, each rounded.
+///
+/// Ports: `v` (unsigned, `width` bits), `v_valid`; `scale` (`y1`, unsigned) and `k` (`e / 2`),
+/// loaded when the result of a valid `v` is ready and held until the next.
+/// Latency: [`Rsqrt::LATENCY`] cycles. Throughput: one value per cycle.
+#[derive(Debug, Clone, PartialEq)]
+struct Rsqrt {
+    /// Width of `v`, 2 to 64.
+    width: u32,
+    /// The seed table (checked by [`analyse`]).
+    table: RsqrtTable,
+}
+
+impl Rsqrt {
+    const LATENCY: u64 = 5;
+}
+
+impl Block for Rsqrt {
+    fn name(&self) -> String {
+        let mut name = format!("rsqrt_u{}", self.width);
+        if self.table != RsqrtTable::default() {
+            name.push_str(&format!("_t{}", table_tag(&self.table)));
+        }
+        name
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let seeds = match analyse(&self.table) {
+            Ok(s) if (2..=64).contains(&self.width) => s,
+            Ok(_) => {
+                m.bad_parameter(format!("rsqrt takes 2 to 64 bits, not {}", self.width));
+                return;
+            }
+            Err(e) => {
+                m.bad_parameter(e);
+                return;
+            }
+        };
+        let w = self.width;
+        let v = m.input("v", Type::unsigned(w));
+        let v_valid = m.input("v_valid", Type::BOOL);
+
+        // Stage 1: the leading one of max(v, 1).
+        let v = v | v.eq(0).extend(w);
+        let lead_bits = clog2(w as usize);
+        let padded = 1u32 << lead_bits;
+        let (_, lead) = leading_one(if padded > w { v.extend(padded) } else { v });
+        let v1 = delay(m, "v1", v, false);
+        let lead1 = delay(m, "lead1", lead, false);
+        let valid1 = delay(m, "valid1", v_valid, true);
+
+        // Stage 2: u = v * 2^(F - e) in [2^F, 2^(F+2)), and the seed address.
+        let e = (lead1 >> 1) << 1;
+        let odd = lead1.bit(0);
+        let zeros = m.lit(0, Type::unsigned(RSQRT_FRAC));
+        let u = m.concat(&[v1, zeros]).shr_by(e).bits(RSQRT_FRAC + 1, 0);
+        let lo = RSQRT_FRAC - RSQRT_INDEX_BITS;
+        let index = odd.mux(u.bits(RSQRT_FRAC, lo + 1), u.bits(RSQRT_FRAC - 1, lo));
+        let entries: Vec<i64> = self.table.entries.iter().map(|&e| e.into()).collect();
+        let rom = m
+            .memory(
+                "seed",
+                Type::unsigned(seeds.seed_bits),
+                entries.len() as u32,
+            )
+            .init(&entries);
+        let y0 = rom.read(odd.concat(index));
+        let u2 = delay(m, "u2", u, false);
+        let k2 = delay(m, "k2", lead1 >> 1, false);
+        let valid2 = delay(m, "valid2", valid1, true);
+
+        // Stages 3 to 5: y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
+        let y2 = delay(m, "y2", round_shift(m, y0 * y0, RSQRT_FRAC), false);
+        let y0_3 = delay(m, "y0_3", y0, false);
+        let u3 = delay(m, "u3", u2, false);
+        let k3 = delay(m, "k3", k2, false);
+        let valid3 = delay(m, "valid3", valid2, true);
+        let t = delay(m, "t4", round_shift(m, u3 * y2, RSQRT_FRAC), false);
+        let y0_4 = delay(m, "y0_4", y0_3, false);
+        let k4 = delay(m, "k4", k3, false);
+        let valid4 = delay(m, "valid4", valid3, true);
+        let three = m.lit(3 << RSQRT_FRAC, Type::signed(RSQRT_FRAC + 3));
+        let d = three - t.extend(t.width() + 1).as_signed();
+        let y1 = round_shift(
+            m,
+            y0_4.extend(y0_4.width() + 1).as_signed() * d,
+            RSQRT_FRAC + 1,
+        );
+        let scale = m
+            .reg("scale_q", Type::unsigned(seeds.scale_bits))
+            .enable(valid4);
+        scale.next(y1.resize(seeds.scale_bits).as_unsigned());
+        let k = m.reg("k_q", k4.ty()).enable(valid4);
+        k.next(k4);
+        m.output("scale", scale.q());
+        m.output("k", k.q());
+    }
+}
+
+/// Whether any bit of `v` is set, and the position of the highest set bit, for a power-of-two
+/// width of at least 2: a tree of halves, each level one mux deep.
+fn leading_one(v: Signal<'_>) -> (Signal<'_>, Signal<'_>) {
+    let w = v.width();
+    if w == 2 {
+        return (v.any(), v.bit(1));
+    }
+    let (hi_any, hi_pos) = leading_one(v.bits(w - 1, w / 2));
+    let (lo_any, lo_pos) = leading_one(v.bits(w / 2 - 1, 0));
+    (hi_any | lo_any, hi_any.concat(hi_any.mux(hi_pos, lo_pos)))
+}
