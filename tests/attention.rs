@@ -159,19 +159,22 @@ fn send(
     (out, last_out - last_in)
 }
 
-/// Runs `steps[pos][layer]` at positions `0..steps.len()`, each layer in turn, against the
-/// golden caches; returns the recorder for a replay.
-fn check(a: &Attention, steps: &[Vec<Step>]) -> Result<Recorder, TestCaseError> {
+/// Runs each sequence of `steps[pos][layer]` from position 0 (a new sequence overwrites the
+/// cache), each layer in turn at each position, against the golden caches; returns the
+/// recorder for a replay.
+fn check(a: &Attention, sequences: &[Vec<Vec<Step>>]) -> Result<Recorder, TestCaseError> {
     let design = Design::elaborate(a).unwrap_or_else(|e| panic!("{e}"));
     let mut rec = Recorder::new(&design, 2).unwrap();
     let mut golden: Vec<GoldenLayer> = (0..a.layers).map(|_| GoldenLayer::default()).collect();
     let mut junk = 99i64;
-    for (pos, layers) in steps.iter().enumerate() {
-        for (layer, s) in layers.iter().enumerate() {
-            let want = golden[layer].step(a, pos, s);
-            let (got, latency) = send(&mut rec, a, layer, pos, s, &mut junk);
-            prop_assert_eq!(&got, &want, "layer {} pos {}", layer, pos);
-            prop_assert_eq!(latency, a.latency(pos), "layer {} pos {}", layer, pos);
+    for steps in sequences {
+        for (pos, layers) in steps.iter().enumerate() {
+            for (layer, s) in layers.iter().enumerate() {
+                let want = golden[layer].step(a, pos, s);
+                let (got, latency) = send(&mut rec, a, layer, pos, s, &mut junk);
+                prop_assert_eq!(&got, &want, "layer {} pos {}", layer, pos);
+                prop_assert_eq!(latency, a.latency(pos), "layer {} pos {}", layer, pos);
+            }
         }
     }
     Ok(rec)
@@ -224,7 +227,7 @@ proptest! {
 
     #[test]
     fn attention_matches_golden_steps((a, steps) in case()) {
-        check(&a, &steps)?;
+        check(&a, &[steps])?;
     }
 }
 
@@ -265,16 +268,17 @@ fn attention_under_verilator() {
         return;
     }
     let a = attention(4, 2, 8, 8, 2, Format { bits: 20, frac: 12 });
-    let rec = check(&a, &fixed_run(&a, 5, 3)).unwrap();
+    let rec = check(&a, &[fixed_run(&a, 5, 3)]).unwrap();
     let design = Design::elaborate(&a).unwrap();
     cosimulate(&design, &rec.stimulus(), Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
-fn attention_full_cache_of_one_layer() {
-    // GQA with three query heads per kv head, every position of the cache.
+fn attention_full_cache_then_a_new_sequence() {
+    // GQA with three query heads per kv head: every position of the cache, then a new
+    // sequence from position 0 over the old one's entries.
     let a = attention(3, 1, 4, 6, 1, Format { bits: 20, frac: 12 });
-    check(&a, &fixed_run(&a, 6, 5)).unwrap();
+    check(&a, &[fixed_run(&a, 6, 5), fixed_run(&a, 4, 6)]).unwrap();
 }
 
 /// The Verilog of a design, file by file, keeping the files whose names pass `keep`.

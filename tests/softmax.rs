@@ -175,6 +175,18 @@ fn softmax_prob_width_for_the_default_tables() {
 }
 
 #[test]
+fn softmax_long_vectors() {
+    // A thousand equal scores (the widest sum) and a thousand spread ones.
+    let block = block(1000, "l");
+    let spread = (0..1000).map(|i| (i * 7919 % 20_000) - 10_000).collect();
+    let vs = [vec![12_345; 1000], spread].map(|scores| Vector {
+        gaps: vec![0; scores.len()],
+        scores,
+    });
+    check(&block, &vs).unwrap();
+}
+
+#[test]
 fn softmax_under_verilator() {
     if !require_tool("verilator") {
         return;
