@@ -5,8 +5,7 @@ use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::softmax::PROB_FRAC;
 use hardwire_model::fixed::{ExpTable, Format, RecipTable, Requant, RopeTables};
 
-use super::rotary::digest;
-use super::softmax::{flag, round_shift};
+use super::elementwise::{content_tag, delay, element_index, format_tag, round_shift};
 use super::{RotaryEmbedding, SoftmaxPipeline};
 
 /// The attention of one decoder step, bit-exact with the attention section of
@@ -163,18 +162,17 @@ impl Block for Attention {
         let tables = t.cos.iter().chain(&t.sin).map(|&v| i64::from(v));
         let softmax = self.exp.entries.iter().chain(&self.recip.entries);
         format!(
-            "attention_{}_h{}kv{}_d{}_s{}_l{}_a{}f{}_q{}r{}_t{:08x}",
+            "attention_{}_h{}kv{}_d{}_s{}_l{}_a{}_q{}r{}_t{}",
             self.label,
             self.heads,
             self.kv_heads,
             self.head_dim,
             self.max_seq,
             self.layers,
-            self.act.bits,
-            self.act.frac,
+            format_tag(self.act),
             self.score_scale.mult,
             self.score_scale.shift,
-            digest(tables.chain(softmax.map(|&e| i64::from(e))))
+            content_tag(tables.chain(softmax.map(|&e| i64::from(e))))
         )
     }
 
@@ -212,7 +210,7 @@ impl Block for Attention {
         row_base.next(((layer * self.max_seq as i64 + pos) * kvd as i64).resize(aw));
 
         // Input: q and k through RoPE, v straight to its cache.
-        let (in_idx, go) = counter(m, "in_idx", qkv_valid, qd + 2 * kvd);
+        let (in_idx, go) = element_index(m, "in_idx", qkv_valid, qd + 2 * kvd);
         let is_qk = in_idx.lt((qd + kvd) as i64);
         let rope = m.instance("u_rope", &self.rotary());
         rope.input("pos", pos);
@@ -220,7 +218,7 @@ impl Block for Attention {
         rope.input("x", qkv);
         let rope_valid = rope.output("y_valid");
         let rope_y = rope.output("y");
-        let (rope_idx, _) = counter(m, "rope_idx", rope_valid, qd + kvd);
+        let (rope_idx, _) = element_index(m, "rope_idx", rope_valid, qd + kvd);
         let rope_is_k = rope_idx.ge(qd as i64);
         let qw = clog2(qd).max(1);
         q_buf.write(rope_idx.resize(qw), rope_y, rope_valid & !rope_is_k);
@@ -240,12 +238,12 @@ impl Block for Attention {
             sm.output("y"),
             sm_valid,
         );
-        let (sm_head, _) = counter(m, "sm_head", sm_done, self.heads);
+        let (sm_head, _) = element_index(m, "sm_head", sm_done, self.heads);
         let more_heads = sm_head.ne((self.heads - 1) as i64);
 
         // Scores: for each position p, Σ_d q_h[d]·k_p[d], one product per cycle.
         let s = HeadWalk::new(m, "s", self, aw, go | (sm_done & more_heads));
-        let (s_d, s_d_last) = counter(m, "s_d", s.issue, hd);
+        let (s_d, s_d_last) = element_index(m, "s_d", s.issue, hd);
         let (_, s_end) = position_counter(m, "s_p", s_d_last, pos);
         s.finish(s_end);
         // q address: this head's base plus d; k address: the row of p plus the kv offset plus d.
@@ -265,10 +263,10 @@ impl Block for Attention {
         let k = k_cache.read((s_row.q() + s_d).resize(aw));
         let dot_bits = 2 * bits + clog2(hd);
         let dot = mac(m, "s", s.issue, s_d.eq(0), s_d_last, s_end, q, k, dot_bits);
-        let score_valid = flag(m, "score_valid", dot.last);
-        let score_last = flag(m, "score_last", dot.end);
+        let score_valid = delay(m, "score_valid", dot.last, true);
+        let score_last = delay(m, "score_last", dot.end, true);
         let score = m.reg("score", act);
-        score.next_when(dot.last, self.scale_score(dot.acc));
+        score.next_when(dot.last, self.scale_score(m, dot.acc));
         sm.input("x_valid", score_valid);
         sm.input("x", score.q());
         sm.input("x_last", score_last);
@@ -276,7 +274,7 @@ impl Block for Attention {
         // Weighted sum: for each d, Σ_j prob_j·v_j[d], one product per cycle.
         let w = HeadWalk::new(m, "w", self, aw, sm_done);
         let (w_j, w_j_last) = position_counter(m, "w_j", w.issue, pos);
-        let (_, w_end) = counter(m, "w_d", w_j_last, hd);
+        let (_, w_end) = element_index(m, "w_d", w_j_last, hd);
         w.finish(w_end);
         let w_bank = m.reg("w_bank", Type::BOOL).reset(0);
         w_bank.next_when(w_end, !w_bank.q());
@@ -293,8 +291,8 @@ impl Block for Attention {
         let sum_bits = prob_bits + bits + clog2(self.max_seq);
         let sum = mac(m, "w", w.issue, w_j.eq(0), w_j_last, w_end, p, v, sum_bits);
         let att = m.reg("att_q", act);
-        att.next_when(sum.last, round_shift(sum.acc, PROB_FRAC).saturate(bits));
-        m.output("att_valid", flag(m, "att_valid_q", sum.last));
+        att.next_when(sum.last, round_shift(m, sum.acc, PROB_FRAC).saturate(bits));
+        m.output("att_valid", delay(m, "att_valid_q", sum.last, true));
         m.output("att", att.q());
     }
 }
@@ -316,15 +314,9 @@ impl Attention {
     }
 
     /// `sat(round_shift(dot · mult, shift), act.bits)`: golden `Requant::apply`.
-    fn scale_score<'a>(&self, dot: Signal<'a>) -> Signal<'a> {
+    fn scale_score<'a>(&self, m: &'a ModuleBuilder<'a>, dot: Signal<'a>) -> Signal<'a> {
         let Requant { mult, shift } = self.score_scale;
-        let scaled = dot * i64::from(mult);
-        let rounded = if shift == 0 {
-            scaled
-        } else {
-            round_shift(scaled, shift)
-        };
-        rounded.saturate(self.act.bits)
+        round_shift(m, dot * i64::from(mult), shift).saturate(self.act.bits)
     }
 }
 
@@ -423,40 +415,24 @@ fn mac<'a>(
     acc_bits: u32,
 ) -> Accumulated<'a> {
     let n = |s: &str| format!("{prefix}{s}");
-    let v1 = flag(m, &n("1_valid"), issue);
-    let first1 = flag(m, &n("1_first"), issue & first);
-    let last1 = flag(m, &n("1_last"), issue & last);
-    let end1 = flag(m, &n("1_end"), issue & end);
+    let v1 = delay(m, &n("1_valid"), issue, true);
+    let first1 = delay(m, &n("1_first"), issue & first, true);
+    let last1 = delay(m, &n("1_last"), issue & last, true);
+    let end1 = delay(m, &n("1_end"), issue & end, true);
     let prod = m.reg(&n("_prod"), a.ty().with_width(a.width() + b.width()));
     prod.next_when(v1, a * b);
-    let v2 = flag(m, &n("2_valid"), v1);
-    let first2 = flag(m, &n("2_first"), first1);
-    let last2 = flag(m, &n("2_last"), last1);
-    let end2 = flag(m, &n("2_end"), end1);
+    let v2 = delay(m, &n("2_valid"), v1, true);
+    let first2 = delay(m, &n("2_first"), first1, true);
+    let last2 = delay(m, &n("2_last"), last1, true);
+    let end2 = delay(m, &n("2_end"), end1, true);
     let acc = m.reg(&n("_acc"), a.ty().with_width(acc_bits));
     let base = first2.mux(m.lit(0, acc.q().ty()), acc.q());
     acc.next_when(v2, (base + prod.q()).resize(acc_bits));
     Accumulated {
         acc: acc.q(),
-        last: flag(m, &n("3_last"), last2),
-        end: flag(m, &n("3_end"), end2),
+        last: delay(m, &n("3_last"), last2, true),
+        end: delay(m, &n("3_end"), end2, true),
     }
-}
-
-/// A counter of the cycles with `step` that wraps after `n`; returns the count and whether
-/// this step is the last of the `n`.
-fn counter<'a>(
-    m: &'a ModuleBuilder<'a>,
-    name: &str,
-    step: Signal<'a>,
-    n: usize,
-) -> (Signal<'a>, Signal<'a>) {
-    let w = clog2(n).max(1);
-    let c = m.reg(name, Type::unsigned(w)).reset(0);
-    let last = step & c.q().eq((n - 1) as i64);
-    c.next_when(step, (c.q() + 1).resize(w));
-    c.next_when(last, m.lit(0, c.q().ty()));
-    (c.q(), last)
 }
 
 /// A counter over the positions `0..=pos`: the count and whether this step is the last.

@@ -5,6 +5,8 @@ use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::rope::ROPE_FRAC;
 use hardwire_model::fixed::RopeTables;
 
+use super::elementwise::{content_tag, signed_width};
+
 /// Rotates the heads of a vector by their position, matching `hardwire_model::fixed::rope` bit
 /// for bit: for each pair `(a, b)` (model elements `i` and `i + head_dim / 2` of a head)
 /// `a' = sat(round_shift(a·cos - b·sin, ROPE_FRAC))` and
@@ -88,12 +90,12 @@ impl Block for RotaryEmbedding {
         let t = &self.tables;
         let words = t.cos.iter().chain(&t.sin).map(|&v| i64::from(v));
         format!(
-            "rotary_{}_hd{}_s{}_b{}_t{:08x}",
+            "rotary_{}_hd{}_s{}_b{}_t{}",
             self.label,
             self.head_dim,
             t.max_seq,
             self.bits,
-            digest(words)
+            content_tag(words)
         )
     }
 
@@ -164,23 +166,4 @@ impl Block for RotaryEmbedding {
         m.output("y_valid", y_valid.q());
         m.output("y", y.q());
     }
-}
-
-/// The fewest bits that hold `v` as a signed value.
-pub(super) fn signed_width(v: i64) -> u32 {
-    let v = if v < 0 { !v } else { v };
-    65 - v.leading_zeros()
-}
-
-/// A stable 32-bit FNV-1a digest of a block's constant tables, so the module name changes
-/// whenever the contents do and regenerated designs keep their names.
-pub(super) fn digest(words: impl IntoIterator<Item = i64>) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for w in words {
-        for byte in w.to_le_bytes() {
-            h ^= u32::from(byte);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    h
 }

@@ -7,7 +7,7 @@ use hardwire_model::fixed::softmax::{
 };
 use hardwire_model::fixed::{reciprocal, ExpTable, RecipTable};
 
-use super::rotary::digest;
+use super::elementwise::{content_tag, delay, round_shift, round_shift_by, unsigned_width};
 
 /// Softmax matching `hardwire_model::fixed::softmax` bit for bit, in three passes over a
 /// buffer of `max_len` words:
@@ -118,12 +118,12 @@ impl Block for SoftmaxPipeline {
     fn name(&self) -> String {
         let words = self.exp.entries.iter().chain(&self.recip.entries);
         format!(
-            "softmax_{}_n{}_s{}f{}_t{:08x}",
+            "softmax_{}_n{}_s{}f{}_t{}",
             self.label,
             self.max_len,
             self.score_bits,
             self.score_frac,
-            digest(words.map(|&e| i64::from(e)))
+            content_tag(words.map(|&e| i64::from(e)))
         )
     }
 
@@ -174,8 +174,8 @@ impl Block for SoftmaxPipeline {
         let rd = buf.read(ri.q());
 
         // Exp pass, stage 1: the score is back; find its table index and shift.
-        let e1 = flag(m, "e1", issue_exp);
-        let e1_last = flag(m, "e1_last", issue_exp & last_issue);
+        let e1 = delay(m, "e1", issue_exp, true);
+        let e1_last = delay(m, "e1_last", issue_exp & last_issue, true);
         let a1 = m.reg("a1", ri.q().ty());
         a1.next(ri.q());
         let s = rd.bits(sb - 1, 0).as_signed();
@@ -197,8 +197,8 @@ impl Block for SoftmaxPipeline {
         sh.next(int.bits(4, 0));
 
         // Exp pass, stage 2: `e` replaces the score and joins the sum.
-        let e2 = flag(m, "e2", e1);
-        let e2_last = flag(m, "e2_last", e1_last);
+        let e2 = delay(m, "e2", e1, true);
+        let e2_last = delay(m, "e2_last", e1_last, true);
         let a2 = m.reg("a2", ri.q().ty());
         a2.next(a1.q());
         let e = big.q().mux(m.lit(0, entry.ty()), entry.shr_by(sh.q()));
@@ -212,7 +212,7 @@ impl Block for SoftmaxPipeline {
         );
 
         // Reciprocal, stage 0: the leading one of the sum (1 when the sum is 0).
-        let r0 = flag(m, "r0", e2_last);
+        let r0 = delay(m, "r0", e2_last, true);
         let v = sum.q().eq(0).mux(m.lit(1, sum.q().ty()), sum.q());
         let mut lead = m.lit(0, Type::unsigned(pw));
         for i in 1..sum_bits {
@@ -225,7 +225,7 @@ impl Block for SoftmaxPipeline {
 
         // Stage 1: the mantissa, leading one at bit RECIP_FRAC; its next bits address the
         // seed table, whose word then stays put until the next vector.
-        let r1 = flag(m, "r1", r0);
+        let r1 = delay(m, "r1", r0, true);
         let wide = sum_bits.max(MANT_BITS);
         let amount_ty = Type::unsigned(pw.max(clog2(wide as usize)) + 1);
         let amount = m.lit((wide - 1).into(), amount_ty) - p.q();
@@ -236,18 +236,18 @@ impl Block for SoftmaxPipeline {
         m_q.next_when(r1, mant);
 
         // Stage 2: t = round_shift(m·y0, RECIP_FRAC).
-        let r2 = flag(m, "r2", r1);
-        let t = round_shift(m_q.q() * y0, RECIP_FRAC);
+        let r2 = delay(m, "r2", r1, true);
+        let t = round_shift(m, m_q.q() * y0, RECIP_FRAC);
         let t_q = m.reg("t_q", t.ty());
         t_q.next_when(r2, t);
 
         // Stage 3: y = round_shift(y0·(2 - t), RECIP_FRAC), kept to `yb` bits as golden keeps
         // it to 32.
-        let r3 = flag(m, "r3", r2);
+        let r3 = delay(m, "r3", r2, true);
         let two = m.lit(2 << RECIP_FRAC, Type::signed(RECIP_FRAC + 3));
         let y0s = y0.extend(rb + 1).as_signed();
         let ts = t_q.q().extend(t_q.q().width() + 1).as_signed();
-        let y1 = round_shift(y0s * (two - ts), RECIP_FRAC);
+        let y1 = round_shift(m, y0s * (two - ts), RECIP_FRAC);
         let y = m.reg("y_q", Type::unsigned(yb));
         y.next_when(r3, y1.resize(yb).as_unsigned());
 
@@ -260,54 +260,23 @@ impl Block for SoftmaxPipeline {
         ri.next_when(start_exp | r2, m.lit(0, ri.q().ty()));
 
         // Scale, stage 1: e·y.
-        let s1 = flag(m, "s1", issue_scale);
+        let s1 = delay(m, "s1", issue_scale, true);
         let prod = rd.bits(ew - 1, 0) * y.q();
         let prod_q = m.reg("prod_q", prod.ty());
         prod_q.next_when(s1, prod);
 
         // Stage 2: round_shift(e·y, p + RECIP_FRAC - PROB_FRAC), a variable shift.
-        let s2 = flag(m, "s2", s1);
-        let rw = prod.width().max(sum_bits) + SCALE_SHIFT;
-        let shift = p.q() + i64::from(SCALE_SHIFT);
-        let half = m
-            .lit(1 << (SCALE_SHIFT - 1), Type::unsigned(rw))
-            .shl_by(p.q());
-        let rounded = (prod_q.q().extend(rw) + half).shr_by(shift);
+        let s2 = delay(m, "s2", s1, true);
+        let rounded = round_shift_by(prod_q.q(), p.q() + i64::from(SCALE_SHIFT));
         let prob_ty = Type::signed(yb + 1);
         let out = m.reg("y_out", prob_ty);
         out.next_when(s2, rounded.bits(yb - 1, 0).extend(yb + 1).as_signed());
-        let out_valid = flag(m, "y_valid_q", s2);
+        let out_valid = delay(m, "y_valid_q", s2, true);
         m.output("y_valid", out_valid);
         m.output("y", out.q());
     }
 }
 
-/// A one-bit register (reset low) that follows `d` one cycle later: a pipeline stage's valid.
-pub(super) fn flag<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>) -> Signal<'a> {
-    let r = m.reg(name, Type::BOOL).reset(0);
-    r.next(d);
-    r.q()
-}
-
-/// `(x + 2^(s-1)) >> s` for a constant `s > 0` (golden `round_shift`), keeping only the bits
-/// the result can use.
-pub(super) fn round_shift(x: Signal<'_>, s: u32) -> Signal<'_> {
-    let sum = x + (1i64 << (s - 1));
-    let shifted = sum >> s;
-    let keep = sum.width() - s;
-    let r = shifted.bits(keep - 1, 0);
-    if x.ty().signed {
-        r.as_signed()
-    } else {
-        r
-    }
-}
-
 fn words(entries: &[u32]) -> Vec<i64> {
     entries.iter().map(|&e| i64::from(e)).collect()
-}
-
-/// The fewest bits that hold `v` unsigned (at least one).
-fn unsigned_width(v: u64) -> u32 {
-    (64 - v.leading_zeros()).max(1)
 }
