@@ -20,4 +20,5 @@ pub use hardwire_fpga as fpga;
 pub use hardwire_hdl as hdl;
 pub use hardwire_model as model;
 pub use hardwire_sim as sim;
+pub mod report;
 pub mod token_stream;

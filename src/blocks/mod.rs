@@ -18,10 +18,12 @@
 //! sum over the head, so it is the same in either order.
 
 mod attention;
+mod decoder;
 mod elementwise;
 mod embedding;
 mod fixed_weight_matvec;
 mod linear;
+mod llama_core;
 mod multiplier_array;
 mod requantize;
 mod rms_norm;
@@ -29,10 +31,12 @@ mod rotary;
 mod softmax;
 
 pub use attention::*;
+pub use decoder::{rotation_pair_order, DecoderBlock};
 pub use elementwise::*;
 pub use embedding::*;
 pub use fixed_weight_matvec::*;
 pub use linear::Linear;
+pub use llama_core::{LlamaCore, MAX_NEW_BITS};
 pub use multiplier_array::MultiplierArray;
 pub use requantize::Requantize;
 pub use rms_norm::*;

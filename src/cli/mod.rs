@@ -2,12 +2,15 @@
 
 mod engine;
 mod generate;
+mod hardware;
 mod model_source;
+mod rtl;
 mod score;
+mod sim;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Turn a transformer into hardware — model-side commands.
+/// Turn a transformer into hardware.
 #[derive(Parser)]
 #[command(name = "hardwire", version, about)]
 struct Cli {
@@ -21,6 +24,10 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Per-position argmax, next-token negative log-likelihood and perplexity of a text.
     Score(score::ScoreArgs),
+    /// The Verilog, memory files and design report of a model's core.
+    Rtl(rtl::RtlArgs),
+    /// Runs a model's core in the native cycle simulator and checks it against the golden model.
+    Sim(sim::SimArgs),
 }
 
 /// Which model and which numerics, shared by every command.
@@ -75,5 +82,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => generate::run(&a),
         Command::Score(a) => score::run(&a),
+        Command::Rtl(a) => rtl::run(&a),
+        Command::Sim(a) => sim::run(&a),
     }
 }

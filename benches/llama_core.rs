@@ -1,0 +1,106 @@
+//! `LlamaCore` on the `tiny` preset (4-bit weights): simulated cycles per second in the native
+//! simulator and under Verilator on the same Verilog, and cycles per token next to the bound
+//! the multipliers set.
+//!
+//! `cargo bench --bench llama_core [-- CYCLES]`
+//!
+//! The core sits in a free-running top that sends it a one-token prompt and takes every
+//! generated token, so both simulators run the same circuit with no I/O; a checksum of the
+//! tokens shows they computed the same thing.
+
+use std::time::Instant;
+
+use hardwire::blocks::{LlamaCore, MAX_NEW_BITS};
+use hardwire::hdl::prelude::*;
+use hardwire::model::fixed::{FixedModel, NumericConfig};
+use hardwire::model::quant::{QuantPolicy, QuantSpec};
+use hardwire::model::{LlamaConfig, LlamaWeights};
+use hardwire::report::DesignReport;
+use hardwire::sim::cosim::VerilatorBuild;
+use hardwire::sim::Simulator;
+
+/// The core, restarted at position 0 with token 1 after every 32 generated tokens; a checksum
+/// of everything it generates.
+#[derive(Clone, PartialEq)]
+struct FreeRunning {
+    core: LlamaCore,
+}
+
+impl Block for FreeRunning {
+    fn name(&self) -> String {
+        "core_bench".into()
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let tb = self.core.token_bits();
+        let u = m.instance("u_core", &self.core);
+        u.input("start", m.lit(1, Type::BOOL));
+        u.input("in_valid", m.lit(1, Type::BOOL));
+        u.input("in_token", m.lit(1, Type::unsigned(tb)));
+        u.input("in_last", m.lit(1, Type::BOOL));
+        u.input("max_new", m.lit(32, Type::unsigned(MAX_NEW_BITS)));
+        u.input("out_ready", m.lit(1, Type::BOOL));
+        let sum = m.reg("checksum", Type::unsigned(32)).reset(0);
+        let mixed = ((sum.q().bits(30, 0).concat(m.lit(0, Type::BOOL)))
+            ^ u.output("out_token").resize(32))
+        .trunc(32);
+        sum.next_when(u.output("out_valid"), mixed);
+        m.output("checksum", sum.q());
+    }
+}
+
+fn main() {
+    let cycles: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0).unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(32),
+        offset: false,
+    });
+    let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
+    let core = LlamaCore::from_model(&model, 1024, 2048);
+    let design = Design::elaborate(&FreeRunning { core: core.clone() }).unwrap();
+    let core_design = Design::elaborate(&core).unwrap();
+    println!("{}", DesignReport::new(&core, &core_design, 0));
+
+    let t = Instant::now();
+    let mut sim = Simulator::new(&design).unwrap();
+    sim.reset(2).unwrap();
+    let first = t.elapsed();
+    let t = Instant::now();
+    sim.run(cycles);
+    let native = t.elapsed().as_secs_f64();
+    let native_sum = sim.peek("checksum").unwrap();
+
+    let t = Instant::now();
+    let build = VerilatorBuild::new(&design).unwrap();
+    let build_time = t.elapsed();
+    let v = build.bench(cycles).unwrap();
+    let verilator_sum = u64::from_str_radix(v.outputs[0].trim(), 16).unwrap_or(u64::MAX);
+
+    println!(
+        "{cycles} cycles: native {:.2} M cycles/s ({} instructions/cycle, first cycle after {:.1} ms), \
+         Verilator {:.2} M cycles/s (build {:.1} s{}), native/Verilator {:.2}; checksums {:08x} {:08x}{}",
+        cycles as f64 / native / 1e6,
+        sim.instruction_count(),
+        first.as_secs_f64() * 1e3,
+        cycles as f64 / v.seconds / 1e6,
+        build_time.as_secs_f64(),
+        if build.cached { ", cached" } else { "" },
+        (cycles as f64 / native) / (cycles as f64 / v.seconds),
+        native_sum,
+        verilator_sum,
+        if native_sum == verilator_sum { " (equal)" } else { " (DIFFERENT)" },
+    );
+    for pos in [0, 31] {
+        println!(
+            "cycles per token at position {pos}: {} (bound {}: {:.2}x)",
+            core.cycles_per_token(pos),
+            core.cycles_per_token_bound(),
+            core.cycles_per_token(pos) as f64 / core.cycles_per_token_bound() as f64
+        );
+    }
+}

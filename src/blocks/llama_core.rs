@@ -1,0 +1,267 @@
+//! [`LlamaCore`]: the whole model as one token-in, token-out module.
+
+use hardwire_hdl::prelude::*;
+use hardwire_hdl::primitives::clog2;
+use hardwire_model::fixed::FixedModel;
+
+use super::decoder::connect;
+use super::{Argmax, DecoderBlock, Embedding, FixedWeightMatVec, RmsNorm, WeightStore};
+
+/// Width of the `max_new` input: up to 65535 generated tokens per prompt.
+pub const MAX_NEW_BITS: u32 = 16;
+
+/// The top level: embedding, the decoder layers (one after another on one [`DecoderBlock`]),
+/// final norm, LM head and argmax, behind a token-stream interface.
+///
+/// Ports:
+/// - `start`: while idle, clears the KV-cache position (a new conversation).
+/// - stream in: `in_valid`, `in_token`, `in_last` (the prompt's last token), `in_ready` out.
+///   `max_new` is sampled with the last token: how many tokens to generate after it.
+/// - stream out: `out_valid`, `out_token`, `out_last`, `out_ready` in. Generated tokens only.
+/// - `pos`: tokens in the KV cache.
+///
+/// Each prompt token runs through the model (nothing comes out); after the last one the core
+/// emits the argmax and feeds it back, greedily, until it has emitted `max_new` tokens or the
+/// cache is full (the last is flagged `out_last`). Without `start` the next prompt continues
+/// the same context. Cycles per token: [`LlamaCore::cycles_per_token`], from the cycle a token
+/// is taken (`in_valid && in_ready`, or `out_valid && out_ready` for a fed-back token) to the
+/// cycle its successor is known; a generated token is offered on the next cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaCore {
+    /// Token embedding (ROM lookup).
+    pub embedding: Embedding,
+    /// The decoder layers.
+    pub decoder: DecoderBlock,
+    /// Final RMSNorm.
+    pub final_norm: RmsNorm,
+    /// Output projection to the vocabulary.
+    pub lm_head: FixedWeightMatVec,
+    /// Greedy choice.
+    pub argmax: Argmax,
+}
+
+impl LlamaCore {
+    /// The hardware for `model`: every decoder matrix at `reuse` (1: hardwired weights; more:
+    /// ROMs feeding `ceil(rows * cols / reuse)` multiply-accumulate lanes, see
+    /// [`WeightStore::for_reuse`]), the LM head at `lm_head_reuse`. The decoder's units run
+    /// once per layer, the head once per token, so a head reuse of `reuse` times the layer
+    /// count balances their time.
+    pub fn from_model(model: &FixedModel, reuse: usize, lm_head_reuse: usize) -> LlamaCore {
+        let store = |rows, cols| WeightStore::for_reuse(rows, cols, reuse);
+        let decoder = DecoderBlock::from_model(model, store);
+        let n = model.numerics;
+        let vocab = model.config.vocab_size;
+        LlamaCore {
+            embedding: Embedding {
+                matrix: model.embed.clone(),
+                label: "embed".into(),
+            },
+            decoder,
+            final_norm: RmsNorm {
+                params: vec![model.final_norm.clone()],
+                input: n.resid,
+                output: n.act,
+                table: model.rsqrt_table.clone(),
+                label: "final_norm".into(),
+            },
+            lm_head: FixedWeightMatVec {
+                matrices: vec![model.lm_head.clone()],
+                input_bits: n.act.bits,
+                acc_bits: n.acc_bits,
+                store: WeightStore::for_reuse(vocab, model.config.hidden_size, lm_head_reuse),
+                label: "lm_head".into(),
+            },
+            argmax: Argmax {
+                n: vocab,
+                bits: n.act.bits,
+            },
+        }
+    }
+
+    /// Vocabulary size.
+    pub fn vocab(&self) -> usize {
+        self.argmax.n
+    }
+
+    /// KV-cache depth in positions.
+    pub fn max_seq(&self) -> usize {
+        self.decoder.attention.max_seq
+    }
+
+    /// Width of token ids.
+    pub fn token_bits(&self) -> u32 {
+        clog2(self.vocab()).max(1)
+    }
+
+    /// Width of the `pos` output (counts up to `max_seq`).
+    pub fn pos_bits(&self) -> u32 {
+        clog2(self.max_seq() + 1).max(1)
+    }
+
+    /// Cycles from taking a token at position `pos` to knowing the next one: the embedding,
+    /// every layer (each but the first preceded by replaying the residual stream,
+    /// `hidden + 1` cycles), the final norm, the LM head and the argmax.
+    pub fn cycles_per_token(&self, pos: usize) -> u64 {
+        let layers = self.decoder.layers() as u64;
+        self.embedding.latency()
+            + layers * self.decoder.latency(pos)
+            + (layers - 1) * (self.decoder.hidden() as u64 + 1)
+            + self.final_norm.latency()
+            + self.lm_head.latency()
+            + self.argmax.latency()
+    }
+
+    /// The matrix units, named, with the number of times each runs per token.
+    pub fn matvecs(&self) -> Vec<(&'static str, &FixedWeightMatVec, usize)> {
+        let layers = self.decoder.layers();
+        let mut v: Vec<_> = self
+            .decoder
+            .matvecs()
+            .into_iter()
+            .map(|(name, mv)| (name, mv, layers))
+            .collect();
+        v.push(("lm_head", &self.lm_head, 1));
+        v
+    }
+
+    /// Weight multiply-accumulates per token.
+    pub fn weight_macs_per_token(&self) -> u64 {
+        self.matvecs()
+            .iter()
+            .map(|(_, mv, runs)| (mv.matrices[0].rows * mv.matrices[0].cols * runs) as u64)
+            .sum()
+    }
+
+    /// Weight multipliers in the design.
+    pub fn weight_multipliers(&self) -> u64 {
+        self.matvecs()
+            .iter()
+            .map(|(_, mv, _)| mv.multipliers() as u64)
+            .sum()
+    }
+
+    /// The throughput bound: weight multiply-accumulates per token over weight multipliers.
+    pub fn cycles_per_token_bound(&self) -> u64 {
+        self.weight_macs_per_token()
+            .div_ceil(self.weight_multipliers().max(1))
+    }
+}
+
+impl Block for LlamaCore {
+    fn name(&self) -> String {
+        format!(
+            "llama_core_{}l_{}h_{}v",
+            self.decoder.layers(),
+            self.decoder.hidden(),
+            self.vocab()
+        )
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let (tb, pb) = (self.token_bits(), self.pos_bits());
+        let layers = self.decoder.layers();
+        let hidden = self.decoder.hidden();
+        let resid = self.decoder.residual_attn.format.bits;
+        let lb = self.decoder.layer_bits();
+        let hb = clog2(hidden).max(1);
+
+        let start = m.input("start", Type::BOOL);
+        let in_valid = m.input("in_valid", Type::BOOL);
+        let in_token = m.input("in_token", Type::unsigned(tb));
+        let in_last = m.input("in_last", Type::BOOL);
+        let max_new = m.input("max_new", Type::unsigned(MAX_NEW_BITS));
+        let out_ready = m.input("out_ready", Type::BOOL);
+
+        // States: waiting for a prompt token, running one token, offering a generated one.
+        let state = m.reg("state", Type::unsigned(2)).reset(0);
+        let (waiting, offering) = (state.q().eq(0i64), state.q().eq(2i64));
+        let pos = m.reg("position", Type::unsigned(pb)).reset(0);
+        let generating = m.reg("generating", Type::BOOL).reset(0);
+        let remaining = m.reg("remaining", Type::unsigned(MAX_NEW_BITS)).reset(0);
+        let result = m.reg("result", Type::unsigned(tb)).reset(0);
+        let layer = m.reg("layer", Type::unsigned(lb)).reset(0);
+
+        let full = pos.q().eq(self.max_seq() as i64);
+        let in_ready = waiting & !full;
+        let accept = in_ready & in_valid;
+        let out_last = remaining.q().eq(1i64) | full;
+        let fire_out = offering & out_ready;
+        let feedback = fire_out & !out_last;
+        let go = accept | feedback;
+
+        let embedding = m.instance("u_embedding", &self.embedding);
+        embedding.input("token_valid", go);
+        embedding.input("token", accept.mux(in_token, result.q()));
+
+        // The residual stream between layers: written as a layer finishes, replayed into the
+        // next layer.
+        let decoder = m.instance("u_decoder", &self.decoder);
+        let dec_y_valid = decoder.output("y_valid");
+        let last_layer = layer.q().eq((layers - 1) as i64);
+        let to_buffer = dec_y_valid & !last_layer;
+        let buffer = m
+            .memory("residual", Type::signed(resid), hidden as u32)
+            .style(MemStyle::Block);
+        let wr = m.reg("wr_idx", Type::unsigned(hb)).reset(0);
+        let wr_end = wr.q().eq((hidden - 1) as i64);
+        buffer.write(wr.q(), decoder.output("y"), to_buffer);
+        wr.next_when(
+            to_buffer,
+            wr_end.mux(m.lit(0, wr.q().ty()), (wr.q() + 1i64).trunc(hb)),
+        );
+        let layer_done = to_buffer & wr_end;
+        let replaying = m.reg("replaying", Type::BOOL).reset(0);
+        let rd = m.reg("rd_idx", Type::unsigned(hb)).reset(0);
+        let rd_end = rd.q().eq((hidden - 1) as i64);
+        rd.next_when(layer_done, m.lit(0, rd.q().ty()));
+        rd.next_when(replaying.q() & !rd_end, (rd.q() + 1i64).trunc(hb));
+        replaying.next_when(replaying.q() & rd_end, m.lit(0, Type::BOOL));
+        replaying.next_when(layer_done, m.lit(1, Type::BOOL));
+        let replay_data = buffer.read(rd.q());
+        let replay_valid = m.reg("replay_valid", Type::BOOL).reset(0);
+        replay_valid.next(replaying.q());
+        layer.next_when(layer_done, (layer.q() + 1i64).trunc(lb));
+        layer.next_when(go, m.lit(0, layer.q().ty()));
+
+        let emb_valid = embedding.output("y_valid");
+        decoder.input("layer", layer.q());
+        decoder.input("pos", pos.q().resize(self.decoder.pos_bits()));
+        decoder.input("x_valid", emb_valid | replay_valid.q());
+        decoder.input("x", emb_valid.mux(embedding.output("y"), replay_data));
+
+        let final_norm = m.instance("u_final_norm", &self.final_norm);
+        final_norm.input("layer", m.lit(0, Type::BOOL));
+        final_norm.input("x_valid", dec_y_valid & last_layer);
+        final_norm.input("x", decoder.output("y"));
+        let lm_head = m.instance("u_lm_head", &self.lm_head);
+        lm_head.input("layer", m.lit(0, Type::BOOL));
+        connect(&final_norm, "y", &lm_head, "x");
+        let argmax = m.instance("u_argmax", &self.argmax);
+        connect(&lm_head, "y", &argmax, "x");
+        let done = argmax.output("index_valid");
+
+        // Sequencing.
+        let offer = generating.q() & remaining.q().ne(0i64);
+        state.next_when(go, m.lit(1, state.q().ty()));
+        state.next_when(
+            done,
+            offer.mux(m.lit(2, state.q().ty()), m.lit(0, state.q().ty())),
+        );
+        state.next_when(fire_out & out_last, m.lit(0, state.q().ty()));
+        result.next_when(done, argmax.output("index").resize(tb));
+        pos.next_when(done, (pos.q() + 1i64).trunc(pb));
+        pos.next_when(waiting & start, m.lit(0, pos.q().ty()));
+        generating.next_when(accept, in_last);
+        generating.next_when(done & !offer, m.lit(0, Type::BOOL));
+        generating.next_when(fire_out & out_last, m.lit(0, Type::BOOL));
+        generating.next_when(waiting & start, m.lit(0, Type::BOOL));
+        remaining.next_when(accept & in_last, max_new);
+        remaining.next_when(fire_out, (remaining.q() - 1i64).trunc(MAX_NEW_BITS));
+
+        m.output("in_ready", in_ready);
+        m.output("out_valid", offering);
+        m.output("out_token", result.q());
+        m.output("out_last", offering & out_last);
+        m.output("pos", pos.q());
+    }
+}

@@ -1,0 +1,94 @@
+//! What `rtl` and `sim` share: the model in fixed point and the core built from it.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use hardwire_hdl::ir::Design;
+use hardwire_model::fixed::FixedModel;
+use hardwire_model::quant::quantize_model;
+use hardwire_model::Tokenizer;
+
+use super::{engine, model_source, ModelArgs};
+use hardwire::blocks::LlamaCore;
+
+/// How the hardware is shaped.
+#[derive(Args, Clone)]
+pub struct HardwareArgs {
+    /// Times each weight multiplier is used per matrix-vector product in the decoder: 1
+    /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
+    /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
+    #[arg(long, default_value_t = 1024)]
+    pub reuse: usize,
+    /// Reuse factor of the LM head (default: --reuse times the layer count, so the head takes
+    /// about as long per token as one decoder matrix over all layers).
+    #[arg(long)]
+    pub lm_head_reuse: Option<usize>,
+    /// KV-cache depth in positions (at most the model's max_seq).
+    #[arg(long, default_value_t = 64)]
+    pub max_seq: usize,
+}
+
+/// A core ready to elaborate, with its golden model and tokenizer.
+pub struct Built {
+    /// The fixed-point golden model the hardware matches.
+    pub model: FixedModel,
+    /// The hardware.
+    pub core: LlamaCore,
+    /// The model's tokenizer.
+    pub tokenizer: Tokenizer,
+}
+
+/// Loads and quantises the model and shapes its hardware, telling stderr how it goes.
+pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
+    if h.reuse == 0 || h.lm_head_reuse == Some(0) {
+        bail!("a reuse factor must be at least 1");
+    }
+    if m.gptq {
+        bail!("--gptq is not wired to the hardware commands yet; quantise without it");
+    }
+    let t = Instant::now();
+    let (weights, tokenizer) = model_source::load(&m.model, m.layers, m.seed)?;
+    if h.max_seq == 0 || h.max_seq > weights.config.max_seq {
+        bail!(
+            "--max-seq {} must be 1 to the model's max_seq {}",
+            h.max_seq,
+            weights.config.max_seq
+        );
+    }
+    let (policy, numerics) = engine::fixed_settings(m, &weights)?;
+    eprintln!(
+        "loaded {} ({} layers) in {:.1} s; quantising",
+        m.model,
+        weights.config.num_hidden_layers,
+        t.elapsed().as_secs_f64()
+    );
+    let quantized = quantize_model(&weights, &policy);
+    let model = FixedModel::from_quantized(&weights, &quantized, numerics, h.max_seq)?;
+    let layers = model.layers.len();
+    let core = LlamaCore::from_model(
+        &model,
+        h.reuse,
+        h.lm_head_reuse.unwrap_or(h.reuse * layers.max(1)),
+    );
+    Ok(Built {
+        model,
+        core,
+        tokenizer,
+    })
+}
+
+/// Elaborates the core (checks and optimisation passes included), timing it on stderr.
+pub fn elaborate(core: &LlamaCore) -> anyhow::Result<Design> {
+    let t = Instant::now();
+    eprintln!("elaborating the core");
+    let design = Design::elaborate(core)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the generated core did not elaborate")?;
+    eprintln!(
+        "elaborated {} modules in {:.1} s",
+        design.modules.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(design)
+}
