@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hardwire::blocks::MultiplierArray;
+use hardwire::blocks::{LlamaCore, MultiplierArray};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
 use hardwire::hdl::verilog::Verilog;
@@ -148,6 +148,23 @@ fn multiplier_array_lints_clean() {
         ty: Type::signed(8),
         label: "t".into(),
     });
+}
+
+/// Every module of the whole core: embedding, RMSNorm, ROM matrix units, attention with its
+/// RoPE, softmax and KV cache, SwiGLU, residual adds, LM head, argmax and the sequencer.
+#[test]
+fn llama_core_lints_clean() {
+    use hardwire::model::fixed::{FixedModel, NumericConfig};
+    use hardwire::model::quant::{QuantPolicy, QuantSpec};
+    use hardwire::model::{LlamaConfig, LlamaWeights};
+    let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0).unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(32),
+        offset: true,
+    });
+    let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 16).unwrap();
+    lint(&LlamaCore::from_model(&model, 4096, 4096));
 }
 
 /// Memories are written in the form yosys maps to block RAM: DP16KD on ECP5, RAMB18/36 on

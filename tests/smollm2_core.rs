@@ -1,0 +1,62 @@
+//! The core on the real SmolLM2-135M, reduced to two layers, with 4-bit weights: the native
+//! cycle simulation generates the golden model's tokens, each in the predicted cycles.
+
+use std::time::Instant;
+
+use hardwire::blocks::LlamaCore;
+use hardwire::hdl::prelude::*;
+use hardwire::model::fixed::{FixedModel, NumericConfig};
+use hardwire::model::fixtures::smollm2_gguf_or_skip;
+use hardwire::model::gguf_model::load_gguf_model;
+use hardwire::model::quant::{QuantPolicy, QuantSpec};
+use hardwire::report::DesignReport;
+use hardwire::sim::cosim::Recorder;
+use hardwire::token_stream::run_prompt;
+
+#[test]
+fn smollm2_two_layers_at_4_bits_generates_the_golden_tokens() {
+    let Some(path) = smollm2_gguf_or_skip("smollm2 core") else {
+        return;
+    };
+    let (weights, tok) = load_gguf_model(&path, None).unwrap();
+    let weights = weights.reduce_layers(2).unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(32),
+        offset: true,
+    });
+    let model = FixedModel::new(&weights, &policy, NumericConfig::default(), 16).unwrap();
+    let prompt = tok.encode("The history of the Roman Empire").unwrap();
+    let golden = model.generate_greedy(&prompt, 8, None).unwrap();
+
+    let t = Instant::now();
+    let core = LlamaCore::from_model(&model, 16384, 2 * 16384);
+    let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+    let elaborated = t.elapsed();
+    let mut bench = Recorder::new(&design, 2).unwrap().recording(false);
+    let t = Instant::now();
+    let run = run_prompt(&mut bench, &prompt, 8, 10_000_000, |_| {}).unwrap();
+    let seconds = t.elapsed().as_secs_f64();
+    assert_eq!(run.tokens, golden, "text {:?}", tok.decode(&run.tokens));
+    let measured = run.cycles_per_token();
+    for (pos, &cycles) in measured.iter().enumerate() {
+        assert_eq!(
+            cycles,
+            core.cycles_per_token(pos),
+            "cycles of the token at {pos}"
+        );
+    }
+    eprintln!("{}", DesignReport::new(&core, &design, 0));
+    eprintln!(
+        "{:?}: {} cycles for {} tokens ({}..{} per token), {:.0} simulated cycles/s; \
+         elaborated in {:.1} s, simulated in {:.1} s",
+        tok.decode(&run.tokens),
+        run.cycles,
+        prompt.len() + golden.len(),
+        measured.iter().min().unwrap(),
+        measured.iter().max().unwrap(),
+        run.cycles as f64 / seconds,
+        elaborated.as_secs_f64(),
+        seconds
+    );
+}
