@@ -9,7 +9,8 @@
 //! - [`flow`]: the ECP5 flow (yosys `synth_ecp5` → nextpnr-ecp5 → ecppack → `.bit`) and the
 //!   Xilinx flow (Vivado, or a yosys `synth_xilinx` estimate without it), each producing a
 //!   [`BuildReport`] with utilisation and Fmax;
-//! - [`top`]: the board top that puts a design on the board's pins.
+//! - [`top`]: the board top that puts a design on the board's pins;
+//! - [`token_link`]: the token protocol over the serial line, for a whole model's core;
 //! - [`estimate`]: resources predicted from the IR before synthesis.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@ pub mod flow;
 pub mod part;
 pub mod progress;
 pub mod report;
+pub mod token_link;
 pub mod toolchain;
 pub mod top;
 pub mod uart;
@@ -38,3 +40,4 @@ pub use error::FpgaError;
 pub use part::{DoesNotFit, Family, Part, Resources};
 pub use progress::Progress;
 pub use report::BuildReport;
+pub use token_link::TokenLink;

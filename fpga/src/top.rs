@@ -9,11 +9,13 @@
 //!   shift into a register that feeds the design's inputs, and every output is registered and
 //!   folded by XOR onto the LEDs and onto a digest byte sent back for each byte received.
 //!   Every input and output bit therefore reaches a pin, so synthesis keeps the whole design,
-//!   and timing is measured register to register. The token protocol of the whole decoder
-//!   will replace the digest;
+//!   and timing is measured register to register. A token-stream core (the whole model)
+//!   goes behind a [`TokenLink`] instead, which speaks the
+//!   token protocol over the same serial line ([`token_link_top`]);
 //! - the pin-level module `<board>_top`, built from the Verilog syntax tree, because the
 //!   DSL's registers all share the implicit `rst`, and the design's reset must be the
-//!   synchronised one, not a pin.
+//!   synchronised one, not a pin. It takes any block with the ports `uart_rx` → `uart_tx`,
+//!   `led` ([`board_top_with`], [`board_top_of_design`]).
 
 use hardwire_hdl::ir::Direction;
 use hardwire_hdl::prelude::*;
@@ -22,6 +24,7 @@ use hardwire_hdl::verilog::{print, Verilog};
 use hardwire_hdl::HdlError;
 
 use crate::board::Board;
+use crate::token_link::{TokenLink, TokenLinkPins};
 use crate::uart::{UartRx, UartTx};
 
 /// A reset synchroniser: `rst_out` follows the button through `stages` flip-flops, so it is
@@ -226,6 +229,16 @@ pub enum ClockPlan {
     },
 }
 
+impl ClockPlan {
+    /// The design's clock frequency on `board`.
+    pub fn clock_hz(&self, board: &Board) -> u64 {
+        match *self {
+            ClockPlan::Board => board.clock_hz,
+            ClockPlan::Pll { mhz } => (mhz * 1e6).round() as u64,
+        }
+    }
+}
+
 /// The Verilog of `design` on `board`'s pins, clocked by the board's oscillator: the
 /// harness, the reset synchroniser and the pin-level top `<board id>_top` whose port names
 /// are those of the board's constraint file.
@@ -242,17 +255,64 @@ pub fn board_top_clocked<B: Block + PartialEq + Clone + 'static>(
     design: B,
     plan: ClockPlan,
 ) -> Result<Verilog, HdlError> {
-    let clock_hz = match plan {
-        ClockPlan::Board => board.clock_hz,
-        ClockPlan::Pll { mhz } => (mhz * 1e6).round() as u64,
+    let harness = BoardHarness::new(design, board.pins.leds.1, plan.clock_hz(board))?;
+    board_top_with(board, &harness, plan)
+}
+
+/// A token-stream core on `board`'s pins behind the token protocol: `link` (its clock set
+/// from `plan`) with its status on the LEDs ([`TokenLinkPins`]), the reset synchroniser and
+/// the pin-level top.
+pub fn token_link_top<C: Block + PartialEq + Clone + 'static>(
+    board: &Board,
+    mut link: TokenLink<C>,
+    plan: ClockPlan,
+) -> Result<Verilog, HdlError> {
+    link.clock_hz = plan.clock_hz(board);
+    let pins = TokenLinkPins {
+        link,
+        leds: board.pins.leds.1,
     };
-    let harness = BoardHarness::new(design, board.pins.leds.1, clock_hz)?;
+    board_top_with(board, &pins, plan)
+}
+
+/// The pin-level top around `block`, a block that already talks to the board: its ports are
+/// `uart_rx` → `uart_tx` and `led` (the board's LED count), as those of [`BoardHarness`] and
+/// [`TokenLinkPins`].
+pub fn board_top_with<B: Block + PartialEq + Clone + 'static>(
+    board: &Board,
+    block: &B,
+    plan: ClockPlan,
+) -> Result<Verilog, HdlError> {
+    Ok(board_top_of_design(board, &Design::elaborate(block)?, plan))
+}
+
+/// [`board_top_with`] for a block already elaborated (a large core takes seconds to
+/// elaborate, and the estimate reads the same design).
+///
+/// Panics when the design's top lacks one of the ports `uart_rx`, `uart_tx` and `led`.
+pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> Verilog {
+    let ports = &design.top_module().ports;
+    for (name, dir, width) in [
+        ("uart_rx", Direction::Input, 1),
+        ("uart_tx", Direction::Output, 1),
+        ("led", Direction::Output, board.pins.leds.1),
+    ] {
+        assert!(
+            ports
+                .iter()
+                .any(|p| p.name == name && p.dir == dir && p.ty.width == width),
+            "the board top needs a block with the {dir:?} port `{name}` of {width} bits, as \
+             BoardHarness and TokenLinkPins have; `{}` has none",
+            design.top_module().name
+        );
+    }
     let sync = ResetSync {
         active_low: board.pins.reset_active_low,
         stages: 3,
     };
-    let hv = Verilog::from_design(&Design::elaborate(&harness)?);
-    let sv = Verilog::from_design(&Design::elaborate(&sync)?);
+    let hv = Verilog::from_design(design);
+    let sv =
+        Verilog::from_design(&Design::elaborate(&sync).expect("the reset synchroniser elaborates"));
     let mut files = sv.files.clone();
     for f in hv.files {
         if !files.iter().any(|(n, _)| *n == f.0) {
@@ -341,7 +401,7 @@ pub fn board_top_clocked<B: Block + PartialEq + Clone + 'static>(
                 },
                 Item::Instance {
                     module: hv.top.clone(),
-                    name: "u_harness".into(),
+                    name: "u_design".into(),
                     connections: vec![
                         conn("clk", clk()),
                         conn("rst", Expr::ident("rst")),
@@ -356,5 +416,5 @@ pub fn board_top_clocked<B: Block + PartialEq + Clone + 'static>(
     files.insert(files.len(), (format!("{top}.v"), print::module(&module)));
     // `.hex` memory files stay after the `.v` files, as `Verilog` lists them.
     files.sort_by_key(|(n, _)| !n.ends_with(".v"));
-    Ok(Verilog { files, top })
+    Verilog { files, top }
 }
