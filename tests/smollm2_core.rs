@@ -60,3 +60,41 @@ fn smollm2_two_layers_at_4_bits_generates_the_golden_tokens() {
         seconds
     );
 }
+
+/// All 30 layers (reuse 16384, the LM head at 30 times that): the golden model's first four
+/// tokens after a three-token prompt, each in the predicted cycles (about 2.5 M per token).
+#[test]
+fn smollm2_all_layers_generate_the_first_four_golden_tokens() {
+    let Some(path) = smollm2_gguf_or_skip("smollm2 full core") else {
+        return;
+    };
+    let (weights, tok) = load_gguf_model(&path, None).unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(32),
+        offset: true,
+    });
+    let model = FixedModel::new(&weights, &policy, NumericConfig::default(), 8).unwrap();
+    let prompt = tok.encode("The history of").unwrap();
+    let golden = model.generate_greedy(&prompt, 4, None).unwrap();
+    let core = LlamaCore::from_model(&model, 16384, 30 * 16384);
+    let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+    let mut bench = Recorder::new(&design, 2).unwrap().recording(false);
+    let t = Instant::now();
+    let run = run_prompt(&mut bench, &prompt, 4, 20_000_000, |_| {}).unwrap();
+    let seconds = t.elapsed().as_secs_f64();
+    assert_eq!(run.tokens, golden, "text {:?}", tok.decode(&run.tokens));
+    for (pos, &cycles) in run.cycles_per_token().iter().enumerate() {
+        assert_eq!(
+            cycles,
+            core.cycles_per_token(pos),
+            "cycles of the token at {pos}"
+        );
+    }
+    eprintln!(
+        "{:?}: {} cycles, {:.0} simulated cycles/s",
+        tok.decode(&run.tokens),
+        run.cycles,
+        run.cycles as f64 / seconds
+    );
+}
