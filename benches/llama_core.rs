@@ -40,7 +40,7 @@ impl Block for FreeRunning {
         u.input("in_last", m.lit(1, Type::BOOL));
         u.input("max_new", m.lit(32, Type::unsigned(MAX_NEW_BITS)));
         u.input("out_ready", m.lit(1, Type::BOOL));
-        let sum = m.reg("checksum", Type::unsigned(32)).reset(0);
+        let sum = m.reg("sum", Type::unsigned(32)).reset(0);
         let mixed = ((sum.q().bits(30, 0).concat(m.lit(0, Type::BOOL)))
             ^ u.output("out_token").resize(32))
         .trunc(32);

@@ -78,3 +78,34 @@ fn tiny_core_follows_the_token_protocol() {
     let run = run_prompt(&mut bench, &[7, 8], 3, 1_000_000, |_| {}).unwrap();
     assert_eq!(run.tokens, model.generate_greedy(&[7, 8], 3, None).unwrap());
 }
+
+/// `start` raised with the first prompt token begins a new conversation with that token.
+#[test]
+fn tiny_core_takes_start_with_a_token() {
+    let model = tiny();
+    let core = LlamaCore::from_model(&model, 4096, 4096);
+    let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+    let mut bench = Recorder::new(&design, 2).unwrap().recording(false);
+    let golden = model.generate_greedy(&[42], 2, None).unwrap();
+    for (name, value) in [
+        ("start", 1),
+        ("in_valid", 1),
+        ("in_token", 42),
+        ("in_last", 1),
+    ] {
+        bench.set(name, value).unwrap();
+    }
+    bench.set("max_new", 2).unwrap();
+    bench.set("out_ready", 1).unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..4 * core.cycles_per_token(1) {
+        if bench.get("in_ready").unwrap() == 0 {
+            bench.set("in_valid", 0).unwrap();
+        }
+        if bench.get("out_valid").unwrap() == 1 {
+            tokens.push(bench.get("out_token").unwrap() as u32);
+        }
+        bench.step();
+    }
+    assert_eq!(tokens, golden);
+}

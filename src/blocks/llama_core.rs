@@ -251,10 +251,11 @@ impl Block for LlamaCore {
         result.next_when(done, argmax.output("index").resize(tb));
         pos.next_when(done, (pos.q() + 1i64).trunc(pb));
         pos.next_when(waiting & start, m.lit(0, pos.q().ty()));
+        // `start` with a token: a new conversation that begins with it.
+        generating.next_when(waiting & start, m.lit(0, Type::BOOL));
         generating.next_when(accept, in_last);
         generating.next_when(done & !offer, m.lit(0, Type::BOOL));
         generating.next_when(fire_out & out_last, m.lit(0, Type::BOOL));
-        generating.next_when(waiting & start, m.lit(0, Type::BOOL));
         remaining.next_when(accept & in_last, max_new);
         remaining.next_when(fire_out, (remaining.q() - 1i64).trunc(MAX_NEW_BITS));
 
