@@ -109,3 +109,53 @@ fn tiny_core_takes_start_with_a_token() {
     }
     assert_eq!(tokens, golden);
 }
+
+/// Random small models (shapes, grouped-query layouts, layers, weight widths, symmetric and
+/// affine grids) and every kind of weight storage: the core generates the golden tokens, in
+/// the predicted cycles.
+mod random_models {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(hidden: usize, heads: usize, kv_heads: usize, layers: usize) -> LlamaConfig {
+        LlamaConfig {
+            hidden_size: hidden,
+            intermediate_size: 2 * hidden + 8,
+            num_attention_heads: heads,
+            num_key_value_heads: kv_heads,
+            num_hidden_layers: layers,
+            vocab_size: 40,
+            max_seq: 8,
+            ..LlamaConfig::tiny()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn core_matches_golden_generation(
+            (heads, kv_heads) in prop_oneof![Just((2usize, 1usize)), Just((2, 2)), Just((4, 2))],
+            head_dim in prop_oneof![Just(4usize), Just(8)],
+            layers in 1usize..=2,
+            bits in prop_oneof![Just(4u32), Just(8)],
+            offset in any::<bool>(),
+            reuse in prop_oneof![Just(1usize), Just(8), Just(64), Just(512)],
+            seed in 0u64..1000,
+            prompt in prop::collection::vec(0u32..40, 1..3),
+        ) {
+            let c = config(heads * head_dim, heads, kv_heads, layers);
+            let w = LlamaWeights::seeded(&c, seed).unwrap();
+            let policy = QuantPolicy::uniform(QuantSpec { bits, group_size: Some(8), offset });
+            let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 8).unwrap();
+            let core = LlamaCore::from_model(&model, reuse, reuse);
+            let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+            let mut bench = Recorder::new(&design, 2).unwrap().recording(false);
+            let run = run_prompt(&mut bench, &prompt, 3, 1_000_000, |_| {}).unwrap();
+            prop_assert_eq!(&run.tokens, &model.generate_greedy(&prompt, 3, None).unwrap());
+            for (pos, &cycles) in run.cycles_per_token().iter().enumerate() {
+                prop_assert_eq!(cycles, core.cycles_per_token(pos), "position {}", pos);
+            }
+        }
+    }
+}

@@ -34,3 +34,39 @@ fn linear_2x3_two_groups() {
         label: "s".into()
     }));
 }
+
+/// The top-level sequencer and the decoder's wiring of a one-layer model with 8-wide hidden
+/// state (the blocks inside have their own snapshots).
+#[test]
+fn llama_core_sequencer_and_decoder() {
+    use hardwire::blocks::LlamaCore;
+    use hardwire::model::fixed::{FixedModel, NumericConfig};
+    use hardwire::model::quant::{QuantPolicy, QuantSpec};
+    use hardwire::model::{LlamaConfig, LlamaWeights};
+    let config = LlamaConfig {
+        hidden_size: 8,
+        intermediate_size: 16,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        num_hidden_layers: 1,
+        vocab_size: 16,
+        max_seq: 4,
+        ..LlamaConfig::tiny()
+    };
+    let w = LlamaWeights::seeded(&config, 1).unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(8),
+        offset: false,
+    });
+    let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 4).unwrap();
+    let core = LlamaCore::from_model(&model, 16, 32);
+    let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+    let text: String = Verilog::from_design(&design)
+        .files
+        .iter()
+        .filter(|(name, _)| name.starts_with("llama_core") || name.starts_with("decoder"))
+        .map(|(name, body)| format!("==> {name} <==\n{body}"))
+        .collect();
+    insta::assert_snapshot!(text);
+}
