@@ -281,15 +281,10 @@ fn attention_full_cache_then_a_new_sequence() {
     check(&a, &[fixed_run(&a, 6, 5), fixed_run(&a, 4, 6)]).unwrap();
 }
 
-/// The Verilog of a design, file by file, keeping the files whose names pass `keep`.
+/// The Verilog of a design, the files whose names pass `keep`.
 fn verilog<B: Block>(block: &B, keep: impl Fn(&str) -> bool) -> String {
     let design = Design::elaborate(block).unwrap_or_else(|e| panic!("{e}"));
-    Verilog::from_design(&design)
-        .files
-        .iter()
-        .filter(|(name, _)| keep(name))
-        .map(|(name, body)| format!("==> {name} <==\n{body}"))
-        .collect()
+    Verilog::from_design(&design).listing(keep)
 }
 
 #[test]

@@ -151,19 +151,7 @@ fn embedding_under_verilator() {
 
 /// The Verilog files of a design, memory contents abbreviated to their first words.
 fn verilog(block: &Embedding) -> String {
-    Verilog::from_design(&elaborate(block))
-        .files
-        .iter()
-        .map(|(name, body)| {
-            if name.ends_with(".hex") {
-                let lines: Vec<&str> = body.lines().collect();
-                let head = lines[..lines.len().min(4)].join("\n");
-                format!("==> {name} ({} words) <==\n{head}\n...\n", lines.len())
-            } else {
-                format!("==> {name} <==\n{body}")
-            }
-        })
-        .collect()
+    Verilog::from_design(&elaborate(block)).listing(|_| true)
 }
 
 #[test]

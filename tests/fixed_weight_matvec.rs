@@ -307,13 +307,10 @@ fn hardwired_under_verilator() {
     cosim(&block, &fixed_vectors(2, 5, 3));
 }
 
+/// The Verilog files of a design, memory contents abbreviated to their first words.
 fn verilog<B: Block>(block: &B) -> String {
     let design = Design::elaborate(block).unwrap_or_else(|e| panic!("{e}"));
-    Verilog::from_design(&design)
-        .files
-        .iter()
-        .map(|(name, body)| format!("==> {name} <==\n{body}"))
-        .collect()
+    Verilog::from_design(&design).listing(|_| true)
 }
 
 #[test]

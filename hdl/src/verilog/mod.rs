@@ -58,6 +58,26 @@ impl Verilog {
             .map(|(_, t)| t.as_str())
     }
 
+    /// The files whose names pass `keep`, each under a `==> name <==` header, for reviewing
+    /// RTL (and for snapshot tests): modules in full, memory files cut to their first four
+    /// words and their count.
+    pub fn listing(&self, keep: impl Fn(&str) -> bool) -> String {
+        let mut out = String::new();
+        for (name, body) in self.files.iter().filter(|(n, _)| keep(n)) {
+            if name.ends_with(".hex") {
+                let words: Vec<&str> = body.lines().collect();
+                let head = words[..words.len().min(4)].join("\n");
+                out.push_str(&format!(
+                    "==> {name} ({} words) <==\n{head}\n...\n",
+                    words.len()
+                ));
+            } else {
+                out.push_str(&format!("==> {name} <==\n{body}"));
+            }
+        }
+        out
+    }
+
     /// Writes every file into `dir` (created if missing).
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
