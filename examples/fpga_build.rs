@@ -1,58 +1,81 @@
-//! Builds hardware for the embedded `tiny` model, down to a bitstream.
+//! Builds the whole model as hardware, down to a bitstream.
 //!
-//! Today this takes the first layer's query projection of the seeded `tiny` model, quantises
-//! it, hardwires it as a fixed-weight multiplier array (one CSD shift-and-add dot product per
-//! row), checks the native simulation bit for bit against the integer matrix-vector product,
-//! writes the Verilog (linted with Verilator and checked with yosys when they are installed),
-//! puts the array on the board's pins (`hardwire_fpga::top`), and runs the FPGA flow: for the
-//! ULX3S (the default) yosys → nextpnr-ecp5 → ecppack, installing the YoWASP tools into the
-//! cache on first use; for the Arty A7, Vivado, or a yosys estimate without it. It prints the
-//! resources used of available, Fmax against the board clock and where the bitstream and
-//! reports are, and writes `report.json`. The whole decoder (issue 4) builds on this.
+//! Takes the seeded `tiny` model (one layer by default), quantises it, builds its
+//! [`LlamaCore`] (embedding, decoder, final norm, LM head, argmax behind token streams),
+//! checks in native simulation that it generates the golden model's greedy tokens in the
+//! predicted cycles, writes the Verilog (linted with Verilator and checked with yosys when they
+//! are installed), puts the core behind the serial token protocol
+//! ([`hardwire::fpga::token_link`]) on the board's pins, estimates its resources from the IR
+//! (stopping there, with the numbers and the knob to turn, when it cannot fit) and runs the
+//! FPGA flow: for the ULX3S (the default) yosys → nextpnr-ecp5 → ecppack, installing the YoWASP
+//! tools into the cache on first use; for the Arty A7, Vivado, or a yosys estimate without it.
+//! It prints the resources used of available, Fmax against the clock, cycles per token and
+//! tokens per second, the estimator's error, and where the bitstream and reports are, and
+//! writes `report.json` (with the design report, block by block).
 //!
-//! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--rows N]
-//! [--weight-bits B] [--freq MHZ] [--pll-mhz MHZ] [--seed S] [--out DIR]`
+//! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--layers N]
+//! [--reuse R] [--lm-head-reuse R] [--weight-bits B] [--max-seq N] [--check-tokens N]
+//! [--weights-seed S] [--pll-mhz MHZ] [--freq MHZ] [--seed S] [--estimate-only] [--out DIR]`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use hardwire::blocks::MultiplierArray;
+use hardwire::blocks::LlamaCore;
 use hardwire::fpga::estimate::estimate;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
+use hardwire::fpga::token_link::{TokenLink, TokenLinkPins};
 use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
-use hardwire::fpga::top::{board_top_clocked, BoardHarness, ClockPlan};
-use hardwire::fpga::{Board, BuildReport, Family};
+use hardwire::fpga::top::{board_top_of_design, ClockPlan};
+use hardwire::fpga::{Board, BuildReport, Family, Resources};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
-use hardwire::model::quant::{QuantSpec, QuantizedMatrix};
+use hardwire::model::fixed::{FixedModel, NumericConfig};
+use hardwire::model::quant::{QuantPolicy, QuantSpec};
 use hardwire::model::{LlamaConfig, LlamaWeights};
-use hardwire::sim::Simulator;
+use hardwire::report::DesignReport;
+use hardwire::sim::cosim::Recorder;
+use hardwire::token_stream::run_prompt;
 
 #[derive(Parser, Debug)]
-#[command(about = "Generate, simulate and export hardware for the tiny model")]
+#[command(about = "Generate, simulate and build the tiny model's whole core for an FPGA")]
 struct Args {
     /// Board: ulx3s (ECP5, the default) or arty_a7_100t (Xilinx 7-series).
     #[arg(long, default_value = "ulx3s")]
     board: String,
-    /// Rows of the query projection to hardwire (the tiny model has 64).
+    /// Decoder layers of the tiny model to build (it has 2). The layers share one decoder's
+    /// logic; each adds its weights in ROM and its KV cache in RAM.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Times each weight multiplier is used per matrix-vector product in the decoder: 1
+    /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
+    /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
     //
-    // 8 by default: each fully parallel 64-column row costs about 1,500 LUT4s and 900
-    // flip-flops on the ECP5 (measured: 8 rows = 12,114 LUTs, 7,146 FFs), so all 64 rows
-    // (~97k LUTs) would not fit the LFE5U-85F's 83,640, and the WebAssembly nextpnr takes
-    // about 95 s for 8 rows; 8 keeps a fresh-machine run near 4 minutes.
-    #[arg(long, default_value_t = 8)]
-    rows: usize,
-    /// Bits per weight (2 to 8).
+    // 4096 by default: each lane takes about four of the ECP5's 18x18 multipliers (yosys maps
+    // even its 4-bit weight product to one), and beside the norms', RoPE's, attention's and
+    // SwiGLU's, reuse 1024 needs about 314 by the estimate and 2048 about 186, more than the
+    // LFE5U-85F's 156; 4096 uses 121 (measured).
+    #[arg(long, default_value_t = 4096)]
+    reuse: usize,
+    /// Reuse factor of the LM head (default: --reuse times the layer count).
+    #[arg(long)]
+    lm_head_reuse: Option<usize>,
+    /// Bits per weight (2 to 8), in groups of 32 columns with a scale each.
     #[arg(long, default_value_t = 4)]
     weight_bits: u32,
-    /// Random activation vectors to check in simulation.
-    #[arg(long, default_value_t = 200)]
-    vectors: usize,
-    /// Clock to place and route for, in MHz (default: the board clock).
+    /// KV-cache depth in positions (1 to the model's 64).
+    #[arg(long, default_value_t = 64)]
+    max_seq: usize,
+    /// Tokens generated in the native simulation check (after a 3-token prompt).
+    #[arg(long, default_value_t = 4)]
+    check_tokens: u16,
+    /// Seed of the tiny model's weights.
+    #[arg(long, default_value_t = 0)]
+    weights_seed: u64,
+    /// Clock to place and route for, in MHz (default: the board clock, or the PLL's).
     #[arg(long)]
     freq: Option<f64>,
     /// Run the design from an ECP5 PLL at this many MHz instead of the board clock.
@@ -61,19 +84,20 @@ struct Args {
     /// nextpnr placement seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Stop after the estimate (no synthesis).
+    #[arg(long)]
+    estimate_only: bool,
     /// Output directory (replaced as a whole when the run succeeds).
     #[arg(long, default_value = "target/fpga_build")]
     out: PathBuf,
 }
 
+/// The prompt of the simulation check: three bytes of the byte-level tiny vocabulary.
+const PROMPT: &[u8] = b"Hi!";
+
 fn main() -> Result<()> {
     let args = Args::parse();
-    if !(2..=8).contains(&args.weight_bits) {
-        bail!(
-            "--weight-bits must be between 2 and 8, not {}",
-            args.weight_bits
-        );
-    }
+    let t0 = Instant::now();
     let board = Board::by_id(&args.board).with_context(|| {
         format!(
             "unknown board `{}`; known boards: {}",
@@ -81,49 +105,87 @@ fn main() -> Result<()> {
             Board::ids().join(", ")
         )
     })?;
-    let config = LlamaConfig::tiny();
-    if args.rows == 0 || args.rows > config.hidden_size {
+    let mut config = LlamaConfig::tiny();
+    check_args(&args, &config)?;
+    config.num_hidden_layers = args.layers;
+    let plan = match args.pll_mhz {
+        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
+        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
+        None => ClockPlan::Board,
+    };
+    let lm_head_reuse = args.lm_head_reuse.unwrap_or(args.reuse * args.layers);
+
+    println!(
+        "[1/7] tiny model, {} layer(s): seeded weights (seed {}), {}-bit group-32 quantisation",
+        args.layers, args.weights_seed, args.weight_bits
+    );
+    let weights =
+        LlamaWeights::seeded(&config, args.weights_seed).context("seeding the tiny model")?;
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: args.weight_bits,
+        group_size: Some(32),
+        offset: false,
+    });
+    let model = FixedModel::new(&weights, &policy, NumericConfig::tiny(), args.max_seq)?;
+
+    println!(
+        "[2/7] elaborating LlamaCore: decoder reuse {}, LM head reuse {lm_head_reuse}",
+        args.reuse
+    );
+    let t = Instant::now();
+    let core = LlamaCore::from_model(&model, args.reuse, lm_head_reuse);
+    let core_design = Design::elaborate(&core).map_err(|e| anyhow!("{e}"))?;
+    let elaborate_s = t.elapsed().as_secs_f64();
+    let design_report = DesignReport::new(&core, &core_design, 0);
+    let cpt = (
+        core.cycles_per_token(0),
+        core.cycles_per_token(core.max_seq() - 1),
+    );
+
+    println!(
+        "[3/7] native simulation: {:?} and {} generated tokens against the golden model",
+        String::from_utf8_lossy(PROMPT),
+        args.check_tokens
+    );
+    let t = Instant::now();
+    let prompt: Vec<u32> = PROMPT.iter().map(|&b| u32::from(b)).collect();
+    let golden = model.generate_greedy(&prompt, args.check_tokens.into(), None)?;
+    let mut bench = Recorder::new(&core_design, 2)?.recording(false);
+    let run = run_prompt(
+        &mut bench,
+        &prompt,
+        args.check_tokens,
+        4 * cpt.1.max(cpt.0),
+        |_| {},
+    )?;
+    let sim_s = t.elapsed().as_secs_f64();
+    if run.tokens != golden {
         bail!(
-            "--rows must be between 1 and {} (the tiny model's hidden size)",
-            config.hidden_size
+            "the simulated core generated {:?} but the golden model {:?}",
+            run.tokens,
+            golden
         );
     }
-    let t0 = Instant::now();
-    println!(
-        "[1/6] tiny model: seeded weights, layer 0 query projection, {} rows",
-        args.rows
-    );
-    let weights = LlamaWeights::seeded(&config, 1).context("seeding the tiny model")?;
-    let q = QuantizedMatrix::quantize(
-        &weights.layers[0].wq,
-        QuantSpec::per_channel(args.weight_bits),
-    );
-    let rows: Vec<Vec<i64>> = (0..args.rows)
-        .map(|r| {
-            q.q[r * q.cols..(r + 1) * q.cols]
-                .iter()
-                .map(|&w| i64::from(w))
-                .collect()
-        })
-        .collect();
+    let measured = run.cycles_per_token();
+    if let Some((pos, &c)) = measured
+        .iter()
+        .enumerate()
+        .find(|&(p, &c)| c != core.cycles_per_token(p))
+    {
+        bail!(
+            "the token at position {pos} took {c} cycles; LlamaCore::cycles_per_token says {}",
+            core.cycles_per_token(pos)
+        );
+    }
 
-    println!("[2/6] elaborating the fixed-weight multiplier array");
-    let block = MultiplierArray {
-        weights: rows.clone(),
-        weight_bits: args.weight_bits,
-        ty: Type::signed(8),
-        label: "wq0".into(),
+    println!("[4/7] the core behind the serial token protocol on the board's pins");
+    let link = TokenLink::new(core.clone(), core.token_bits(), plan.clock_hz(&board));
+    let pins = TokenLinkPins {
+        link,
+        leds: board.pins.leds.1,
     };
-    let design = Design::elaborate(&block).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let nonzero = rows.iter().flatten().filter(|w| **w != 0).count();
-
-    println!("[3/6] native simulation against the integer matrix-vector product");
-    let t_sim = Instant::now();
-    let cycles = check_in_simulation(&design, &block, &rows, args.vectors)?;
-    let sim_s = t_sim.elapsed().as_secs_f64();
-
-    println!("[4/6] writing Verilog and checking it with outside tools");
-    let verilog = Verilog::from_design(&design);
+    let on_board = Design::elaborate(&pins).map_err(|e| anyhow!("{e}"))?;
+    let verilog = Verilog::from_design(&on_board);
     let staging = args.out.with_extension("partial");
     let _ = std::fs::remove_dir_all(&staging);
     verilog
@@ -146,30 +208,34 @@ fn main() -> Result<()> {
             staging.join("rtl").display()
         );
     }
+    let top = board_top_of_design(&board, &on_board, plan);
 
-    let plan = match args.pll_mhz {
-        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
-        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
-        None => ClockPlan::Board,
-    };
-    // The analytic estimate of what goes on the board, before minutes of synthesis.
-    let clock_hz = match plan {
-        ClockPlan::Board => board.clock_hz,
-        ClockPlan::Pll { mhz } => (mhz * 1e6).round() as u64,
-    };
-    let harness = BoardHarness::new(block.clone(), board.pins.leds.1, clock_hz)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let on_board = Design::elaborate(&harness).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("[5/7] the estimate before synthesis");
     let predicted = estimate(&on_board, &board.part);
     println!(
-        "      estimate before synthesis: {} LUTs, {} flip-flops, {} DSPs, {} block RAMs",
-        predicted.luts, predicted.ffs, predicted.dsps, predicted.bram_blocks
+        "      {} LUTs, {} flip-flops, {} DSPs, {} block RAMs (the {} has {}, {}, {}, {})",
+        predicted.luts,
+        predicted.ffs,
+        predicted.dsps,
+        predicted.bram_blocks,
+        board.part.name,
+        board.part.resources.luts,
+        board.part.resources.ffs,
+        board.part.resources.dsps,
+        board.part.resources.bram_blocks
     );
     if let Err(e) = board.part.check_fit(&predicted) {
-        bail!("by the estimate, {e}\n(lower --rows or --weight-bits, or pick a larger board)");
+        bail!(
+            "by the estimate, {e}\n{}",
+            knobs(&predicted, &board.part.resources)
+        );
+    }
+    if args.estimate_only {
+        println!("stopping after the estimate (--estimate-only)");
+        return Ok(());
     }
 
-    println!("[5/6] the FPGA tools for the {}", board.name);
+    println!("[6/7] the FPGA tools for the {}", board.name);
     let provisioning = Provisioning::from_env();
     let ecp5_tools = match board.part.family {
         Family::Ecp5 => {
@@ -181,12 +247,11 @@ fn main() -> Result<()> {
     };
 
     println!(
-        "[6/6] synthesis, place and route, bitstream for the {}",
+        "[7/7] synthesis, place and route, bitstream for the {}",
         board.name
     );
-    let top = board_top_clocked(&board, block.clone(), plan).map_err(|e| anyhow::anyhow!("{e}"))?;
     let build_dir = staging.join(board.id);
-    let flow: BuildReport = match &ecp5_tools {
+    let mut flow: BuildReport = match &ecp5_tools {
         Some(tools) => {
             let mut flow = Ecp5Flow::new(&board);
             flow.seed = args.seed;
@@ -206,21 +271,52 @@ fn main() -> Result<()> {
             flow.run(&top, &build_dir, &provisioning)?
         }
     };
+    let critical = critical_path(&build_dir);
     // The build moves with the output directory when it is committed below.
-    let mut flow = flow;
     flow.dir = args.out.join(board.id);
+    let actual = flow.utilisation.used();
+    let errors = [
+        ("luts", predicted.luts, actual.luts),
+        ("ffs", predicted.ffs, actual.ffs),
+        ("dsps", predicted.dsps, actual.dsps),
+        ("bram_blocks", predicted.bram_blocks, actual.bram_blocks),
+    ];
+    let clock_mhz = flow.target_mhz;
+    let per_s = |mhz: f64, cycles: u64| mhz * 1e6 / cycles as f64;
 
     let report = serde_json::json!({
-        "design": verilog.top,
-        "model": "tiny (seeded), layer 0 q_proj",
+        "design": top.top,
+        "model": format!("tiny (seeded {}), {} layer(s)", args.weights_seed, args.layers),
         "board": board.id,
-        "rows": args.rows,
-        "cols": config.hidden_size,
+        "layers": args.layers,
+        "reuse": args.reuse,
+        "lm_head_reuse": lm_head_reuse,
         "weight_bits": args.weight_bits,
-        "nonzero_weights": nonzero,
-        "modules": design.modules.len(),
-        "latency_cycles": block.latency(),
-        "simulation": { "vectors": args.vectors, "cycles": cycles, "seconds": sim_s, "bit_exact": true },
+        "max_seq": core.max_seq(),
+        "token_bits": core.token_bits(),
+        "baud": pins.link.baud,
+        "elaboration_seconds": elaborate_s,
+        "cycles_per_token": {
+            "pos_0": cpt.0,
+            "pos_last": cpt.1,
+            "bound": core.cycles_per_token_bound(),
+        },
+        "tokens_per_second": {
+            "at_clock": [per_s(clock_mhz, cpt.0), per_s(clock_mhz, cpt.1)],
+            "at_fmax": flow.fmax_mhz.map(|f| [per_s(f, cpt.0), per_s(f, cpt.1)]),
+        },
+        "simulation": {
+            "prompt": prompt,
+            "tokens": run.tokens,
+            "golden": golden,
+            "cycles_per_token": measured,
+            "cycles": run.cycles,
+            "seconds": sim_s,
+            "matches_golden": true,
+        },
+        "critical_path": critical.as_ref().map(|(from, to, ns)| serde_json::json!({
+            "from": from, "to": to, "ns": ns,
+        })),
         "verilator_lint": lint.as_str(),
         "yosys_check": yosys.as_str(),
         "fpga": flow,
@@ -229,9 +325,10 @@ fn main() -> Result<()> {
             "ffs": predicted.ffs,
             "dsps": predicted.dsps,
             "bram_blocks": predicted.bram_blocks,
-            "lut_error": relative_error(predicted.luts, flow.utilisation.luts.used),
-            "ff_error": relative_error(predicted.ffs, flow.utilisation.ffs.used),
+            "errors": errors.iter().map(|(k, p, a)| (k.to_string(), relative_error(*p, *a))).collect::<std::collections::BTreeMap<_, _>>(),
         },
+        "design_report": design_report,
+        "seconds": t0.elapsed().as_secs_f64(),
     });
     std::fs::write(
         staging.join("report.json"),
@@ -247,15 +344,18 @@ fn main() -> Result<()> {
 
     println!();
     println!(
-        "hardwired {} x {} weights at {} bits ({} nonzero, {} modules, latency {} cycles, one vector a cycle)",
-        args.rows,
-        config.hidden_size,
+        "LlamaCore: tiny, {} layer(s), {}-bit weights, reuse {} (LM head {lm_head_reuse}), KV cache {} positions; {} multiply-accumulate weight multipliers",
+        args.layers,
         args.weight_bits,
-        nonzero,
-        design.modules.len(),
-        block.latency()
+        args.reuse,
+        core.max_seq(),
+        core.weight_multipliers()
     );
-    println!("native simulation: {} vectors bit-exact with the integer product ({cycles} cycles, {sim_s:.2} s)", args.vectors);
+    println!(
+        "native simulation: {} generated tokens equal the golden model's, each in the predicted cycles ({} cycles, {sim_s:.1} s)",
+        run.tokens.len(),
+        run.cycles
+    );
     println!(
         "verilator lint: {}   yosys check: {}",
         lint.as_str(),
@@ -263,23 +363,35 @@ fn main() -> Result<()> {
     );
     print!("{}", flow.summary());
     println!(
-        "estimate vs {}: LUTs {} vs {} ({:+.1}%), flip-flops {} vs {} ({:+.1}%)",
-        flow.flow,
-        predicted.luts,
-        flow.utilisation.luts.used,
-        100.0 * relative_error(predicted.luts, flow.utilisation.luts.used),
-        predicted.ffs,
-        flow.utilisation.ffs.used,
-        100.0 * relative_error(predicted.ffs, flow.utilisation.ffs.used),
+        "  cycles/token {} at position 0, {} at position {} (bound {})",
+        cpt.0,
+        cpt.1,
+        core.max_seq() - 1,
+        core.cycles_per_token_bound()
     );
-    if let Some(f) = flow.fmax_mhz {
-        println!(
-            "  throughput  {:.1} M matrix-vector products/s at Fmax, {:.1} M/s at the {:.0} MHz clock",
-            f,
-            flow.target_mhz,
-            flow.target_mhz
-        );
+    match flow.fmax_mhz {
+        Some(f) => println!(
+            "  tokens/s    {:.0}–{:.0} at Fmax {f:.1} MHz, {:.0}–{:.0} at the {clock_mhz:.0} MHz clock",
+            per_s(f, cpt.1),
+            per_s(f, cpt.0),
+            per_s(clock_mhz, cpt.1),
+            per_s(clock_mhz, cpt.0),
+        ),
+        None => println!(
+            "  tokens/s    {:.0}–{:.0} at the {clock_mhz:.0} MHz clock",
+            per_s(clock_mhz, cpt.1),
+            per_s(clock_mhz, cpt.0),
+        ),
     }
+    if let Some((from, to, ns)) = &critical {
+        println!("  critical path {ns:.1} ns: {from} -> {to}");
+    }
+    let line = errors
+        .iter()
+        .map(|(k, p, a)| format!("{k} {p} vs {a} ({:+.1}%)", 100.0 * relative_error(*p, *a)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("  estimate vs {}: {line}", flow.flow);
     println!(
         "Verilog in {}, report in {}",
         args.out.join("rtl").display(),
@@ -292,54 +404,76 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Drives random activations through the array and compares every output with `W x`.
-fn check_in_simulation(
-    design: &Design,
-    block: &MultiplierArray,
-    rows: &[Vec<i64>],
-    vectors: usize,
-) -> Result<u64> {
-    let mut sim = Simulator::new(design)?;
-    sim.reset(1)?;
-    let cols = rows[0].len();
-    let out_ty = block.output_type();
-    let latency = block.latency() as usize;
-    let mut seed = 0x1234_5678_9abc_def0u64;
-    let mut pending = std::collections::VecDeque::new();
-    for c in 0..vectors + latency {
-        let x: Vec<i64> = (0..cols)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed % 256) as i64 - 128
-            })
-            .collect();
-        let mut words = vec![0u64; (cols * 8).div_ceil(64)];
-        for (i, v) in x.iter().enumerate() {
-            words[i * 8 / 64] |= ((*v as u64) & 0xff) << (i * 8 % 64);
-        }
-        sim.poke_bits("x", &Bits::from_words(&words, cols as u32 * 8))?;
-        sim.poke("in_valid", 1)?;
-        pending.push_back(x);
-        if c >= latency {
-            let x = pending.pop_front().expect("one vector per cycle");
-            let y = sim.peek_bits("y")?;
-            for (r, row) in rows.iter().enumerate() {
-                let want: i64 = row.iter().zip(&x).map(|(w, x)| w * x).sum();
-                let got =
-                    hardwire::hdl::eval::slice(&y, r as u32 * out_ty.width, out_ty.width).to_i128();
-                if got != i128::from(want) {
-                    bail!(
-                        "row {r}, vector {}: hardware gives {got}, the integer product is {want}",
-                        c - latency
-                    );
-                }
-            }
-        }
-        sim.step();
+fn check_args(args: &Args, config: &LlamaConfig) -> Result<()> {
+    if !(2..=8).contains(&args.weight_bits) {
+        bail!(
+            "--weight-bits must be between 2 and 8, not {}",
+            args.weight_bits
+        );
     }
-    Ok(sim.cycle())
+    if args.layers == 0 || args.layers > config.num_hidden_layers {
+        bail!(
+            "--layers must be 1 to the tiny model's {}",
+            config.num_hidden_layers
+        );
+    }
+    if args.reuse == 0 || args.lm_head_reuse == Some(0) {
+        bail!("a reuse factor must be at least 1");
+    }
+    if args.max_seq == 0 || args.max_seq > config.max_seq {
+        bail!("--max-seq must be 1 to the tiny model's {}", config.max_seq);
+    }
+    if PROMPT.len() + usize::from(args.check_tokens) > args.max_seq + 1 {
+        bail!(
+            "--check-tokens {} with a {}-token prompt needs --max-seq of at least {}",
+            args.check_tokens,
+            PROMPT.len(),
+            PROMPT.len() + usize::from(args.check_tokens) - 1
+        );
+    }
+    Ok(())
+}
+
+/// What to turn when the estimate does not fit, by the resource that overflows.
+fn knobs(used: &Resources, available: &Resources) -> String {
+    let mut advice = Vec::new();
+    if used.dsps > available.dsps || used.luts > available.luts || used.ffs > available.ffs {
+        advice.push(
+            "raise --reuse and --lm-head-reuse (fewer multiply-accumulate lanes: fewer DSPs, \
+             LUTs and flip-flops; more cycles per token)",
+        );
+    }
+    if used.bram_blocks > available.bram_blocks {
+        advice.push("lower --layers (weights in ROM), --max-seq (the KV cache) or --weight-bits");
+    }
+    advice.push("or pick a larger board");
+    advice.join("; ")
+}
+
+/// The worst register-to-register path in nextpnr's report: its first cell, its last cell
+/// and its delay in ns (the block that limits Fmax).
+fn critical_path(build_dir: &Path) -> Option<(String, String, f64)> {
+    let text = std::fs::read_to_string(build_dir.join("nextpnr-report.json")).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let clocked = |end: &serde_json::Value| end.as_str().is_some_and(|s| s.starts_with("posedge"));
+    report["critical_paths"]
+        .as_array()?
+        .iter()
+        .filter(|p| clocked(&p["from"]) && clocked(&p["to"]))
+        .filter_map(|p| {
+            let steps = p["path"].as_array()?;
+            let cell = |v: &serde_json::Value| v["cell"].as_str().map(str::to_string);
+            let ns = steps
+                .iter()
+                .filter_map(|s| s["delay"].as_f64())
+                .sum::<f64>();
+            Some((
+                cell(&steps.first()?["from"])?,
+                cell(&steps.last()?["to"])?,
+                ns,
+            ))
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2))
 }
 
 /// `(estimate - actual) / actual`.
