@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod build;
 mod engine;
 mod generate;
 mod hardware;
@@ -28,6 +29,8 @@ enum Command {
     Rtl(rtl::RtlArgs),
     /// Runs a model's core in the native cycle simulator and checks it against the golden model.
     Sim(sim::SimArgs),
+    /// A model's core behind the serial token protocol, on a board, down to a bitstream.
+    Build(build::BuildArgs),
 }
 
 /// Which model and which numerics, shared by every command.
@@ -84,5 +87,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Score(a) => score::run(&a),
         Command::Rtl(a) => rtl::run(&a),
         Command::Sim(a) => sim::run(&a),
+        Command::Build(a) => build::run(&a),
     }
 }
