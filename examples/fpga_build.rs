@@ -54,11 +54,13 @@ struct Args {
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
     /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
     //
-    // 4096 by default: each lane takes about four of the ECP5's 18x18 multipliers (yosys maps
+    // 8192 by default. Each lane takes about four of the ECP5's 18x18 multipliers (yosys maps
     // even its 4-bit weight product to one), and beside the norms', RoPE's, attention's and
     // SwiGLU's, reuse 1024 needs about 314 by the estimate and 2048 about 186, more than the
-    // LFE5U-85F's 156; 4096 uses 121 (measured).
-    #[arg(long, default_value_t = 4096)]
+    // LFE5U-85F's 156. 4096 fits (121) with 1.7 times the tokens per second, but routing it
+    // took the WebAssembly nextpnr 190-420 s over four seeds, against 110-200 s at 8192 (93
+    // multipliers), which keeps a run near 5 minutes on 2 cores.
+    #[arg(long, default_value_t = 8192)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).
     #[arg(long)]

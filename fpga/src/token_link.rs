@@ -35,7 +35,8 @@ pub fn token_bytes(token_bits: u32) -> u32 {
 /// context (`start`). A command with `len` 0 is ignored; a command whose bytes stop for
 /// `resync_bits` bit periods is abandoned, so the parser finds the next command's `count`
 /// even after a host gave up halfway. Token ids at or above the core's vocabulary are not
-/// checked.
+/// checked, and a prompt longer than the core's KV cache stalls the link (the core stops
+/// taking tokens) until the reset button.
 ///
 /// Commands may follow each other without waiting for the answer: the prompt tokens queue
 /// in a FIFO of `fifo_depth` tokens (block RAM), which also absorbs a prompt arriving faster
