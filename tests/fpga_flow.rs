@@ -1,5 +1,6 @@
-//! The FPGA flows end to end: a small hardwired array on the ULX3S gives a bitstream that
-//! meets timing at the board clock, and every failure path (a missing tool, a design too large
+//! The FPGA flows end to end: a small hardwired array and the whole tiny model behind the
+//! token link each give a ULX3S bitstream that meets timing at the board clock, and every
+//! failure path (a missing tool, a design too large
 //! for the part, a tool that fails) says what happened with the numbers or the log.
 //!
 //! The ECP5 tests need yosys, nextpnr-ecp5 and ecppack, which the toolchain installs (YoWASP,
@@ -301,4 +302,49 @@ fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
     assert!(tcl.contains("synth_design -top arty_a7_100t_top -part xc7a100tcsg324-1"));
     assert!(tcl.contains("read_xdc arty_a7_100t.xdc") && tcl.contains("write_bitstream"));
     assert!(dir.join("arty_a7_100t.xdc").is_file());
+}
+
+/// The whole tiny model (one layer, 4-bit weights in block-RAM ROMs, reuse 8192) behind the
+/// serial token protocol, through the ECP5 flow: a bitstream that meets the 25 MHz board clock,
+/// with the ROMs and KV cache in block RAM and the lanes in DSPs. About five minutes, most of it
+/// nextpnr.
+#[test]
+fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
+    use hardwire::blocks::LlamaCore;
+    use hardwire::fpga::token_link::{TokenLink, TokenLinkPins};
+    use hardwire::fpga::top::board_top_of_design;
+    use hardwire::model::fixed::{FixedModel, NumericConfig};
+    use hardwire::model::quant::{QuantPolicy, QuantSpec};
+    use hardwire::model::{LlamaConfig, LlamaWeights};
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0)
+        .unwrap()
+        .reduce_layers(1)
+        .unwrap();
+    let policy = QuantPolicy::uniform(QuantSpec {
+        bits: 4,
+        group_size: Some(32),
+        offset: false,
+    });
+    let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
+    let core = LlamaCore::from_model(&model, 8192, 8192);
+    let pins = TokenLinkPins {
+        link: TokenLink::new(core.clone(), core.token_bits(), 25_000_000),
+        leds: board.pins.leds.1,
+    };
+    let design = Design::elaborate(&pins).unwrap_or_else(|e| panic!("{e}"));
+    let verilog = board_top_of_design(&board, &design, ClockPlan::Board);
+    let dir = build_dir("ulx3s_tiny_core");
+    let report = Ecp5Flow::new(&board)
+        .run(&verilog, &dir, &tools)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.summary());
+    assert!(report.bitstream_path().is_some_and(|b| b.is_file()));
+    assert_eq!(report.timing_met, Some(true), "{}", report.summary());
+    let u = &report.utilisation;
+    assert!(u.dsps.used > 0 && u.dsps.used <= u.dsps.available, "{u:?}");
+    assert!(u.bram_blocks.used > 0, "{u:?}");
 }
