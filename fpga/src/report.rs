@@ -187,3 +187,16 @@ impl BuildReport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Stage times and Fmax read back exactly as written (CI once saw 1.3091837530000001 come
+    /// back as 1.309183753 with serde_json's default float parser).
+    #[test]
+    fn floats_round_trip_through_json() {
+        for x in [1.3091837530000001f64, 137.79798889160156, 0.1, 1e-9] {
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(back, x);
+        }
+    }
+}
