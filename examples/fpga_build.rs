@@ -24,13 +24,14 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use hardwire::blocks::LlamaCore;
+use hardwire::fit::shrink_advice;
 use hardwire::fpga::estimate::estimate;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::token_link::{TokenLink, TokenLinkPins};
 use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
 use hardwire::fpga::top::{board_top_of_design, ClockPlan};
-use hardwire::fpga::{Board, BuildReport, Family, Resources};
+use hardwire::fpga::{Board, BuildReport, Family};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
 use hardwire::model::fixed::{FixedModel, NumericConfig};
@@ -215,21 +216,13 @@ fn main() -> Result<()> {
     println!("[5/7] the estimate before synthesis");
     let predicted = estimate(&on_board, &board.part);
     println!(
-        "      {} LUTs, {} flip-flops, {} DSPs, {} block RAMs (the {} has {}, {}, {}, {})",
-        predicted.luts,
-        predicted.ffs,
-        predicted.dsps,
-        predicted.bram_blocks,
-        board.part.name,
-        board.part.resources.luts,
-        board.part.resources.ffs,
-        board.part.resources.dsps,
-        board.part.resources.bram_blocks
+        "      {predicted} (the {} has {})",
+        board.part.name, board.part.resources
     );
     if let Err(e) = board.part.check_fit(&predicted) {
         bail!(
             "by the estimate, {e}\n{}",
-            knobs(&predicted, &board.part.resources)
+            shrink_advice(&predicted, &board.part.resources)
         );
     }
     if args.estimate_only {
@@ -434,22 +427,6 @@ fn check_args(args: &Args, config: &LlamaConfig) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// What to turn when the estimate does not fit, by the resource that overflows.
-fn knobs(used: &Resources, available: &Resources) -> String {
-    let mut advice = Vec::new();
-    if used.dsps > available.dsps || used.luts > available.luts || used.ffs > available.ffs {
-        advice.push(
-            "raise --reuse and --lm-head-reuse (fewer multiply-accumulate lanes: fewer DSPs, \
-             LUTs and flip-flops; more cycles per token)",
-        );
-    }
-    if used.bram_blocks > available.bram_blocks {
-        advice.push("lower --layers (weights in ROM), --max-seq (the KV cache) or --weight-bits");
-    }
-    advice.push("or pick a larger board");
-    advice.join("; ")
 }
 
 /// The worst register-to-register path in nextpnr's report: its first cell, its last cell

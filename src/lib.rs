@@ -15,6 +15,7 @@
 pub struct ReadmeDoctests;
 
 pub mod blocks;
+pub mod fit;
 
 pub use hardwire_fpga as fpga;
 pub use hardwire_hdl as hdl;

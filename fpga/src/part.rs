@@ -41,6 +41,16 @@ impl Resources {
     }
 }
 
+/// `N LUTs, N flip-flops, N DSP blocks, N block RAMs`.
+impl std::fmt::Display for Resources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, n)) in self.named().iter().enumerate() {
+            write!(f, "{}{n} {name}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 /// One FPGA part: its name as the vendor tools spell it, its family, its resources and what
 /// nextpnr needs to target it.
 ///

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::hardware::{self, HardwareArgs};
 use super::ModelArgs;
+use hardwire::fit::shrink_advice;
 use hardwire::report::DesignReport;
 
 /// Arguments of `hardwire build`.
@@ -85,21 +86,13 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
     let on_board = Design::elaborate(&pins).map_err(|e| anyhow!("{e}"))?;
     let predicted = estimate(&on_board, &board.part);
     eprintln!(
-        "estimate: {} LUTs, {} flip-flops, {} DSPs, {} block RAMs (the {} has {}, {}, {}, {})",
-        predicted.luts,
-        predicted.ffs,
-        predicted.dsps,
-        predicted.bram_blocks,
-        board.part.name,
-        board.part.resources.luts,
-        board.part.resources.ffs,
-        board.part.resources.dsps,
-        board.part.resources.bram_blocks
+        "estimate: {predicted} (the {} has {})",
+        board.part.name, board.part.resources
     );
     if let Err(e) = board.part.check_fit(&predicted) {
         bail!(
-            "by the estimate, {e}\n(--reuse and --lm-head-reuse set the multiply-accumulate \
-             lanes: DSPs, LUTs, flip-flops; --layers and --max-seq the block RAM)"
+            "by the estimate, {e}\n{}",
+            shrink_advice(&predicted, &board.part.resources)
         );
     }
     let mut report = Report {
