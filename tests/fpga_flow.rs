@@ -17,7 +17,7 @@ use hardwire::fpga::top::{board_top, board_top_clocked, ClockPlan, ResetSync};
 use hardwire::fpga::{Board, BuildReport, FpgaError, Progress, Resources};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
-use hardwire::sim::cosim::require_tool;
+use hardwire::sim::cosim::{require_tool, verilator_lint};
 use hardwire::sim::Simulator;
 
 /// Build directories live under the target directory: YoWASP cannot open `/tmp` paths.
@@ -253,19 +253,8 @@ fn the_board_tops_pass_verilator_lint() {
         let v = board_top(&board, small_array()).expect("elaborates");
         let dir = build_dir(&format!("lint_{}", board.id));
         v.write_to(&dir).unwrap();
-        let out = std::process::Command::new("verilator")
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module"])
-            .arg(&v.top)
-            .args(v.sources())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            board.id,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        verilator_lint(&dir, &v, &v.top, &["-Wno-DECLFILENAME"])
+            .unwrap_or_else(|e| panic!("{}:\n{e}", board.id));
         let top = v.file(&format!("{}.v", v.top)).unwrap();
         assert!(top.contains(board.pins.clock) && top.contains(board.pins.uart_tx));
     }

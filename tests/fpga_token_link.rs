@@ -11,7 +11,7 @@ use hardwire::hdl::prelude::*;
 use hardwire::model::fixed::{FixedModel, NumericConfig};
 use hardwire::model::quant::{QuantPolicy, QuantSpec};
 use hardwire::model::{LlamaConfig, LlamaWeights};
-use hardwire::sim::cosim::{cosimulate, require_tool, Backend, Recorder};
+use hardwire::sim::cosim::{cosimulate, require_tool, verilator_lint, Backend, Recorder};
 
 // The line-level helpers; the stimulus comes from the Recorder here.
 #[allow(dead_code)]
@@ -143,19 +143,8 @@ fn the_token_link_board_tops_pass_verilator_lint() {
             .join(board.id);
         let _ = std::fs::remove_dir_all(&dir);
         v.write_to(&dir).unwrap();
-        let out = std::process::Command::new("verilator")
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module"])
-            .arg(&v.top)
-            .args(v.sources())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            board.id,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        verilator_lint(&dir, &v, &v.top, &["-Wno-DECLFILENAME"])
+            .unwrap_or_else(|e| panic!("{}:\n{e}", board.id));
         let top = v.file(&format!("{}.v", v.top)).unwrap();
         assert!(top.contains(board.pins.uart_rx) && top.contains(board.pins.leds.0));
     }

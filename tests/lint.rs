@@ -8,7 +8,7 @@ use hardwire::blocks::{LlamaCore, MultiplierArray};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
 use hardwire::hdl::verilog::Verilog;
-use hardwire::sim::cosim::{cache_dir, require_tool};
+use hardwire::sim::cosim::{cache_dir, require_tool, verilator_lint};
 
 fn written(name: &str, design: &Design) -> (Verilog, std::path::PathBuf) {
     let v = Verilog::from_design(design);
@@ -40,17 +40,12 @@ fn lint<B: Block>(block: &B) {
     if require_tool("verilator") {
         // Every module on its own, as the top: each must be clean by itself.
         for m in &design.modules {
-            let mut args: Vec<String> = ["--lint-only", "-Wall", "--top-module"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            args.push(m.name.clone());
-            args.extend(v.sources().map(str::to_string));
-            let (ok, text) = run(&dir, "verilator", &args);
+            let out = verilator_lint(&dir, &v, &m.name, &[]);
             assert!(
-                ok && text.trim().is_empty(),
-                "verilator -Wall on `{}`:\n{text}",
-                m.name
+                out.as_ref().is_ok_and(|text| text.trim().is_empty()),
+                "verilator -Wall on `{}`:\n{}",
+                m.name,
+                out.unwrap_or_else(|e| e)
             );
         }
     }

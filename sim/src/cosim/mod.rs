@@ -22,7 +22,7 @@ use hardwire_hdl::Bits;
 
 pub use recorder::Recorder;
 pub use stimulus::Stimulus;
-pub use tools::{cache_dir, require_tool, tool_available};
+pub use tools::{cache_dir, require_tool, tool_available, verilator_lint};
 pub use verilator::{VerilatorBench, VerilatorBuild};
 
 use crate::{SimError, Simulator};

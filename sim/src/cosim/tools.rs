@@ -118,3 +118,32 @@ pub(crate) fn version(tool: &str) -> Result<String, CosimError> {
         .unwrap_or_default()
         .to_string())
 }
+
+/// Runs `verilator --lint-only -Wall` (plus `extra` flags) in `dir`, where `verilog` has been
+/// written, with `top` as the top module. Gives Verilator's output: `Ok` when it accepts the
+/// design (warnings may still be in the text), `Err` when it rejects it or cannot run.
+pub fn verilator_lint(
+    dir: &Path,
+    verilog: &hardwire_hdl::verilog::Verilog,
+    top: &str,
+    extra: &[&str],
+) -> Result<String, String> {
+    let out = Command::new("verilator")
+        .args(["--lint-only", "-Wall"])
+        .args(extra)
+        .args(["--top-module", top])
+        .args(verilog.sources())
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("verilator did not run: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
