@@ -28,9 +28,10 @@ use hardwire::fit::shrink_advice;
 use hardwire::fpga::estimate::estimate;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
+use hardwire::fpga::output_dir::{OutputDir, Overwrite};
 use hardwire::fpga::token_link::{TokenLink, TokenLinkPins};
 use hardwire::fpga::toolchain::{Ecp5Toolchain, Provisioning};
-use hardwire::fpga::top::{board_top_of_design, ClockPlan};
+use hardwire::fpga::top::{board_top_of_design, parse_mhz, ClockPlan};
 use hardwire::fpga::{Board, BuildReport, Family};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
@@ -79,10 +80,10 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     weights_seed: u64,
     /// Clock to place and route for, in MHz (default: the board clock, or the PLL's).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_mhz)]
     freq: Option<f64>,
     /// Run the design from an ECP5 PLL at this many MHz instead of the board clock.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_mhz)]
     pll_mhz: Option<f64>,
     /// nextpnr placement seed.
     #[arg(long, default_value_t = 1)]
@@ -90,9 +91,13 @@ struct Args {
     /// Stop after the estimate (no synthesis).
     #[arg(long)]
     estimate_only: bool,
-    /// Output directory (replaced as a whole when the run succeeds).
+    /// Output directory: it appears only when complete, and replaces an earlier output of
+    /// hardwire's as a whole.
     #[arg(long, default_value = "target/fpga_build")]
     out: PathBuf,
+    /// Replace --out even if it holds files that hardwire did not write.
+    #[arg(long)]
+    force: bool,
 }
 
 /// The prompt of the simulation check: three bytes of the byte-level tiny vocabulary.
@@ -111,12 +116,11 @@ fn main() -> Result<()> {
     let mut config = LlamaConfig::tiny();
     check_args(&args, &config)?;
     config.num_hidden_layers = args.layers;
-    let plan = match args.pll_mhz {
-        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
-        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
-        None => ClockPlan::Board,
-    };
-    let lm_head_reuse = args.lm_head_reuse.unwrap_or(args.reuse * args.layers);
+    let plan = ClockPlan::for_board(&board, args.pll_mhz).context("--pll-mhz")?;
+    let lm_head_reuse = args
+        .lm_head_reuse
+        .unwrap_or(args.reuse.saturating_mul(args.layers));
+    let out = OutputDir::create(&args.out, Overwrite::from_force(args.force))?;
 
     println!(
         "[1/7] tiny model, {} layer(s): seeded weights (seed {}), {}-bit group-32 quantisation",
@@ -189,8 +193,7 @@ fn main() -> Result<()> {
     };
     let on_board = Design::elaborate(&pins).map_err(|e| anyhow!("{e}"))?;
     let verilog = Verilog::from_design(&on_board);
-    let staging = args.out.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&staging);
+    let staging = out.path().to_path_buf();
     verilog
         .write_to(&staging.join("rtl"))
         .context("writing the Verilog")?;
@@ -268,7 +271,7 @@ fn main() -> Result<()> {
     };
     let critical = critical_path(&build_dir);
     // The build moves with the output directory when it is committed below.
-    flow.dir = args.out.join(board.id);
+    flow.dir = out.target().join(board.id);
     let actual = flow.utilisation.used();
     let errors = [
         ("luts", predicted.luts, actual.luts),
@@ -333,9 +336,7 @@ fn main() -> Result<()> {
         staging.join(board.id).join("report.json"),
         serde_json::to_string_pretty(&flow)?,
     )?;
-    let _ = std::fs::remove_dir_all(&args.out);
-    std::fs::rename(&staging, &args.out)
-        .with_context(|| format!("moving the result to {}", args.out.display()))?;
+    let out = out.commit()?;
 
     println!();
     println!(
@@ -389,8 +390,8 @@ fn main() -> Result<()> {
     println!("  estimate vs {}: {line}", flow.flow);
     println!(
         "Verilog in {}, report in {}",
-        args.out.join("rtl").display(),
-        args.out.join("report.json").display()
+        out.join("rtl").display(),
+        out.join("report.json").display()
     );
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     if flow.timing_met == Some(false) {
@@ -418,7 +419,7 @@ fn check_args(args: &Args, config: &LlamaConfig) -> Result<()> {
     if args.max_seq == 0 || args.max_seq > config.max_seq {
         bail!("--max-seq must be 1 to the tiny model's {}", config.max_seq);
     }
-    if PROMPT.len() + usize::from(args.check_tokens) > args.max_seq + 1 {
+    if PROMPT.len() + usize::from(args.check_tokens) > args.max_seq.saturating_add(1) {
         bail!(
             "--check-tokens {} with a {}-token prompt needs --max-seq of at least {}",
             args.check_tokens,

@@ -56,6 +56,23 @@ pub enum FpgaError {
         /// Why it could not be read.
         message: String,
     },
+    /// A setting the board or part cannot have.
+    #[error("{what} is not possible: {why}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// Why not.
+        why: String,
+    },
+    /// An output directory that hardwire refuses to write, because doing so could destroy
+    /// files it did not write.
+    #[error("refusing to write the output to {dir}: {why}")]
+    UnsafeOutput {
+        /// The directory asked for.
+        dir: PathBuf,
+        /// Why it was refused, and what to do instead.
+        why: String,
+    },
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -11,7 +11,9 @@
 //!   [`BuildReport`] with utilisation and Fmax;
 //! - [`top`]: the board top that puts a design on the board's pins;
 //! - [`token_link`]: the token protocol over the serial line, for a whole model's core;
-//! - [`estimate`]: resources predicted from the IR before synthesis.
+//! - [`estimate`]: resources predicted from the IR before synthesis;
+//! - [`output_dir`]: output directories written whole, that never replace what hardwire did
+//!   not write.
 //!
 //! ```no_run
 //! use hardwire_fpga::{flow::ecp5::Ecp5Flow, toolchain::Ecp5Toolchain, Board};
@@ -27,6 +29,7 @@ pub mod board;
 pub mod error;
 pub mod estimate;
 pub mod flow;
+pub mod output_dir;
 pub mod part;
 pub mod progress;
 pub mod report;

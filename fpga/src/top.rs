@@ -24,6 +24,8 @@ use hardwire_hdl::verilog::{print, Verilog};
 use hardwire_hdl::HdlError;
 
 use crate::board::Board;
+use crate::error::FpgaError;
+use crate::part::Family;
 use crate::token_link::{TokenLink, TokenLinkPins};
 use crate::uart::{UartRx, UartTx};
 
@@ -216,6 +218,18 @@ impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
     }
 }
 
+/// A clock frequency in MHz as a flag gives it (`--pll-mhz`, `--freq`): finite, above 0 and
+/// at most 1000 (no FPGA fabric runs faster; a part's own limits are checked where the part is
+/// known, as in [`ClockPlan::for_board`]).
+pub fn parse_mhz(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1000.0 => Ok(f),
+        _ => Err(format!(
+            "`{s}` MHz is not a clock frequency (0 < f <= 1000)"
+        )),
+    }
+}
+
 /// Where the design's clock comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClockPlan {
@@ -230,6 +244,35 @@ pub enum ClockPlan {
 }
 
 impl ClockPlan {
+    /// Output range of the ECP5 `EHXPLLL` (CLKOP), in MHz (Lattice TN1263).
+    pub const ECP5_PLL_MHZ: std::ops::RangeInclusive<f64> = 3.125..=400.0;
+
+    /// The board clock, or a PLL at `mhz` when given: checked against what `board`'s family
+    /// has (an `EHXPLLL` on ECP5; none yet elsewhere) and the PLL's output range.
+    pub fn for_board(board: &Board, mhz: Option<f64>) -> Result<ClockPlan, FpgaError> {
+        let Some(mhz) = mhz else {
+            return Ok(ClockPlan::Board);
+        };
+        let unsupported = |why: String| FpgaError::Unsupported {
+            what: format!("a {mhz} MHz PLL on the {}", board.name),
+            why,
+        };
+        if board.part.family != Family::Ecp5 {
+            return Err(unsupported(
+                "PLLs are generated for ECP5 boards only so far".into(),
+            ));
+        }
+        let range = Self::ECP5_PLL_MHZ;
+        if !range.contains(&mhz) {
+            return Err(unsupported(format!(
+                "the EHXPLLL's output runs from {} to {} MHz",
+                range.start(),
+                range.end()
+            )));
+        }
+        Ok(ClockPlan::Pll { mhz })
+    }
+
     /// The design's clock frequency on `board`.
     pub fn clock_hz(&self, board: &Board) -> u64 {
         match *self {

@@ -9,6 +9,7 @@ use clap::Args;
 use hardwire_fpga::estimate::estimate;
 use hardwire_fpga::flow::ecp5::Ecp5Flow;
 use hardwire_fpga::flow::xilinx::XilinxFlow;
+use hardwire_fpga::output_dir::{OutputDir, Overwrite};
 use hardwire_fpga::token_link::{TokenLink, TokenLinkPins};
 use hardwire_fpga::toolchain::{Ecp5Toolchain, Provisioning};
 use hardwire_fpga::top::{board_top_of_design, ClockPlan};
@@ -17,7 +18,7 @@ use hardwire_hdl::ir::Design;
 use serde::Serialize;
 
 use super::hardware::{self, HardwareArgs};
-use super::ModelArgs;
+use super::{flags, ModelArgs};
 use hardwire::fit::shrink_advice;
 use hardwire::report::DesignReport;
 
@@ -32,7 +33,7 @@ pub struct BuildArgs {
     #[arg(long, default_value = "ulx3s")]
     board: String,
     /// Run the design from an ECP5 PLL at this many MHz instead of the board clock.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::mhz)]
     pll_mhz: Option<f64>,
     /// nextpnr's placement seed.
     #[arg(long, default_value_t = 1)]
@@ -40,9 +41,13 @@ pub struct BuildArgs {
     /// Stop after the estimate (no synthesis).
     #[arg(long)]
     estimate_only: bool,
-    /// Output directory for the board build (it appears only when complete).
+    /// Output directory for the board build and its report; it appears only when complete,
+    /// and replaces an earlier output of hardwire's as a whole.
     #[arg(long, default_value = "target/hardwire-build")]
     out: PathBuf,
+    /// Replace --out even if it holds files that hardwire did not write.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Serialize)]
@@ -65,11 +70,8 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
             Board::ids().join(", ")
         )
     })?;
-    let plan = match a.pll_mhz {
-        Some(mhz) if board.part.family == Family::Ecp5 => ClockPlan::Pll { mhz },
-        Some(_) => bail!("--pll-mhz is for ECP5 boards only so far"),
-        None => ClockPlan::Board,
-    };
+    let plan = ClockPlan::for_board(&board, a.pll_mhz).context("--pll-mhz")?;
+    let out = OutputDir::create(&a.out, Overwrite::from_force(a.force))?;
     let built = hardware::build(&a.model, &a.hardware)?;
     let core = built.core;
     let design = hardware::elaborate(&core)?;
@@ -106,8 +108,8 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
     if !a.estimate_only {
         let top = board_top_of_design(&board, &on_board, plan);
         let provisioning = Provisioning::from_env();
-        let dir = a.out.join(board.id);
-        let flow = match board.part.family {
+        let dir = out.path().join(board.id);
+        let mut flow = match board.part.family {
             Family::Ecp5 => {
                 let tools = Ecp5Toolchain::find(&provisioning)?;
                 let mut flow = Ecp5Flow::new(&board);
@@ -120,6 +122,8 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
             Family::Xilinx7 => XilinxFlow::new(&board).run(&top, &dir, &provisioning)?,
         };
         print!("{}", flow.summary());
+        // The build moves with the output directory when it is committed below.
+        flow.dir = out.target().join(board.id);
         report.tokens_per_second_at_fmax =
             flow.fmax_mhz.map(|f| cycles.map(|c| f * 1e6 / c as f64));
         report.fpga = Some(flow);
@@ -133,12 +137,13 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
     if let Some([first, last]) = report.tokens_per_second_at_fmax {
         println!("  tokens/s    {last:.0}–{first:.0} at Fmax");
     }
-    std::fs::create_dir_all(&a.out)?;
-    let path = a.out.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    let path = out.path().join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let dir = out.commit()?;
     eprintln!(
         "report in {} ({:.1} s)",
-        path.display(),
+        dir.join("report.json").display(),
         t.elapsed().as_secs_f64()
     );
     if report.fpga.as_ref().and_then(|f| f.timing_met) == Some(false) {

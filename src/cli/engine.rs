@@ -1,9 +1,9 @@
 //! The two numerics behind one interface: the f32 reference and the fixed-point golden model.
 
 use super::ModelArgs;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use hardwire_model::accuracy::{score_f32, score_fixed, Score, CALIBRATION_TEXT};
-use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, Format, NumericConfig};
+use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, NumericConfig};
 use hardwire_model::gptq::quantize_model_gptq;
 use hardwire_model::quant::{quantize_model, QuantPolicy, QuantSpec};
 use hardwire_model::{KvCache, LlamaWeights, Reference, Tokenizer};
@@ -39,74 +39,34 @@ pub struct NumericsReport {
     pub gptq: bool,
 }
 
-fn parse_format(s: &str, what: &str) -> anyhow::Result<Format> {
-    let (b, f) = s
-        .split_once('.')
-        .with_context(|| format!("--{what} takes BITS.FRAC, e.g. 20.12"))?;
-    Ok(Format {
-        bits: b.parse()?,
-        frac: f.parse()?,
-    })
-}
-
 /// The quantisation policy and datapath the arguments ask for.
 pub fn fixed_settings(
     a: &ModelArgs,
     w: &LlamaWeights,
 ) -> anyhow::Result<(QuantPolicy, NumericConfig)> {
     let group_size = (a.group_size > 0).then_some(a.group_size);
-    let policy = match &a.mixed {
+    let spec = |bits| QuantSpec {
+        bits,
+        group_size,
+        offset: a.offset,
+    };
+    let policy = match a.mixed {
         Some(m) => {
-            let (lo, hi) = m
-                .split_once('/')
-                .context("--mixed takes BASE/HIGH, e.g. 3/6")?;
-            let (lo, hi): (u32, u32) = (lo.parse()?, hi.parse()?);
-            for b in [lo, hi] {
-                if !(2..=8).contains(&b) {
-                    bail!("--mixed widths must be 2 to 8 bits, got {b}");
-                }
-            }
-            QuantPolicy::mixed_by_sensitivity(
-                w,
-                QuantSpec {
-                    bits: lo,
-                    group_size,
-                    offset: a.offset,
-                },
-                QuantSpec {
-                    bits: hi,
-                    group_size,
-                    offset: a.offset,
-                },
-                a.mixed_fraction,
-            )
+            QuantPolicy::mixed_by_sensitivity(w, spec(m.base), spec(m.high), a.mixed_fraction)
         }
-        None => {
-            if !(2..=8).contains(&a.weight_bits) {
-                bail!("--weight-bits must be 2 to 8, got {}", a.weight_bits);
-            }
-            QuantPolicy::uniform(QuantSpec {
-                bits: a.weight_bits,
-                group_size,
-                offset: a.offset,
-            })
-        }
+        None => QuantPolicy::uniform(spec(a.weight_bits)),
     };
     let mut n = if a.model == "tiny" {
         NumericConfig::tiny()
     } else {
         NumericConfig::default()
     };
-    if let Some(s) = &a.act {
-        n.act = parse_format(s, "act")?;
-    }
-    if let Some(s) = &a.resid {
-        n.resid = parse_format(s, "resid")?;
-    }
-    if let Some(b) = a.acc_bits {
-        n.acc_bits = b;
-    }
-    n.validate().map_err(anyhow::Error::msg)?;
+    n.act = a.act.unwrap_or(n.act);
+    n.resid = a.resid.unwrap_or(n.resid);
+    n.acc_bits = a.acc_bits.unwrap_or(n.acc_bits);
+    // The flags' parsers checked each value; this checks them together.
+    n.validate()
+        .map_err(|e| anyhow::anyhow!("--act, --resid and --acc-bits: {e}"))?;
     Ok((policy, n))
 }
 
@@ -197,6 +157,7 @@ impl Session<'_, '_> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use hardwire_model::fixed::Format;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -233,8 +194,19 @@ mod tests {
             }
         );
         assert_eq!(p.overrides.len(), 4);
-        assert!(fixed_settings(&args(&["--mixed", "3/9"]), &w).is_err());
-        assert!(fixed_settings(&args(&["--act", "30.10"]), &w).is_err());
+        for bad in [
+            ["--mixed", "3/9"],
+            ["--act", "30.10"],
+            ["--mixed-fraction", "NaN"],
+        ] {
+            let mut v = vec!["hardwire", "--model", "tiny"];
+            v.extend_from_slice(&bad);
+            let e = Wrapper::try_parse_from(v)
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(e.contains(bad[0]), "{e}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::engine::Engine;
 use super::{model_source, ModelArgs};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
 use std::time::Instant;
@@ -48,13 +48,21 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     if prompt_ids.is_empty() {
         bail!("the prompt encodes to no tokens");
     }
-    let max_seq = prompt_ids.len() + a.max_new_tokens + 1;
-    if max_seq > weights.config.max_seq {
-        bail!(
-            "prompt plus new tokens ({max_seq}) exceed the model's max_seq {}",
-            weights.config.max_seq
-        );
-    }
+    // Checked: a huge --max-new-tokens must not wrap past the context check.
+    let max_seq = prompt_ids
+        .len()
+        .checked_add(a.max_new_tokens)
+        .and_then(|n| n.checked_add(1))
+        .filter(|&n| n <= weights.config.max_seq)
+        .with_context(|| {
+            format!(
+                "--max-new-tokens {}: the prompt's {} tokens and the new ones exceed the \
+                 model's max_seq {}",
+                a.max_new_tokens,
+                prompt_ids.len(),
+                weights.config.max_seq
+            )
+        })?;
     let (engine, numerics) = Engine::new(&a.model, &weights, &tok, max_seq)?;
     let load_seconds = t0.elapsed().as_secs_f64();
     let stop = if a.ignore_eos {

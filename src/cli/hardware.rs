@@ -9,7 +9,7 @@ use hardwire_model::fixed::FixedModel;
 use hardwire_model::quant::quantize_model;
 use hardwire_model::Tokenizer;
 
-use super::{engine, model_source, ModelArgs};
+use super::{engine, flags, model_source, ModelArgs};
 use hardwire::blocks::LlamaCore;
 
 /// How the hardware is shaped.
@@ -18,14 +18,14 @@ pub struct HardwareArgs {
     /// Times each weight multiplier is used per matrix-vector product in the decoder: 1
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
     /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = flags::positive)]
     pub reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count, so the head takes
     /// about as long per token as one decoder matrix over all layers).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::positive)]
     pub lm_head_reuse: Option<usize>,
     /// KV-cache depth in positions (at most the model's max_seq).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = flags::positive)]
     pub max_seq: usize,
 }
 
@@ -41,17 +41,14 @@ pub struct Built {
 
 /// Loads and quantises the model and shapes its hardware, telling stderr how it goes.
 pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
-    if h.reuse == 0 || h.lm_head_reuse == Some(0) {
-        bail!("a reuse factor must be at least 1");
-    }
     if m.gptq {
         bail!("--gptq is not wired to the hardware commands yet; quantise without it");
     }
     let t = Instant::now();
     let (weights, tokenizer) = model_source::load(&m.model, m.layers, m.seed)?;
-    if h.max_seq == 0 || h.max_seq > weights.config.max_seq {
+    if h.max_seq > weights.config.max_seq {
         bail!(
-            "--max-seq {} must be 1 to the model's max_seq {}",
+            "--max-seq {} is more than the model's max_seq {}",
             h.max_seq,
             weights.config.max_seq
         );
@@ -69,7 +66,9 @@ pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
     let core = LlamaCore::from_model(
         &model,
         h.reuse,
-        h.lm_head_reuse.unwrap_or(h.reuse * layers.max(1)),
+        // Saturating: a reuse beyond a matrix's weight count already means one lane.
+        h.lm_head_reuse
+            .unwrap_or(h.reuse.saturating_mul(layers.max(1))),
     );
     Ok(Built {
         model,

@@ -2,14 +2,17 @@
 
 mod build;
 mod engine;
+mod flags;
 mod generate;
 mod hardware;
 mod model_source;
 mod rtl;
 mod score;
 mod sim;
+mod token_file;
 
 use clap::{Args, Parser, Subcommand};
+use hardwire_model::fixed::Format;
 
 /// Turn a transformer into hardware.
 #[derive(Parser)]
@@ -41,7 +44,7 @@ pub struct ModelArgs {
     #[arg(long)]
     pub model: String,
     /// Keep only the first N decoder layers.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::positive)]
     pub layers: Option<usize>,
     /// Seed of the `tiny` preset's weights.
     #[arg(long, default_value_t = 0)]
@@ -50,26 +53,28 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = engine::Numerics::F32)]
     pub numerics: engine::Numerics,
     /// Weight bits (2 to 8) for `--numerics fixed`.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = flags::weight_bits)]
     pub weight_bits: u32,
     /// Inputs per weight scale along a row (0: one scale per output channel).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = flags::group_size)]
     pub group_size: usize,
     /// Mixed precision `BASE/HIGH` (e.g. `3/6`): every matrix at BASE bits, the most sensitive
     /// quarter (see --mixed-fraction) at HIGH. Overrides --weight-bits.
-    #[arg(long)]
-    pub mixed: Option<String>,
-    /// Fraction of matrices raised to the high width by --mixed.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, value_name = "BASE/HIGH", value_parser = flags::mixed)]
+    pub mixed: Option<flags::MixedBits>,
+    /// Fraction (0 to 1) of matrices raised to the high width by --mixed.
+    #[arg(long, default_value_t = 0.25, value_parser = flags::fraction)]
     pub mixed_fraction: f64,
-    /// Activation width and fractional bits, e.g. `20.12`.
-    #[arg(long)]
-    pub act: Option<String>,
-    /// Residual-stream width and fractional bits, e.g. `24.7`.
-    #[arg(long)]
-    pub resid: Option<String>,
-    /// Accumulator width.
-    #[arg(long)]
+    /// Activation width and fractional bits, e.g. `20.12` (8 to 24 bits, at least 4
+    /// fractional and 2 integer).
+    #[arg(long, value_name = "BITS.FRAC", value_parser = flags::act_format)]
+    pub act: Option<Format>,
+    /// Residual-stream width and fractional bits, e.g. `24.7` (8 to 24 bits, at least 2
+    /// integer).
+    #[arg(long, value_name = "BITS.FRAC", value_parser = flags::resid_format)]
+    pub resid: Option<Format>,
+    /// Accumulator width (16 to 48).
+    #[arg(long, value_parser = flags::acc_bits)]
     pub acc_bits: Option<u32>,
     /// Affine weight grid: a real offset per group besides the scale (`w = q * scale + offset`).
     #[arg(long)]

@@ -2,7 +2,7 @@
 
 use super::engine::Engine;
 use super::{model_source, ModelArgs};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -36,28 +36,12 @@ struct Report {
     numerics: super::engine::NumericsReport,
 }
 
-fn read_tokens(path: &PathBuf) -> anyhow::Result<Vec<u32>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a JSON array of ids", path.display()));
-    }
-    text.split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u32>()
-                .with_context(|| format!("{}: `{s}` is not a token id", path.display()))
-        })
-        .collect()
-}
-
 /// Runs the command.
 pub fn run(a: &ScoreArgs) -> anyhow::Result<()> {
     let (weights, tok) = model_source::load(&a.model.model, a.model.layers, a.model.seed)?;
     let tokens = match (&a.text, &a.tokens) {
         (Some(t), _) => tok.encode(t)?,
-        (None, Some(p)) => read_tokens(p)?,
+        (None, Some(p)) => super::token_file::read_tokens(p)?,
         (None, None) => bail!("give --text or --tokens"),
     };
     if tokens.len() < 2 {
@@ -105,24 +89,4 @@ pub fn run(a: &ScoreArgs) -> anyhow::Result<()> {
         println!("perplexity {:.4}", report.perplexity);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_json_and_plain_token_files() {
-        let dir = std::env::temp_dir().join(format!("hardwire-cli-tokens-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (json, plain, bad) = (dir.join("a.json"), dir.join("b.txt"), dir.join("c.txt"));
-        std::fs::write(&json, "[504, 1463, 282]").unwrap();
-        std::fs::write(&plain, "504 1463,\n282\n").unwrap();
-        std::fs::write(&bad, "504 x").unwrap();
-        assert_eq!(read_tokens(&json).unwrap(), vec![504, 1463, 282]);
-        assert_eq!(read_tokens(&plain).unwrap(), vec![504, 1463, 282]);
-        let e = read_tokens(&bad).unwrap_err().to_string();
-        assert!(e.contains("`x` is not a token id"), "{e}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 }

@@ -23,7 +23,8 @@ pub struct SimArgs {
     /// The prompt, encoded with the model's tokenizer.
     #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
     prompt: Option<String>,
-    /// A file of prompt token ids, separated by spaces, commas or newlines.
+    /// A file of prompt token ids: a JSON array, or integers separated by spaces, commas or
+    /// newlines.
     #[arg(long)]
     tokens: Option<PathBuf>,
     /// Tokens to generate.
@@ -54,15 +55,7 @@ struct Report {
 fn prompt_ids(a: &SimArgs, tok: &hardwire_model::Tokenizer) -> anyhow::Result<Vec<u32>> {
     let ids = match (&a.prompt, &a.tokens) {
         (Some(p), _) => tok.encode(p)?,
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("reading {}", f.display()))?
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<u32>()
-                    .with_context(|| format!("`{s}` in {} is not a token id", f.display()))
-            })
-            .collect::<anyhow::Result<_>>()?,
+        (None, Some(f)) => super::token_file::read_tokens(f)?,
         (None, None) => bail!("give --prompt or --tokens"),
     };
     if ids.is_empty() {

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use hardwire_hdl::verilog::Verilog;
 
-use super::{count, read_yosys_stat, write_rtl, Staging};
+use super::{count, read_yosys_stat, write_rtl};
 use crate::board::Board;
 use crate::error::FpgaError;
+use crate::output_dir::{OutputDir, Overwrite};
 use crate::part::{Family, Part, Resources};
 use crate::progress::Progress;
 use crate::report::{BuildReport, StageTime, Utilisation};
@@ -79,8 +80,8 @@ impl<'a> Ecp5Flow<'a> {
                 hint: "this board is not an ECP5 board; use flow::xilinx for it".into(),
             });
         }
-        let staging = Staging::begin(dir)?;
-        let work = staging.partial.clone();
+        let out = OutputDir::create(dir, Overwrite::OwnOutput)?;
+        let work = out.path().to_path_buf();
         let p = &self.progress;
         let mut sources = write_rtl(verilog, &work)?;
         if let Some(mhz) = self.pll_mhz {
@@ -188,10 +189,10 @@ impl<'a> Ecp5Flow<'a> {
             fmax,
             Some(bit),
             &stages,
-            &staging.dir,
+            out.target(),
         );
         write_report(&report, &work)?;
-        staging.commit()?;
+        out.commit()?;
         p.say(&format!(
             "  build complete in {:.1} s",
             total.elapsed().as_secs_f64()

@@ -1,66 +1,16 @@
-//! The flows from Verilog to a bitstream (or an estimate), and what they share: build
-//! directories that appear only when complete, and reading yosys's cell statistics.
+//! The flows from Verilog to a bitstream (or an estimate), and what they share: writing the
+//! sources and reading yosys's cell statistics. Build directories appear only when complete
+//! ([`crate::output_dir`]).
 
 pub mod ecp5;
 pub mod xilinx;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hardwire_hdl::verilog::Verilog;
 
 use crate::error::FpgaError;
-
-/// A build directory written atomically: everything goes into `<dir>.partial`, which is
-/// renamed to `<dir>` only when the flow has finished, so an interrupted or failed run never
-/// leaves a directory that looks like a complete build. A failed run keeps `<dir>.partial`
-/// with its logs for reading.
-#[derive(Debug)]
-pub struct Staging {
-    /// Where the files are being written.
-    pub partial: PathBuf,
-    /// Where they go when complete.
-    pub dir: PathBuf,
-}
-
-impl Staging {
-    /// Starts a fresh `<dir>.partial` (removing a left-over one).
-    pub fn begin(dir: &Path) -> Result<Staging, FpgaError> {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "build".into());
-        let partial = dir.with_file_name(format!("{name}.partial"));
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(FpgaError::io(format!(
-                "removing the unfinished {}",
-                partial.display()
-            )))?;
-        }
-        std::fs::create_dir_all(&partial)
-            .map_err(FpgaError::io(format!("creating {}", partial.display())))?;
-        Ok(Staging {
-            partial,
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// Replaces `<dir>` with the finished `<dir>.partial`.
-    pub fn commit(self) -> Result<PathBuf, FpgaError> {
-        if self.dir.exists() {
-            std::fs::remove_dir_all(&self.dir).map_err(FpgaError::io(format!(
-                "removing the previous build {}",
-                self.dir.display()
-            )))?;
-        }
-        std::fs::rename(&self.partial, &self.dir).map_err(FpgaError::io(format!(
-            "moving {} to {}",
-            self.partial.display(),
-            self.dir.display()
-        )))?;
-        Ok(self.dir)
-    }
-}
 
 /// Writes the design's files into `<staging>/rtl` and returns their relative paths (`rtl/x.v`)
 /// for the tools, which run from the build directory (YoWASP cannot open absolute `/tmp`

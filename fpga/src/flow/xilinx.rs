@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use hardwire_hdl::verilog::Verilog;
 
-use super::{count, read_yosys_stat, write_rtl, Staging};
+use super::{count, read_yosys_stat, write_rtl};
 use crate::board::Board;
 use crate::error::FpgaError;
+use crate::output_dir::{OutputDir, Overwrite};
 use crate::part::{Family, Resources};
 use crate::progress::Progress;
 use crate::report::{BuildReport, StageTime, Utilisation};
@@ -69,8 +70,8 @@ impl<'a> XilinxFlow<'a> {
                 hint: "this board is not a 7-series board; use flow::ecp5 for it".into(),
             });
         }
-        let staging = Staging::begin(dir)?;
-        let work = staging.partial.clone();
+        let out = OutputDir::create(dir, Overwrite::OwnOutput)?;
+        let work = out.path().to_path_buf();
         let sources = write_rtl(verilog, &work)?;
         let xdc = self.board.constraints_file;
         std::fs::write(work.join(xdc), self.board.constraints)
@@ -82,13 +83,13 @@ impl<'a> XilinxFlow<'a> {
         .map_err(FpgaError::io("writing build.tcl"))?;
         let start = Instant::now();
         let report = match p.which("vivado") {
-            Some(vivado) => self.vivado(verilog, &vivado, &work, &staging.dir)?,
+            Some(vivado) => self.vivado(verilog, &vivado, &work, out.target())?,
             None => {
                 self.progress.say(
                     "  vivado is not on PATH: estimating with yosys synth_xilinx instead \
                      (build.tcl is written for when Vivado is there)",
                 );
-                self.estimate(verilog, &sources, &work, &staging.dir, p)?
+                self.estimate(verilog, &sources, &work, out.target(), p)?
             }
         };
         let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
@@ -96,7 +97,7 @@ impl<'a> XilinxFlow<'a> {
             .map_err(FpgaError::io("writing report.json"))?;
         std::fs::write(work.join("summary.txt"), report.summary())
             .map_err(FpgaError::io("writing summary.txt"))?;
-        staging.commit()?;
+        out.commit()?;
         self.progress
             .say(&format!("  done in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(report)

@@ -63,6 +63,20 @@ impl Format {
     }
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// `BITS.FRAC`, e.g. `20.12`: 20 bits, 12 of them fractional.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let syntax = || format!("`{s}` is not BITS.FRAC (e.g. 20.12)");
+        let (bits, frac) = s.split_once('.').ok_or_else(syntax)?;
+        Ok(Format {
+            bits: bits.parse().map_err(|_| syntax())?,
+            frac: frac.parse().map_err(|_| syntax())?,
+        })
+    }
+}
+
 /// Widths of the datapath.
 ///
 /// Two activation formats: `resid` for the residual stream and everything added to it (the
@@ -106,31 +120,68 @@ impl NumericConfig {
         }
     }
 
+    /// Widths an activation or residual format may have.
+    pub const FORMAT_BITS: std::ops::RangeInclusive<u32> = 8..=24;
+    /// Fewest fractional bits of `act` (the SiLU table's step).
+    pub const MIN_ACT_FRAC: u32 = 4;
+    /// Widths the accumulator may have.
+    pub const ACC_BITS: std::ops::RangeInclusive<u32> = 16..=48;
+    /// Widths a requantisation multiplier may have.
+    pub const MULT_BITS: std::ops::RangeInclusive<u32> = 8..=24;
+
+    /// Checks `f` as the format of `name` (`act` or `resid`): its width is in
+    /// [`Self::FORMAT_BITS`] and it keeps at least 2 integer bits (and, for `act`, at least
+    /// [`Self::MIN_ACT_FRAC`] fractional bits).
+    pub fn check_format(name: &str, f: Format) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if !Self::FORMAT_BITS.contains(&f.bits) {
+            bad.push(format!(
+                "{name}.bits {} is outside {}..={}",
+                f.bits,
+                Self::FORMAT_BITS.start(),
+                Self::FORMAT_BITS.end()
+            ));
+        }
+        // In u64: `frac + 2` must not wrap for a frac near u32::MAX.
+        if u64::from(f.frac) + 2 > u64::from(f.bits) {
+            bad.push(format!(
+                "{name}.frac {} leaves fewer than 2 integer bits of {}",
+                f.frac, f.bits
+            ));
+        }
+        if name == "act" && f.frac < Self::MIN_ACT_FRAC {
+            bad.push(format!(
+                "act.frac {} is below {} (the SiLU table step)",
+                f.frac,
+                Self::MIN_ACT_FRAC
+            ));
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
     /// Checks the widths against the limits documented on each field.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
         for (name, f) in [("act", self.act), ("resid", self.resid)] {
-            if !(8..=24).contains(&f.bits) {
-                bad.push(format!("{name}.bits {} is outside 8..=24", f.bits));
+            if let Err(e) = Self::check_format(name, f) {
+                bad.push(e);
             }
-            if f.frac + 2 > f.bits {
+        }
+        for (name, bits, range) in [
+            ("acc_bits", self.acc_bits, Self::ACC_BITS),
+            ("mult_bits", self.mult_bits, Self::MULT_BITS),
+        ] {
+            if !range.contains(&bits) {
                 bad.push(format!(
-                    "{name}.frac {} leaves fewer than 2 integer bits of {}",
-                    f.frac, f.bits
+                    "{name} {bits} is outside {}..={}",
+                    range.start(),
+                    range.end()
                 ));
             }
-        }
-        if self.act.frac < 4 {
-            bad.push(format!(
-                "act.frac {} is below 4 (the SiLU table step)",
-                self.act.frac
-            ));
-        }
-        if !(16..=48).contains(&self.acc_bits) {
-            bad.push(format!("acc_bits {} is outside 16..=48", self.acc_bits));
-        }
-        if !(8..=24).contains(&self.mult_bits) {
-            bad.push(format!("mult_bits {} is outside 8..=24", self.mult_bits));
         }
         if bad.is_empty() {
             Ok(())
@@ -214,5 +265,20 @@ mod tests {
             ..Default::default()
         };
         assert!(wide.validate().unwrap_err().contains("act.bits 30"));
+    }
+
+    #[test]
+    fn formats_parse_and_a_huge_frac_does_not_wrap_past_the_check() {
+        assert_eq!("20.12".parse::<Format>(), Ok(Format { bits: 20, frac: 12 }));
+        for bad in ["20", "a.b", "20.", "-1.3", "20.4294967296"] {
+            let e = bad.parse::<Format>().unwrap_err();
+            assert!(e.contains("BITS.FRAC"), "{bad}: {e}");
+        }
+        // `frac + 2` in u32 wraps to 0 for this frac, which once let it through.
+        let f: Format = "20.4294967294".parse().unwrap();
+        let e = NumericConfig::check_format("resid", f).unwrap_err();
+        assert!(e.contains("fewer than 2 integer bits"), "{e}");
+        let e = NumericConfig::check_format("act", Format { bits: 20, frac: 2 }).unwrap_err();
+        assert!(e.contains("SiLU"), "{e}");
     }
 }
