@@ -37,7 +37,11 @@ enum Command {
 }
 
 /// Which model and which numerics, shared by every command.
+///
+/// Negative numbers are taken as values, so that `--mixed-fraction -1` is refused by the
+/// flag's parser, by name, rather than read as an unknown flag `-1`.
 #[derive(Args, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct ModelArgs {
     /// A `.gguf` file, a Hugging Face directory (config.json + safetensors), or a preset:
     /// `tiny` (seeded weights), `smollm2-135m` (the GGUF fetched by scripts/fetch-smollm2.sh).

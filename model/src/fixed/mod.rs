@@ -171,6 +171,15 @@ impl NumericConfig {
                 bad.push(e);
             }
         }
+        // The SwiGLU product `act * act` has 2 * act.frac fractional bits and is shifted right
+        // into `resid` (`elementwise::mul`); a shift to the left is not part of the contract.
+        if 2 * u64::from(self.act.frac) < u64::from(self.resid.frac) {
+            bad.push(format!(
+                "resid.frac {} is more than twice act.frac {} (the SwiGLU product has \
+                 2 * act.frac fractional bits)",
+                self.resid.frac, self.act.frac
+            ));
+        }
         for (name, bits, range) in [
             ("acc_bits", self.acc_bits, Self::ACC_BITS),
             ("mult_bits", self.mult_bits, Self::MULT_BITS),
@@ -280,5 +289,12 @@ mod tests {
         assert!(e.contains("fewer than 2 integer bits"), "{e}");
         let e = NumericConfig::check_format("act", Format { bits: 20, frac: 2 }).unwrap_err();
         assert!(e.contains("SiLU"), "{e}");
+        // Found by the CLI's flag property test: act 8.4 with resid 20.14 made the SwiGLU
+        // product's shift negative (a panic in debug builds, garbage in release).
+        let narrow = NumericConfig {
+            act: Format { bits: 8, frac: 4 },
+            ..NumericConfig::tiny()
+        };
+        assert!(narrow.validate().unwrap_err().contains("twice act.frac"));
     }
 }
