@@ -24,6 +24,7 @@ use hardwire::report::DesignReport;
 
 /// Arguments of `hardwire build`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct BuildArgs {
     #[command(flatten)]
     model: ModelArgs,

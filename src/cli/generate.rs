@@ -9,6 +9,7 @@ use std::time::Instant;
 
 /// Arguments of `hardwire generate`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,

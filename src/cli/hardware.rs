@@ -14,6 +14,7 @@ use hardwire::blocks::LlamaCore;
 
 /// How the hardware is shaped.
 #[derive(Args, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct HardwareArgs {
     /// Times each weight multiplier is used per matrix-vector product in the decoder: 1
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding

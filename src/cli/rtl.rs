@@ -14,6 +14,7 @@ use hardwire::report::DesignReport;
 
 /// Arguments of `hardwire rtl`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RtlArgs {
     #[command(flatten)]
     model: ModelArgs,

@@ -15,6 +15,7 @@ use hardwire::token_stream::run_prompt;
 
 /// Arguments of `hardwire sim`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct SimArgs {
     #[command(flatten)]
     model: ModelArgs,
