@@ -130,3 +130,63 @@ fn a_killed_replacing_run_leaves_the_old_output_or_the_new_one_whole() {
     eprintln!("killed runs: {saw_old} left the old output, {saw_new} the new one");
     assert!(saw_old > 0 && saw_new > 0, "the kills missed the run");
 }
+
+/// Runs `hardwire ARGS` from a fresh 200 KiB tmpfs in a private mount namespace (`unshare`),
+/// then lists what the disk holds: the run's exit code, its stderr, and the listing.
+fn on_a_full_disk(args: &[&str]) -> Option<(Option<i32>, String, String)> {
+    let probe = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        let why = "`unshare -rm` (util-linux, user namespaces) is not available";
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "{why}; CI needs it"
+        );
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let script = r#"mount -t tmpfs -o size=200k tmpfs "$1" && cd "$1" && shift && "$@"; rc=$?; find . | sort >&3; exit $rc"#;
+    let dir = Scratch::new("out-full");
+    let listing = dir.join("listing");
+    std::fs::create_dir_all(dir.join("disk")).unwrap();
+    let o = std::process::Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            &format!("{script} 3>'{}'", listing.display()),
+        ])
+        .arg("sh")
+        .arg(dir.join("disk"))
+        .arg(env!("CARGO_BIN_EXE_hardwire"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    Some((
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        std::fs::read_to_string(listing).unwrap_or_default(),
+    ))
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_no_complete_looking_output() {
+    let Some((code, stderr, listing)) = on_a_full_disk(&with_out(NEW, "out")) else {
+        return;
+    };
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("writing"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    eprintln!("{stderr}");
+    assert!(
+        !listing
+            .lines()
+            .any(|l| l == "./out" || l.starts_with("./out/")),
+        "a failed run left `out`:\n{listing}"
+    );
+}
