@@ -5,7 +5,9 @@
 //! products have become shifts and adds and only true multipliers remain). A multiplier is
 //! *LUT-sized* when one operand has at most [`LUT_MULT_BITS`] bits (a 4-bit weight times an
 //! activation is a few adders) and *DSP-sized* otherwise; DSP-sized ones are also counted in
-//! 18×18 tiles, the hard multiplier of both ECP5 and 7-series parts.
+//! 18×18 tiles, the hard multiplier of both ECP5 and 7-series parts. ROM and RAM bits are
+//! every bit of every memory (width × depth) as built, so a weight ROM padded for mixed
+//! precision counts its padding; the report says how much of it that is.
 
 use std::fmt;
 
@@ -95,6 +97,9 @@ pub struct BlockReport {
     pub lanes: Option<usize>,
     /// For a matrix unit: times each weight multiplier is used per product.
     pub reuse: Option<usize>,
+    /// For a matrix unit: bits of its weight ROM that pad a layer's weights to the widest
+    /// layer's width (already inside `resources.rom_bits`).
+    pub weight_padding_bits: Option<u64>,
 }
 
 /// Cycles per token at one position.
@@ -121,6 +126,10 @@ pub struct DesignReport {
     pub blocks: Vec<BlockReport>,
     /// The whole design.
     pub total: Resources,
+    /// Bits of `total.rom_bits` that only pad narrower layers' weights to the widest layer's
+    /// width in a shared weight ROM (mixed precision; see
+    /// [`FixedWeightMatVec::weight_padding_bits`](crate::blocks::FixedWeightMatVec::weight_padding_bits)).
+    pub weight_padding_bits: u64,
     /// Weight multiply-accumulates per token.
     pub weight_macs_per_token: u64,
     /// Weight multipliers (lanes of the ROM matrix units, constant products of hardwired ones).
@@ -168,6 +177,7 @@ impl DesignReport {
                     crate::blocks::WeightStore::Rom { lanes } => lanes,
                 }),
                 reuse: mv.map(|m| m.reuse()),
+                weight_padding_bits: mv.map(|m| m.weight_padding_bits()),
             });
         };
         row("embedding", 1, core.embedding.latency(), None);
@@ -204,6 +214,7 @@ impl DesignReport {
         row("final_norm", 1, core.final_norm.latency(), None);
         row("lm_head", 1, core.lm_head.latency(), Some(&core.lm_head));
         row("argmax", 1, core.argmax.latency(), None);
+        let weight_padding_bits = blocks.iter().filter_map(|b| b.weight_padding_bits).sum();
         let max = core.max_seq();
         let mut positions = vec![0, max / 2, max - 1];
         positions.dedup();
@@ -214,6 +225,7 @@ impl DesignReport {
             pos,
             blocks,
             total: resources(design, design.top),
+            weight_padding_bits,
             weight_macs_per_token: core.weight_macs_per_token(),
             weight_multipliers: core.weight_multipliers(),
             cycles_per_token_bound: core.cycles_per_token_bound(),
@@ -280,6 +292,14 @@ impl fmt::Display for DesignReport {
             bits(t.ram_bits),
             t.register_bits
         )?;
+        if self.weight_padding_bits > 0 {
+            writeln!(
+                f,
+                "ROM includes {} of padding: layers with narrower weights than the widest \
+                 share its ROM width, sign-extended",
+                bits(self.weight_padding_bits)
+            )?;
+        }
         let cycles: Vec<String> = self
             .cycles_per_token
             .iter()

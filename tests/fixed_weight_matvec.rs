@@ -1,7 +1,7 @@
 //! The streaming matrix-vector product is bit-exact with the golden model's `matvec_row` for
 //! both weight stores, in native simulation (random matrices, layers, lanes, widths and input
-//! gaps, with the documented latency) and under Verilator; its RTL is a reviewed snapshot; and
-//! misuse is an error, not a panic.
+//! gaps, with the documented latency; layers of different weight widths and grids) and under
+//! Verilator; its RTL is a reviewed snapshot; and misuse is an error, not a panic.
 
 use hardwire::blocks::{FixedWeightMatVec, WeightStore};
 use hardwire::hdl::prelude::*;
@@ -200,8 +200,51 @@ fn check(block: &FixedWeightMatVec, vectors: &[Vector]) -> Result<(), TestCaseEr
     drive(block, &design, vectors).map(|_| ())
 }
 
+/// A case whose layers differ in weight width and grid kind (a mixed-precision policy): two or
+/// three layers, each with its own width of 2 to 8 bits and its own grid.
+fn mixed_case() -> impl Strategy<Value = (FixedWeightMatVec, Vec<Vector>)> {
+    let formats = prop::collection::vec((2u32..=8, any::<bool>()), 2..=3);
+    (
+        shape(),
+        formats,
+        0usize..5,
+        2u32..=16,
+        prop_oneof![Just(40u32), 3u32..=16],
+    )
+        .prop_flat_map(|(s, formats, pick, input_bits, acc_bits)| {
+            let layers = formats.len();
+            let matrices: Vec<_> = formats
+                .into_iter()
+                .map(|(weight_bits, affine)| {
+                    matrix(Shape {
+                        weight_bits,
+                        affine,
+                        ..s
+                    })
+                })
+                .collect();
+            (matrices, vectors(layers, s.cols, input_bits)).prop_map(move |(matrices, xs)| {
+                let block = FixedWeightMatVec {
+                    matrices,
+                    input_bits,
+                    acc_bits,
+                    store: store(s.rows, pick),
+                    label: "m".into(),
+                };
+                (block, xs)
+            })
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Layers of different weight widths and grids in one engine: each layer's outputs are
+    /// its own matrix's, at the latency `latency()` gives.
+    #[test]
+    fn layers_of_different_formats_match((block, xs) in mixed_case()) {
+        check(&block, &xs)?;
+    }
 
     /// Accumulators wide enough never to wrap (the normal case).
     #[test]
@@ -292,6 +335,70 @@ fn rom_under_verilator() {
     cosim(&block, &fixed_vectors(2, 9, 4));
 }
 
+/// `fixed` with layer `n` at `bits[n]`-bit weights (each layer's weights reduced into its
+/// range) and, where `symmetric[n]`, no offsets.
+fn mixed(rows: usize, cols: usize, bits: &[u32], symmetric: &[bool]) -> Vec<FixedMatrix> {
+    let mut matrices = fixed(rows, cols, 2, bits.len());
+    for ((m, &b), &sym) in matrices.iter_mut().zip(bits).zip(symmetric) {
+        m.weight_bits = b;
+        let half = 1i32 << (b - 1);
+        for (i, w) in m.weights.iter_mut().enumerate() {
+            // Reach both ends of the range, so sign extension is exercised.
+            *w = ((i32::from(*w) * 37 + i as i32 * 11).rem_euclid(2 * half) - half) as i8;
+        }
+        if sym {
+            m.offset_mults.clear();
+        }
+    }
+    matrices
+}
+
+#[test]
+fn mixed_widths_under_verilator() {
+    if !require_tool("verilator") {
+        return;
+    }
+    let block = FixedWeightMatVec {
+        matrices: mixed(5, 6, &[3, 6, 2], &[false, true, false]),
+        input_bits: 12,
+        acc_bits: 18,
+        store: WeightStore::Rom { lanes: 2 },
+        label: "mixed".into(),
+    };
+    cosim(&block, &fixed_vectors(3, 6, 4));
+}
+
+/// Padding is what the ROM holds beyond each layer's own width, and the ROM is as wide as the
+/// widest layer; the hardwired store pads nothing.
+#[test]
+fn mixed_widths_pad_the_rom_to_the_widest() {
+    let block = |store| FixedWeightMatVec {
+        matrices: mixed(5, 6, &[3, 6], &[true, true]),
+        input_bits: 12,
+        acc_bits: 18,
+        store,
+        label: "pad".into(),
+    };
+    // 2 lanes, 3 passes (the last half empty), 6 columns: 36 fields a layer; layer 0 pads 3
+    // bits in each.
+    let rom = block(WeightStore::Rom { lanes: 2 });
+    assert_eq!(rom.weight_padding_bits(), 3 * 2 * 3 * 6);
+    let design = Design::elaborate(&rom).unwrap_or_else(|e| panic!("{e}"));
+    let weights = design
+        .top_module()
+        .mems
+        .iter()
+        .find(|m| m.name == "weights")
+        .expect("a weight ROM");
+    assert_eq!((weights.ty.width, weights.depth), (2 * 6, 2 * 3 * 6));
+    assert_eq!(block(WeightStore::Hardwired).weight_padding_bits(), 0);
+    let uniform = FixedWeightMatVec {
+        matrices: mixed(5, 6, &[6, 6], &[true, true]),
+        ..rom.clone()
+    };
+    assert_eq!(uniform.weight_padding_bits(), 0);
+}
+
 #[test]
 fn hardwired_under_verilator() {
     if !require_tool("verilator") {
@@ -367,12 +474,24 @@ fn bad_parameters_are_errors() {
             Box::new(|b| b.store = WeightStore::Rom { lanes: 4 }),
         ),
         (
-            "differs from layer 0",
+            "layer 1 of `bad` is 3x5 in groups of 2, layer 0 3x4 in groups of 2",
             Box::new(|b| b.matrices[1] = fixed(3, 5, 2, 1).remove(0)),
         ),
         (
-            "differs from layer 0",
-            Box::new(|b| b.matrices[1].offset_mults.clear()),
+            "layer 1 of `bad` is 3x4 in groups of 3",
+            Box::new(|b| b.matrices[1] = fixed(3, 4, 3, 1).remove(0)),
+        ),
+        (
+            "layer 1 of `bad` saturates to 13 bits, layer 0 to 12",
+            Box::new(|b| b.matrices[1].out_bits = 13),
+        ),
+        (
+            "layer 1 of `bad` has 9-bit weights",
+            Box::new(|b| b.matrices[1].weight_bits = 9),
+        ),
+        (
+            "does not fit 3 bits",
+            Box::new(|b| b.matrices[1].weight_bits = 3),
         ),
         (
             "5 multipliers",
@@ -399,7 +518,7 @@ fn bad_parameters_are_errors() {
             }),
         ),
         (
-            "9-bit weights",
+            "layer 0 of `bad` has 9-bit weights",
             Box::new(|b| {
                 for m in &mut b.matrices {
                     m.weight_bits = 9;

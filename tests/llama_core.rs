@@ -63,6 +63,61 @@ fn tiny_core_generates_the_golden_tokens_natively_and_under_verilator() {
     }
 }
 
+/// The tiny model under a 3-bit base with the most sensitive quarter of its matrices at 6 bits,
+/// as `--mixed 3/6` builds it: the layers' matrices differ in width, yet the one decoder engine
+/// generates the golden tokens in the predicted cycles, its weight ROMs padded to the widest
+/// layer and the report saying by how much.
+#[test]
+fn tiny_core_with_mixed_precision_generates_the_golden_tokens() {
+    let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0).unwrap();
+    let spec = |bits| QuantSpec {
+        bits,
+        group_size: Some(32),
+        offset: false,
+    };
+    let policy = QuantPolicy::mixed_by_sensitivity(&w, spec(3), spec(6), 0.25);
+    let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
+    let layers = model.layers.len();
+    let core = LlamaCore::from_model(&model, 1024, 1024 * layers);
+    let widths = |name: &str| -> Vec<u32> {
+        let (_, mv) = core
+            .decoder
+            .matvecs()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        mv.matrices.iter().map(|m| m.weight_bits).collect()
+    };
+    let mixed: Vec<_> = ["qkv", "o_proj", "gate_up", "down"]
+        .into_iter()
+        .filter(|n| widths(n).iter().any(|&b| b != widths(n)[0]))
+        .collect();
+    assert!(
+        !mixed.is_empty(),
+        "no matrix differs across layers: the test would prove nothing"
+    );
+    let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
+    let prompt: Vec<u32> = b"Mixed ".iter().map(|&b| u32::from(b)).collect();
+    let golden = model.generate_greedy(&prompt, 8, None).unwrap();
+    let mut bench = Recorder::new(&design, 2).unwrap().recording(false);
+    let run = run_prompt(&mut bench, &prompt, 8, 1_000_000, |_| {}).unwrap();
+    assert_eq!(run.tokens, golden);
+    for (pos, &cycles) in run.cycles_per_token().iter().enumerate() {
+        assert_eq!(
+            cycles,
+            core.cycles_per_token(pos),
+            "cycles of the token at {pos}"
+        );
+    }
+    let report = DesignReport::new(&core, &design, 0);
+    assert!(
+        report.weight_padding_bits > 0,
+        "{mixed:?} differ but nothing is padded"
+    );
+    assert!(report.weight_padding_bits < report.total.rom_bits);
+    eprintln!("layers differ in {mixed:?}\n{report}");
+}
+
 /// A prompt with `max_new = 0` only fills the cache; `start` then begins a new conversation.
 #[test]
 fn tiny_core_follows_the_token_protocol() {
@@ -110,8 +165,8 @@ fn tiny_core_takes_start_with_a_token() {
     assert_eq!(tokens, golden);
 }
 
-/// Random small models (shapes, grouped-query layouts, layers, weight widths, symmetric and
-/// affine grids) and every kind of weight storage: the core generates the golden tokens, in
+/// Random small models (shapes, grouped-query layouts, layers, uniform and mixed weight widths,
+/// symmetric and affine grids) and every kind of weight storage: the core generates the golden tokens, in
 /// the predicted cycles.
 mod random_models {
     use super::*;
@@ -138,7 +193,7 @@ mod random_models {
             (heads, kv_heads) in prop_oneof![Just((2usize, 1usize)), Just((2, 2)), Just((4, 2))],
             head_dim in prop_oneof![Just(4usize), Just(8)],
             layers in 1usize..=2,
-            bits in prop_oneof![Just(4u32), Just(8)],
+            (bits, high) in prop_oneof![Just((4u32, 4u32)), Just((8, 8)), Just((3, 6))],
             offset in any::<bool>(),
             reuse in prop_oneof![Just(1usize), Just(8), Just(64), Just(512)],
             seed in 0u64..1000,
@@ -146,7 +201,14 @@ mod random_models {
         ) {
             let c = config(heads * head_dim, heads, kv_heads, layers);
             let w = LlamaWeights::seeded(&c, seed).unwrap();
-            let policy = QuantPolicy::uniform(QuantSpec { bits, group_size: Some(8), offset });
+            let spec = |bits| QuantSpec { bits, group_size: Some(8), offset };
+            // A mixed policy raises a quarter of the matrices, some in one layer and not in
+            // another.
+            let policy = if high == bits {
+                QuantPolicy::uniform(spec(bits))
+            } else {
+                QuantPolicy::mixed_by_sensitivity(&w, spec(bits), spec(high), 0.25)
+            };
             let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 8).unwrap();
             let core = LlamaCore::from_model(&model, reuse, reuse);
             let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));

@@ -34,7 +34,9 @@ bring less snow to the mountains, which would reduce the flow of the river in sp
 started to plan for these changes by planting trees, repairing old canals and teaching students how to \
 measure the water level. In this way, the community hopes to protect both its history and its future.";
 
-/// Different English text, for calibrating quantisation (GPTQ), never for measuring it.
+/// Different English text, for calibrating quantisation (GPTQ), never for measuring it. It may
+/// be longer than a model's context: GPTQ runs it in windows of the context
+/// ([`quantize_model_gptq`](crate::gptq::quantize_model_gptq)).
 pub const CALIBRATION_TEXT: &str = "A small library stands at the corner of the main road, next to the post office. \
 It was built more than a hundred years ago with money collected by the workers of the local mill, who \
 wanted their children to have books. The building has tall windows, a creaking wooden floor and a reading \

@@ -149,6 +149,13 @@ pub fn quantize_gptq(m: &Matrix, spec: QuantSpec, h: &[f64]) -> QuantizedMatrix 
 /// Quantises every matrix of `w` with `policy`: GPTQ with Hessians from `calibration` tokens
 /// for the layer matrices, round-to-nearest for the embedding and head. Returned in
 /// [`named_matrices`] order.
+///
+/// The calibration may be longer than the model's context: it runs as consecutive windows of
+/// at most `max_seq` tokens, each a fresh sequence from position 0, and each matrix's Hessian
+/// sums `x xᵀ` over the inputs of every window (the inputs are gathered window after window
+/// and multiplied once, which is the same sum). A model whose context is shorter than the text
+/// thus calibrates on all of it, and the result depends only on the weights, the policy and
+/// the tokens.
 pub fn quantize_model_gptq(
     w: &LlamaWeights,
     policy: &QuantPolicy,
@@ -156,9 +163,11 @@ pub fn quantize_model_gptq(
 ) -> Result<Vec<(String, QuantizedMatrix)>> {
     let r = Reference::new(w);
     let mut inputs: HashMap<(usize, MatrixInput), Vec<f32>> = HashMap::new();
-    r.forward_observed(&mut r.new_cache(), calibration, false, &mut |l, site, x| {
-        inputs.insert((l, site), x.to_vec());
-    })?;
+    for window in calibration.chunks(w.config.max_seq.max(1)) {
+        r.forward_observed(&mut r.new_cache(), window, false, &mut |l, site, x| {
+            inputs.entry((l, site)).or_default().extend_from_slice(x);
+        })?;
+    }
     let mut out = Vec::new();
     let mut cache: Option<((usize, MatrixInput), Vec<f64>)> = None;
     for (name, m) in named_matrices(w) {
@@ -221,6 +230,66 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The tiny model (context 64) calibrated on the whole calibration text, 20 times longer:
+    /// it works, it is deterministic, it rounds differently from round-to-nearest, and each
+    /// Hessian is the sum over the windows, each window a fresh sequence.
+    #[test]
+    fn gptq_calibrates_a_short_context_on_windows() {
+        use crate::accuracy::CALIBRATION_TEXT;
+        use crate::config::LlamaConfig;
+        use crate::quant::quantize_model;
+        use crate::Tokenizer;
+
+        let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0).unwrap();
+        let max_seq = w.config.max_seq;
+        let tokens = Tokenizer::bytes().encode(CALIBRATION_TEXT).unwrap();
+        assert!(tokens.len() > 10 * max_seq, "{} tokens", tokens.len());
+        let policy = QuantPolicy::uniform(QuantSpec::grouped(3, 32));
+        let gptq = quantize_model_gptq(&w, &policy, &tokens).unwrap();
+        assert_eq!(gptq, quantize_model_gptq(&w, &policy, &tokens).unwrap());
+        let rtn = quantize_model(&w, &policy);
+        let names: Vec<&str> = gptq.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            rtn.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+        );
+        for ((name, g), (_, r)) in gptq.iter().zip(&rtn) {
+            // Only the layer matrices are GPTQ's; the embedding and head round to nearest.
+            if name.starts_with("model.layers.") {
+                assert_ne!(g.q, r.q, "{name} rounded to nearest");
+            } else {
+                assert_eq!(g, r, "{name}");
+            }
+        }
+
+        // Layer 0's Q projection from the Hessian summed window by window.
+        let r = Reference::new(&w);
+        let cols = w.config.hidden_size;
+        let mut h = vec![0f64; cols * cols];
+        for window in tokens.chunks(max_seq) {
+            r.forward_observed(&mut r.new_cache(), window, false, &mut |l, site, x| {
+                if (l, site) == (0, MatrixInput::Attention) {
+                    for (a, b) in h.iter_mut().zip(hessian(x, cols)) {
+                        *a += b;
+                    }
+                }
+            })
+            .unwrap();
+        }
+        let q_proj = &w.layers[0].wq;
+        let want = quantize_gptq(q_proj, policy.default, &h);
+        let (_, got) = gptq
+            .iter()
+            .find(|(n, _)| n == "model.layers.0.self_attn.q_proj.weight")
+            .unwrap();
+        // The same sums in another order of f64 additions; on these weights no rounding flips.
+        assert_eq!(got, &want);
+        // One window of the whole text is refused: the windows are what make it fit.
+        assert!(r
+            .forward_observed(&mut r.new_cache(), &tokens, false, &mut |_, _, _| {})
+            .is_err());
     }
 
     #[test]

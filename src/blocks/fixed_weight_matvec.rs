@@ -83,10 +83,29 @@ impl WeightStore {
 /// Throughput: one vector per `cols + latency` cycles when the input has no gaps; reuse
 /// factor 1.
 ///
-/// Inputs are at most `32 - weight_bits` bits so every product is exact in the golden model's
-/// `i32`; `acc_bits` is 1 ..= 64. Anything else, an empty or inconsistent set of matrices, a
-/// weight that does not fit `weight_bits`, or `lanes` outside `1 ..= rows`, is reported by
-/// elaboration as a bad parameter.
+/// Layers may hold their weights in different formats (a mixed-precision policy raises some
+/// matrices of some layers to a wider grid): their weight widths may differ, and symmetric
+/// layers may sit beside affine ones. The ROM store pads: its weight word gives every lane a
+/// field as wide as the widest layer's weights, and a narrower layer's weights are
+/// sign-extended into it (the weights are two's-complement integers on either grid, so the
+/// product is the same integer the golden model forms); a symmetric layer among affine ones
+/// gets offset multipliers of 0, which add exactly nothing. One datapath then serves every
+/// layer with the latency above, and the cost is ROM bits: the padding is real block RAM,
+/// counted in the design report's ROM figure and named in it
+/// ([`FixedWeightMatVec::weight_padding_bits`]), and every lane multiplies at the widest width.
+/// Holding a per-layer format instead (narrow layers packed several weights to a word, or a
+/// ROM bank per width) would save those bits, at the price of a lane datapath or a word
+/// multiplexer per width and a second address scheme, all in logic that is otherwise
+/// independent of the weights; padding keeps the datapath one width and the schedule
+/// unchanged, so it is the default until the padded bits, which the report shows, are what
+/// stops a design from fitting. The hardwired store needs no padding: each layer is its own
+/// [`Linear`](super::Linear) at its own width. Layers must still share rows, columns, group
+/// size and output width, which set the schedule.
+///
+/// Inputs are at most `32 - weight_bits` bits (the widest layer's) so every product is exact
+/// in the golden model's `i32`; `acc_bits` is 1 ..= 64. Anything else, an empty or
+/// inconsistent set of matrices, a weight that does not fit its layer's `weight_bits`, or
+/// `lanes` outside `1 ..= rows`, is reported by elaboration as a bad parameter.
 ///
 /// ```
 /// use hardwire::blocks::{FixedWeightMatVec, WeightStore};
@@ -116,8 +135,8 @@ impl WeightStore {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixedWeightMatVec {
-    /// One matrix per layer: the same shape, group size, weight bits and output bits, and all
-    /// affine or all symmetric.
+    /// One matrix per layer: the same shape, group size and output bits; weight bits and grid
+    /// kind may differ per layer.
     pub matrices: Vec<FixedMatrix>,
     /// Width of each signed input element.
     pub input_bits: u32,
@@ -222,6 +241,10 @@ impl FixedWeightMatVec {
     }
 
     /// The shared shape, or a sentence saying what is wrong.
+    ///
+    /// Layers may differ in weight width and grid kind (see [`FixedWeightMatVec`]): the shape's
+    /// `weight_bits` is the widest, and it is affine when any layer is. Everything else must
+    /// match layer 0.
     fn check(&self) -> Result<Shape, String> {
         let label = &self.label;
         let Some(first) = self.first() else {
@@ -236,9 +259,14 @@ impl FixedWeightMatVec {
             } else {
                 first.groups_per_row()
             },
-            weight_bits: first.weight_bits,
+            weight_bits: self
+                .matrices
+                .iter()
+                .map(|m| m.weight_bits)
+                .max()
+                .unwrap_or(0),
             out_bits: first.out_bits,
-            affine: !first.offset_mults.is_empty(),
+            affine: self.matrices.iter().any(|m| !m.offset_mults.is_empty()),
             layers: self.matrices.len(),
         };
         if shape.rows == 0 || shape.cols == 0 || shape.group_size == 0 {
@@ -247,10 +275,15 @@ impl FixedWeightMatVec {
                 shape.rows, shape.cols, shape.group_size
             ));
         }
-        if !(1..=8).contains(&shape.weight_bits) {
+        if let Some((n, m)) = self
+            .matrices
+            .iter()
+            .enumerate()
+            .find(|(_, m)| !(1..=8).contains(&m.weight_bits))
+        {
             return Err(format!(
-                "`{label}` has {}-bit weights; weights are 1 to 8 bits",
-                shape.weight_bits
+                "layer {n} of `{label}` has {}-bit weights; weights are 1 to 8 bits",
+                m.weight_bits
             ));
         }
         if !(1..=32).contains(&shape.out_bits) {
@@ -283,30 +316,33 @@ impl FixedWeightMatVec {
                 ));
             }
         }
-        let lim = 1i32 << (shape.weight_bits - 1);
         for (n, m) in self.matrices.iter().enumerate() {
-            let same = m.rows == shape.rows
-                && m.cols == shape.cols
-                && m.group_size == shape.group_size
-                && m.weight_bits == shape.weight_bits
-                && m.out_bits == shape.out_bits
-                && m.offset_mults.is_empty() != shape.affine;
-            if !same {
+            if (m.rows, m.cols, m.group_size) != (shape.rows, shape.cols, shape.group_size) {
                 return Err(format!(
-                    "layer {n} of `{label}` differs from layer 0 in shape, group size, weight \
-                     bits, output bits or grid kind; every layer must match layer 0"
+                    "layer {n} of `{label}` is {}x{} in groups of {}, layer 0 {}x{} in groups \
+                     of {}: one engine runs every layer, so every layer needs layer 0's shape \
+                     and group size (weight widths and grids may differ)",
+                    m.rows, m.cols, m.group_size, shape.rows, shape.cols, shape.group_size
+                ));
+            }
+            if m.out_bits != shape.out_bits {
+                return Err(format!(
+                    "layer {n} of `{label}` saturates to {} bits, layer 0 to {}: every layer \
+                     must give outputs of one width",
+                    m.out_bits, shape.out_bits
                 ));
             }
             let cells = shape.rows * shape.groups;
+            let affine = !m.offset_mults.is_empty();
             if m.weights.len() != shape.rows * shape.cols
                 || m.mults.len() != cells
                 || m.shifts.len() != shape.rows
-                || (shape.affine && m.offset_mults.len() != cells)
+                || (affine && m.offset_mults.len() != cells)
             {
                 return Err(format!(
                     "layer {n} of `{label}` has {} weights, {} multipliers, {} offset \
                      multipliers and {} shifts; a {}x{} matrix in {} groups per row needs {}, \
-                     {cells}, {} and {}",
+                     {cells}, {cells} (or 0 for a symmetric grid) and {}",
                     m.weights.len(),
                     m.mults.len(),
                     m.offset_mults.len(),
@@ -315,10 +351,10 @@ impl FixedWeightMatVec {
                     shape.cols,
                     shape.groups,
                     shape.rows * shape.cols,
-                    if shape.affine { cells } else { 0 },
                     shape.rows
                 ));
             }
+            let lim = 1i32 << (m.weight_bits - 1);
             if let Some(w) = m
                 .weights
                 .iter()
@@ -326,11 +362,30 @@ impl FixedWeightMatVec {
             {
                 return Err(format!(
                     "layer {n} of `{label}` has the weight {w}, which does not fit {} bits",
-                    shape.weight_bits
+                    m.weight_bits
                 ));
             }
         }
         Ok(shape)
+    }
+
+    /// ROM bits that hold no information because a layer's weights are narrower than the
+    /// widest layer's (each is sign-extended to the ROM word's field width): for every layer,
+    /// `(widest - its bits) * lanes * passes * cols`. 0 for hardwired weights, and for layers
+    /// of one width. Zero rows padding the last pass are not counted here.
+    pub fn weight_padding_bits(&self) -> u64 {
+        let WeightStore::Rom { lanes } = self.store else {
+            return 0;
+        };
+        let Ok(shape) = self.check() else {
+            return 0;
+        };
+        let (passes, lanes) = self.passes(lanes);
+        let fields = (lanes * passes * shape.cols) as u64;
+        self.matrices
+            .iter()
+            .map(|m| u64::from(shape.weight_bits - m.weight_bits) * fields)
+            .sum()
     }
 }
 

@@ -5,7 +5,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use hardwire_hdl::ir::Design;
+use hardwire_model::accuracy::CALIBRATION_TEXT;
 use hardwire_model::fixed::FixedModel;
+use hardwire_model::gptq::quantize_model_gptq;
 use hardwire_model::quant::quantize_model;
 use hardwire_model::Tokenizer;
 
@@ -42,9 +44,6 @@ pub struct Built {
 
 /// Loads and quantises the model and shapes its hardware, telling stderr how it goes.
 pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
-    if m.gptq {
-        bail!("--gptq is not wired to the hardware commands yet; quantise without it");
-    }
     let t = Instant::now();
     let (weights, tokenizer) = model_source::load(&m.model, m.layers, m.seed)?;
     if h.max_seq > weights.config.max_seq {
@@ -61,7 +60,12 @@ pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
         weights.config.num_hidden_layers,
         t.elapsed().as_secs_f64()
     );
-    let quantized = quantize_model(&weights, &policy);
+    // GPTQ exactly as `generate` and `score` run it, so the hardware matches their golden model.
+    let quantized = if m.gptq {
+        quantize_model_gptq(&weights, &policy, &tokenizer.encode(CALIBRATION_TEXT)?)?
+    } else {
+        quantize_model(&weights, &policy)
+    };
     let model = FixedModel::from_quantized(&weights, &quantized, numerics, h.max_seq)?;
     let layers = model.layers.len();
     let core = LlamaCore::from_model(

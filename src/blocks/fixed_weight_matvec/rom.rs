@@ -121,7 +121,8 @@ impl Words {
 }
 
 /// Weight ROM: word `(layer * passes + pass) * cols + col` holds lane `l`'s weight (row
-/// `pass * lanes + l`, zero past the last row) in bits `l * weight_bits ..`.
+/// `pass * lanes + l`, zero past the last row) in bits `l * weight_bits ..`, `weight_bits` the
+/// widest layer's: a narrower layer's weights are sign-extended into their fields.
 fn weight_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
     let wb = s.weight_bits;
     let mut words = Words::new(s.layers * p.passes * s.cols, p.lanes as u32 * wb);
@@ -152,9 +153,10 @@ fn mult_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
                 let i = r * s.groups + g;
                 let at = lane * p.mult_w as usize;
                 words.put(first + g, at, p.mult_w, mat.mults[i].into());
-                if s.affine {
+                // A symmetric layer among affine ones keeps the zeros: no offset term.
+                if let Some(&offset) = mat.offset_mults.get(i) {
                     let at = offsets_at + lane * p.offset_w as usize;
-                    words.put(first + g, at, p.offset_w, mat.offset_mults[i].into());
+                    words.put(first + g, at, p.offset_w, offset.into());
                 }
             }
         }
