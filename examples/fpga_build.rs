@@ -229,7 +229,21 @@ fn main() -> Result<()> {
         );
     }
     if args.estimate_only {
-        println!("stopping after the estimate (--estimate-only)");
+        let report = serde_json::json!({
+            "design": top.top,
+            "board": board.id,
+            "estimate": predicted,
+            "design_report": design_report,
+        });
+        std::fs::write(
+            staging.join("report.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        let out = out.commit()?;
+        println!(
+            "stopping after the estimate (--estimate-only); Verilog and report in {}",
+            out.display()
+        );
         return Ok(());
     }
 

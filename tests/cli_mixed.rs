@@ -4,36 +4,18 @@
 //! simulated core must generate the golden model's tokens in the predicted cycles, and with
 //! `--gptq` the same tokens `generate --numerics fixed --gptq` gives.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod cli;
 
+use cli::Scratch;
 use serde_json::Value;
+use std::path::Path;
 
 /// Runs `hardwire args…`, insisting on success; returns stdout.
 fn hardwire(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hardwire"))
-        .args(args)
-        .output()
-        .expect("running hardwire");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "hardwire {} exited with {}:\n{stderr}",
-        args.join(" "),
-        out.status
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-/// A fresh, absent directory for `--out`.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_mixed_{name}"));
-    for d in [dir.clone(), dir.with_extension("partial")] {
-        if d.exists() {
-            std::fs::remove_dir_all(&d).expect("removing an earlier test output");
-        }
-    }
-    dir
+    cli::hardwire(Path::new(env!("CARGO_TARGET_TMPDIR")), args)
+        .ok()
+        .stdout
+        .clone()
 }
 
 /// `sim --json` with `args`: the report, after checking it matches the golden model in the
@@ -54,7 +36,8 @@ fn sim(args: &[&str]) -> Value {
 
 #[test]
 fn rtl_with_mixed_precision_writes_the_core_and_counts_its_padding() {
-    let dir = out_dir("rtl_mixed");
+    let scratch = Scratch::new("cli-mixed-rtl");
+    let dir = scratch.join("out");
     let out = dir.to_str().expect("a UTF-8 path");
     hardwire(&[
         "rtl", "--model", "tiny", "--mixed", "3/6", "--out", out, "--json",
@@ -75,7 +58,6 @@ fn rtl_with_mixed_precision_writes_the_core_and_counts_its_padding() {
         .file_name()
         .to_string_lossy()
         .ends_with(".v")));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
