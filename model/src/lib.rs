@@ -15,11 +15,15 @@ pub mod fixed;
 pub mod fixtures;
 pub mod gguf;
 pub mod gguf_model;
+pub mod gguf_value;
 pub mod gptq;
 pub mod kernels;
+pub mod memory;
 pub mod quant;
 pub mod reference;
 pub mod safetensors;
+pub mod safetensors_index;
+pub mod sizes;
 pub mod tokenizer;
 pub mod weights;
 
