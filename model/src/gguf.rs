@@ -84,6 +84,25 @@ pub const MAX_METADATA_PAIRS: u64 = 1 << 16;
 /// Most tensors accepted (Llama 3.1 405B holds 1,138).
 pub const MAX_TENSORS: u64 = 1 << 20;
 
+/// Whether the regular file at `path` starts with the GGUF magic `GGUF`, whatever its name: a
+/// GGUF without the `.gguf` extension is still recognised. Anything but a regular file is an
+/// error (see [`crate::bytes::regular_file_len`]), found before the file is opened.
+pub fn has_gguf_magic(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let io = |source| ModelError::Io {
+        file: path.into(),
+        source,
+    };
+    if crate::bytes::regular_file_len(path)? < 4 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(io)?;
+    Ok(&magic == b"GGUF")
+}
+
 impl GgufFile {
     /// Maps and parses the file at `path`.
     pub fn open(path: &Path) -> Result<Self> {

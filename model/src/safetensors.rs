@@ -322,8 +322,11 @@ fn resolve(path: &Path) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     for name in ["model.safetensors.index.json", "model.safetensors"] {
-        if path.join(name).is_file() {
-            return Ok(path.join(name));
+        let p = path.join(name);
+        // A FIFO or directory by that name is reported as such, not skipped.
+        if p.symlink_metadata().is_ok() {
+            crate::bytes::regular_file_len(&p)?;
+            return Ok(p);
         }
     }
     Err(ModelError::malformed(
