@@ -13,6 +13,9 @@ pub mod config;
 pub mod error;
 pub mod fixed;
 pub mod fixtures;
+// Shared by the fuzz targets and the regression replay test; not part of the API.
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod gguf;
 pub mod gguf_model;
 pub mod gguf_value;
