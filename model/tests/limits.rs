@@ -237,10 +237,10 @@ fn a_model_larger_than_the_machine_is_an_error_not_an_abort() {
         return;
     };
     let c = llama_405b();
-    assert!(
-        c.f32_weight_bytes().unwrap() > available,
-        "this machine holds 405B in f32"
-    );
+    if c.f32_weight_bytes().unwrap() <= available {
+        eprintln!("note: this machine holds Llama 405B in f32; nothing here is too large for it");
+        return;
+    }
     let e = c.check_f32_weights_fit("405b.gguf").unwrap_err();
     assert!(matches!(e, ModelError::OutOfMemory { .. }), "{e}");
     assert!(
