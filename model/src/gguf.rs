@@ -74,6 +74,9 @@ pub struct GgufFile {
     pub metadata: BTreeMap<String, GgufValue>,
     /// Tensor directory, in file order.
     pub tensors: Vec<GgufTensorInfo>,
+    /// Position in `tensors` by name, so a load looks each of its names up once rather than
+    /// scanning a directory of up to [`MAX_TENSORS`] entries per name.
+    by_name: std::collections::HashMap<String, usize>,
 }
 
 const MAX_DIMS: u32 = 4;
@@ -113,11 +116,17 @@ impl GgufFile {
     /// Parses bytes already in memory; `path` names them in errors.
     pub fn parse(path: PathBuf, bytes: FileBytes) -> Result<Self> {
         let (metadata, tensors) = parse_layout(&path, &bytes)?;
+        let by_name = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         Ok(GgufFile {
             path,
             bytes,
             metadata,
             tensors,
+            by_name,
         })
     }
 
@@ -133,7 +142,13 @@ impl GgufFile {
 
     /// A directory entry by name.
     pub fn tensor_info(&self, name: &str) -> Option<&GgufTensorInfo> {
-        self.tensors.iter().find(|t| t.name == name)
+        let edited = self.by_name.len() != self.tensors.len();
+        match self.by_name.get(name).map(|&i| self.tensors.get(i)) {
+            Some(Some(t)) if t.name == name => Some(t),
+            None if !edited => None,
+            // `tensors` is public and has been edited since the parse: scan it.
+            _ => self.tensors.iter().find(|t| t.name == name),
+        }
     }
 
     /// The tensor `name` dequantised to f32, with its row-major shape.
