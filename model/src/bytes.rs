@@ -1,4 +1,6 @@
-//! File bytes, memory-mapped or owned, with bounds-checked little-endian reads.
+//! File bytes, memory-mapped or owned, with bounds-checked little-endian reads; and the rule
+//! that only regular files are read (a FIFO would block the open forever, a device would be
+//! read without end).
 
 use crate::error::{ModelError, Result};
 use std::path::{Path, PathBuf};
@@ -22,18 +24,99 @@ impl std::ops::Deref for FileBytes {
 }
 
 impl FileBytes {
-    /// Maps `path` read-only.
+    /// Maps `path` read-only; anything but a regular file is refused before it is opened.
     pub fn map(path: &Path) -> Result<Self> {
         let io = |source| ModelError::Io {
             file: path.into(),
             source,
         };
+        regular_file_len(path)?;
         let file = std::fs::File::open(path).map_err(io)?;
+        // The path may have been swapped between the check and the open: check what was opened.
+        check_file_type(path, &file.metadata().map_err(io)?)?;
         // SAFETY: the map is read-only; a weight file changed underneath us while loaded is
         // outside what we promise, as with every mmap-based loader.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         Ok(FileBytes::Mapped(map))
     }
+}
+
+/// The length of the regular file at `path` (symbolic links followed), found without opening
+/// it: opening a FIFO for reading blocks until a writer appears, so the type is checked first.
+///
+/// ```
+/// let dir = std::env::temp_dir();
+/// let e = hardwire_model::bytes::regular_file_len(&dir).unwrap_err();
+/// assert!(e.to_string().contains("is not a regular file (a directory)"));
+/// ```
+pub fn regular_file_len(path: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
+        file: path.into(),
+        source,
+    })?;
+    check_file_type(path, &meta)?;
+    Ok(meta.len())
+}
+
+fn check_file_type(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(ModelError::NotRegularFile {
+        file: path.into(),
+        kind: file_kind(&meta.file_type()),
+    })
+}
+
+/// What a file type is, in words, for [`ModelError::NotRegularFile`].
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads the regular text file at `path` when it holds at most `max_bytes` (JSON configs and
+/// indexes, whose real sizes are kilobytes to megabytes): a FIFO, device or oversized file is an
+/// error naming the file before anything is read or allocated.
+pub fn read_text_limited(path: &Path, max_bytes: u64) -> Result<String> {
+    let len = regular_file_len(path)?;
+    if len > max_bytes {
+        return Err(ModelError::malformed(
+            path,
+            format!("{len} bytes, more than the {max_bytes}-byte limit for this kind of file"),
+        ));
+    }
+    let io = |source| ModelError::Io {
+        file: path.into(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    check_file_type(path, &file.metadata().map_err(io)?)?;
+    let mut text = String::new();
+    // `take` bounds the read even if the file grows after the check.
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, max_bytes), &mut text)
+        .map_err(io)?;
+    Ok(text)
 }
 
 /// A cursor over a byte slice whose every read is checked against the end.

@@ -81,6 +81,9 @@ fn first_of_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, 
     })
 }
 
+/// Largest `config.json` read: real ones are about a kilobyte.
+pub const MAX_CONFIG_JSON_BYTES: u64 = 1 << 20;
+
 /// Names accepted by [`LlamaConfig::preset`].
 pub const PRESETS: [&str; 3] = ["tiny", "smollm2-135m", "llama-3.1-8b"];
 
@@ -167,12 +170,10 @@ impl LlamaConfig {
         Ok(c)
     }
 
-    /// Reads and validates a Hugging Face `config.json`.
+    /// Reads and validates a Hugging Face `config.json` (a regular file of at most
+    /// [`MAX_CONFIG_JSON_BYTES`]).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            file: path.into(),
-            source,
-        })?;
+        let text = crate::bytes::read_text_limited(path, MAX_CONFIG_JSON_BYTES)?;
         Self::from_json_str(&text).map_err(|e| match e {
             ModelError::Config(m) => ModelError::Config(format!("{}: {m}", path.display())),
             e => e,
@@ -197,9 +198,11 @@ impl LlamaConfig {
         Ok(c)
     }
 
-    /// Checks that the numbers add up; the error names the fields that disagree.
+    /// Checks that the numbers add up and that every size is within the limits of
+    /// [`crate::sizes`] (so that the products built from them cannot overflow and are not
+    /// absurd); the error names the fields that disagree.
     pub fn validate(&self) -> Result<()> {
-        let mut problems = Vec::new();
+        let mut problems = self.limit_problems();
         let positive = [
             ("hidden_size", self.hidden_size),
             ("intermediate_size", self.intermediate_size),

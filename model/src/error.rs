@@ -61,9 +61,36 @@ pub enum ModelError {
     /// The configuration does not add up.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The path names something other than a regular file (a FIFO, a device, a socket, a
+    /// directory): only regular files are read, so a FIFO cannot block the load forever.
+    #[error("{file} is not a regular file ({kind})")]
+    NotRegularFile {
+        /// The path involved.
+        file: PathBuf,
+        /// What it is instead, in words ("a FIFO", "a directory"...).
+        kind: &'static str,
+    },
+    /// An allocation the load or run needs is larger than the machine's available memory.
+    #[error(
+        "{what} needs {needed} bytes ({:.1} GiB) but only {available} bytes ({:.1} GiB) are available (MemAvailable in /proc/meminfo)",
+        gib(*.needed),
+        gib(*.available)
+    )]
+    OutOfMemory {
+        /// What would be allocated, naming its source (file, field or flag).
+        what: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes the machine has available.
+        available: u64,
+    },
     /// The tokenizer could not be built or could not encode the text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 fn tensor_suffix(tensor: &Option<String>) -> String {

@@ -7,81 +7,10 @@
 
 use crate::bytes::{Cursor, FileBytes};
 use crate::error::{ModelError, Result};
+use crate::gguf_value::{put_str, put_typed_value, read_str, read_value};
+pub use crate::gguf_value::{GgufArray, GgufStrings, GgufValue};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// One metadata value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GgufValue {
-    /// Type 0.
-    U8(u8),
-    /// Type 1.
-    I8(i8),
-    /// Type 2.
-    U16(u16),
-    /// Type 3.
-    I16(i16),
-    /// Type 4.
-    U32(u32),
-    /// Type 5.
-    I32(i32),
-    /// Type 6.
-    F32(f32),
-    /// Type 7.
-    Bool(bool),
-    /// Type 8.
-    String(String),
-    /// Type 9.
-    Array(Vec<GgufValue>),
-    /// Type 10.
-    U64(u64),
-    /// Type 11.
-    I64(i64),
-    /// Type 12.
-    F64(f64),
-}
-
-impl GgufValue {
-    /// The value as an unsigned integer, when it is a non-negative integer of any width.
-    pub fn as_u64(&self) -> Option<u64> {
-        match *self {
-            GgufValue::U8(x) => Some(x.into()),
-            GgufValue::U16(x) => Some(x.into()),
-            GgufValue::U32(x) => Some(x.into()),
-            GgufValue::U64(x) => Some(x),
-            GgufValue::I8(x) => u64::try_from(x).ok(),
-            GgufValue::I16(x) => u64::try_from(x).ok(),
-            GgufValue::I32(x) => u64::try_from(x).ok(),
-            GgufValue::I64(x) => u64::try_from(x).ok(),
-            _ => None,
-        }
-    }
-
-    /// The value as a float, when it is any number.
-    pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            GgufValue::F32(x) => Some(x.into()),
-            GgufValue::F64(x) => Some(x),
-            _ => self.as_u64().map(|x| x as f64),
-        }
-    }
-
-    /// The value as a string.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            GgufValue::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The value as an array.
-    pub fn as_array(&self) -> Option<&[GgufValue]> {
-        match self {
-            GgufValue::Array(a) => Some(a),
-            _ => None,
-        }
-    }
-}
 
 /// ggml tensor element types this reader dequantises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,9 +74,37 @@ pub struct GgufFile {
     pub metadata: BTreeMap<String, GgufValue>,
     /// Tensor directory, in file order.
     pub tensors: Vec<GgufTensorInfo>,
+    /// Position in `tensors` by name, so a load looks each of its names up once rather than
+    /// scanning a directory of up to [`MAX_TENSORS`] entries per name.
+    by_name: std::collections::HashMap<String, usize>,
 }
 
 const MAX_DIMS: u32 = 4;
+
+/// Most metadata pairs accepted (real files hold a few dozen).
+pub const MAX_METADATA_PAIRS: u64 = 1 << 16;
+
+/// Most tensors accepted (Llama 3.1 405B holds 1,138).
+pub const MAX_TENSORS: u64 = 1 << 20;
+
+/// Whether the regular file at `path` starts with the GGUF magic `GGUF`, whatever its name: a
+/// GGUF without the `.gguf` extension is still recognised. Anything but a regular file is an
+/// error (see [`crate::bytes::regular_file_len`]), found before the file is opened.
+pub fn has_gguf_magic(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let io = |source| ModelError::Io {
+        file: path.into(),
+        source,
+    };
+    if crate::bytes::regular_file_len(path)? < 4 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(io)?;
+    Ok(&magic == b"GGUF")
+}
 
 impl GgufFile {
     /// Maps and parses the file at `path`.
@@ -159,11 +116,17 @@ impl GgufFile {
     /// Parses bytes already in memory; `path` names them in errors.
     pub fn parse(path: PathBuf, bytes: FileBytes) -> Result<Self> {
         let (metadata, tensors) = parse_layout(&path, &bytes)?;
+        let by_name = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         Ok(GgufFile {
             path,
             bytes,
             metadata,
             tensors,
+            by_name,
         })
     }
 
@@ -179,7 +142,13 @@ impl GgufFile {
 
     /// A directory entry by name.
     pub fn tensor_info(&self, name: &str) -> Option<&GgufTensorInfo> {
-        self.tensors.iter().find(|t| t.name == name)
+        let edited = self.by_name.len() != self.tensors.len();
+        match self.by_name.get(name).map(|&i| self.tensors.get(i)) {
+            Some(Some(t)) if t.name == name => Some(t),
+            None if !edited => None,
+            // `tensors` is public and has been edited since the parse: scan it.
+            _ => self.tensors.iter().find(|t| t.name == name),
+        }
     }
 
     /// The tensor `name` dequantised to f32, with its row-major shape.
@@ -190,87 +159,25 @@ impl GgufFile {
                 file: self.path.clone(),
                 tensor: name.into(),
             })?;
-        let raw = &self.bytes[info.start..info.start + info.len];
-        let n: usize = info.shape.iter().product();
+        // The directory checked the range against the file and the element count against 2^40.
+        let raw = info
+            .start
+            .checked_add(info.len)
+            .and_then(|end| self.bytes.get(info.start..end))
+            .ok_or_else(|| {
+                ModelError::malformed_tensor(&self.path, name, "data runs past the end of the file")
+            })?;
+        let n = info
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| ModelError::malformed_tensor(&self.path, name, "shape overflows"))?;
+        crate::memory::check_fits(
+            &format!("tensor `{name}` of {} as f32", self.path.display()),
+            (n as u64).saturating_mul(4),
+        )?;
         Ok((info.shape.clone(), dequantize(info.ggml_type, raw, n)))
     }
-}
-
-fn read_string(c: &mut Cursor<'_>, what: &str) -> Result<String> {
-    let len = c.u64(what)?;
-    let raw = c.take(len, what)?;
-    String::from_utf8(raw.to_vec())
-        .map_err(|_| ModelError::malformed(c.file, format!("{what} is not UTF-8")))
-}
-
-fn read_value(c: &mut Cursor<'_>, ty: u32, key: &str, depth: u32) -> Result<GgufValue> {
-    Ok(match ty {
-        0 => GgufValue::U8(c.array::<1>(key)?[0]),
-        1 => GgufValue::I8(c.array::<1>(key)?[0] as i8),
-        2 => GgufValue::U16(u16::from_le_bytes(c.array(key)?)),
-        3 => GgufValue::I16(i16::from_le_bytes(c.array(key)?)),
-        4 => GgufValue::U32(c.u32(key)?),
-        5 => GgufValue::I32(i32::from_le_bytes(c.array(key)?)),
-        6 => GgufValue::F32(f32::from_le_bytes(c.array(key)?)),
-        7 => match c.array::<1>(key)?[0] {
-            0 => GgufValue::Bool(false),
-            1 => GgufValue::Bool(true),
-            b => {
-                return Err(ModelError::malformed(
-                    c.file,
-                    format!("`{key}`: bool byte {b}"),
-                ))
-            }
-        },
-        8 => GgufValue::String(read_string(c, key)?),
-        9 => {
-            if depth > 2 {
-                return Err(ModelError::malformed(
-                    c.file,
-                    format!("`{key}`: arrays nested too deep"),
-                ));
-            }
-            let ety = c.u32(key)?;
-            let count = c.u64(key)?;
-            // Smallest encoding of one element: strings take at least their 8-byte length.
-            let min = match ety {
-                0 | 1 | 7 => 1,
-                2 | 3 => 2,
-                4..=6 => 4,
-                8 | 10..=12 => 8,
-                9 => 12,
-                _ => {
-                    return Err(ModelError::malformed(
-                        c.file,
-                        format!("`{key}`: unknown array element type {ety}"),
-                    ))
-                }
-            };
-            if count.saturating_mul(min) > c.remaining() as u64 {
-                return Err(ModelError::malformed(
-                    c.file,
-                    format!(
-                        "`{key}`: array of {count} elements is longer than the {} bytes left",
-                        c.remaining()
-                    ),
-                ));
-            }
-            let mut v = Vec::with_capacity(count as usize);
-            for _ in 0..count {
-                v.push(read_value(c, ety, key, depth + 1)?);
-            }
-            GgufValue::Array(v)
-        }
-        10 => GgufValue::U64(c.u64(key)?),
-        11 => GgufValue::I64(i64::from_le_bytes(c.array(key)?)),
-        12 => GgufValue::F64(f64::from_le_bytes(c.array(key)?)),
-        _ => {
-            return Err(ModelError::malformed(
-                c.file,
-                format!("`{key}`: unknown value type {ty}"),
-            ))
-        }
-    })
 }
 
 type Layout = (BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>);
@@ -301,11 +208,17 @@ fn parse_layout(path: &PathBuf, bytes: &[u8]) -> Result<Layout> {
             format!("header claims {n_kv} metadata pairs and {n_tensors} tensors, more than the file holds"),
         ));
     }
+    if n_kv > MAX_METADATA_PAIRS || n_tensors > MAX_TENSORS {
+        return Err(ModelError::malformed(
+            path,
+            format!("header claims {n_kv} metadata pairs and {n_tensors} tensors, more than the limits of {MAX_METADATA_PAIRS} and {MAX_TENSORS}"),
+        ));
+    }
     let mut metadata = BTreeMap::new();
     for _ in 0..n_kv {
-        let key = read_string(&mut c, "metadata key")?;
+        let key = read_str(&mut c, "metadata key")?.to_string();
         let ty = c.u32(&key)?;
-        let v = read_value(&mut c, ty, &key, 0)?;
+        let v = read_value(&mut c, ty, &key)?;
         if metadata.insert(key.clone(), v).is_some() {
             return Err(ModelError::malformed(
                 path,
@@ -315,7 +228,7 @@ fn parse_layout(path: &PathBuf, bytes: &[u8]) -> Result<Layout> {
     }
     let mut infos = Vec::with_capacity(n_tensors as usize);
     for _ in 0..n_tensors {
-        let name = read_string(&mut c, "tensor name")?;
+        let name = read_str(&mut c, "tensor name")?.to_string();
         let bad = |reason: String| ModelError::malformed_tensor(path, name.clone(), reason);
         let n_dims = c.u32(&name)?;
         if n_dims == 0 || n_dims > MAX_DIMS {
@@ -342,8 +255,14 @@ fn parse_layout(path: &PathBuf, bytes: &[u8]) -> Result<Layout> {
                 dims[0]
             )));
         }
+        // n < 2^40 and block_bytes <= 34, so this cannot overflow.
         let len = n / per_block * block_bytes;
-        let shape = dims.iter().rev().map(|&d| d as usize).collect();
+        let shape = dims
+            .iter()
+            .rev()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<Vec<usize>, _>>()
+            .map_err(|_| bad(format!("dimensions {dims:?} do not fit in memory")))?;
         infos.push((name, shape, ty, offset, len));
     }
     let alignment = match metadata.get("general.alignment") {
@@ -420,9 +339,11 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
     half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-/// Dequantises `n` elements of type `ty` from `raw` (whose length the directory checked).
+/// Dequantises `n` elements of type `ty` from `raw` (whose length the directory checked); the
+/// output is sized from `raw`, so a wrong `n` cannot make it allocate more than the data holds.
 pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n);
+    let (per_block, block_bytes) = ty.block();
+    let mut out = Vec::with_capacity(raw.len() / block_bytes as usize * per_block as usize);
     match ty {
         GgmlType::F32 => out.extend(
             raw.chunks_exact(4)
@@ -460,56 +381,13 @@ pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Vec<f32> {
 /// Writes a minimal GGUF (version 3) from metadata and F32 tensors (row-major shapes); used by
 /// tests to build fixtures and malformed variants of them.
 pub fn write_gguf(metadata: &[(&str, GgufValue)], tensors: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
-    fn put_str(out: &mut Vec<u8>, s: &str) {
-        out.extend((s.len() as u64).to_le_bytes());
-        out.extend(s.as_bytes());
-    }
-    fn put_value(out: &mut Vec<u8>, v: &GgufValue) {
-        match v {
-            GgufValue::U8(x) => out.push(*x),
-            GgufValue::I8(x) => out.push(*x as u8),
-            GgufValue::U16(x) => out.extend(x.to_le_bytes()),
-            GgufValue::I16(x) => out.extend(x.to_le_bytes()),
-            GgufValue::U32(x) => out.extend(x.to_le_bytes()),
-            GgufValue::I32(x) => out.extend(x.to_le_bytes()),
-            GgufValue::F32(x) => out.extend(x.to_le_bytes()),
-            GgufValue::Bool(x) => out.push(*x as u8),
-            GgufValue::String(s) => put_str(out, s),
-            GgufValue::Array(a) => {
-                out.extend(a.first().map_or(4, type_code).to_le_bytes());
-                out.extend((a.len() as u64).to_le_bytes());
-                a.iter().for_each(|x| put_value(out, x));
-            }
-            GgufValue::U64(x) => out.extend(x.to_le_bytes()),
-            GgufValue::I64(x) => out.extend(x.to_le_bytes()),
-            GgufValue::F64(x) => out.extend(x.to_le_bytes()),
-        }
-    }
-    fn type_code(v: &GgufValue) -> u32 {
-        match v {
-            GgufValue::U8(_) => 0,
-            GgufValue::I8(_) => 1,
-            GgufValue::U16(_) => 2,
-            GgufValue::I16(_) => 3,
-            GgufValue::U32(_) => 4,
-            GgufValue::I32(_) => 5,
-            GgufValue::F32(_) => 6,
-            GgufValue::Bool(_) => 7,
-            GgufValue::String(_) => 8,
-            GgufValue::Array(_) => 9,
-            GgufValue::U64(_) => 10,
-            GgufValue::I64(_) => 11,
-            GgufValue::F64(_) => 12,
-        }
-    }
     let mut out = b"GGUF".to_vec();
     out.extend(3u32.to_le_bytes());
     out.extend((tensors.len() as u64).to_le_bytes());
     out.extend((metadata.len() as u64).to_le_bytes());
     for (k, v) in metadata {
         put_str(&mut out, k);
-        out.extend(type_code(v).to_le_bytes());
-        put_value(&mut out, v);
+        put_typed_value(&mut out, v);
     }
     let mut offset = 0u64;
     for (name, shape, data) in tensors {

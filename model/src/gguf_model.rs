@@ -4,6 +4,7 @@
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
+use crate::sizes;
 use crate::weights::{FetchedTensor, LlamaWeights};
 
 /// Reads a [`LlamaConfig`] from the `llama.*` metadata of a GGUF file.
@@ -12,51 +13,79 @@ pub fn config_from_gguf(f: &GgufFile) -> Result<LlamaConfig> {
         .get("general.architecture")
         .and_then(|v| v.as_str())
         .unwrap_or("llama");
-    let num = |key: &str| -> Result<u64> {
+    // A size read from the file is checked against its limit here, under its GGUF key, before
+    // the config is built (and long before anything is allocated from it).
+    let num = |key: &str, limit: usize| -> Result<usize> {
         let full = format!("{arch}.{key}");
-        f.get(&full).and_then(|v| v.as_u64()).ok_or_else(|| {
+        let v = f.get(&full).and_then(|v| v.as_u64()).ok_or_else(|| {
             ModelError::malformed(
                 f.path(),
                 format!("metadata `{full}` is missing or not an integer"),
             )
-        })
+        })?;
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v <= limit)
+            .ok_or_else(|| {
+                ModelError::malformed(
+                    f.path(),
+                    format!(
+                        "metadata `{full}` is {v}, larger than the limit of {limit} this tool accepts"
+                    ),
+                )
+            })
     };
     let float = |key: &str, default: f64| {
         f.get(&format!("{arch}.{key}"))
             .and_then(|v| v.as_f64())
             .unwrap_or(default)
     };
-    let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
-    let heads = num("attention.head_count")?;
-    let vocab_size = match f
-        .get(&format!("{arch}.vocab_size"))
-        .and_then(|v| v.as_u64())
-    {
-        Some(v) => n(v),
-        None => match f.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()) {
-            Some(a) => a.len(),
-            None => f.tensor_info("token_embd.weight").map_or(0, |t| t.shape[0]),
-        },
+    let heads = num("attention.head_count", sizes::MAX_HEADS)?;
+    let kv_heads = match f.get(&format!("{arch}.attention.head_count_kv")) {
+        None => heads,
+        Some(_) => num("attention.head_count_kv", sizes::MAX_HEADS)?,
     };
-    let token = |key: &str| {
-        f.get(&format!("tokenizer.ggml.{key}"))
-            .and_then(|v| v.as_u64())
-            .map(|x| x as u32)
+    let vocab_size = if f.get(&format!("{arch}.vocab_size")).is_some() {
+        num("vocab_size", sizes::MAX_VOCAB)?
+    } else {
+        match f.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()) {
+            Some(a) => a.len(),
+            None => f
+                .tensor_info("token_embd.weight")
+                .and_then(|t| t.shape.first().copied())
+                .unwrap_or(0),
+        }
+    };
+    let token = |key: &str| -> Result<Option<u32>> {
+        let full = format!("tokenizer.ggml.{key}");
+        match f.get(&full) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|x| u32::try_from(x).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    ModelError::malformed(
+                        f.path(),
+                        format!("metadata `{full}` ({v:?}) is not a 32-bit token id"),
+                    )
+                }),
+        }
     };
     let config = LlamaConfig {
-        hidden_size: n(num("embedding_length")?),
-        intermediate_size: n(num("feed_forward_length")?),
-        num_attention_heads: n(heads),
-        num_key_value_heads: n(num("attention.head_count_kv").unwrap_or(heads)),
-        num_hidden_layers: n(num("block_count")?),
+        hidden_size: num("embedding_length", sizes::MAX_HIDDEN)?,
+        intermediate_size: num("feed_forward_length", sizes::MAX_INTERMEDIATE)?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        num_hidden_layers: num("block_count", sizes::MAX_LAYERS)?,
         vocab_size,
-        max_seq: n(num("context_length")?),
+        max_seq: num("context_length", sizes::MAX_SEQ)?,
         rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5),
         rope_theta: float("rope.freq_base", 10000.0),
         rope_scaling: None,
         tie_word_embeddings: f.tensor_info("output.weight").is_none(),
-        bos_token_id: token("bos_token_id"),
-        eos_token_id: token("eos_token_id"),
+        bos_token_id: token("bos_token_id")?,
+        eos_token_id: token("eos_token_id")?,
     };
     config
         .validate()

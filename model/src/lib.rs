@@ -13,13 +13,20 @@ pub mod config;
 pub mod error;
 pub mod fixed;
 pub mod fixtures;
+// Shared by the fuzz targets and the regression replay test; not part of the API.
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod gguf;
 pub mod gguf_model;
+pub mod gguf_value;
 pub mod gptq;
 pub mod kernels;
+pub mod memory;
 pub mod quant;
 pub mod reference;
 pub mod safetensors;
+pub mod safetensors_index;
+pub mod sizes;
 pub mod tokenizer;
 pub mod weights;
 

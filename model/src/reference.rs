@@ -125,13 +125,17 @@ impl<'w> Reference<'w> {
         if t_n == 0 {
             return Ok(Vec::new());
         }
-        if cache.len + t_n > cache.max_seq {
+        let end = cache.len.checked_add(t_n).filter(|&e| e <= cache.max_seq);
+        let Some(end) = end else {
             return Err(ModelError::Config(format!(
-                "sequence of {} tokens exceeds max_seq {}",
-                cache.len + t_n,
-                cache.max_seq
+                "sequence of {} + {t_n} tokens exceeds max_seq {}",
+                cache.len, cache.max_seq
             )));
-        }
+        };
+        crate::memory::check_fits(
+            &format!("a forward pass over {t_n} tokens at positions up to {end}"),
+            forward_bytes(c, t_n, end, all_logits)?,
+        )?;
         let p0 = cache.len;
         let eps = c.rms_norm_eps as f32;
         let mut x = Vec::with_capacity(t_n * h);
@@ -237,7 +241,8 @@ impl<'w> Reference<'w> {
     /// Greedy decoding: feeds `prompt`, then appends `n` argmax tokens (stopping early at `stop`).
     pub fn generate_greedy(&self, prompt: &[u32], n: usize, stop: Option<u32>) -> Result<Vec<u32>> {
         let mut cache = self.new_cache();
-        let mut out = Vec::with_capacity(n);
+        // `n` may be any count a caller passed; max_seq bounds what can be produced.
+        let mut out = Vec::with_capacity(n.min(self.w.config.max_seq));
         let mut logits = self
             .forward(&mut cache, prompt, false)?
             .pop()
@@ -255,6 +260,26 @@ impl<'w> Reference<'w> {
         }
         Ok(out)
     }
+}
+
+/// Bytes one [`Reference::forward`] call allocates for `t_n` tokens ending at position `end`:
+/// its scratch rows, the cache it extends, and the logits (twice: computed, then split per token).
+fn forward_bytes(c: &crate::LlamaConfig, t_n: usize, end: usize, all_logits: bool) -> Result<u64> {
+    let rows = if all_logits { t_n as u64 } else { 1 };
+    let per_token = (6 * c.hidden_size as u64)
+        .checked_add(2 * c.kv_dim() as u64)
+        .and_then(|n| n.checked_add(2 * c.intermediate_size as u64));
+    let scratch = per_token.and_then(|n| n.checked_mul(t_n as u64));
+    let logits = rows
+        .checked_mul(c.vocab_size as u64)
+        .and_then(|n| n.checked_mul(2));
+    let cache = c.kv_cache_bytes(end, 4)?;
+    scratch
+        .zip(logits)
+        .and_then(|(s, l)| s.checked_add(l))
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(cache))
+        .ok_or_else(|| ModelError::Config("the forward pass's size overflows 64 bits".into()))
 }
 
 /// Softmax of `x` in place (max subtracted first).

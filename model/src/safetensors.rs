@@ -7,7 +7,7 @@
 use crate::bytes::FileBytes;
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
-use crate::weights::{hf_tensor_names, FetchedTensor, LlamaWeights};
+use crate::weights::{FetchedTensor, LlamaWeights};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -117,7 +117,13 @@ impl SafeTensorsFile {
         let Some(info) = self.tensors.get(name) else {
             return Ok(None);
         };
-        let raw = &self.bytes[info.start..info.end];
+        let raw = self.bytes.get(info.start..info.end).ok_or_else(|| {
+            ModelError::malformed_tensor(&self.path, name, "data runs past the end of the file")
+        })?;
+        crate::memory::check_fits(
+            &format!("tensor `{name}` of {} as f32", self.path.display()),
+            (raw.len() as u64 / info.dtype.size().max(1) as u64).saturating_mul(4),
+        )?;
         let data: Vec<f32> = match info.dtype {
             Dtype::F32 => raw
                 .chunks_exact(4)
@@ -147,57 +153,111 @@ impl SafeTensorsFile {
     }
 }
 
+/// Most dimensions a tensor may have (weights have one or two; the format sets no limit, so a
+/// header of `[0,0,0,...]` could otherwise cost eight bytes of memory per two of file).
+pub const MAX_DIMS: usize = 8;
+
+/// One header entry as written, before its ranges are checked.
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    dtype: String,
+    shape: BoundedShape,
+    data_offsets: [u64; 2],
+}
+
+/// A `shape` list that refuses more than [`MAX_DIMS`] sizes while it is read.
+struct BoundedShape(Vec<usize>);
+
+impl<'de> serde::Deserialize<'de> for BoundedShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BoundedShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a list of at most {MAX_DIMS} sizes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(d) = a.next_element::<u64>()? {
+                    if v.len() == MAX_DIMS {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than {MAX_DIMS} dimensions"
+                        )));
+                    }
+                    v.push(usize::try_from(d).map_err(serde::de::Error::custom)?);
+                }
+                Ok(BoundedShape(v))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// The header's tensor entries in file order, `__metadata__` skipped without being held, each
+/// fault naming its tensor.
+struct RawHeader(Vec<(String, RawEntry)>);
+
+impl<'de> serde::Deserialize<'de> for RawHeader {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of tensor entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(name) = m.next_key::<String>()? {
+                    if name == "__metadata__" {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    let e = m
+                        .next_value::<RawEntry>()
+                        .map_err(|e| serde::de::Error::custom(format!("tensor `{name}`: {e}")))?;
+                    v.push((name, e));
+                }
+                Ok(RawHeader(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, SafeTensorInfo>> {
     let bad = |reason: String| ModelError::malformed(path, reason);
-    if bytes.len() < 8 {
+    let Some((len_bytes, rest)) = bytes.split_first_chunk::<8>() else {
         return Err(bad(format!(
             "truncated: {} bytes, less than the 8-byte header length",
             bytes.len()
         )));
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
-    let avail = bytes.len() as u64 - 8;
+    };
+    let n = u64::from_le_bytes(*len_bytes);
+    let avail = rest.len() as u64;
     if n > avail || n > MAX_HEADER_BYTES {
         return Err(bad(format!(
             "header length {n} is larger than the {avail} bytes after it (or the 100 MB limit)"
         )));
     }
-    let header = &bytes[8..8 + n as usize];
-    let json: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)
-        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
-    let data_start = 8 + n as usize;
-    let data_len = bytes.len() - data_start;
+    // n <= rest.len(), checked just above.
+    let (header, data) = rest.split_at(n as usize);
+    let RawHeader(entries) = serde_json::from_slice(header)
+        .map_err(|e| bad(format!("header is not valid safetensors JSON: {e}")))?;
+    let data_start = 8 + header.len();
+    let data_len = data.len();
     let mut tensors = BTreeMap::new();
-    for (name, v) in json {
-        if name == "__metadata__" {
-            continue;
-        }
+    for (name, e) in entries {
         let tbad = |reason: String| ModelError::malformed_tensor(path, name.clone(), reason);
-        let obj = v
-            .as_object()
-            .ok_or_else(|| tbad("entry is not an object".into()))?;
-        let dtype_s = obj
-            .get("dtype")
-            .and_then(|d| d.as_str())
-            .ok_or_else(|| tbad("no `dtype`".into()))?;
         let dtype =
-            Dtype::parse(dtype_s).ok_or_else(|| tbad(format!("unknown dtype `{dtype_s}`")))?;
-        let shape: Vec<usize> = obj
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .and_then(|a| {
-                a.iter()
-                    .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-                    .collect()
-            })
-            .ok_or_else(|| tbad("`shape` is not a list of sizes".into()))?;
-        let offs: Vec<u64> = obj
-            .get("data_offsets")
-            .and_then(|s| s.as_array())
-            .and_then(|a| a.iter().map(|d| d.as_u64()).collect())
-            .filter(|o: &Vec<u64>| o.len() == 2)
-            .ok_or_else(|| tbad("`data_offsets` is not a pair of offsets".into()))?;
-        let (a, b) = (offs[0], offs[1]);
+            Dtype::parse(&e.dtype).ok_or_else(|| tbad(format!("unknown dtype `{}`", e.dtype)))?;
+        let shape = e.shape.0;
+        let [a, b] = e.data_offsets;
         if a > b || b > data_len as u64 {
             return Err(tbad(format!(
                 "data_offsets [{a}, {b}] are out of range (data section is {data_len} bytes)"
@@ -205,22 +265,23 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, SafeTensor
         }
         let numel = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         let want = numel.and_then(|n| n.checked_mul(dtype.size()));
-        if want != Some((b - a) as usize) {
+        // b <= data_len, so the span and both ends fit in usize.
+        let span = (b - a) as usize;
+        if want != Some(span) {
             return Err(tbad(format!(
-                "shape {shape:?} of {} needs {want:?} bytes but data_offsets span {}",
+                "shape {shape:?} of {} needs {want:?} bytes but data_offsets span {span}",
                 dtype.name(),
-                b - a
             )));
         }
-        tensors.insert(
-            name,
-            SafeTensorInfo {
-                dtype,
-                shape,
-                start: data_start + a as usize,
-                end: data_start + b as usize,
-            },
-        );
+        let info = SafeTensorInfo {
+            dtype,
+            shape,
+            start: data_start + a as usize,
+            end: data_start + b as usize,
+        };
+        if tensors.insert(name.clone(), info).is_some() {
+            return Err(tbad("appears twice in the header".into()));
+        }
     }
     let mut spans: Vec<(&String, &SafeTensorInfo)> = tensors.iter().collect();
     spans.sort_by_key(|(_, t)| (t.start, t.end));
@@ -239,9 +300,11 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, SafeTensor
 /// Loads weights for `config` from a `.safetensors` file, a `model.safetensors.index.json`, or a
 /// directory holding either.
 pub fn load_safetensors(path: &Path, config: &LlamaConfig) -> Result<LlamaWeights> {
+    // The config sizes every name enumerated and every buffer: check its limits first.
+    config.validate()?;
     let path = resolve(path)?;
     if path.extension().is_some_and(|e| e == "json") {
-        load_sharded(&path, config)
+        crate::safetensors_index::load_sharded(&path, config)
     } else {
         let f = SafeTensorsFile::open(&path)?;
         LlamaWeights::assemble(config, &path, |name| f.tensor_f32(name))
@@ -259,60 +322,17 @@ fn resolve(path: &Path) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     for name in ["model.safetensors.index.json", "model.safetensors"] {
-        if path.join(name).is_file() {
-            return Ok(path.join(name));
+        let p = path.join(name);
+        // A FIFO or directory by that name is reported as such, not skipped.
+        if p.symlink_metadata().is_ok() {
+            crate::bytes::regular_file_len(&p)?;
+            return Ok(p);
         }
     }
     Err(ModelError::malformed(
         path,
         "directory holds neither model.safetensors nor model.safetensors.index.json",
     ))
-}
-
-fn load_sharded(index: &Path, config: &LlamaConfig) -> Result<LlamaWeights> {
-    let text = std::fs::read_to_string(index).map_err(|source| ModelError::Io {
-        file: index.into(),
-        source,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::malformed(index, format!("bad JSON: {e}")))?;
-    let map = v
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::malformed(index, "no `weight_map` object"))?;
-    let dir = index.parent().unwrap_or(Path::new("."));
-    let mut shards: BTreeMap<String, SafeTensorsFile> = BTreeMap::new();
-    for (name, _) in hf_tensor_names(config) {
-        let Some(file) = map.get(&name) else { continue };
-        let file = file
-            .as_str()
-            .filter(|f| !f.contains('/') && !f.contains('\\') && !f.starts_with('.'))
-            .ok_or_else(|| {
-                ModelError::malformed_tensor(
-                    index,
-                    name.clone(),
-                    "shard name is not a plain file name",
-                )
-            })?;
-        if !shards.contains_key(file) {
-            shards.insert(file.to_string(), SafeTensorsFile::open(&dir.join(file))?);
-        }
-    }
-    LlamaWeights::assemble(config, index, |name| {
-        let Some(file) = map.get(name).and_then(|f| f.as_str()) else {
-            return Ok(None);
-        };
-        match shards.get(file) {
-            Some(s) => s.tensor_f32(name).and_then(|t| {
-                t.ok_or_else(|| ModelError::MissingTensor {
-                    file: s.path().into(),
-                    tensor: name.into(),
-                })
-                .map(Some)
-            }),
-            None => Ok(None),
-        }
-    })
 }
 
 /// Serialises tensors (row-major f32 values, stored as `dtype`) to safetensors bytes.

@@ -54,6 +54,9 @@ pub fn byte_to_unicode() -> [char; 256] {
     table
 }
 
+/// Largest `tokenizer.json` read (real ones are 2 to 35 MB).
+pub const MAX_TOKENIZER_JSON_BYTES: u64 = 256 << 20;
+
 impl Tokenizer {
     /// One token per byte (vocabulary 256), as used by the `tiny` preset.
     pub fn bytes() -> Self {
@@ -77,20 +80,17 @@ impl Tokenizer {
                 .get(key)
                 .and_then(|v| v.as_array())
                 .ok_or_else(|| err(&format!("`{key}` missing")))?;
-            a.iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .ok_or_else(|| err(&format!("`{key}` holds a non-string")))
-                })
-                .collect()
+            let s = a
+                .as_strings()
+                .ok_or_else(|| err(&format!("`{key}` is not an array of strings")))?;
+            Ok(s.iter().map(String::from).collect())
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
         let merges = strings("tokenizer.ggml.merges")?;
         let types: Vec<u64> = f
             .get("tokenizer.ggml.token_type")
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
+            .map(|a| (0..a.len()).map(|i| a.u64_at(i).unwrap_or(1)).collect())
             .unwrap_or_default();
         let pre = f
             .get("tokenizer.ggml.pre")
@@ -118,7 +118,7 @@ impl Tokenizer {
     /// merges as `"a b"` strings or `["a", "b"]` pairs, added tokens matched literally).
     pub fn from_tokenizer_json(path: &std::path::Path) -> Result<Self> {
         let err = |m: String| ModelError::Tokenizer(format!("{}: {m}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::bytes::read_text_limited(path, MAX_TOKENIZER_JSON_BYTES)?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| err(format!("bad JSON: {e}")))?;
         let model = &v["model"];
@@ -159,7 +159,16 @@ impl Tokenizer {
         let mut special = Vec::new();
         for t in v["added_tokens"].as_array().into_iter().flatten() {
             if let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) {
-                let id = id as usize;
+                // The id sizes the token table: bound it before growing the table to it.
+                let id = usize::try_from(id)
+                    .ok()
+                    .filter(|&id| id < crate::sizes::MAX_VOCAB)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "added token `{content}` has id {id}, beyond the vocabulary limit of {}",
+                            crate::sizes::MAX_VOCAB
+                        ))
+                    })?;
                 if id >= tokens.len() {
                     tokens.resize(id + 1, String::new());
                 }

@@ -121,6 +121,9 @@ impl LlamaWeights {
         mut fetch: impl FnMut(&str) -> Result<Option<FetchedTensor>>,
     ) -> Result<Self> {
         config.validate()?;
+        // Every tensor below is allocated as f32: refuse a model the machine cannot hold before
+        // the first one is.
+        config.check_f32_weights_fit(&file.display().to_string())?;
         let mut get = |hf: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = fetch(hf)?.ok_or_else(|| ModelError::MissingTensor {
                 file: file.into(),

@@ -1,6 +1,13 @@
 //! Finding and loading a model from a path or a preset name.
+//!
+//! A path is classified by what it is, not by its name: a directory is a Hugging Face model
+//! directory, a regular file starting with the magic `GGUF` is a GGUF file (whatever its
+//! extension), any other regular file is taken to sit in a Hugging Face directory, and a FIFO,
+//! device or socket is refused before it is opened (opening a FIFO would block forever).
 
 use anyhow::{bail, Context};
+use hardwire_model::bytes::file_kind;
+use hardwire_model::gguf::has_gguf_magic;
 use hardwire_model::gguf_model::load_gguf_model;
 use hardwire_model::safetensors::load_hf_dir;
 use hardwire_model::{fixtures, LlamaConfig, LlamaWeights, Tokenizer};
@@ -36,24 +43,62 @@ pub fn load(
     })
 }
 
-fn load_path(path: &Path) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
-    if !path.exists() {
-        bail!(
+/// What a `--model` path holds, decided from the file system and the file's first bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ModelPath<'a> {
+    /// A GGUF file.
+    Gguf(&'a Path),
+    /// A Hugging Face directory (`config.json` and safetensors weights).
+    HfDir(&'a Path),
+}
+
+fn classify(path: &Path) -> anyhow::Result<ModelPath<'_>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "{}: no such file, and not a preset (tiny, smollm2-135m, llama-3.1-8b)",
             path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+    };
+    if meta.is_dir() {
+        return Ok(ModelPath::HfDir(path));
+    }
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file ({}); pass a GGUF file or a Hugging Face directory",
+            path.display(),
+            file_kind(&meta.file_type())
         );
     }
-    if path.extension().is_some_and(|e| e == "gguf") {
-        return Ok(load_gguf_model(path, None)?);
+    // A `.gguf` without the magic goes to the GGUF reader too, which says what is wrong.
+    if has_gguf_magic(path)? || path.extension().is_some_and(|e| e == "gguf") {
+        return Ok(ModelPath::Gguf(path));
     }
-    let dir = if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(Path::new("."))
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.join("config.json").exists() {
+        bail!(
+            "{} is not a GGUF file (it does not start with `GGUF`), and {} holds no config.json of a Hugging Face model",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(ModelPath::HfDir(dir))
+}
+
+fn load_path(path: &Path) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
+    let dir = match classify(path)? {
+        ModelPath::Gguf(p) => return Ok(load_gguf_model(p, None)?),
+        ModelPath::HfDir(d) => d,
     };
     let weights = load_hf_dir(dir)?;
-    let tok = if dir.join("tokenizer.json").is_file() {
-        Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json"))?
+    let tokenizer_json = dir.join("tokenizer.json");
+    // `exists`, not `is_file`: a FIFO tokenizer.json is reported as one, not silently skipped.
+    let tok = if tokenizer_json.exists() {
+        Tokenizer::from_tokenizer_json(&tokenizer_json)?
     } else if weights.config.vocab_size == 256 {
         Tokenizer::bytes()
     } else {
@@ -63,4 +108,111 @@ fn load_path(path: &Path) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
         );
     };
     Ok((weights, tok))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hardwire-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn mkfifo(path: &Path) {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn tiny_gguf() -> Vec<u8> {
+        use hardwire_model::gguf::{write_gguf, GgufValue};
+        use hardwire_model::gguf_model::gguf_name;
+        use hardwire_model::safetensors::hf_tensors;
+        let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 1).unwrap();
+        let meta = [
+            ("llama.embedding_length", GgufValue::U32(64)),
+            ("llama.feed_forward_length", GgufValue::U32(192)),
+            ("llama.attention.head_count", GgufValue::U32(4)),
+            ("llama.attention.head_count_kv", GgufValue::U32(2)),
+            ("llama.block_count", GgufValue::U32(2)),
+            ("llama.context_length", GgufValue::U32(64)),
+            ("llama.vocab_size", GgufValue::U32(256)),
+        ];
+        let named: Vec<(String, Vec<usize>, Vec<f32>)> = hf_tensors(&w)
+            .into_iter()
+            .map(|(n, s, d)| (gguf_name(&n), s, d.to_vec()))
+            .collect();
+        let tensors: Vec<(&str, &[usize], &[f32])> = named
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice()))
+            .collect();
+        write_gguf(&meta, &tensors)
+    }
+
+    #[test]
+    fn fifo_is_refused_by_kind_without_blocking() {
+        let p = temp_dir("fifo").join("x.gguf");
+        mkfifo(&p);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q = p.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                load(q.to_str().unwrap(), None, 0)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("loading a FIFO blocked")
+            .expect("a FIFO was accepted");
+        assert!(
+            e.contains(&format!("{} is not a regular file (a FIFO)", p.display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn directory_named_gguf_is_a_hugging_face_directory() {
+        let p = temp_dir("dirgguf").join("x.gguf");
+        std::fs::create_dir(&p).unwrap();
+        assert_eq!(classify(&p).unwrap(), ModelPath::HfDir(&p));
+        let e = format!("{:#}", load(p.to_str().unwrap(), None, 0).err().unwrap());
+        assert!(
+            e.contains("config.json") && !e.contains("No such device"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gguf_without_extension_is_found_by_its_magic() {
+        let p = temp_dir("magic").join("weights");
+        std::fs::write(&p, tiny_gguf()).unwrap();
+        assert_eq!(classify(&p).unwrap(), ModelPath::Gguf(&p));
+        // It then loads as a GGUF: the failure is the missing tokenizer, not a config.json.
+        let e = format!("{:#}", load(p.to_str().unwrap(), None, 0).err().unwrap());
+        assert!(e.contains("tokenizer") && !e.contains("config.json"), "{e}");
+    }
+
+    #[test]
+    fn other_file_without_config_says_it_is_neither() {
+        let p = temp_dir("neither").join("notes.txt");
+        std::fs::write(&p, b"hello").unwrap();
+        let e = classify(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("is not a GGUF file") && e.contains("holds no config.json"),
+            "{e}"
+        );
+        let e = classify(Path::new("/no/such/model"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no such file, and not a preset"), "{e}");
+    }
 }

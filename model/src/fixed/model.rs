@@ -88,14 +88,51 @@ impl FixedKvCache {
 }
 
 impl FixedModel {
+    /// Bytes a fixed-point model of `config` takes with `max_seq` positions (at most the
+    /// config's), computed with checked arithmetic: integer weights held twice while they are
+    /// built (quantised, then in hardware form), the RoPE tables, and the KV cache it will fill
+    /// (one `i32` per key and value).
+    ///
+    /// ```
+    /// let c = hardwire_model::LlamaConfig::tiny();
+    /// let b = hardwire_model::fixed::FixedModel::footprint_bytes(&c, 64).unwrap();
+    /// assert!(b > 2 * c.num_params().unwrap());
+    /// ```
+    pub fn footprint_bytes(config: &LlamaConfig, max_seq: usize) -> Result<u64> {
+        let max_seq = max_seq.min(config.max_seq).max(1);
+        let overflow =
+            || ModelError::Config("the fixed-point model's size overflows 64 bits".into());
+        let weights = config.num_params()?.checked_mul(2).ok_or_else(overflow)?;
+        // cos and sin, i32, head_dim / 2 per position.
+        let rope = (max_seq as u64)
+            .checked_mul(config.head_dim() as u64 / 2)
+            .and_then(|n| n.checked_mul(2 * 4))
+            .ok_or_else(overflow)?;
+        let kv = config.kv_cache_bytes(max_seq, 4)?;
+        weights
+            .checked_add(rope)
+            .and_then(|n| n.checked_add(kv))
+            .ok_or_else(overflow)
+    }
+
+    /// Checks that [`FixedModel::footprint_bytes`] fits in the machine's available memory.
+    pub fn check_fits(config: &LlamaConfig, max_seq: usize) -> Result<()> {
+        crate::memory::check_fits(
+            &format!("a fixed-point model with a KV cache of {max_seq} positions"),
+            Self::footprint_bytes(config, max_seq)?,
+        )
+    }
+
     /// Quantises `w` with `policy` (round to nearest) and builds the fixed-point model with a
-    /// KV cache of `max_seq` positions (at most the config's).
+    /// KV cache of `max_seq` positions (at most the config's). A model that would not fit in
+    /// the machine's memory is an error before anything is allocated.
     pub fn new(
         w: &LlamaWeights,
         policy: &QuantPolicy,
         numerics: NumericConfig,
         max_seq: usize,
     ) -> Result<Self> {
+        Self::check_fits(&w.config, max_seq)?;
         Self::from_quantized(
             w,
             &crate::quant::quantize_model(w, policy),
@@ -115,6 +152,8 @@ impl FixedModel {
     ) -> Result<Self> {
         numerics.validate().map_err(ModelError::Config)?;
         let c = &w.config;
+        c.validate()?;
+        Self::check_fits(c, max_seq)?;
         let max_seq = max_seq.min(c.max_seq).max(1);
         let (act, resid, mb) = (numerics.act, numerics.resid, numerics.mult_bits);
         let report: Vec<TensorReport> = crate::quant::named_matrices(w)
@@ -251,7 +290,8 @@ impl FixedModel {
         for &t in prompt {
             logits = self.step(&mut cache, t)?;
         }
-        let mut out = Vec::with_capacity(n);
+        // `n` may be any count a caller passed; the cache depth bounds what can be produced.
+        let mut out = Vec::with_capacity(n.min(self.rope.max_seq));
         for i in 0..n {
             let next = argmax(&logits) as u32;
             out.push(next);

@@ -1,0 +1,7 @@
+//! Fuzz target `gguf`: arbitrary bytes through `hardwire_model::fuzz_entry::gguf`; an error is
+//! fine, a panic or an abort is a finding.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = hardwire_model::fuzz_entry::gguf(data);
+});
