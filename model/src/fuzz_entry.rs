@@ -94,7 +94,7 @@ pub fn config_json(data: &[u8]) -> Result<()> {
 /// [`small_config`] model: `(target, file name, bytes)`, each a few kilobytes.
 pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     use crate::gguf::{write_gguf, GgufArray, GgufValue};
-    use crate::gguf_model::{gguf_name, permute_rows};
+    use crate::gguf_model::gguf_tensors;
     use crate::safetensors::{hf_tensors, write_safetensors, Dtype};
     let c = small_config();
     let w = LlamaWeights::seeded(&c, 7)?;
@@ -140,16 +140,7 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         ),
         ("tokenizer.ggml.bos_token_id", u32v(3)),
     ];
-    let mut owned = Vec::new();
-    for (name, shape, data) in hf_tensors(&w) {
-        let mut d = data.to_vec();
-        if name.ends_with("q_proj.weight") {
-            d = permute_rows(&d, shape[0], shape[1], c.num_attention_heads);
-        } else if name.ends_with("k_proj.weight") {
-            d = permute_rows(&d, shape[0], shape[1], c.num_key_value_heads);
-        }
-        owned.push((gguf_name(&name), shape, d));
-    }
+    let owned = gguf_tensors(&w);
     let tensors: Vec<(&str, &[usize], &[f32])> = owned
         .iter()
         .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice()))

@@ -156,6 +156,25 @@ pub fn permute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Ve
     out
 }
 
+/// `w`'s tensors as llama.cpp names and lays them out (Q and K rows in its interleaved RoPE
+/// order), ready for [`crate::gguf::write_gguf`]: the inverse of [`weights_from_gguf`].
+pub fn gguf_tensors(w: &LlamaWeights) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let c = &w.config;
+    crate::safetensors::hf_tensors(w)
+        .into_iter()
+        .map(|(name, shape, data)| {
+            let data = if name.ends_with("q_proj.weight") {
+                permute_rows(data, shape[0], shape[1], c.num_attention_heads)
+            } else if name.ends_with("k_proj.weight") {
+                permute_rows(data, shape[0], shape[1], c.num_key_value_heads)
+            } else {
+                data.to_vec()
+            };
+            (gguf_name(&name), shape, data)
+        })
+        .collect()
+}
+
 /// Loads the weights of a GGUF file for `config` (usually [`config_from_gguf`], possibly with
 /// fewer layers).
 pub fn weights_from_gguf(f: &GgufFile, config: &LlamaConfig) -> Result<LlamaWeights> {

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use hardwire_model::gguf::{write_gguf, GgufValue};
-use hardwire_model::gguf_model::{gguf_name, permute_rows};
+use hardwire_model::gguf_model::gguf_tensors;
 use hardwire_model::safetensors::{hf_tensors, write_safetensors, Dtype};
 use hardwire_model::{LlamaConfig, LlamaWeights};
 use std::path::PathBuf;
@@ -56,17 +56,7 @@ pub fn gguf_bytes(w: &LlamaWeights) -> Vec<u8> {
             GgufValue::F32(c.rms_norm_eps as f32),
         ),
     ];
-    let named = hf_tensors(w);
-    let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for (name, shape, data) in named {
-        let mut d = data.to_vec();
-        if name.ends_with("q_proj.weight") {
-            d = permute_rows(&d, shape[0], shape[1], c.num_attention_heads);
-        } else if name.ends_with("k_proj.weight") {
-            d = permute_rows(&d, shape[0], shape[1], c.num_key_value_heads);
-        }
-        owned.push((gguf_name(&name), shape, d));
-    }
+    let owned = gguf_tensors(w);
     let tensors: Vec<(&str, &[usize], &[f32])> = owned
         .iter()
         .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice()))
