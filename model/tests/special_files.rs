@@ -49,7 +49,8 @@ fn assert_names(e: &str, path: &Path, kind: &str) {
 
 #[test]
 fn fifo_named_gguf_is_refused_without_blocking() {
-    let p = temp_dir("fifo-gguf").join("x.gguf");
+    let dir = temp_dir("fifo-gguf");
+    let p = dir.join("x.gguf");
     mkfifo(&p);
     let q = p.clone();
     assert_names(
@@ -73,7 +74,8 @@ fn fifo_named_gguf_is_refused_without_blocking() {
 
 #[test]
 fn directory_named_gguf_is_refused() {
-    let p = temp_dir("dir-gguf").join("x.gguf");
+    let dir = temp_dir("dir-gguf");
+    let p = dir.join("x.gguf");
     std::fs::create_dir(&p).unwrap();
     let q = p.clone();
     assert_names(
@@ -107,7 +109,7 @@ fn fifo_config_tokenizer_and_weights_in_a_model_directory_are_refused() {
     let dir = temp_dir("fifo-hf");
     let config = dir.join("config.json");
     mkfifo(&config);
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     assert_names(
         &error_within_seconds(move || load_hf_dir(&d)),
         &config,
@@ -124,7 +126,7 @@ fn fifo_config_tokenizer_and_weights_in_a_model_directory_are_refused() {
     std::fs::write(&config, serde_json::to_string(&tiny().config).unwrap()).unwrap();
     let weights = dir.join("model.safetensors");
     mkfifo(&weights);
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     assert_names(
         &error_within_seconds(move || load_hf_dir(&d)),
         &weights,
@@ -143,7 +145,8 @@ fn fifo_config_tokenizer_and_weights_in_a_model_directory_are_refused() {
 
 #[test]
 fn oversized_json_is_refused_before_reading() {
-    let p = temp_dir("big-json").join("config.json");
+    let dir = temp_dir("big-json");
+    let p = dir.join("config.json");
     std::fs::write(&p, vec![b' '; 2048]).unwrap();
     let e = read_text_limited(&p, 1024).unwrap_err().to_string();
     assert!(

@@ -115,26 +115,21 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn temp_dir(name: &str) -> PathBuf {
+    /// `<tmp>/hardwire-cli-<pid>-<name>/<file>`, in a fresh directory; `cleanup` removes it.
+    fn temp_file(name: &str, file: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hardwire-cli-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        d.join(file)
     }
 
-    fn mkfifo(path: &Path) {
-        let ok = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+    fn cleanup(file: &Path) {
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
     }
 
     fn tiny_gguf() -> Vec<u8> {
         use hardwire_model::gguf::{write_gguf, GgufValue};
-        use hardwire_model::gguf_model::gguf_name;
-        use hardwire_model::safetensors::hf_tensors;
+        use hardwire_model::gguf_model::gguf_tensors;
         let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 1).unwrap();
         let meta = [
             ("llama.embedding_length", GgufValue::U32(64)),
@@ -145,10 +140,7 @@ mod tests {
             ("llama.context_length", GgufValue::U32(64)),
             ("llama.vocab_size", GgufValue::U32(256)),
         ];
-        let named: Vec<(String, Vec<usize>, Vec<f32>)> = hf_tensors(&w)
-            .into_iter()
-            .map(|(n, s, d)| (gguf_name(&n), s, d.to_vec()))
-            .collect();
+        let named = gguf_tensors(&w);
         let tensors: Vec<(&str, &[usize], &[f32])> = named
             .iter()
             .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice()))
@@ -157,55 +149,22 @@ mod tests {
     }
 
     #[test]
-    fn fifo_is_refused_by_kind_without_blocking() {
-        let p = temp_dir("fifo").join("x.gguf");
-        mkfifo(&p);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let q = p.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(
-                load(q.to_str().unwrap(), None, 0)
-                    .err()
-                    .map(|e| e.to_string()),
-            );
-        });
-        let e = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("loading a FIFO blocked")
-            .expect("a FIFO was accepted");
-        assert!(
-            e.contains(&format!("{} is not a regular file (a FIFO)", p.display())),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn directory_named_gguf_is_a_hugging_face_directory() {
-        let p = temp_dir("dirgguf").join("x.gguf");
-        std::fs::create_dir(&p).unwrap();
-        assert_eq!(classify(&p).unwrap(), ModelPath::HfDir(&p));
-        let e = format!("{:#}", load(p.to_str().unwrap(), None, 0).err().unwrap());
-        assert!(
-            e.contains("config.json") && !e.contains("No such device"),
-            "{e}"
-        );
-    }
-
-    #[test]
     fn gguf_without_extension_is_found_by_its_magic() {
-        let p = temp_dir("magic").join("weights");
+        let p = temp_file("magic", "weights");
         std::fs::write(&p, tiny_gguf()).unwrap();
         assert_eq!(classify(&p).unwrap(), ModelPath::Gguf(&p));
         // It then loads as a GGUF: the failure is the missing tokenizer, not a config.json.
         let e = format!("{:#}", load(p.to_str().unwrap(), None, 0).err().unwrap());
         assert!(e.contains("tokenizer") && !e.contains("config.json"), "{e}");
+        cleanup(&p);
     }
 
     #[test]
     fn other_file_without_config_says_it_is_neither() {
-        let p = temp_dir("neither").join("notes.txt");
+        let p = temp_file("neither", "notes.txt");
         std::fs::write(&p, b"hello").unwrap();
         let e = classify(&p).unwrap_err().to_string();
+        cleanup(&p);
         assert!(
             e.contains("is not a GGUF file") && e.contains("holds no config.json"),
             "{e}"

@@ -11,12 +11,28 @@ pub fn tiny() -> LlamaWeights {
     LlamaWeights::seeded(&LlamaConfig::tiny(), 42).unwrap()
 }
 
-/// A fresh directory under the system temp dir, unique to this process and `name`.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, unique to this process and `name`, removed
+/// when dropped (keep it bound while its files are in use).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("hardwire-model-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 pub fn safetensors_bytes(w: &LlamaWeights, dtype: Dtype) -> Vec<u8> {
