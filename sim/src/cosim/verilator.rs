@@ -38,13 +38,20 @@ impl VerilatorBuild {
     /// Exports `design` to Verilog and builds it with Verilator and the C++ harness, unless
     /// the same build is already cached.
     pub fn new(design: &Design) -> Result<Self, CosimError> {
+        Self::with_threads(design, 1)
+    }
+
+    /// As [`VerilatorBuild::new`], but the model is built with Verilator's `--threads
+    /// threads`, so it evaluates on that many threads; 1 is the single-threaded build `new`
+    /// makes. The thread count is part of the cache key.
+    pub fn with_threads(design: &Design, threads: usize) -> Result<Self, CosimError> {
         if !tool_available("verilator") {
             return Err(super::tools::missing("verilator"));
         }
         let verilog = Verilog::from_design(design);
         let main = harness::verilator_main(design);
         let tool_version = version("verilator")?;
-        let flags = verilator_flags(&verilog.top);
+        let flags = verilator_flags(&verilog.top, threads);
         let mut parts: Vec<&[u8]> = vec![tool_version.as_bytes(), main.as_bytes()];
         parts.extend(flags.iter().map(|f| f.as_bytes()));
         for (name, text) in &verilog.files {
@@ -151,8 +158,8 @@ impl VerilatorBuild {
     }
 }
 
-fn verilator_flags(top: &str) -> Vec<String> {
-    [
+fn verilator_flags(top: &str, threads: usize) -> Vec<String> {
+    let mut flags: Vec<String> = [
         "--cc",
         "--exe",
         "--build",
@@ -176,7 +183,13 @@ fn verilator_flags(top: &str) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    // Only a threaded build names its thread count, so single-threaded builds keep the cache
+    // keys they had before the option existed.
+    if threads > 1 {
+        flags.extend(["--threads".to_string(), threads.to_string()]);
+    }
+    flags
 }
 
 /// A fresh private directory under the cache (YoWASP-style sandboxes and some tools dislike
