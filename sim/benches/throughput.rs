@@ -4,12 +4,15 @@
 //! instruction count and steady-state cycles per second.
 //!
 //! `cargo bench -p hardwire-sim --bench throughput`
+//!
+//! Under `cargo test` (no `--bench` argument) it is a smoke run: a few cycles of each design,
+//! and over them the simulator's outputs must equal the reference interpreter's.
 
 use std::time::Instant;
 
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::FixedWeightDot;
-use hardwire_sim::Simulator;
+use hardwire_sim::{Reference, Simulator};
 
 fn lcg(s: &mut u64) -> u64 {
     *s = s
@@ -108,6 +111,51 @@ pub fn matvec(rows: usize) -> Design {
     Design::elaborate(&MatVec { rows }).expect("the matrix elaborates")
 }
 
+/// Sets one random word of the stimulus, as each measured cycle does.
+fn next_stimulus(s: &mut u64, stimulus: &mut [u64]) {
+    let words = stimulus.len();
+    stimulus[(lcg(s) as usize) % words] = lcg(s);
+}
+
+/// The smoke run's check: `cycles` cycles of the bench's stimulus on `input` (none for a
+/// free-running design), with every output of the simulator equal to the reference
+/// interpreter's after every cycle.
+fn check_against_reference(name: &str, design: &Design, input: Option<&str>, cycles: u64) {
+    let mut sim = Simulator::new(design).expect("the design compiles");
+    let mut reference = Reference::new(design);
+    sim.reset(2).unwrap();
+    reference.poke("rst", &Bits::from_u64(1, 1)).unwrap();
+    reference.step();
+    reference.step();
+    reference.poke("rst", &Bits::from_u64(0, 1)).unwrap();
+    let outputs: Vec<String> = design
+        .top_module()
+        .outputs()
+        .map(|p| p.name.clone())
+        .collect();
+    let width = input.map_or(0, |x| sim.input(x).unwrap().ty().width);
+    let mut stimulus = vec![0u64; (width as usize).div_ceil(64).max(1)];
+    let mut s = 1u64;
+    for cycle in 0..cycles {
+        if let Some(x) = input {
+            next_stimulus(&mut s, &mut stimulus);
+            let b = Bits::from_words(&stimulus, width);
+            sim.poke_bits(x, &b).unwrap();
+            reference.poke(x, &b).unwrap();
+        }
+        sim.step();
+        reference.step();
+        for o in &outputs {
+            assert_eq!(
+                sim.peek_bits(o).unwrap(),
+                reference.peek(o).unwrap(),
+                "{name}: output {o} after cycle {cycle}"
+            );
+        }
+    }
+    println!("{name}: simulator equals the reference interpreter over {cycles} cycles");
+}
+
 fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
     let t0 = Instant::now();
     let mut sim = Simulator::new(design).expect("the design compiles");
@@ -119,7 +167,7 @@ fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
     let mut s = 1u64;
     let t1 = Instant::now();
     for _ in 0..cycles {
-        stimulus[(lcg(&mut s) as usize) % words] = lcg(&mut s);
+        next_stimulus(&mut s, &mut stimulus);
         sim.set_words(x, &stimulus);
         sim.step();
     }
@@ -138,18 +186,31 @@ fn measure(name: &str, design: &Design, input: &str, cycles: u64) {
     );
 }
 
+/// Cycles of the smoke run, per design: past the dot product's pipeline and a few hundred
+/// memory accesses, yet quick in the reference interpreter.
+const SMOKE_CYCLES: u64 = 64;
+
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` runs this with no such argument.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let scale: u64 = std::env::var("BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    let cycles = |full: u64| if smoke { SMOKE_CYCLES } else { full * scale };
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if smoke {
+        println!("smoke run ({SMOKE_CYCLES} cycles a design, checked against the reference interpreter); `cargo bench -p hardwire-sim --bench throughput` measures");
+    }
     if only.is_empty() || only == "dot256" {
         let t = Instant::now();
         let dot = dot256();
         let ms = t.elapsed().as_secs_f64() * 1e3;
         println!("dot256: elaborated in {ms:.2} ms");
-        measure("dot256", &dot, "x", 2_000_000 * scale);
+        measure("dot256", &dot, "x", cycles(2_000_000));
+        if smoke {
+            check_against_reference("dot256", &dot, Some("x"), SMOKE_CYCLES);
+        }
     }
     if only == "matvec" {
         let t = Instant::now();
@@ -158,7 +219,7 @@ fn main() {
             "matvec64x256: elaborated in {:.0} ms",
             t.elapsed().as_secs_f64() * 1e3
         );
-        measure("matvec64x256", &design, "x", 20_000 * scale);
+        measure("matvec64x256", &design, "x", cycles(20_000));
     }
     if only.is_empty() || only == "mem_lfsr" {
         let design = mem_lfsr();
@@ -166,7 +227,7 @@ fn main() {
         let mut sim = Simulator::new(&design).expect("the design compiles");
         sim.reset(1).unwrap();
         let first = t0.elapsed();
-        let cycles = 20_000_000 * scale;
+        let cycles = cycles(20_000_000);
         let t1 = Instant::now();
         sim.run(cycles);
         let run = t1.elapsed().as_secs_f64();
@@ -179,8 +240,15 @@ fn main() {
             first.as_secs_f64() * 1e3,
             cycles as f64 / run / 1e6
         );
+        if smoke {
+            check_against_reference("mem_lfsr", &design, None, SMOKE_CYCLES);
+        }
     }
     if only.is_empty() || only == "mem_ring" {
-        measure("mem_ring", &mem_ring(), "x", 20_000_000 * scale);
+        let design = mem_ring();
+        measure("mem_ring", &design, "x", cycles(20_000_000));
+        if smoke {
+            check_against_reference("mem_ring", &design, Some("x"), SMOKE_CYCLES);
+        }
     }
 }
