@@ -1,12 +1,15 @@
 //! Accuracy and speed of the fixed-point golden model against the f32 reference on SmolLM2-135M
 //! (figures printed, nothing asserted). Run: `cargo bench -p hardwire-model --bench fixed`.
 //! `HARDWIRE_ACC_TOKENS` limits the scored tokens (default: all of the sample text).
+//!
+//! Under `cargo test` (no `--bench` argument) it is a smoke run of the 8-bit group-32 policy
+//! on the first layers and the first tokens, whose top-1 agreement with f32 is checked.
 
 use hardwire_model::accuracy::{
     score_f32, score_fixed, top1_agreement, CALIBRATION_TEXT, SAMPLE_TEXT,
 };
 use hardwire_model::fixed::{FixedModel, NumericConfig};
-use hardwire_model::fixtures::smollm2_gguf;
+use hardwire_model::fixtures::{smollm2_gguf, smollm2_gguf_or_skip};
 use hardwire_model::gguf_model::load_gguf_model;
 use hardwire_model::gptq::quantize_model_gptq;
 use hardwire_model::quant::{
@@ -15,19 +18,42 @@ use hardwire_model::quant::{
 use hardwire_model::Reference;
 use std::time::Instant;
 
+/// The smoke run: the first layers and tokens, the one policy, and the least top-1
+/// agreement with f32 it must reach.
+const SMOKE_LAYERS: usize = 2;
+const SMOKE_TOKENS: usize = 8;
+const SMOKE_POLICY: &str = "8-bit group 32";
+const SMOKE_AGREEMENT: f64 = 0.75;
+
 fn main() {
-    let Some(path) = smollm2_gguf() else {
+    // `cargo bench` passes `--bench`; `cargo test` runs this with no such argument.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let path = if smoke {
+        println!("smoke run ({SMOKE_LAYERS} layers, {SMOKE_TOKENS} tokens, {SMOKE_POLICY}); `cargo bench -p hardwire-model --bench fixed` measures");
+        smollm2_gguf_or_skip("fixed bench smoke run")
+    } else {
+        smollm2_gguf()
+    };
+    let Some(path) = path else {
         eprintln!("SmolLM2 GGUF not found; run scripts/fetch-smollm2.sh");
         return;
     };
     let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<u32>().ok());
-    let layers = env("HARDWIRE_LAYERS").map(|n| n as usize);
+    let layers = if smoke {
+        Some(SMOKE_LAYERS)
+    } else {
+        env("HARDWIRE_LAYERS").map(|n| n as usize)
+    };
     let (w, tok) = load_gguf_model(&path, layers).expect("load");
     let mut tokens = tok.encode(SAMPLE_TEXT).unwrap();
-    if let Some(n) = std::env::var("HARDWIRE_ACC_TOKENS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
+    let max_tokens = if smoke {
+        Some(SMOKE_TOKENS)
+    } else {
+        std::env::var("HARDWIRE_ACC_TOKENS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+    };
+    if let Some(n) = max_tokens {
         tokens.truncate(n);
     }
     let r = Reference::new(&w);
@@ -75,81 +101,94 @@ fn main() {
             spec(6, Some(32)),
         )
     };
-    // (name, policy, GPTQ?)
-    let policies: Vec<(&str, QuantPolicy, bool)> = vec![
+    // (name, policy, GPTQ?); a policy is made only when it runs, since choosing one by
+    // sensitivity quantises the whole model.
+    type PolicyFn<'a> = Box<dyn Fn() -> QuantPolicy + 'a>;
+    let policies: Vec<(&str, PolicyFn, bool)> = vec![
         (
             "8-bit per-channel",
-            QuantPolicy::uniform(QuantSpec::per_channel(8)),
+            Box::new(|| QuantPolicy::uniform(QuantSpec::per_channel(8))),
             false,
         ),
         (
             "8-bit group 32",
-            QuantPolicy::uniform(spec(8, Some(32))),
+            Box::new(|| QuantPolicy::uniform(spec(8, Some(32)))),
             false,
         ),
         (
             "4-bit group 32",
-            QuantPolicy::uniform(spec(4, Some(32))),
+            Box::new(|| QuantPolicy::uniform(spec(4, Some(32)))),
             false,
         ),
         (
             "4-bit group 32 GPTQ",
-            QuantPolicy::uniform(spec(4, Some(32))),
+            Box::new(|| QuantPolicy::uniform(spec(4, Some(32)))),
             true,
         ),
         (
             "4-bit group 32 GPTQ, embedding at 8 (as the GGUF stores it)",
-            embed8(QuantPolicy::uniform(spec(4, Some(32)))),
+            Box::new(|| embed8(QuantPolicy::uniform(spec(4, Some(32))))),
             true,
         ),
         (
             "4-bit group 32 affine (per-group offset)",
-            QuantPolicy::uniform(QuantSpec {
-                bits: 4,
-                group_size: Some(32),
-                offset: true,
+            Box::new(|| {
+                QuantPolicy::uniform(QuantSpec {
+                    bits: 4,
+                    group_size: Some(32),
+                    offset: true,
+                })
             }),
             false,
         ),
         (
             "mixed 3/6 group 32, worst-SNR 25% at 6",
-            QuantPolicy::mixed_by_sensitivity(&w, spec(3, Some(32)), spec(6, Some(32)), 0.25),
+            Box::new(|| {
+                QuantPolicy::mixed_by_sensitivity(&w, spec(3, Some(32)), spec(6, Some(32)), 0.25)
+            }),
             false,
         ),
         (
             "mixed 3/6 group 32, embedding and down_proj at 6",
-            mixed_36(),
+            Box::new(&mixed_36),
             false,
         ),
         (
             "mixed 3/6 group 32 GPTQ, embedding and down_proj at 6",
-            mixed_36(),
+            Box::new(&mixed_36),
             true,
         ),
         (
             "mixed 3/6 group 32 affine, embedding and down_proj at 6",
-            raise(
-                QuantPolicy::uniform(QuantSpec {
-                    bits: 3,
-                    group_size: Some(32),
-                    offset: true,
-                }),
-                &["embed_tokens", "down_proj"],
-                QuantSpec {
-                    bits: 6,
-                    group_size: Some(32),
-                    offset: true,
-                },
-            ),
+            Box::new(|| {
+                raise(
+                    QuantPolicy::uniform(QuantSpec {
+                        bits: 3,
+                        group_size: Some(32),
+                        offset: true,
+                    }),
+                    &["embed_tokens", "down_proj"],
+                    QuantSpec {
+                        bits: 6,
+                        group_size: Some(32),
+                        offset: true,
+                    },
+                )
+            }),
             false,
         ),
     ];
     let calibration = tok.encode(CALIBRATION_TEXT).unwrap();
-    let only = std::env::var("HARDWIRE_POLICY").ok();
+    let only = if smoke {
+        Some(SMOKE_POLICY.to_string())
+    } else {
+        std::env::var("HARDWIRE_POLICY").ok()
+    };
     for (name, policy, gptq) in policies {
         if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
+        let policy = policy();
         let t0 = Instant::now();
         let quantized = if gptq {
             quantize_model_gptq(&w, &policy, &calibration).unwrap()
@@ -173,6 +212,13 @@ fn main() {
         let t1 = Instant::now();
         let s = score_fixed(&m, &tokens).unwrap();
         let dt = t1.elapsed().as_secs_f64();
+        let agreement = top1_agreement(&f32_score, &s);
+        if smoke {
+            assert!(
+                agreement >= SMOKE_AGREEMENT,
+                "{name}: top-1 agreement with f32 {agreement} on the smoke run"
+            );
+        }
         let worst = m
             .report
             .iter()
@@ -180,7 +226,7 @@ fn main() {
             .fold(f64::INFINITY, f64::min);
         println!(
             "{name}: top-1 agreement {:.2}%, perplexity {:.3} ({:+.1}% vs f32), {:.1} tokens/s, build {build:.1} s, worst tensor SNR {worst:.1} dB ({numerics:?})",
-            100.0 * top1_agreement(&f32_score, &s),
+            100.0 * agreement,
             s.perplexity,
             100.0 * (s.perplexity / f32_score.perplexity - 1.0),
             tokens.len() as f64 / dt,
