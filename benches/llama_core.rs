@@ -4,6 +4,11 @@
 //!
 //! `cargo bench --bench llama_core [-- CYCLES]`
 //!
+//! Verilator runs twice on the same Verilog: built single-threaded and with `--threads 2`.
+//! Under `cargo test` (no `--bench` argument) it is a smoke run instead: enough cycles for a
+//! few tokens, natively and under single-threaded Verilator, whose checksums must agree and
+//! show that a token came out.
+//!
 //! The core sits in a free-running top that sends it a one-token prompt and takes every
 //! generated token, so both simulators run the same circuit with no I/O; a checksum of the
 //! tokens shows they computed the same thing.
@@ -16,7 +21,7 @@ use hardwire::model::fixed::{FixedModel, NumericConfig};
 use hardwire::model::quant::{QuantPolicy, QuantSpec};
 use hardwire::model::{LlamaConfig, LlamaWeights};
 use hardwire::report::DesignReport;
-use hardwire::sim::cosim::VerilatorBuild;
+use hardwire::sim::cosim::{require_tool, VerilatorBuild};
 use hardwire::sim::Simulator;
 
 /// The core, restarted at position 0 with token 1 after every 32 generated tokens; a checksum
@@ -49,11 +54,12 @@ impl Block for FreeRunning {
     }
 }
 
+/// Verilator's thread counts, one column each.
+const VERILATOR_THREADS: [usize; 2] = [1, 2];
+
 fn main() {
-    let cycles: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(2_000_000);
+    // `cargo bench` passes `--bench`; `cargo test` runs this with no such argument.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0).unwrap();
     let policy = QuantPolicy::uniform(QuantSpec {
         bits: 4,
@@ -64,7 +70,18 @@ fn main() {
     let core = LlamaCore::from_model(&model, 1024, 2048);
     let design = Design::elaborate(&FreeRunning { core: core.clone() }).unwrap();
     let core_design = Design::elaborate(&core).unwrap();
-    println!("{}", DesignReport::new(&core, &core_design, 0));
+    // Three tokens' worth: the first comes out after about one token's cycles.
+    let smoke_cycles = 3 * core.cycles_per_token(0);
+    let cycles: u64 = if smoke {
+        println!("smoke run ({smoke_cycles} cycles, single-threaded Verilator only); `cargo bench --bench llama_core` measures");
+        smoke_cycles
+    } else {
+        println!("{}", DesignReport::new(&core, &core_design, 0));
+        std::env::args()
+            .skip(1)
+            .find_map(|a| a.parse().ok())
+            .unwrap_or(2_000_000)
+    };
 
     let t = Instant::now();
     let mut sim = Simulator::new(&design).unwrap();
@@ -74,27 +91,52 @@ fn main() {
     sim.run(cycles);
     let native = t.elapsed().as_secs_f64();
     let native_sum = sim.peek("checksum").unwrap();
-
-    let t = Instant::now();
-    let build = VerilatorBuild::new(&design).unwrap();
-    let build_time = t.elapsed();
-    let v = build.bench(cycles).unwrap();
-    let verilator_sum = u64::from_str_radix(v.outputs[0].trim(), 16).unwrap_or(u64::MAX);
-
     println!(
-        "{cycles} cycles: native {:.2} M cycles/s ({} instructions/cycle, first cycle after {:.1} ms), \
-         Verilator {:.2} M cycles/s (build {:.1} s{}), native/Verilator {:.2}; checksums {:08x} {:08x}{}",
+        "{cycles} cycles: native {:.2} M cycles/s ({} instructions/cycle, first cycle after {:.1} ms), checksum {native_sum:08x}",
         cycles as f64 / native / 1e6,
         sim.instruction_count(),
         first.as_secs_f64() * 1e3,
-        cycles as f64 / v.seconds / 1e6,
-        build_time.as_secs_f64(),
-        if build.cached { ", cached" } else { "" },
-        (cycles as f64 / native) / (cycles as f64 / v.seconds),
-        native_sum,
-        verilator_sum,
-        if native_sum == verilator_sum { " (equal)" } else { " (DIFFERENT)" },
     );
+    if smoke {
+        assert_ne!(
+            native_sum, 0,
+            "the core generated no token in {cycles} cycles"
+        );
+    }
+
+    if !require_tool("verilator") {
+        return;
+    }
+    let threads = if smoke {
+        &VERILATOR_THREADS[..1]
+    } else {
+        &VERILATOR_THREADS[..]
+    };
+    for &n in threads {
+        let t = Instant::now();
+        let build = VerilatorBuild::with_threads(&design, n).unwrap();
+        let build_time = t.elapsed();
+        let v = build.bench(cycles).unwrap();
+        let verilator_sum = u64::from_str_radix(v.outputs[0].trim(), 16).unwrap_or(u64::MAX);
+        println!(
+            "Verilator, {n} thread{}: {:.2} M cycles/s (build {:.1} s{}), native/Verilator {:.2}; checksum {verilator_sum:08x}{}",
+            if n == 1 { "" } else { "s" },
+            cycles as f64 / v.seconds / 1e6,
+            build_time.as_secs_f64(),
+            if build.cached { ", cached" } else { "" },
+            v.seconds / native,
+            if native_sum == verilator_sum { " (equal)" } else { " (DIFFERENT)" },
+        );
+        if smoke {
+            assert_eq!(
+                native_sum, verilator_sum,
+                "native and Verilator checksums differ after {cycles} cycles"
+            );
+        }
+    }
+    if smoke {
+        return;
+    }
     for pos in [0, 31] {
         println!(
             "cycles per token at position {pos}: {} (bound {}: {:.2}x)",
