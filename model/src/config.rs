@@ -190,10 +190,17 @@ impl LlamaConfig {
         self.head_dim() * self.num_key_value_heads
     }
 
-    /// The same model cut to its first `n` layers (the prototype uses few layers).
+    /// The same model cut to its first `n` layers (the prototype uses few layers); more layers
+    /// than the model has is an error, not a silent clamp.
     pub fn reduce_layers(&self, n: usize) -> Result<Self> {
+        if n > self.num_hidden_layers {
+            return Err(ModelError::Config(format!(
+                "cannot keep {n} layers: the model has only {} decoder layers",
+                self.num_hidden_layers
+            )));
+        }
         let mut c = self.clone();
-        c.num_hidden_layers = n.min(self.num_hidden_layers);
+        c.num_hidden_layers = n;
         c.validate()?;
         Ok(c)
     }
@@ -374,5 +381,10 @@ mod tests {
         assert_eq!(c.num_hidden_layers, 2);
         assert_eq!(c.hidden_size, 576);
         assert!(LlamaConfig::tiny().reduce_layers(0).is_err());
+        let e = LlamaConfig::tiny()
+            .reduce_layers(3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only 2 decoder layers"), "{e}");
     }
 }

@@ -34,11 +34,12 @@ pub fn load(
         path => load_path(Path::new(path))?,
     };
     Ok(match layers {
-        Some(n) if n > weights.config.num_hidden_layers => bail!(
-            "--layers {n}: the model has only {} decoder layers",
-            weights.config.num_hidden_layers
+        Some(n) => (
+            weights
+                .reduce_layers(n)
+                .with_context(|| format!("--layers {n}"))?,
+            tok,
         ),
-        Some(n) => (weights.reduce_layers(n)?, tok),
         None => (weights, tok),
     })
 }
