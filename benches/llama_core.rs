@@ -86,14 +86,16 @@ fn main() {
     let t = Instant::now();
     let mut sim = Simulator::new(&design).unwrap();
     sim.reset(2).unwrap();
+    eprintln!("{sim:?}");
     let first = t.elapsed();
     let t = Instant::now();
     sim.run(cycles);
     let native = t.elapsed().as_secs_f64();
     let native_sum = sim.peek("checksum").unwrap();
     println!(
-        "{cycles} cycles: native {:.2} M cycles/s ({} instructions/cycle, first cycle after {:.1} ms), checksum {native_sum:08x}",
+        "{cycles} cycles: native {:.2} M cycles/s ({:.0} of {} instructions evaluated per cycle, first cycle after {:.1} ms), checksum {native_sum:08x}",
         cycles as f64 / native / 1e6,
+        sim.instructions_evaluated() as f64 / (cycles + 2) as f64,
         sim.instruction_count(),
         first.as_secs_f64() * 1e3,
     );

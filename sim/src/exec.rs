@@ -2,9 +2,10 @@
 //!
 //! Invariant for the unchecked indexing below: the compiler allocates every slot an
 //! instruction names (and all the words of a multi-word value) inside the state vector before
-//! emitting the instruction, and [`check_slots`] verifies this once when a simulator is
+//! emitting the instruction, and [`crate::access::in_bounds`] verifies this once when a simulator is
 //! built, so every index here is in bounds.
 
+use crate::activity::Activity;
 use crate::instr::{EdgeOp, Instr, Side, Slot, ALWAYS};
 use crate::wide;
 
@@ -33,7 +34,8 @@ fn mask(ms: u8) -> u64 {
     u64::MAX >> ms
 }
 
-/// A straight-line program cut into runs of the same instruction kind.
+/// A straight-line program cut into partitions (see [`crate::partition`]), and each
+/// partition into runs of the same instruction kind.
 ///
 /// The executor dispatches once per run and then loops over the run with the kind known, so
 /// the indirect branch that an interpreter pays per instruction is paid per run; on the
@@ -42,28 +44,64 @@ fn mask(ms: u8) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Code {
     instrs: Vec<Instr>,
-    /// `(start, len)` of each run; every instruction in a run has the same variant.
+    /// `(start, len)` of each run; every instruction in a run has the same variant, and no
+    /// run crosses a partition.
     runs: Vec<(u32, u32)>,
+    parts: Vec<Part>,
+}
+
+/// One partition of a [`Code`].
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    /// Its instructions, `instrs[start..end]`.
+    instrs: (u32, u32),
+    /// Its runs, `runs[start..end]`.
+    runs: (u32, u32),
     /// Runs average under two instructions: dispatch per instruction instead.
     flat: bool,
 }
 
 impl Code {
+    /// A program of one partition.
     pub(crate) fn new(instrs: Vec<Instr>) -> Self {
+        let ends = [instrs.len() as u32];
+        Code::partitioned(instrs, &ends)
+    }
+
+    /// A program cut into partitions that end at `ends`.
+    pub(crate) fn partitioned(instrs: Vec<Instr>, ends: &[u32]) -> Self {
         let mut runs: Vec<(u32, u32)> = Vec::new();
-        for (i, ins) in instrs.iter().enumerate() {
-            match runs.last_mut() {
-                Some((start, len))
-                    if std::mem::discriminant(&instrs[*start as usize])
-                        == std::mem::discriminant(ins) =>
-                {
-                    *len += 1
+        let mut parts = Vec::with_capacity(ends.len());
+        let mut start = 0;
+        for &end in ends {
+            let first_run = runs.len() as u32;
+            for i in start..end {
+                let ins = &instrs[i as usize];
+                let in_part = runs.len() as u32 > first_run;
+                match runs.last_mut() {
+                    Some((s, len))
+                        if in_part
+                            && std::mem::discriminant(&instrs[*s as usize])
+                                == std::mem::discriminant(ins) =>
+                    {
+                        *len += 1
+                    }
+                    _ => runs.push((i, 1)),
                 }
-                _ => runs.push((i as u32, 1)),
             }
+            let n_runs = runs.len() as u32 - first_run;
+            parts.push(Part {
+                instrs: (start, end),
+                runs: (first_run, runs.len() as u32),
+                flat: n_runs * 2 > end - start,
+            });
+            start = end;
         }
-        let flat = runs.len() * 2 > instrs.len();
-        Code { instrs, runs, flat }
+        Code {
+            instrs,
+            runs,
+            parts,
+        }
     }
 
     pub(crate) fn instrs(&self) -> &[Instr] {
@@ -74,12 +112,43 @@ impl Code {
     pub(crate) fn runs(&self) -> usize {
         self.runs.len()
     }
+
+    /// Number of partitions.
+    pub(crate) fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Instructions in partition `p`.
+    pub(crate) fn part_len(&self, p: usize) -> usize {
+        let (a, b) = self.parts[p].instrs;
+        (b - a) as usize
+    }
 }
 
-/// Runs a program once over the state.
+/// Runs a whole program once over the state.
+pub(crate) fn run_comb(code: &Code, side: &Side, st: &mut [u64]) {
+    for p in 0..code.parts.len() {
+        run_part(code, p, side, st);
+    }
+}
+
+/// Runs the partitions of a program that `activity` marks, in order; each one whose
+/// outputs changed marks the partitions that read them.
+pub(crate) fn run_active(code: &Code, side: &Side, st: &mut [u64], activity: &mut Activity) {
+    for p in 0..code.parts.len() {
+        if activity.take(p) {
+            run_part(code, p, side, st);
+            activity.evaluated += code.part_len(p) as u64;
+            activity.compare_outputs(p, st);
+        }
+    }
+}
+
+/// Runs partition `p` of a program once over the state.
 #[inline(never)]
 #[allow(unused_variables)]
-pub(crate) fn run_comb(code: &Code, side: &Side, st: &mut [u64]) {
+fn run_part(code: &Code, p: usize, side: &Side, st: &mut [u64]) {
+    let part = code.parts[p];
     macro_rules! r {
         ($s:expr) => {
             // SAFETY: see the module invariant; every slot is below `st.len()`.
@@ -98,14 +167,14 @@ pub(crate) fn run_comb(code: &Code, side: &Side, st: &mut [u64]) {
     // saves): one match per instruction.
     macro_rules! dispatch {
         ($code:expr; $( $pat:pat => $body:expr ),* $(,)?) => {
-            if $code.flat {
-                for ins in &$code.instrs {
+            if part.flat {
+                for ins in &$code.instrs[part.instrs.0 as usize..part.instrs.1 as usize] {
                     match *ins {
                         $( $pat => $body, )*
                     }
                 }
             } else {
-                for &(start, len) in &$code.runs {
+                for &(start, len) in &$code.runs[part.runs.0 as usize..part.runs.1 as usize] {
                     let block = &$code.instrs[start as usize..(start + len) as usize];
                     match block[0] {
                         $( $pat => {
@@ -294,7 +363,12 @@ impl RegRun {
 
 /// Runs one clock edge (without reset, which the caller applies afterwards).
 #[inline(never)]
-pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
+pub(crate) fn run_edge(
+    edge: &Edge,
+    st: &mut [u64],
+    mems: &mut [MemStore],
+    activity: &mut Activity,
+) {
     for &(d, a, n) in &edge.stage {
         let (d, a, n) = (d as usize, a as usize, n as usize);
         st.copy_within(a..a + n, d);
@@ -318,12 +392,27 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
                     let a = (st[addr as usize] >> alo) & mask(ams);
                     let data = data as usize;
                     if m.words == 1 {
-                        st[data] = m.data.get(a as usize).copied().unwrap_or(0);
-                    } else if a < m.depth {
-                        let base = a as usize * m.words;
-                        st[data..data + m.words].copy_from_slice(&m.data[base..base + m.words]);
+                        let v = m.data.get(a as usize).copied().unwrap_or(0);
+                        if st[data] != v {
+                            st[data] = v;
+                            activity.wake(data as Slot, 1);
+                        }
                     } else {
-                        st[data..data + m.words].fill(0);
+                        let old = &mut st[data..data + m.words];
+                        let changed = if a < m.depth {
+                            let base = a as usize * m.words;
+                            let new = &m.data[base..base + m.words];
+                            let changed = old != new;
+                            old.copy_from_slice(new);
+                            changed
+                        } else {
+                            let changed = old.iter().any(|w| *w != 0);
+                            old.fill(0);
+                            changed
+                        };
+                        if changed {
+                            activity.wake(data as Slot, m.words);
+                        }
                     }
                 }
             }
@@ -356,85 +445,41 @@ pub(crate) fn run_edge(edge: &Edge, st: &mut [u64], mems: &mut [MemStore]) {
         if n == 1 {
             // SAFETY: `Edge::new` checked the three slots against the state's length.
             unsafe {
-                let v = if *st.get_unchecked(en as usize) != 0 {
-                    *st.get_unchecked(next as usize)
-                } else {
-                    *st.get_unchecked(q as usize)
-                };
-                *st.get_unchecked_mut(q as usize) = v;
+                if *st.get_unchecked(en as usize) != 0 {
+                    let v = *st.get_unchecked(next as usize);
+                    let old = st.get_unchecked_mut(q as usize);
+                    if *old != v {
+                        *old = v;
+                        activity.wake(q, 1);
+                    }
+                }
             }
         } else if st[en as usize] != 0 {
             let (q, next, n) = (q as usize, next as usize, n as usize);
-            st.copy_within(next..next + n, q);
+            // The ranges may overlap (a shift register); compare before the copy.
+            if st[q..q + n] != st[next..next + n] {
+                st.copy_within(next..next + n, q);
+                activity.wake(q as Slot, n);
+            }
         }
     }
     for op in &edge.wide_regs {
         if let EdgeOp::RegWide { q, next, en, n } = *op {
             if on(st, en) {
                 let (q, next, n) = (q as usize, next as usize, n as usize);
-                st.copy_within(next..next + n, q);
+                if st[q..q + n] != st[next..next + n] {
+                    st.copy_within(next..next + n, q);
+                    activity.wake(q as Slot, n);
+                }
             }
         }
     }
 }
 
-/// Checks the invariant the unchecked indexing relies on: every slot an instruction names,
-/// with all its words, lies inside a state of `len` words.
-pub(crate) fn check_slots(prog: &[Instr], side: &Side, len: usize) -> bool {
-    let ok = |s: Slot| (s as usize) < len;
-    prog.iter().all(|i| match *i {
-        Instr::Add { d, a, b, .. }
-        | Instr::Sub { d, a, b, .. }
-        | Instr::AddXS { d, a, b, .. }
-        | Instr::AddXU { d, a, b, .. }
-        | Instr::SubXS { d, a, b, .. }
-        | Instr::SubXU { d, a, b, .. }
-        | Instr::Mul { d, a, b, .. }
-        | Instr::And { d, a, b }
-        | Instr::Or { d, a, b }
-        | Instr::Xor { d, a, b }
-        | Instr::Eq { d, a, b, .. }
-        | Instr::Ne { d, a, b, .. }
-        | Instr::LtU { d, a, b }
-        | Instr::LeU { d, a, b }
-        | Instr::LtS { d, a, b, .. }
-        | Instr::LeS { d, a, b, .. }
-        | Instr::Shl { d, a, b, .. }
-        | Instr::ShrU { d, a, b, .. }
-        | Instr::ShrS { d, a, b, .. }
-        | Instr::Concat2 { d, a, b, .. }
-        | Instr::AndF { d, a, b, .. }
-        | Instr::OrF { d, a, b, .. }
-        | Instr::XorF { d, a, b, .. }
-        | Instr::Concat2F { d, a, b, .. } => ok(d) && ok(a) && ok(b),
-        Instr::Slice2 { d, a, .. } => ok(d) && ok(a) && ok(a + 1),
-        Instr::ShlC { d, a, .. }
-        | Instr::ShrCU { d, a, .. }
-        | Instr::ShrCS { d, a, .. }
-        | Instr::Not { d, a, .. }
-        | Instr::Neg { d, a, .. }
-        | Instr::RedAnd { d, a, .. }
-        | Instr::RedOr { d, a }
-        | Instr::RedXor { d, a }
-        | Instr::Ext { d, a, .. }
-        | Instr::Slice { d, a, .. }
-        | Instr::OrShl { d, a, .. } => ok(d) && ok(a),
-        Instr::Zero { d } => ok(d),
-        Instr::Mux { d, s, a, b } => ok(d) && ok(s) && ok(a) && ok(b),
-        Instr::Wide(k) => side
-            .wide
-            .get(k as usize)
-            .is_some_and(|op| wide::in_bounds(op, len)),
-        Instr::Sum(k) => side
-            .sums
-            .get(k as usize)
-            .is_some_and(|op| ok(op.d) && op.terms.iter().all(|t| ok(t.slot))),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::in_bounds;
 
     /// The run executor and the per-instruction executor agree, whatever the grouping.
     #[test]
@@ -487,8 +532,8 @@ mod tests {
         let mut results = Vec::new();
         for flat in [false, true] {
             let mut code = Code::new(prog.clone());
-            code.flat = flat;
-            assert!(check_slots(&code.instrs, &side, 12));
+            code.parts[0].flat = flat;
+            assert!(in_bounds(&code.instrs, &side, 12));
             let mut st = vec![0u64; 12];
             st[..4].copy_from_slice(&init);
             run_comb(&code, &side, &mut st);

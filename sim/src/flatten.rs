@@ -39,6 +39,9 @@ pub(crate) enum FlatKind {
 pub(crate) struct FlatNode {
     pub kind: FlatKind,
     pub ty: Type,
+    /// The instance the node belongs to, numbered in the order they were inlined (0 is the
+    /// top): logic of one instance tends to be active or idle together.
+    pub inst: u32,
 }
 
 /// A register with its inputs as flattened nodes.
@@ -114,6 +117,8 @@ pub(crate) struct Flat {
     pub inputs: Vec<(String, FlatId)>,
     /// The `rst` node when the top is clocked.
     pub rst: Option<FlatId>,
+    /// Instances inlined so far.
+    pub instances: u32,
     /// Every named signal: ports, registers and wires of every instance, in a stable order
     /// (module by module, depth first, each module's ports, then registers, then wires).
     pub signals: Vec<FlatSignal>,
@@ -131,13 +136,13 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat, SimError> {
     let top = design.top_module();
     let mut port_inputs = Vec::new();
     if top.clocked {
-        let rst = flat.push(FlatKind::Input, Type::BOOL);
+        let rst = flat.push(FlatKind::Input, Type::BOOL, 0);
         flat.rst = Some(rst);
         flat.inputs.push(("rst".to_string(), rst));
     }
     for port in &top.ports {
         if port.dir == hardwire_hdl::ir::Direction::Input {
-            let id = flat.push(FlatKind::Input, port.ty);
+            let id = flat.push(FlatKind::Input, port.ty, 0);
             flat.inputs.push((port.name.clone(), id));
             port_inputs.push(Some(id));
         } else {
@@ -153,8 +158,8 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat, SimError> {
 const MAX_DEPTH: usize = 256;
 
 impl Flat {
-    fn push(&mut self, kind: FlatKind, ty: Type) -> FlatId {
-        self.nodes.push(FlatNode { kind, ty });
+    fn push(&mut self, kind: FlatKind, ty: Type, inst: u32) -> FlatId {
+        self.nodes.push(FlatNode { kind, ty, inst });
         (self.nodes.len() - 1) as FlatId
     }
 
@@ -177,6 +182,8 @@ impl Flat {
                 module.name
             )));
         }
+        self.instances += 1;
+        let inst = self.instances - 1;
         let base = self.nodes.len() as FlatId;
         let n = module.nodes.len() as u32;
         let check = |id: hardwire_hdl::ir::NodeId| -> Result<FlatId, SimError> {
@@ -194,11 +201,12 @@ impl Flat {
             self.nodes.push(FlatNode {
                 kind: FlatKind::Input,
                 ty: node.ty,
+                inst,
             });
         }
         let reg_base = self.regs.len() as u32;
         for reg in &module.regs {
-            let q = self.push(FlatKind::RegQ, reg.ty);
+            let q = self.push(FlatKind::RegQ, reg.ty, inst);
             let name = reg.name.clone();
             let next = match reg.next {
                 Some(nx) => check(nx)?,
@@ -218,7 +226,7 @@ impl Flat {
         for mem in &module.mems {
             let mut read_ports = Vec::new();
             for rp in &mem.read_ports {
-                let data = self.push(FlatKind::MemRead, mem.ty);
+                let data = self.push(FlatKind::MemRead, mem.ty, inst);
                 read_ports.push(FlatReadPort {
                     addr: check(rp.addr)?,
                     enable: rp.enable.map(check).transpose()?,

@@ -53,6 +53,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod access;
+mod activity;
 mod compile;
 pub mod cosim;
 mod error;
@@ -60,6 +62,7 @@ mod exec;
 mod flatten;
 mod fuse;
 mod instr;
+mod partition;
 pub mod reference;
 mod sum;
 mod testbench;

@@ -9,7 +9,10 @@ use hardwire_hdl::Bits;
 
 use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
-use crate::exec::{check_slots, run_comb, run_edge, Code, Edge, MemStore};
+use crate::access::in_bounds;
+use crate::activity::Activity;
+use crate::exec::{run_active, run_comb, run_edge, Code, Edge, MemStore};
+use crate::partition::partition;
 use crate::flatten::flatten;
 use crate::instr::{top, words, Instr, Side, Slot};
 use crate::vcd::{VcdVar, VcdWriter};
@@ -73,6 +76,8 @@ struct Named {
 pub struct Simulator {
     state: Vec<u64>,
     comb: Code,
+    /// Which partitions of `comb` must run before the next edge.
+    activity: Activity,
     obs: Code,
     side: Side,
     edge: Edge,
@@ -99,6 +104,7 @@ impl std::fmt::Debug for Simulator {
             .field("cycle", &self.cycle)
             .field("instructions", &self.comb.instrs().len())
             .field("runs", &self.comb.runs())
+            .field("partitions", &self.comb.parts())
             .field("register_copies", &self.edge.copies().0)
             .field("staging_copies", &self.edge.copies().1)
             .field("state_words", &self.state.len())
@@ -115,9 +121,9 @@ impl Simulator {
         let flat = flatten(design)?;
         let prog = compile(&flat)?;
         let mut state = prog.state;
-        if !check_slots(&prog.init, &prog.side, state.len())
-            || !check_slots(&prog.comb, &prog.side, state.len())
-            || !check_slots(&prog.obs, &prog.side, state.len())
+        if !in_bounds(&prog.init, &prog.side, state.len())
+            || !in_bounds(&prog.comb, &prog.side, state.len())
+            || !in_bounds(&prog.obs, &prog.side, state.len())
         {
             return Err(SimError::BadDesign(
                 "internal error: an instruction names a slot outside the state".into(),
@@ -127,6 +133,8 @@ impl Simulator {
             SimError::BadDesign("internal error: a register names a slot outside the state".into())
         })?;
         run_comb(&Code::new(prog.init), &prog.side, &mut state);
+        let parts = partition(&prog.comb, &prog.comb_inst, &prog.side, state.len());
+        let activity = Activity::new(&parts, &state);
         let mut names = HashMap::new();
         let mut vcd_vars = Vec::new();
         for (name, node) in &flat.inputs {
@@ -185,7 +193,8 @@ impl Simulator {
             .collect();
         Ok(Simulator {
             state,
-            comb: Code::new(prog.comb),
+            comb: Code::partitioned(parts.instrs, &parts.ends),
+            activity,
             obs: Code::new(prog.obs),
             side: prog.side,
             edge,
@@ -215,6 +224,12 @@ impl Simulator {
         self.comb.instrs().len()
     }
 
+    /// Instructions evaluated since the simulator was built: with idle logic skipped, fewer
+    /// than [`instruction_count`](Self::instruction_count) per cycle.
+    pub fn instructions_evaluated(&self) -> u64 {
+        self.activity.evaluated
+    }
+
     /// How many instructions of each kind run per cycle, most frequent first: for tuning
     /// the compiler, not a stable interface.
     #[doc(hidden)]
@@ -237,7 +252,7 @@ impl Simulator {
     #[inline]
     fn settle_core(&mut self) {
         if self.dirty {
-            run_comb(&self.comb, &self.side, &mut self.state);
+            run_active(&self.comb, &self.side, &mut self.state, &mut self.activity);
             self.dirty = false;
         }
     }
@@ -257,6 +272,20 @@ impl Simulator {
         self.obs_dirty = true;
     }
 
+    /// `words` words of state from `slot` were set from outside.
+    fn poked(&mut self, slot: usize, words: usize) {
+        self.activity.wake(slot as Slot, words);
+        self.touch();
+    }
+
+    /// Whether to skip the partitions of the logic whose inputs did not change since they
+    /// last ran (on by default). Off, every cycle evaluates all the logic that registers and
+    /// memories read: the slow, obviously complete path that skipping is tested against.
+    pub fn set_skip_idle(&mut self, skip: bool) {
+        self.activity.set_full(!skip);
+        self.touch();
+    }
+
     /// One rising clock edge: settle, record the waveform if tracing, then commit every
     /// register and memory port (and the reset values while `rst` is high).
     #[inline]
@@ -267,9 +296,10 @@ impl Simulator {
         } else {
             self.settle_core();
         }
-        run_edge(&self.edge, &mut self.state, &mut self.mems);
+        run_edge(&self.edge, &mut self.state, &mut self.mems, &mut self.activity);
         if let Some(rst) = self.rst {
             if self.state[rst as usize] != 0 {
+                self.activity.wake_all();
                 for &(q, r, n) in &self.resets {
                     let (q, r, n) = (q as usize, r as usize, n as usize);
                     self.state.copy_within(r..r + n, q);
@@ -311,10 +341,10 @@ impl Simulator {
     pub fn reset(&mut self, cycles: u64) -> Result<(), SimError> {
         let rst = self.rst.ok_or(SimError::NotClocked)?;
         self.state[rst as usize] = 1;
-        self.touch();
+        self.poked(rst as usize, 1);
         self.run(cycles);
         self.state[rst as usize] = 0;
-        self.touch();
+        self.poked(rst as usize, 1);
         Ok(())
     }
 
@@ -356,7 +386,7 @@ impl Simulator {
         let n = words(input.ty.width);
         self.state[s] = if n == 1 { v & top(input.ty.width) } else { v };
         self.state[s + 1..s + n].fill(0);
-        self.touch();
+        self.poked(s, n);
     }
 
     /// Sets a (typically wide) input from little-endian words, without allocating: missing
@@ -369,7 +399,7 @@ impl Simulator {
             self.state[s + i] = value.get(i).copied().unwrap_or(0);
         }
         self.state[s + n - 1] &= top(input.ty.width);
-        self.touch();
+        self.poked(s, n);
     }
 
     /// The low 64 bits of a signal from a handle (settling first if needed).
@@ -453,7 +483,7 @@ impl Simulator {
         let s = input.slot as usize;
         let n = words(input.ty.width);
         self.state[s..s + n].copy_from_slice(&v.words()[..n]);
-        self.touch();
+        self.poked(s, n);
     }
 
     /// The value of the named signal as an unsigned number (its bits; a signed signal's

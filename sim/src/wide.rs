@@ -304,25 +304,3 @@ pub(crate) fn exec(op: &WideOp, st: &mut [u64]) {
         }
     }
 }
-
-/// Whether every slot of `op`, with all its words, lies in a state of `len` words.
-pub(crate) fn in_bounds(op: &WideOp, len: usize) -> bool {
-    let fits = |s: Slot, w: u32| s as usize + words(w) <= len;
-    match *op {
-        WideOp::Ext { d, dw, a, aw, .. }
-        | WideOp::Slice { d, dw, a, aw, .. }
-        | WideOp::Insert { d, dw, a, aw, .. } => fits(d, dw) && fits(a, aw),
-        WideOp::Arith { d, a, b, w, .. } | WideOp::Bitwise { d, a, b, w, .. } => {
-            fits(d, w) && fits(a, w) && fits(b, w)
-        }
-        WideOp::Cmp { d, a, b, w, .. } => fits(d, 1) && fits(a, w) && fits(b, w),
-        WideOp::Not { d, a, w } | WideOp::Neg { d, a, w } => fits(d, w) && fits(a, w),
-        WideOp::Reduce { d, a, w, .. } => fits(d, 1) && fits(a, w),
-        WideOp::Shl { d, a, amt, w } | WideOp::Shr { d, a, amt, w, .. } => {
-            fits(d, w) && fits(a, w) && fits(amt, 1)
-        }
-        WideOp::Clamp { d, a, aw } => fits(d, 1) && fits(a, aw),
-        WideOp::Zero { d, w } => fits(d, w),
-        WideOp::Mux { d, s, a, b, w } => fits(d, w) && fits(s, 1) && fits(a, w) && fits(b, w),
-    }
-}

@@ -45,6 +45,9 @@ pub(crate) struct Program {
     /// The combinational instructions that registers and memory ports depend on, in
     /// topological order: run before every edge.
     pub comb: Vec<Instr>,
+    /// For each instruction of `comb`, the instance whose logic it computes
+    /// ([`EDGE_LOGIC`] for what the edge's ports need): the hint for activity partitions.
+    pub comb_inst: Vec<u32>,
     /// The rest of the combinational instructions (values only peeked or traced), run after
     /// `comb` when something looks at them.
     pub obs: Vec<Instr>,
@@ -60,6 +63,10 @@ pub(crate) struct Program {
     pub slot_of: Vec<Option<Slot>>,
     pub rst: Option<Slot>,
 }
+
+/// The instance number given to logic that the clock edge's ports need (an extended
+/// address, say) rather than a node.
+pub(crate) const EDGE_LOGIC: u32 = u32::MAX;
 
 /// How a slot's value behaves, which decides where its instructions go and whether an edge
 /// input must be staged.
@@ -120,6 +127,9 @@ struct Compiler<'a> {
     /// Whether the node being compiled feeds state: its instructions go to `comb`, else to
     /// `obs`.
     cur_core: bool,
+    /// The instance of the node being compiled.
+    cur_inst: u32,
+    comb_inst: Vec<u32>,
     /// Extensions already emitted: (slot, type, width, program) -> slot.
     ext_cache: HashMap<(Slot, Type, u32, Prog), Slot>,
 }
@@ -150,6 +160,8 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         zero: None,
         feeds_state: Vec::new(),
         cur_core: true,
+        cur_inst: 0,
+        comb_inst: Vec::new(),
         ext_cache: HashMap::new(),
     };
     c.ranges = ranges(flat, &c.rep, &order);
@@ -177,9 +189,11 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
     }
     for &node in &order {
         c.cur_core = c.feeds_state[node as usize];
+        c.cur_inst = flat.nodes[node as usize].inst;
         c.node(node)?;
     }
     c.cur_core = true;
+    c.cur_inst = EDGE_LOGIC;
     let (edge, resets, mems) = c.edge()?;
     // Aliases share their target's slot.
     let mut slot_of = c.slot_of.clone();
@@ -191,6 +205,7 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         state: c.state,
         init: c.init,
         comb: c.comb,
+        comb_inst: c.comb_inst,
         obs: c.obs,
         side: c.side,
         edge,
@@ -241,7 +256,10 @@ impl Compiler<'_> {
     fn emit(&mut self, class: Class, i: Instr) {
         match self.prog(class) {
             Prog::Init => self.init.push(i),
-            Prog::Core => self.comb.push(i),
+            Prog::Core => {
+                self.comb.push(i);
+                self.comb_inst.push(self.cur_inst);
+            }
             Prog::Obs => self.obs.push(i),
         }
     }
