@@ -307,7 +307,8 @@ mod tests {
         assert_eq!(p.ends, vec![3, 4, 5]);
         assert_eq!(&p.instrs[..3], &prog[..3]);
         // Slot 12 is read by the partition of instance 3; slot 0 by the first and last.
-        let readers = |s: usize| &p.readers[p.reader_start[s] as usize..p.reader_start[s + 1] as usize];
+        let readers =
+            |s: usize| &p.readers[p.reader_start[s] as usize..p.reader_start[s + 1] as usize];
         assert_eq!(readers(12), &[1]);
         assert_eq!(readers(0), &[0, 2]);
         assert_eq!(readers(10), &[] as &[u32]);

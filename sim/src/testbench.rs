@@ -7,14 +7,14 @@ use std::io::Write;
 use hardwire_hdl::ir::{Design, Type};
 use hardwire_hdl::Bits;
 
-use crate::compile::{compile, MemLayout};
-use crate::error::SimError;
 use crate::access::in_bounds;
 use crate::activity::Activity;
+use crate::compile::{compile, MemLayout};
+use crate::error::SimError;
 use crate::exec::{run_active, run_comb, run_edge, Code, Edge, MemStore};
-use crate::partition::partition;
 use crate::flatten::flatten;
 use crate::instr::{top, words, Instr, Side, Slot};
+use crate::partition::partition;
 use crate::vcd::{VcdVar, VcdWriter};
 
 /// A handle to a top-level input, for pokes in hot loops without a name lookup.
@@ -296,7 +296,12 @@ impl Simulator {
         } else {
             self.settle_core();
         }
-        run_edge(&self.edge, &mut self.state, &mut self.mems, &mut self.activity);
+        run_edge(
+            &self.edge,
+            &mut self.state,
+            &mut self.mems,
+            &mut self.activity,
+        );
         if let Some(rst) = self.rst {
             if self.state[rst as usize] != 0 {
                 self.activity.wake_all();
