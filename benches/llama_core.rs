@@ -86,7 +86,6 @@ fn main() {
     let t = Instant::now();
     let mut sim = Simulator::new(&design).unwrap();
     sim.reset(2).unwrap();
-    eprintln!("{sim:?}");
     let first = t.elapsed();
     let t = Instant::now();
     sim.run(cycles);

@@ -1,20 +1,79 @@
-//! Which partitions of the combinational program must run before the next edge.
+//! Which partitions of the combinational program must run before the next edge, and which
+//! items of the edge must run at it.
 //!
-//! A partition is a pure function of the words it reads, so it needs to run only when one
-//! of them changed since it last ran. Every change marks the partitions that read the
-//! changed word: a register, memory read port or input changing at an edge or a poke, and
-//! a partition's output differing from what it last produced (each partition keeps a
-//! shadow copy of its outputs to tell). Partitions run in topological order, so a mark
-//! set by one is seen by its readers in the same pass.
+//! A partition is a pure function of the words it reads, and an edge item (see
+//! [`crate::commit`]) writes a pure function of them, so either needs to run only when one
+//! of them changed since it last ran. Every change marks the readers of the changed word:
+//! a register, memory read port or input changing at an edge or a poke, and a partition's
+//! output differing from what it last produced (each partition keeps a shadow copy of its
+//! outputs to tell). Partitions run in topological order, so a mark set by one is seen by
+//! its readers in the same pass; marks set on edge items during an edge are for the next.
 
 use crate::instr::Slot;
 use crate::partition::Partitions;
+
+/// A set of small integers, visited in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks(Vec<u64>);
+
+impl Marks {
+    fn new(n: usize) -> Self {
+        Marks(vec![0; n.div_ceil(64)])
+    }
+
+    #[inline(always)]
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Sets `0..n`.
+    fn fill(&mut self, n: usize) {
+        for (w, word) in self.0.iter_mut().enumerate() {
+            let left = n.saturating_sub(w * 64);
+            *word = if left >= 64 {
+                u64::MAX
+            } else {
+                (1 << left) - 1
+            };
+        }
+    }
+
+    /// Calls `f` on each member in `lo..hi`, in increasing order, removing it.
+    #[inline(always)]
+    pub(crate) fn drain(&mut self, lo: usize, hi: usize, mut f: impl FnMut(usize)) {
+        if lo >= hi {
+            return;
+        }
+        for w in lo / 64..=(hi - 1) / 64 {
+            let base = w * 64;
+            let mut m = self.0[w];
+            if base < lo {
+                m &= u64::MAX << (lo - base);
+            }
+            if base + 64 > hi {
+                m &= u64::MAX >> (base + 64 - hi);
+            }
+            self.0[w] &= !m;
+            while m != 0 {
+                f(base + m.trailing_zeros() as usize);
+                m &= m - 1;
+            }
+        }
+    }
+}
 
 /// The run marks and the tables that set them.
 #[derive(Debug, Clone)]
 pub(crate) struct Activity {
     /// Whether each partition must run.
     active: Vec<bool>,
+    /// Edge items to run at the next edge.
+    items: Marks,
+    /// The marks the edge in progress drains, empty between edges.
+    draining: Marks,
+    item_count: usize,
+    /// For each memory, the items that read it.
+    mem_readers: Vec<Vec<u32>>,
     /// Mark every partition before every pass: evaluation without skipping, the reference
     /// the skipping is tested against.
     full: bool,
@@ -29,10 +88,22 @@ pub(crate) struct Activity {
 }
 
 impl Activity {
-    /// Every partition marked, so the first pass runs them all.
-    pub(crate) fn new(p: &Partitions, state: &[u64]) -> Self {
+    /// Everything marked, so the first pass and edge run it all. Readers numbered from
+    /// the partition count up in `p` are edge items.
+    pub(crate) fn new(
+        p: &Partitions,
+        state: &[u64],
+        item_count: usize,
+        mem_readers: Vec<Vec<u32>>,
+    ) -> Self {
+        let mut items = Marks::new(item_count);
+        items.fill(item_count);
         Activity {
             active: vec![true; p.ends.len()],
+            items,
+            draining: Marks::new(item_count),
+            item_count,
+            mem_readers,
             full: false,
             reader_start: p.reader_start.clone(),
             readers: p.readers.clone(),
@@ -49,19 +120,51 @@ impl Activity {
         self.wake_all();
     }
 
-    /// Marks every partition.
+    /// Marks every partition and edge item.
     pub(crate) fn wake_all(&mut self) {
         self.active.fill(true);
+        self.items.fill(self.item_count);
     }
 
-    /// Marks the partitions that read `words` words from `slot`.
+    /// Marks the readers of `words` words from `slot`.
     #[inline]
     pub(crate) fn wake(&mut self, slot: Slot, words: usize) {
         let s = slot as usize;
         let (a, b) = (self.reader_start[s], self.reader_start[s + words]);
+        let parts = self.active.len();
         for &p in &self.readers[a as usize..b as usize] {
-            self.active[p as usize] = true;
+            match self.active.get_mut(p as usize) {
+                Some(active) => *active = true,
+                None => self.items.set(p as usize - parts),
+            }
         }
+    }
+
+    /// Marks the read ports of memory `mem`, whose contents changed.
+    pub(crate) fn wake_mem(&mut self, mem: u32) {
+        for &k in &self.mem_readers[mem as usize] {
+            self.items.set(k as usize);
+        }
+    }
+
+    /// The edge items to run now (all of them without skipping); marks set from here on
+    /// are for the next edge. Hand the marks back with [`end_edge`](Self::end_edge).
+    pub(crate) fn begin_edge(&mut self) -> Marks {
+        let mut now = std::mem::take(&mut self.draining);
+        std::mem::swap(&mut now, &mut self.items);
+        if self.full {
+            now.fill(self.item_count);
+        }
+        now
+    }
+
+    /// Takes back the drained marks of [`begin_edge`](Self::begin_edge).
+    pub(crate) fn end_edge(&mut self, drained: Marks) {
+        debug_assert!(
+            drained.0.iter().all(|w| *w == 0),
+            "an edge drains every mark"
+        );
+        self.draining = drained;
     }
 
     /// Whether partition `p` must run now; clears its mark.

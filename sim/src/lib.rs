@@ -55,6 +55,7 @@
 
 mod access;
 mod activity;
+mod commit;
 mod compile;
 pub mod cosim;
 mod error;

@@ -32,19 +32,27 @@ pub(crate) struct Partitions {
     pub instrs: Vec<Instr>,
     /// Where each partition's instructions end in `instrs` (the next one starts there).
     pub ends: Vec<u32>,
-    /// For every state word, the partitions that read it and do not write it: whom to
-    /// wake when it changes. Compressed: `readers[reader_start[s]..reader_start[s + 1]]`.
+    /// For every state word, the partitions that read it and do not write it, and the
+    /// edge items that read it (numbered from `ends.len()` up): whom to wake when it
+    /// changes. Compressed: `readers[reader_start[s]..reader_start[s + 1]]`.
     pub reader_start: Vec<u32>,
     pub readers: Vec<u32>,
-    /// For every partition, the words it writes that another partition reads: what to
-    /// compare after it runs. Compressed like `readers`, by partition.
+    /// For every partition, the words it writes that another partition or an edge item
+    /// reads: what to compare after it runs. Compressed like `readers`, by partition.
     pub out_start: Vec<u32>,
     pub outs: Vec<Slot>,
 }
 
 /// Cuts `instrs` (in topological order, instruction `i` computing logic of instance
-/// `inst[i]`) into partitions over a state of `len` words.
-pub(crate) fn partition(instrs: &[Instr], inst: &[u32], side: &Side, len: usize) -> Partitions {
+/// `inst[i]`) into partitions over a state of `len` words, where the edge's items read
+/// `edge_inputs`.
+pub(crate) fn partition(
+    instrs: &[Instr],
+    inst: &[u32],
+    side: &Side,
+    edge_inputs: &[Vec<Slot>],
+    len: usize,
+) -> Partitions {
     debug_assert_eq!(instrs.len(), inst.len());
     // Groups: one per instance, numbered densely.
     let mut dense = HashMap::new();
@@ -143,6 +151,10 @@ pub(crate) fn partition(instrs: &[Instr], inst: &[u32], side: &Side, len: usize)
                 pairs.push((w, p));
             }
         });
+    }
+    let parts = ends.len() as u32;
+    for (k, words) in edge_inputs.iter().enumerate() {
+        pairs.extend(words.iter().map(|&w| (w, parts + k as u32)));
     }
     pairs.sort_unstable();
     pairs.dedup();
@@ -303,7 +315,7 @@ mod tests {
             add(14, 0, 0),   // inst 4, independent
         ];
         let inst = [1, 2, 1, 3, 4];
-        let p = partition(&prog, &inst, &Side::default(), 16);
+        let p = partition(&prog, &inst, &Side::default(), &[vec![13]], 16);
         assert_eq!(p.ends, vec![3, 4, 5]);
         assert_eq!(&p.instrs[..3], &prog[..3]);
         // Slot 12 is read by the partition of instance 3; slot 0 by the first and last.
@@ -314,6 +326,8 @@ mod tests {
         assert_eq!(readers(10), &[] as &[u32]);
         let outs = |q: usize| &p.outs[p.out_start[q] as usize..p.out_start[q + 1] as usize];
         assert_eq!(outs(0), &[12]);
-        assert_eq!(outs(1), &[] as &[Slot]);
+        // Slot 13 is read by the edge's only item, numbered after the three partitions.
+        assert_eq!(readers(13), &[3]);
+        assert_eq!(outs(1), &[13]);
     }
 }

@@ -301,12 +301,38 @@ impl<'d> Reference<'d> {
 
     /// One word of a memory (with an instance path below the top).
     pub fn peek_mem(&self, name: &str, addr: u64) -> Result<Bits, SimError> {
+        let (path, m) = self.find_mem(name, addr)?;
+        let mut inst = &self.root;
+        for &i in &path {
+            inst = &inst.children[i];
+        }
+        Ok(inst.mems[m][addr as usize].clone())
+    }
+
+    /// Overwrites one word of a memory, as [`Simulator::poke_mem`](crate::Simulator::poke_mem)
+    /// does (the value is resized to the memory's width).
+    pub fn poke_mem(&mut self, name: &str, addr: u64, v: &Bits) -> Result<(), SimError> {
+        let (path, m) = self.find_mem(name, addr)?;
+        let mut inst = &mut self.root;
+        for &i in &path {
+            inst = &mut inst.children[i];
+        }
+        let width = self.design.module(inst.module).mems[m].ty.width;
+        inst.mems[m][addr as usize] = v.resize(width, false);
+        Ok(())
+    }
+
+    /// The instance path (child indices) and memory index of `name`, with `addr` in range.
+    fn find_mem(&self, name: &str, addr: u64) -> Result<(Vec<usize>, usize), SimError> {
         let parts: Vec<&str> = name.split('.').collect();
         let mut inst = &self.root;
+        let mut path = Vec::new();
         for inst_name in &parts[..parts.len() - 1] {
             let module = self.design.module(inst.module);
             let i = module.instances.iter().position(|i| i.name == *inst_name);
-            inst = &inst.children[i.ok_or_else(|| SimError::UnknownMemory(name.to_string()))?];
+            let i = i.ok_or_else(|| SimError::UnknownMemory(name.to_string()))?;
+            path.push(i);
+            inst = &inst.children[i];
         }
         let module = self.design.module(inst.module);
         let m = module
@@ -314,14 +340,15 @@ impl<'d> Reference<'d> {
             .iter()
             .position(|m| m.name == parts[parts.len() - 1]);
         let m = m.ok_or_else(|| SimError::UnknownMemory(name.to_string()))?;
-        inst.mems[m]
-            .get(addr as usize)
-            .cloned()
-            .ok_or(SimError::AddressOutOfRange {
+        let depth = module.mems[m].depth;
+        if addr >= u64::from(depth) {
+            return Err(SimError::AddressOutOfRange {
                 name: name.to_string(),
                 addr,
-                depth: module.mems[m].depth,
-            })
+                depth,
+            });
+        }
+        Ok((path, m))
     }
 
     /// The value of node `id` in the instance at `path`.

@@ -9,9 +9,10 @@ use hardwire_hdl::Bits;
 
 use crate::access::in_bounds;
 use crate::activity::Activity;
+use crate::commit::{run_edge, Edge, MemStore};
 use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
-use crate::exec::{run_active, run_comb, run_edge, Code, Edge, MemStore};
+use crate::exec::{run_active, run_comb, Code};
 use crate::flatten::flatten;
 use crate::instr::{top, words, Instr, Side, Slot};
 use crate::partition::partition;
@@ -133,8 +134,19 @@ impl Simulator {
             SimError::BadDesign("internal error: a register names a slot outside the state".into())
         })?;
         run_comb(&Code::new(prog.init), &prog.side, &mut state);
-        let parts = partition(&prog.comb, &prog.comb_inst, &prog.side, state.len());
-        let activity = Activity::new(&parts, &state);
+        let parts = partition(
+            &prog.comb,
+            &prog.comb_inst,
+            &prog.side,
+            &edge.item_inputs(),
+            state.len(),
+        );
+        let activity = Activity::new(
+            &parts,
+            &state,
+            edge.items(),
+            edge.mem_readers(prog.mems.len()),
+        );
         let mut names = HashMap::new();
         let mut vcd_vars = Vec::new();
         for (name, node) in &flat.inputs {
@@ -581,6 +593,7 @@ impl Simulator {
         let store = &mut self.mems[m];
         let base = addr as usize * store.words;
         store.data[base..base + store.words].copy_from_slice(v.words());
+        self.activity.wake_mem(m as u32);
         Ok(())
     }
 

@@ -1,0 +1,314 @@
+//! Skipping idle logic never changes what the simulator computes: random hierarchical
+//! designs (registers narrow and wide, enables, a memory per instance, combinational paths
+//! through several instances and back) driven by random stretches of idle cycles, busy
+//! cycles, single toggling inputs, resets and memory pokes give the same values with
+//! skipping as with every instruction evaluated every cycle, and as the reference
+//! interpreter.
+
+use hardwire_hdl::prelude::*;
+use hardwire_sim::{Reference, Simulator};
+use proptest::prelude::*;
+
+/// An operation on earlier values (indices modulo the values so far).
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Add(usize, usize),
+    Mul(usize, usize),
+    Xor(usize, usize),
+    Mux(usize, usize, usize),
+    Slice(usize, u32, u32),
+    Concat(usize, usize),
+    Lt(usize, usize),
+    Not(usize),
+}
+
+impl Op {
+    fn apply<'a>(&self, vals: &[Signal<'a>]) -> Signal<'a> {
+        let pick = |i: usize| vals[i % vals.len()];
+        let v = match *self {
+            Op::Add(a, b) => pick(a) + pick(b),
+            Op::Mul(a, b) => {
+                pick(a).trunc(40.min(pick(a).width())) * pick(b).trunc(24.min(pick(b).width()))
+            }
+            Op::Xor(a, b) => pick(a) ^ pick(b).resize(pick(a).width()),
+            Op::Mux(s, a, b) => pick(s).bit(0).mux(pick(a), pick(b).resize(pick(a).width())),
+            Op::Slice(a, lo, w) => {
+                let x = pick(a);
+                let lo = lo % x.width();
+                x.bits((lo + w).min(x.width() - 1), lo)
+            }
+            Op::Concat(a, b) => pick(a).concat(pick(b)),
+            Op::Lt(a, b) => pick(a).lt(pick(b)),
+            Op::Not(a) => !pick(a),
+        };
+        if v.width() > 160 {
+            v.trunc(160)
+        } else {
+            v
+        }
+    }
+}
+
+/// One instance: `c` is a function of input `a` alone (so a later instance's `c` can feed
+/// this one's `b` without a combinational loop), registers take any value.
+#[derive(Debug, Clone, PartialEq)]
+struct Unit {
+    /// Its place in the net, which names the module (each unit is different hardware).
+    id: usize,
+    comb: Vec<Op>,
+    /// Per register: width, the op computing its next value, and its enable (0 none,
+    /// 1 `go`, 2 a bit of `b`).
+    regs: Vec<(u32, Op, u8)>,
+}
+
+const A_BITS: u32 = 70;
+
+impl Block for Unit {
+    fn name(&self) -> String {
+        format!("unit{}", self.id)
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let a = m.input("a", Type::unsigned(A_BITS));
+        let b = m.input("b", Type::unsigned(16));
+        let go = m.input("go", Type::BOOL);
+        let mut vals = vec![a];
+        for op in &self.comb {
+            vals.push(op.apply(&vals));
+        }
+        let c = vals.last().unwrap().resize(A_BITS);
+        m.output("c", c);
+
+        let regs: Vec<_> = self
+            .regs
+            .iter()
+            .enumerate()
+            .map(|(i, (w, ..))| m.reg(&format!("r{i}"), Type::unsigned(*w)).reset(i as i64))
+            .collect();
+        let mem = m.memory("mem", Type::unsigned(12), 8);
+        let rd = mem.read_enabled(b.bits(2, 0), b.bit(3));
+        let mut vals = vec![a, b, go, c, rd];
+        vals.extend(regs.iter().map(|r| r.q()));
+        for (r, (w, op, en)) in regs.iter().zip(&self.regs) {
+            let next = op.apply(&vals).resize(*w);
+            match en % 3 {
+                0 => r.next(next),
+                1 => r.next_when(go, next),
+                _ => r.next_when(b.bit(5), next),
+            }
+        }
+        let q0 = regs[0].q();
+        mem.write(
+            q0.resize(3),
+            regs[regs.len() - 1].q().resize(12),
+            go & b.bit(0),
+        );
+        m.output("q", q0);
+        m.output("rd", rd);
+    }
+}
+
+/// Units in a row: each one's `a` is the previous one's `c`, and its `b` mixes the next
+/// one's `c` into the top input `y`.
+#[derive(Debug, Clone, PartialEq)]
+struct Net {
+    units: Vec<Unit>,
+}
+
+impl Block for Net {
+    fn name(&self) -> String {
+        "net".into()
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let x = m.input("x", Type::unsigned(A_BITS));
+        let y = m.input("y", Type::unsigned(16));
+        let go = m.input("go", Type::BOOL);
+        let us: Vec<_> = self
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| m.instance(&format!("u{i}"), u))
+            .collect();
+        for (i, u) in us.iter().enumerate() {
+            u.input("a", if i == 0 { x } else { us[i - 1].output("c") });
+            let b = match us.get(i + 1) {
+                Some(next) => next.output("c").resize(16) ^ y,
+                None => y,
+            };
+            u.input("b", b);
+            let g = if i == 0 {
+                go
+            } else {
+                go ^ us[i - 1].output("q").bit(0)
+            };
+            u.input("go", g);
+            m.output(&format!("c{i}"), u.output("c"));
+            m.output(&format!("q{i}"), u.output("q"));
+            m.output(&format!("rd{i}"), u.output("rd"));
+        }
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let i = 0usize..16;
+    prop_oneof![
+        (i.clone(), i.clone()).prop_map(|(a, b)| Op::Add(a, b)),
+        (i.clone(), i.clone()).prop_map(|(a, b)| Op::Mul(a, b)),
+        (i.clone(), i.clone()).prop_map(|(a, b)| Op::Xor(a, b)),
+        (i.clone(), i.clone(), i.clone()).prop_map(|(s, a, b)| Op::Mux(s, a, b)),
+        (i.clone(), 0u32..100, 0u32..70).prop_map(|(a, lo, w)| Op::Slice(a, lo, w)),
+        (i.clone(), i.clone()).prop_map(|(a, b)| Op::Concat(a, b)),
+        (i.clone(), i.clone()).prop_map(|(a, b)| Op::Lt(a, b)),
+        i.prop_map(Op::Not),
+    ]
+}
+
+fn net() -> impl Strategy<Value = Net> {
+    let unit = (
+        prop::collection::vec(op(), 1..6),
+        prop::collection::vec((1u32..130, op(), 0u8..3), 1..6),
+    )
+        .prop_map(|(comb, regs)| Unit { id: 0, comb, regs });
+    prop::collection::vec(unit, 1..5).prop_map(|mut units| {
+        for (i, u) in units.iter_mut().enumerate() {
+            u.id = i;
+        }
+        Net { units }
+    })
+}
+
+/// A stretch of cycles: how long, what changes, and a seed for the values.
+#[derive(Debug, Clone)]
+struct Phase {
+    len: u8,
+    kind: u8,
+    seed: u64,
+}
+
+fn phase() -> impl Strategy<Value = Phase> {
+    (1u8..12, 0u8..6, any::<u64>()).prop_map(|(len, kind, seed)| Phase { len, kind, seed })
+}
+
+fn lcg(s: &mut u64) -> u64 {
+    *s = s
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *s >> 11
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn skipping_idle_logic_equals_evaluating_everything(n in net(), phases in prop::collection::vec(phase(), 1..12)) {
+        let design = Design::elaborate(&n).unwrap_or_else(|e| panic!("{e}"));
+        let mut skip = Simulator::new(&design).unwrap();
+        let mut full = Simulator::new(&design).unwrap();
+        full.set_skip_idle(false);
+        let mut reference = Reference::new(&design);
+        let signals = skip.signal_names();
+        let outputs: Vec<String> = design.top_module().outputs().map(|p| p.name.clone()).collect();
+        let mut cycle = 0;
+        for ph in &phases {
+            let mut s = ph.seed;
+            for _ in 0..ph.len {
+                let mut poke = |name: &str, v: Bits| {
+                    skip.poke_bits(name, &v).unwrap();
+                    full.poke_bits(name, &v).unwrap();
+                    reference.poke(name, &v).unwrap();
+                };
+                let rst = cycle == 0 || (ph.kind == 4 && lcg(&mut s).is_multiple_of(3));
+                poke("rst", Bits::from_u64(u64::from(rst), 1));
+                match ph.kind {
+                    // Everything changes.
+                    1 => {
+                        poke("x", Bits::from_words(&[lcg(&mut s), lcg(&mut s)], A_BITS));
+                        poke("y", Bits::from_u64(lcg(&mut s) & 0xffff, 16));
+                        poke("go", Bits::from_u64(lcg(&mut s) & 1, 1));
+                    }
+                    2 => poke("y", Bits::from_u64(lcg(&mut s) & 0xffff, 16)),
+                    3 => poke("go", Bits::from_u64(lcg(&mut s) & 1, 1)),
+                    5 => {
+                        let u = lcg(&mut s) as usize % n.units.len();
+                        let (addr, v) = (lcg(&mut s) % 8, Bits::from_u64(lcg(&mut s) & 0xfff, 12));
+                        let name = format!("u{u}.mem");
+                        skip.poke_mem(&name, addr, &v).unwrap();
+                        full.poke_mem(&name, addr, &v).unwrap();
+                        reference.poke_mem(&name, addr, &v).unwrap();
+                    }
+                    // Idle: nothing changes from outside.
+                    _ => {}
+                }
+                for name in &outputs {
+                    let want = full.peek_bits(name).unwrap();
+                    prop_assert_eq!(&skip.peek_bits(name).unwrap(), &want, "{} at cycle {}", name, cycle);
+                    prop_assert_eq!(&reference.peek(name).unwrap(), &want, "{} at cycle {} (reference)", name, cycle);
+                }
+                skip.step();
+                full.step();
+                reference.step();
+                cycle += 1;
+            }
+            for name in &signals {
+                prop_assert_eq!(skip.peek_bits(name).unwrap(), full.peek_bits(name).unwrap(), "{} after cycle {}", name, cycle);
+            }
+            for u in 0..n.units.len() {
+                for addr in 0..8 {
+                    let name = format!("u{u}.mem");
+                    prop_assert_eq!(skip.peek_mem(&name, addr).unwrap(), full.peek_mem(&name, addr).unwrap());
+                }
+            }
+        }
+    }
+}
+
+/// The skipping does skip: with one of two counters enabled, about half the logic runs.
+#[test]
+fn an_idle_instance_costs_nothing() {
+    #[derive(Clone, PartialEq)]
+    struct Counter;
+    impl Block for Counter {
+        fn name(&self) -> String {
+            "counter".into()
+        }
+        fn build(&self, m: &ModuleBuilder<'_>) {
+            let en = m.input("en", Type::BOOL);
+            let r = m.reg("n", Type::unsigned(32)).reset(0);
+            // n <- n * n + 3n + 1: nonzero every cycle, and a few instructions to skip.
+            let sq = (r.q() * r.q()).trunc(32);
+            r.next_when(en, (sq + r.q() * 3 + 1).trunc(32));
+            m.output("count", r.q());
+        }
+    }
+    let design = Design::build("two", |m| {
+        let busy = m.input("busy", Type::BOOL);
+        let idle = m.input("idle", Type::BOOL);
+        for (name, en) in [("u_busy", busy), ("u_idle", idle)] {
+            let u = m.instance(name, &Counter);
+            u.input("en", en);
+            m.output(&format!("{name}_n"), u.output("count"));
+        }
+    })
+    .unwrap();
+    let mut sim = Simulator::new(&design).unwrap();
+    sim.reset(1).unwrap();
+    sim.poke("busy", 1).unwrap();
+    sim.run(10);
+    let before = sim.instructions_evaluated();
+    sim.run(100);
+    let per_cycle = (sim.instructions_evaluated() - before) as f64 / 100.0;
+    let all = sim.instruction_count() as f64;
+    assert!(
+        per_cycle <= 0.6 * all,
+        "{per_cycle} of {all} instructions per cycle with one counter idle"
+    );
+    assert!(per_cycle > 0.0);
+    // Both stop: nothing runs.
+    sim.poke("busy", 0).unwrap();
+    sim.run(2);
+    let before = sim.instructions_evaluated();
+    sim.run(100);
+    assert_eq!(sim.instructions_evaluated(), before);
+    assert_ne!(sim.peek("u_busy_n").unwrap(), 0);
+}
