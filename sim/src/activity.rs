@@ -77,21 +77,18 @@ pub(crate) struct Activity {
     /// Mark every partition before every pass: evaluation without skipping, the reference
     /// the skipping is tested against.
     full: bool,
-    reader_start: Vec<u32>,
-    readers: Vec<u32>,
-    out_start: Vec<u32>,
-    outs: Vec<Slot>,
-    /// The value of each of `outs` when its partition last ran.
+    /// The tables of [`Partitions`] (its program goes to the executor).
+    tables: Partitions,
+    /// The value of each of the partitions' outputs when its partition last ran.
     shadow: Vec<u64>,
     /// Instructions run so far.
     pub evaluated: u64,
 }
 
 impl Activity {
-    /// Everything marked, so the first pass and edge run it all. Readers numbered from
-    /// the partition count up in `p` are edge items.
+    /// Everything marked, so the first pass and edge run it all.
     pub(crate) fn new(
-        p: &Partitions,
+        tables: Partitions,
         state: &[u64],
         item_count: usize,
         mem_readers: Vec<Vec<u32>>,
@@ -99,17 +96,19 @@ impl Activity {
         let mut items = Marks::new(item_count);
         items.fill(item_count);
         Activity {
-            active: vec![true; p.ends.len()],
+            active: vec![true; tables.ends.len()],
             items,
             draining: Marks::new(item_count),
             item_count,
             mem_readers,
             full: false,
-            reader_start: p.reader_start.clone(),
-            readers: p.readers.clone(),
-            out_start: p.out_start.clone(),
-            outs: p.outs.clone(),
-            shadow: p.outs.iter().map(|s| state[*s as usize]).collect(),
+            shadow: tables
+                .outs
+                .values()
+                .iter()
+                .map(|s| state[*s as usize])
+                .collect(),
+            tables,
             evaluated: 0,
         }
     }
@@ -126,17 +125,15 @@ impl Activity {
         self.items.fill(self.item_count);
     }
 
-    /// Marks the readers of `words` words from `slot`.
-    #[inline]
+    /// Marks the readers of `words` words from `slot`, which changed at an edge or a poke.
+    #[inline(always)]
     pub(crate) fn wake(&mut self, slot: Slot, words: usize) {
         let s = slot as usize;
-        let (a, b) = (self.reader_start[s], self.reader_start[s + words]);
-        let parts = self.active.len();
-        for &p in &self.readers[a as usize..b as usize] {
-            match self.active.get_mut(p as usize) {
-                Some(active) => *active = true,
-                None => self.items.set(p as usize - parts),
-            }
+        for &p in self.tables.part_readers.get_range(s, words) {
+            self.active[p as usize] = true;
+        }
+        for &k in self.tables.item_readers.get_range(s, words) {
+            self.items.set(k as usize);
         }
     }
 
@@ -173,16 +170,21 @@ impl Activity {
         self.full || std::mem::replace(&mut self.active[p], false)
     }
 
-    /// After partition `p` ran: marks the readers of each output that changed.
+    /// After partition `p` ran: marks the items it feeds, and the partitions reading each
+    /// output that changed.
     #[inline]
-    pub(crate) fn compare_outputs(&mut self, p: usize, st: &[u64]) {
-        let (a, b) = (self.out_start[p] as usize, self.out_start[p + 1] as usize);
-        for k in a..b {
-            let s = self.outs[k];
+    pub(crate) fn ran(&mut self, p: usize, st: &[u64]) {
+        for &k in self.tables.fed_items.get(p) {
+            self.items.set(k as usize);
+        }
+        for k in self.tables.outs.span(p) {
+            let s = self.tables.outs.values()[k];
             let v = st[s as usize];
             if v != self.shadow[k] {
                 self.shadow[k] = v;
-                self.wake(s, 1);
+                for &q in self.tables.part_readers.get(s as usize) {
+                    self.active[q as usize] = true;
+                }
             }
         }
     }

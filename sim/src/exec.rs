@@ -139,7 +139,7 @@ pub(crate) fn run_active(code: &Code, side: &Side, st: &mut [u64], activity: &mu
         if activity.take(p) {
             run_part(code, p, side, st);
             activity.evaluated += code.part_len(p) as u64;
-            activity.compare_outputs(p, st);
+            activity.ran(p, st);
         }
     }
 }

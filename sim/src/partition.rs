@@ -32,15 +32,70 @@ pub(crate) struct Partitions {
     pub instrs: Vec<Instr>,
     /// Where each partition's instructions end in `instrs` (the next one starts there).
     pub ends: Vec<u32>,
-    /// For every state word, the partitions that read it and do not write it, and the
-    /// edge items that read it (numbered from `ends.len()` up): whom to wake when it
-    /// changes. Compressed: `readers[reader_start[s]..reader_start[s + 1]]`.
-    pub reader_start: Vec<u32>,
-    pub readers: Vec<u32>,
-    /// For every partition, the words it writes that another partition or an edge item
-    /// reads: what to compare after it runs. Compressed like `readers`, by partition.
-    pub out_start: Vec<u32>,
-    pub outs: Vec<Slot>,
+    /// For every state word, the partitions that read it and do not write it: whom to wake
+    /// when it changes.
+    pub part_readers: Csr,
+    /// For every state word that no partition writes (a register, input, memory read
+    /// data), the edge items that read it.
+    pub item_readers: Csr,
+    /// For every partition, the words it writes that another partition reads: what to
+    /// compare after it runs.
+    pub outs: Csr,
+    /// For every partition, the edge items that read a word it writes. They are marked
+    /// whenever it runs, without comparing: an item compares its inputs with what it
+    /// holds anyway (a register its next value with its output), so a second comparison
+    /// here would only cost time.
+    pub fed_items: Csr,
+}
+
+/// Lists of numbers by key, in one allocation: `get(k)` is key `k`'s list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Csr {
+    start: Vec<u32>,
+    values: Vec<u32>,
+}
+
+impl Csr {
+    /// From `(key, value)` pairs, for keys below `keys`; each list sorted, duplicates
+    /// dropped.
+    fn new(keys: usize, mut pairs: Vec<(u32, u32)>) -> Self {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut start = vec![0u32; keys + 1];
+        for &(k, _) in &pairs {
+            start[k as usize + 1] += 1;
+        }
+        for k in 0..keys {
+            start[k + 1] += start[k];
+        }
+        Csr {
+            start,
+            values: pairs.into_iter().map(|(_, v)| v).collect(),
+        }
+    }
+
+    /// The list of key `k`.
+    #[inline(always)]
+    pub(crate) fn get(&self, k: usize) -> &[u32] {
+        &self.values[self.start[k] as usize..self.start[k + 1] as usize]
+    }
+
+    /// Where key `k`'s list sits among all the values.
+    #[inline(always)]
+    pub(crate) fn span(&self, k: usize) -> std::ops::Range<usize> {
+        self.start[k] as usize..self.start[k + 1] as usize
+    }
+
+    /// Every value, key by key.
+    pub(crate) fn values(&self) -> &[u32] {
+        &self.values
+    }
+
+    /// The lists of keys `k .. k + n`, one after another.
+    #[inline(always)]
+    pub(crate) fn get_range(&self, k: usize, n: usize) -> &[u32] {
+        &self.values[self.start[k] as usize..self.start[k + n] as usize]
+    }
 }
 
 /// Cuts `instrs` (in topological order, instruction `i` computing logic of instance
@@ -141,52 +196,41 @@ pub(crate) fn partition(
         ends.push(order.len() as u32);
     }
 
-    // Who reads what across partitions.
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    // Who reads what across partitions, and which items each partition feeds.
+    let parts = ends.len();
+    let mut part_readers: Vec<(u32, u32)> = Vec::new();
     for (i, ins) in instrs.iter().enumerate() {
         let p = part_of[i];
         reads(ins, side, |w| {
             let j = writer[w as usize];
             if j == NONE || part_of[j as usize] != p {
-                pairs.push((w, p));
+                part_readers.push((w, p));
             }
         });
     }
-    let parts = ends.len() as u32;
+    let (mut item_readers, mut fed_items) = (Vec::new(), Vec::new());
     for (k, words) in edge_inputs.iter().enumerate() {
-        pairs.extend(words.iter().map(|&w| (w, parts + k as u32)));
-    }
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut reader_start = vec![0u32; len + 1];
-    for &(w, _) in &pairs {
-        reader_start[w as usize + 1] += 1;
-    }
-    for s in 0..len {
-        reader_start[s + 1] += reader_start[s];
-    }
-    let readers = pairs.iter().map(|&(_, p)| p).collect();
-    let mut outs: Vec<(u32, Slot)> = Vec::new();
-    for (w, &j) in writer.iter().enumerate() {
-        if j != NONE && reader_start[w + 1] > reader_start[w] {
-            outs.push((part_of[j as usize], w as Slot));
+        for &w in words {
+            match writer[w as usize] {
+                NONE => item_readers.push((w, k as u32)),
+                j => fed_items.push((part_of[j as usize], k as u32)),
+            }
         }
     }
-    outs.sort_unstable();
-    let mut out_start = vec![0u32; ends.len() + 1];
-    for &(p, _) in &outs {
-        out_start[p as usize + 1] += 1;
-    }
-    for p in 0..ends.len() {
-        out_start[p + 1] += out_start[p];
+    let part_readers = Csr::new(len, part_readers);
+    let mut outs = Vec::new();
+    for (w, &j) in writer.iter().enumerate() {
+        if j != NONE && !part_readers.get(w).is_empty() {
+            outs.push((part_of[j as usize], w as Slot));
+        }
     }
     Partitions {
         instrs: order.iter().map(|&i| instrs[i as usize]).collect(),
         ends,
-        reader_start,
-        readers,
-        out_start,
-        outs: outs.into_iter().map(|(_, w)| w).collect(),
+        part_readers,
+        item_readers: Csr::new(len, item_readers),
+        outs: Csr::new(parts, outs),
+        fed_items: Csr::new(parts, fed_items),
     }
 }
 
@@ -315,19 +359,20 @@ mod tests {
             add(14, 0, 0),   // inst 4, independent
         ];
         let inst = [1, 2, 1, 3, 4];
-        let p = partition(&prog, &inst, &Side::default(), &[vec![13]], 16);
+        let p = partition(&prog, &inst, &Side::default(), &[vec![13], vec![2]], 16);
         assert_eq!(p.ends, vec![3, 4, 5]);
         assert_eq!(&p.instrs[..3], &prog[..3]);
         // Slot 12 is read by the partition of instance 3; slot 0 by the first and last.
-        let readers =
-            |s: usize| &p.readers[p.reader_start[s] as usize..p.reader_start[s + 1] as usize];
+        let readers = |s: usize| p.part_readers.get(s);
         assert_eq!(readers(12), &[1]);
         assert_eq!(readers(0), &[0, 2]);
         assert_eq!(readers(10), &[] as &[u32]);
-        let outs = |q: usize| &p.outs[p.out_start[q] as usize..p.out_start[q + 1] as usize];
-        assert_eq!(outs(0), &[12]);
-        // Slot 13 is read by the edge's only item, numbered after the three partitions.
-        assert_eq!(readers(13), &[3]);
-        assert_eq!(outs(1), &[13]);
+        assert_eq!(p.outs.get(0), &[12]);
+        assert_eq!(p.outs.get(1), &[] as &[u32]);
+        // Slot 13, written by the second partition, is read by the first edge item; input
+        // slot 2 by the second.
+        assert_eq!(p.fed_items.get(1), &[0]);
+        assert_eq!(p.item_readers.get(13), &[] as &[u32]);
+        assert_eq!(p.item_readers.get(2), &[1]);
     }
 }

@@ -134,15 +134,16 @@ impl Simulator {
             SimError::BadDesign("internal error: a register names a slot outside the state".into())
         })?;
         run_comb(&Code::new(prog.init), &prog.side, &mut state);
-        let parts = partition(
+        let mut parts = partition(
             &prog.comb,
             &prog.comb_inst,
             &prog.side,
             &edge.item_inputs(),
             state.len(),
         );
+        let comb = Code::partitioned(std::mem::take(&mut parts.instrs), &parts.ends);
         let activity = Activity::new(
-            &parts,
+            parts,
             &state,
             edge.items(),
             edge.mem_readers(prog.mems.len()),
@@ -205,7 +206,7 @@ impl Simulator {
             .collect();
         Ok(Simulator {
             state,
-            comb: Code::partitioned(parts.instrs, &parts.ends),
+            comb,
             activity,
             obs: Code::new(prog.obs),
             side: prog.side,
