@@ -29,6 +29,8 @@ pub(crate) fn accesses(ins: &Instr, side: &Side, mut f: impl FnMut(Access)) {
         | Instr::SubXS { d, a, b, .. }
         | Instr::SubXU { d, a, b, .. }
         | Instr::Mul { d, a, b, .. }
+        | Instr::MulXS { d, a, b, .. }
+        | Instr::MulXU { d, a, b, .. }
         | Instr::And { d, a, b }
         | Instr::Or { d, a, b }
         | Instr::Xor { d, a, b }

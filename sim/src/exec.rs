@@ -201,6 +201,8 @@ fn run_part(code: &Code, p: usize, side: &Side, st: &mut [u64]) {
             Instr::AddXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_add(view_u(r!(b), vb)) & mask(ms)),
             Instr::SubXS { d, a, b, va, vb, ms } => w!(d, view_s(r!(a), va).wrapping_sub(view_s(r!(b), vb)) & mask(ms)),
             Instr::SubXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_sub(view_u(r!(b), vb)) & mask(ms)),
+            Instr::MulXS { d, a, b, va, vb, ms } => w!(d, view_s(r!(a), va).wrapping_mul(view_s(r!(b), vb)) & mask(ms)),
+            Instr::MulXU { d, a, b, va, vb, ms } => w!(d, view_u(r!(a), va).wrapping_mul(view_u(r!(b), vb)) & mask(ms)),
             Instr::AndF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) & (r!(b) >> lb)) & mask(ms)),
             Instr::OrF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) | (r!(b) >> lb)) & mask(ms)),
             Instr::XorF { d, a, b, la, lb, ms } => w!(d, ((r!(a) >> la) ^ (r!(b) >> lb)) & mask(ms)),

@@ -214,6 +214,20 @@ pub(crate) fn narrow_addsub(
     }
 }
 
+/// `(a, b)` when `n` is a multiply the fused instructions can compute: every width at
+/// most 64, operands of one signedness.
+pub(crate) fn narrow_mul(flat: &Flat, rep: &[FlatId], n: FlatId) -> Option<(FlatId, FlatId)> {
+    let node = &flat.nodes[rep[n as usize] as usize];
+    match node.kind {
+        FlatKind::Binary(BinaryOp::Mul, a, b) => {
+            let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
+            (node.ty.width <= 64 && ta.width <= 64 && tb.width <= 64 && ta.signed == tb.signed)
+                .then_some((a, b))
+        }
+        _ => None,
+    }
+}
+
 /// The add or subtract that `n` truncates, when `n` is a narrowing resize of one: the sum
 /// is then computed at the narrow width directly.
 pub(crate) fn truncated_addsub(flat: &Flat, rep: &[FlatId], n: FlatId) -> Option<FlatId> {
@@ -244,6 +258,12 @@ pub(crate) fn deps(
             return;
         }
         let (_, a, b) = narrow_addsub(flat, rep, s).expect("checked above");
+        for o in [a, b] {
+            out.push(view(flat, rep, o, flat.nodes[o as usize].ty).base);
+        }
+        return;
+    }
+    if let Some((a, b)) = narrow_mul(flat, rep, n) {
         for o in [a, b] {
             out.push(view(flat, rep, o, flat.nodes[o as usize].ty).base);
         }

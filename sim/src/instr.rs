@@ -81,6 +81,25 @@ pub(crate) enum Instr {
         vb: [u8; 4],
         ms: u8,
     },
+    /// `d = (view(a) * view(b)) & mask`, signed: a product of fields (a weight unpacked
+    /// from a ROM word, say) without the instructions that would unpack them.
+    MulXS {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
+    /// Unsigned [`Instr::MulXS`].
+    MulXU {
+        d: Slot,
+        a: Slot,
+        b: Slot,
+        va: [u8; 4],
+        vb: [u8; 4],
+        ms: u8,
+    },
     /// Unsigned [`Instr::SubXS`].
     SubXU {
         d: Slot,

@@ -18,7 +18,7 @@ use hardwire_hdl::Bits;
 
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
-use crate::fuse::{narrow_addsub, view};
+use crate::fuse::{narrow_addsub, narrow_mul, view};
 use crate::instr::{words, EdgeOp, Instr, Side, Slot, SumOp, SumTerm, WideOp};
 use crate::sum::{ranges, sum_terms, Range};
 use levelize::{feeds_state, group_by_level, levelize, resolve_aliases};
@@ -423,6 +423,48 @@ impl Compiler<'_> {
                     vb,
                     ms,
                 },
+            }
+        };
+        self.emit(class, i);
+    }
+
+    /// `d = a * b` for the narrow multiply `mul`, masked by `ms`, its operands read through
+    /// views.
+    fn mul(&mut self, mul: FlatId, d: Slot, ms: u8, class: Class) {
+        let flat = self.flat;
+        let (a, b) = narrow_mul(flat, &self.rep, mul).expect("callers check the shape");
+        let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
+        let (va, vb) = (view(flat, &self.rep, a, ta), view(flat, &self.rep, b, tb));
+        let (sa, sb) = (
+            self.opnd(va.base).slot + va.word,
+            self.opnd(vb.base).slot + vb.word,
+        );
+        let i = if va.is_plain(a) && vb.is_plain(b) {
+            Instr::Mul {
+                d,
+                a: sa,
+                b: sb,
+                sa: sx(ta),
+                sb: sx(tb),
+                ms,
+            }
+        } else if ta.signed {
+            Instr::MulXS {
+                d,
+                a: sa,
+                b: sb,
+                va: va.stages,
+                vb: vb.stages,
+                ms,
+            }
+        } else {
+            Instr::MulXU {
+                d,
+                a: sa,
+                b: sb,
+                va: va.stages,
+                vb: vb.stages,
+                ms,
             }
         };
         self.emit(class, i);

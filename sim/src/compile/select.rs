@@ -6,7 +6,7 @@ use super::levelize::{describe, operands};
 use super::{ms, sx, Class, Compiler, Opnd};
 use crate::error::SimError;
 use crate::flatten::{FlatId, FlatKind};
-use crate::fuse::{field_operands, field_or_self, forward_slice, truncated_addsub};
+use crate::fuse::{field_operands, field_or_self, forward_slice, narrow_mul, truncated_addsub};
 use crate::instr::{ArithOp, BitOp, CmpOp, Instr, ReduceOp, WideOp};
 
 impl Compiler<'_> {
@@ -309,6 +309,10 @@ impl Compiler<'_> {
             BinaryOp::Add | BinaryOp::Sub if narrow => {
                 let d = dest!();
                 self.addsub(node, d, ms(w), class);
+            }
+            BinaryOp::Mul if narrow_mul(self.flat, &self.rep, node).is_some() => {
+                let d = dest!();
+                self.mul(node, d, ms(w), class);
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => {
                 if narrow {
