@@ -75,11 +75,12 @@ pub(crate) struct FlatWritePort {
 
 /// A memory with its ports as flattened nodes.
 #[derive(Debug, Clone)]
-pub(crate) struct FlatMem {
+pub(crate) struct FlatMem<'d> {
     pub name: String,
     pub ty: Type,
     pub depth: u32,
-    pub init: Option<Vec<Bits>>,
+    /// The design's initial contents, borrowed: a model's ROMs are most of its size.
+    pub init: Option<&'d [Bits]>,
     pub read_ports: Vec<FlatReadPort>,
     pub write_ports: Vec<FlatWritePort>,
 }
@@ -109,10 +110,10 @@ impl FlatSignal {
 
 /// The whole design as one module.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Flat {
+pub(crate) struct Flat<'d> {
     pub nodes: Vec<FlatNode>,
     pub regs: Vec<FlatReg>,
-    pub mems: Vec<FlatMem>,
+    pub mems: Vec<FlatMem<'d>>,
     /// Top-level inputs (including `rst` when the top is clocked), by name.
     pub inputs: Vec<(String, FlatId)>,
     /// The `rst` node when the top is clocked.
@@ -125,7 +126,7 @@ pub(crate) struct Flat {
 }
 
 /// Inlines every instance of `design`'s top module.
-pub(crate) fn flatten(design: &Design) -> Result<Flat, SimError> {
+pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     if design.modules.get(design.top.0 as usize).is_none() {
         return Err(SimError::BadDesign(format!(
             "the top module id {} is not in the design",
@@ -157,7 +158,7 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat, SimError> {
 /// Deeper than this, the hierarchy must be recursive (which a checked design never is).
 const MAX_DEPTH: usize = 256;
 
-impl Flat {
+impl<'d> Flat<'d> {
     fn push(&mut self, kind: FlatKind, ty: Type, inst: u32) -> FlatId {
         self.nodes.push(FlatNode { kind, ty, inst });
         (self.nodes.len() - 1) as FlatId
@@ -167,7 +168,7 @@ impl Flat {
     /// `i`. Returns the flat node of every port (inputs and outputs).
     fn inline(
         &mut self,
-        design: &Design,
+        design: &'d Design,
         mid: ModuleId,
         port_inputs: &[Option<FlatId>],
         scope: &mut Vec<String>,
@@ -245,7 +246,7 @@ impl Flat {
                 name: scoped(scope, &mem.name),
                 ty: mem.ty,
                 depth: mem.depth,
-                init: mem.init.clone(),
+                init: mem.init.as_deref(),
                 read_ports,
                 write_ports,
             });

@@ -127,7 +127,7 @@ pub(crate) struct Term {
 }
 
 struct Expander<'a> {
-    flat: &'a Flat,
+    flat: &'a Flat<'a>,
     rep: &'a [FlatId],
     ranges: &'a [Option<Range>],
     out: Vec<Term>,

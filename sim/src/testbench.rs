@@ -120,7 +120,7 @@ impl Simulator {
     /// loop, a malformed node), naming the signals involved.
     pub fn new(design: &Design) -> Result<Self, SimError> {
         let flat = flatten(design)?;
-        let prog = compile(&flat)?;
+        let mut prog = compile(&flat)?;
         let mut state = prog.state;
         if !in_bounds(&prog.init, &prog.side, state.len())
             || !in_bounds(&prog.comb, &prog.side, state.len())
@@ -189,13 +189,14 @@ impl Simulator {
                 width: ty.width,
             });
         }
+        // The contents move to the stores; the layouts keep the shape.
         let mems = prog
             .mems
-            .iter()
+            .iter_mut()
             .map(|m| MemStore {
                 words: m.words as usize,
                 depth: u64::from(m.depth),
-                data: m.init.clone(),
+                data: std::mem::take(&mut m.init),
             })
             .collect();
         let mem_names = prog

@@ -31,7 +31,7 @@ pub(crate) struct MemLayout {
     pub depth: u32,
     /// Words per entry.
     pub words: u32,
-    /// The initial contents, `depth * words` words.
+    /// The initial contents, `depth * words` words (moved to the simulator's store).
     pub init: Vec<u64>,
 }
 
@@ -109,7 +109,7 @@ fn sx(ty: Type) -> u8 {
 type Staged = HashMap<(Slot, u32), Slot>;
 
 struct Compiler<'a> {
-    flat: &'a Flat,
+    flat: &'a Flat<'a>,
     rep: Vec<FlatId>,
     state: Vec<u64>,
     class_of: Vec<Class>,
