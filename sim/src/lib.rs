@@ -12,11 +12,17 @@
 //! long before a Verilator build would finish.
 //!
 //! What makes the pass short:
-//! - only the logic that registers and memories read runs every cycle; logic that is only
+//! - idle logic is skipped: the program is cut into partitions, one per instance (merged
+//!   where instances feed each other both ways, cut where large), and a partition runs only
+//!   when a word it reads changed since it last ran; the edge's register commits and
+//!   memory reads likewise run only when their inputs changed. A core whose units take
+//!   turns pays for the unit that is busy. [`Simulator::set_skip_idle`] turns this off,
+//!   which the property tests use as the reference;
+//! - only the logic that registers and memories read runs at all; logic that is only
 //!   peeked or traced runs when someone looks;
 //! - small operations are folded into the instructions that read them (a field of a bus,
 //!   a sign extension, a shift by a constant, a truncated sum become operand shifts of one
-//!   fused add), and buses packed then unpacked again cost nothing;
+//!   fused add or multiply), and buses packed then unpacked again cost nothing;
 //! - alike instructions are grouped by level and executed in runs, one dispatch per run;
 //! - registers commit readers first, so pipelines and shift registers are block copies.
 //!

@@ -195,6 +195,11 @@ pub(crate) fn partition(
     if !order.is_empty() {
         ends.push(order.len() as u32);
     }
+    let mut start = 0;
+    for &end in &ends {
+        batch_by_kind(&mut order[start as usize..end as usize], instrs, side, len);
+        start = end;
+    }
 
     // Who reads what across partitions, and which items each partition feeds.
     let parts = ends.len();
@@ -232,6 +237,81 @@ pub(crate) fn partition(
         outs: Csr::new(parts, outs),
         fed_items: Csr::new(parts, fed_items),
     }
+}
+
+/// Reorders one partition's instructions (in a topological order) so that instructions of
+/// one kind sit together as far as their dependencies allow, which makes the executor's
+/// runs longer and its dispatches fewer (see [`crate::exec`]): a greedy list schedule that
+/// keeps taking ready instructions of the kind it is on, then moves to the kind with the
+/// most ready. Dependencies are every read after a write, write after write and write after
+/// read of a word, so a word written in steps (a concatenation) keeps its order.
+fn batch_by_kind(part: &mut [u32], instrs: &[Instr], side: &Side, len: usize) {
+    use std::collections::BTreeSet;
+    let n = part.len();
+    // Per word: the last writer so far and the readers since, as local indices.
+    let mut last_write: HashMap<Slot, usize> = HashMap::new();
+    let mut reads_since: HashMap<Slot, Vec<usize>> = HashMap::new();
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut indegree = vec![0usize; n];
+    for (i, &g) in part.iter().enumerate() {
+        let mut deps = Vec::new();
+        accesses(&instrs[g as usize], side, |a| {
+            for w in a.slot..(a.slot + a.words).min(len as Slot) {
+                deps.extend(last_write.get(&w).copied());
+                if a.write {
+                    deps.extend(reads_since.remove(&w).unwrap_or_default());
+                }
+            }
+        });
+        accesses(&instrs[g as usize], side, |a| {
+            for w in a.slot..(a.slot + a.words).min(len as Slot) {
+                if a.write {
+                    last_write.insert(w, i);
+                } else {
+                    reads_since.entry(w).or_default().push(i);
+                }
+            }
+        });
+        deps.sort_unstable();
+        deps.dedup();
+        for d in deps.into_iter().filter(|d| *d != i) {
+            succ[d].push(i);
+            indegree[i] += 1;
+        }
+    }
+    let kind = |i: usize| std::mem::discriminant(&instrs[part[i] as usize]);
+    let mut ready: HashMap<_, BTreeSet<usize>> = HashMap::new();
+    for i in (0..n).filter(|i| indegree[*i] == 0) {
+        ready.entry(kind(i)).or_default().insert(i);
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut cur = None;
+    while out.len() < n {
+        let k = match cur.filter(|k| ready.get(k).is_some_and(|r| !r.is_empty())) {
+            Some(k) => k,
+            None => {
+                let (k, _) = ready
+                    .iter()
+                    .filter(|(_, r)| !r.is_empty())
+                    .max_by_key(|(_, r)| (r.len(), Reverse(*r.first().expect("not empty"))))
+                    .expect("a topological order exists");
+                *k
+            }
+        };
+        cur = Some(k);
+        let i = ready
+            .get_mut(&k)
+            .and_then(|r| r.pop_first())
+            .expect("chosen above");
+        out.push(part[i]);
+        for &s in &succ[i] {
+            indegree[s] -= 1;
+            if indegree[s] == 0 {
+                ready.entry(kind(s)).or_default().insert(s);
+            }
+        }
+    }
+    part.copy_from_slice(&out);
 }
 
 /// The (last) instruction writing each state word, or [`NONE`].
