@@ -12,6 +12,35 @@
 use crate::instr::Slot;
 use crate::partition::Partitions;
 
+/// How a [`Simulator`](crate::Simulator) chooses the logic it evaluates each cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// Every instruction every cycle, with no bookkeeping: the plain path, and the fastest
+    /// when most of the logic changes every cycle (a free-running datapath).
+    All,
+    /// Only the partitions of the logic, and the register commits and memory reads, whose
+    /// inputs changed since they last ran: the fastest when most of the design is idle
+    /// (a core whose units take turns).
+    Changed,
+    /// [`Changed`](Self::Changed), measured over windows of `window` cycles: after a window
+    /// in which more than half the logic ran anyway, [`All`](Self::All) for a while, then
+    /// `Changed` again.
+    Adaptive { window: u32 },
+}
+
+impl Default for Evaluation {
+    /// Adaptive, in windows of 4096 cycles.
+    fn default() -> Self {
+        Evaluation::Adaptive { window: 4096 }
+    }
+}
+
+/// Windows an adaptive policy evaluates everything before it tries skipping again.
+const PROBE_WINDOWS: u32 = 16;
+
+/// The most windows between tries at skipping.
+const MAX_BACKOFF: u32 = 256;
+
 /// A set of small integers, visited in order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Marks(Vec<u64>);
@@ -74,9 +103,23 @@ pub(crate) struct Activity {
     item_count: usize,
     /// For each memory, the items that read it.
     mem_readers: Vec<Vec<u32>>,
-    /// Mark every partition before every pass: evaluation without skipping, the reference
-    /// the skipping is tested against.
-    full: bool,
+    /// How to choose between skipping and evaluating everything.
+    policy: Evaluation,
+    /// Whether changes are being tracked and idle logic skipped (else everything runs,
+    /// without bookkeeping).
+    tracking: bool,
+    /// Instructions in a pass over the whole program.
+    total: u64,
+    /// Cycles and instructions of the current [`Evaluation::Adaptive`] window.
+    window_cycles: u32,
+    window_evaluated: u64,
+    /// Windows left before an adaptive policy that is evaluating everything tries skipping
+    /// again.
+    probe_in: u32,
+    /// Windows to evaluate everything after the next busy window: doubled after each
+    /// try at skipping that finds the logic still busy, so a design that is always busy
+    /// pays for the tries less and less.
+    backoff: u32,
     /// The tables of [`Partitions`] (its program goes to the executor).
     tables: Partitions,
     /// The value of each of the partitions' outputs when its partition last ran.
@@ -92,6 +135,7 @@ impl Activity {
         state: &[u64],
         item_count: usize,
         mem_readers: Vec<Vec<u32>>,
+        total: u64,
     ) -> Self {
         let mut items = Marks::new(item_count);
         items.fill(item_count);
@@ -101,7 +145,13 @@ impl Activity {
             draining: Marks::new(item_count),
             item_count,
             mem_readers,
-            full: false,
+            policy: Evaluation::default(),
+            tracking: true,
+            total,
+            window_cycles: 0,
+            window_evaluated: 0,
+            probe_in: 0,
+            backoff: PROBE_WINDOWS,
             shadow: tables
                 .outs
                 .values()
@@ -113,10 +163,64 @@ impl Activity {
         }
     }
 
-    /// Turns skipping off (`full`) or on; either way the next pass runs everything.
-    pub(crate) fn set_full(&mut self, full: bool) {
-        self.full = full;
+    /// Sets the policy; the next pass and edge run everything.
+    pub(crate) fn set_policy(&mut self, policy: Evaluation) {
+        self.policy = policy;
+        self.tracking = policy != Evaluation::All;
+        self.window_cycles = 0;
+        self.window_evaluated = 0;
         self.wake_all();
+    }
+
+    /// Whether idle logic is being skipped now.
+    #[inline(always)]
+    pub(crate) fn tracking(&self) -> bool {
+        self.tracking
+    }
+
+    /// Counts `n` instructions run while tracking.
+    #[inline(always)]
+    pub(crate) fn count(&mut self, n: u64) {
+        self.evaluated += n;
+        self.window_evaluated += n;
+    }
+
+    /// Counts a pass over the whole program, made while not tracking.
+    #[inline(always)]
+    pub(crate) fn ran_all(&mut self) {
+        self.evaluated += self.total;
+    }
+
+    /// After each edge: an adaptive policy that ends a window decides how to go on. A
+    /// window in which more than half of the logic ran anyway is followed by windows of
+    /// evaluating everything ([`PROBE_WINDOWS`], doubling up to [`MAX_BACKOFF`] while the
+    /// logic stays busy), then skipping is tried again.
+    #[inline(always)]
+    pub(crate) fn end_cycle(&mut self) {
+        let Evaluation::Adaptive { window } = self.policy else {
+            return;
+        };
+        self.window_cycles += 1;
+        if self.window_cycles < window.max(1) {
+            return;
+        }
+        if self.tracking {
+            if self.window_evaluated * 2 > self.total * u64::from(self.window_cycles) {
+                self.tracking = false;
+                self.probe_in = self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            } else {
+                self.backoff = PROBE_WINDOWS;
+            }
+        } else {
+            self.probe_in -= 1;
+            if self.probe_in == 0 {
+                self.tracking = true;
+                self.wake_all();
+            }
+        }
+        self.window_cycles = 0;
+        self.window_evaluated = 0;
     }
 
     /// Marks every partition and edge item.
@@ -137,6 +241,13 @@ impl Activity {
         }
     }
 
+    /// Whether words `a` and `b` are read by the same partitions and items.
+    pub(crate) fn same_readers(&self, a: Slot, b: Slot) -> bool {
+        let t = &self.tables;
+        t.part_readers.get(a as usize) == t.part_readers.get(b as usize)
+            && t.item_readers.get(a as usize) == t.item_readers.get(b as usize)
+    }
+
     /// Marks the read ports of memory `mem`, whose contents changed.
     pub(crate) fn wake_mem(&mut self, mem: u32) {
         for &k in &self.mem_readers[mem as usize] {
@@ -149,9 +260,6 @@ impl Activity {
     pub(crate) fn begin_edge(&mut self) -> Marks {
         let mut now = std::mem::take(&mut self.draining);
         std::mem::swap(&mut now, &mut self.items);
-        if self.full {
-            now.fill(self.item_count);
-        }
         now
     }
 
@@ -167,7 +275,7 @@ impl Activity {
     /// Whether partition `p` must run now; clears its mark.
     #[inline]
     pub(crate) fn take(&mut self, p: usize) -> bool {
-        self.full || std::mem::replace(&mut self.active[p], false)
+        std::mem::replace(&mut self.active[p], false)
     }
 
     /// After partition `p` ran: marks the items it feeds, and the partitions reading each

@@ -34,6 +34,9 @@ struct Read {
     en: Slot,
     alo: u8,
     ams: u8,
+    /// One-word entries and every address the mask lets through inside the memory, so
+    /// the read needs no bounds work (checked by [`Edge::new`]).
+    direct: bool,
 }
 
 /// A write port: `mem[(addr >> alo) & mask(ams)] = data` when bit `elo` of `en` is set.
@@ -46,6 +49,8 @@ struct Write {
     alo: u8,
     ams: u8,
     elo: u8,
+    /// As for [`Read`]: no bounds work needed.
+    direct: bool,
 }
 
 /// The clock edge, sorted by kind so the common cases are tight loops: staging copies
@@ -68,14 +73,24 @@ pub(crate) struct Edge {
     /// Multi-word registers `(q, next, en, words)`, committed last; `en` may be [`ALWAYS`].
     wide_regs: Vec<(Slot, Slot, Slot, u32)>,
     run: Option<RegRun>,
+    /// For each register run, its segments `segs[start..end]`: `(offset, words)` of
+    /// consecutive words whose readers are the same (see [`Edge::segment`]).
+    reg_segs: Vec<(u32, u32)>,
+    segs: Vec<(u32, u32)>,
 }
 
 impl Edge {
-    /// Sorts `ops` (in the compiler's commit order); `None` if a one-word register names a
-    /// slot outside a state of `len` words, which the unchecked copies rely on.
-    pub(crate) fn new(ops: &[EdgeOp], len: usize) -> Option<Self> {
+    /// Sorts `ops` (in the compiler's commit order) for memories of `(words, depth)`;
+    /// `None` if an op names a slot outside a state of `len` words or a missing memory,
+    /// which the unchecked accesses rely on.
+    pub(crate) fn new(ops: &[EdgeOp], len: usize, mems: &[(usize, u64)]) -> Option<Self> {
         let mut e = Edge::default();
         let ok = |s: Slot| (s as usize) < len;
+        let fits = |s: Slot, n: usize| (s as usize).saturating_add(n) <= len;
+        let port = |mem: u32, data: Slot, addr: Slot, en: Slot| {
+            let &(words, _) = mems.get(mem as usize)?;
+            (fits(data, words) && ok(addr) && (en == ALWAYS || ok(en))).then_some(())
+        };
         for op in ops {
             match *op {
                 EdgeOp::Stage { d, a, n } => e.stage.push((d, a, n)),
@@ -83,7 +98,11 @@ impl Edge {
                     e.push_reg(q, next, en)
                 }
                 EdgeOp::Reg { .. } => return None,
-                EdgeOp::RegWide { q, next, en, n } => e.wide_regs.push((q, next, en, n)),
+                EdgeOp::RegWide { q, next, en, n } => {
+                    let n_ = n as usize;
+                    (fits(q, n_) && fits(next, n_) && (en == ALWAYS || ok(en))).then_some(())?;
+                    e.wide_regs.push((q, next, en, n))
+                }
                 EdgeOp::MemRead {
                     mem,
                     data,
@@ -91,14 +110,19 @@ impl Edge {
                     en,
                     alo,
                     ams,
-                } => e.reads.push(Read {
-                    mem,
-                    data,
-                    addr,
-                    en,
-                    alo,
-                    ams,
-                }),
+                } => {
+                    port(mem, data, addr, en)?;
+                    let (words, depth) = mems[mem as usize];
+                    e.reads.push(Read {
+                        mem,
+                        data,
+                        addr,
+                        en,
+                        alo,
+                        ams,
+                        direct: words == 1 && mask(ams) < depth,
+                    })
+                }
                 EdgeOp::MemWrite {
                     mem,
                     addr,
@@ -107,15 +131,20 @@ impl Edge {
                     alo,
                     ams,
                     elo,
-                } => e.writes.push(Write {
-                    mem,
-                    addr,
-                    data,
-                    en,
-                    alo,
-                    ams,
-                    elo,
-                }),
+                } => {
+                    port(mem, data, addr, en)?;
+                    let (words, depth) = mems[mem as usize];
+                    e.writes.push(Write {
+                        direct: words == 1 && mask(ams) < depth,
+                        mem,
+                        addr,
+                        data,
+                        en,
+                        alo,
+                        ams,
+                        elo,
+                    })
+                }
             }
         }
         e.regs.extend(e.run.take().map(|r| r.normalized()));
@@ -154,6 +183,29 @@ impl Edge {
             items.push(words(next, n).chain(en(e)).collect());
         }
         items
+    }
+
+    /// Cuts every register run into segments of consecutive registers that `same_readers`
+    /// says are read by the same partitions and items. A shift register feeding one
+    /// datapath is one segment, so a commit that changes it marks its readers once; two
+    /// unrelated counters that happen to sit side by side stay two, so one that is idle
+    /// does not wake the other's logic.
+    pub(crate) fn segment(&mut self, same_readers: impl Fn(Slot, Slot) -> bool) {
+        self.reg_segs.clear();
+        self.segs.clear();
+        for &(q, _, _, n) in &self.regs {
+            let start = self.segs.len() as u32;
+            let mut off = 0;
+            while off < n {
+                let mut len = 1;
+                while off + len < n && same_readers(q + off, q + off + len) {
+                    len += 1;
+                }
+                self.segs.push((off, len));
+                off += len;
+            }
+            self.reg_segs.push((start, self.segs.len() as u32));
+        }
     }
 
     /// For each of `mems` memories, the items that read it.
@@ -215,122 +267,212 @@ impl RegRun {
     }
 }
 
-/// Copies `n` words from `next` to `q` (the ranges may overlap: a shift register) unless
-/// they are equal already, marking the readers of each word that changes (`per_word`) or
-/// of all `n` if any does.
+/// Copies `n` words from `from` to `to`, as if all were read first (the ranges may
+/// overlap); one word without a call into the C library's `memmove`.
 #[inline(always)]
-fn commit(
-    st: &mut [u64],
-    q: usize,
-    next: usize,
-    n: usize,
-    per_word: bool,
-    activity: &mut Activity,
-) {
-    let mut changed = false;
-    for i in 0..n {
-        if st[q + i] != st[next + i] {
-            changed = true;
-            if per_word {
-                activity.wake((q + i) as Slot, 1);
-            }
-        }
-    }
-    if changed {
-        st.copy_within(next..next + n, q);
-        if !per_word {
-            activity.wake(q as Slot, n);
-        }
+fn copy(st: &mut [u64], from: usize, to: usize, n: usize) {
+    if n == 1 {
+        st[to] = st[from];
+    } else {
+        st.copy_within(from..from + n, to);
     }
 }
 
-/// Runs one clock edge (without reset, which the caller applies afterwards): every marked
-/// item, and marks for the combinational partitions and the next edge what changed.
+/// Memory read port `r`; with `TRACK`, marks the readers of its data if it changed.
+#[inline(always)]
+fn read<const TRACK: bool>(r: &Read, st: &mut [u64], mems: &[MemStore], activity: &mut Activity) {
+    if r.en != ALWAYS && st[r.en as usize] == 0 {
+        return;
+    }
+    if r.direct {
+        // SAFETY: `Edge::new` checked the memory index and the slots against the state's
+        // length, and that every masked address is inside the memory.
+        unsafe {
+            let m = mems.get_unchecked(r.mem as usize);
+            let a = (*st.get_unchecked(r.addr as usize) >> r.alo) & mask(r.ams);
+            let v = *m.data.get_unchecked(a as usize);
+            let old = st.get_unchecked_mut(r.data as usize);
+            if *old != v {
+                *old = v;
+                if TRACK {
+                    activity.wake(r.data, 1);
+                }
+            }
+        }
+        return;
+    }
+    let m = &mems[r.mem as usize];
+    let a = (st[r.addr as usize] >> r.alo) & mask(r.ams);
+    let data = r.data as usize;
+    if m.words == 1 {
+        let v = m.data.get(a as usize).copied().unwrap_or(0);
+        if std::mem::replace(&mut st[data], v) != v && TRACK {
+            activity.wake(r.data, 1);
+        }
+        return;
+    }
+    let old = &mut st[data..data + m.words];
+    let new = if a < m.depth {
+        let base = a as usize * m.words;
+        &m.data[base..base + m.words]
+    } else {
+        &[][..]
+    };
+    let mut changed = false;
+    for (i, w) in old.iter_mut().enumerate() {
+        let v = new.get(i).copied().unwrap_or(0);
+        changed |= *w != v;
+        *w = v;
+    }
+    if changed && TRACK {
+        activity.wake(r.data, m.words);
+    }
+}
+
+/// Memory write port `w`; with `TRACK`, a write that changes the contents marks the
+/// memory's read ports for the next edge.
+#[inline(always)]
+fn write<const TRACK: bool>(w: &Write, st: &[u64], mems: &mut [MemStore], activity: &mut Activity) {
+    if (st[w.en as usize] >> w.elo) & 1 == 0 {
+        return;
+    }
+    if w.direct {
+        // SAFETY: as in `read`, checked by `Edge::new`.
+        unsafe {
+            let m = mems.get_unchecked_mut(w.mem as usize);
+            let a = (*st.get_unchecked(w.addr as usize) >> w.alo) & mask(w.ams);
+            let v = *st.get_unchecked(w.data as usize);
+            if std::mem::replace(m.data.get_unchecked_mut(a as usize), v) != v && TRACK {
+                activity.wake_mem(w.mem);
+            }
+        }
+        return;
+    }
+    let m = &mut mems[w.mem as usize];
+    let a = (st[w.addr as usize] >> w.alo) & mask(w.ams);
+    if a >= m.depth {
+        return;
+    }
+    let (base, data) = (a as usize * m.words, w.data as usize);
+    if m.words == 1 {
+        let v = st[data];
+        if std::mem::replace(&mut m.data[base], v) != v && TRACK {
+            activity.wake_mem(w.mem);
+        }
+        return;
+    }
+    let (old, new) = (&mut m.data[base..base + m.words], &st[data..data + m.words]);
+    if !TRACK {
+        old.copy_from_slice(new);
+    } else if old != new {
+        old.copy_from_slice(new);
+        activity.wake_mem(w.mem);
+    }
+}
+
+/// One-word register run `k`. A run's registers are compared in segments of words with
+/// the same readers (see [`Edge::segment`]), and a segment that changed marks them once.
+#[inline(always)]
+fn reg<const TRACK: bool>(edge: &Edge, k: usize, st: &mut [u64], activity: &mut Activity) {
+    let (q, next, en, n) = edge.regs[k];
+    if n == 1 {
+        // SAFETY: `Edge::new` checked the three slots against the state's length.
+        unsafe {
+            let on = *st.get_unchecked(en as usize) != 0;
+            let (v, old) = (
+                *st.get_unchecked(next as usize),
+                *st.get_unchecked(q as usize),
+            );
+            if !TRACK {
+                // A select, not a branch: enables follow the data.
+                *st.get_unchecked_mut(q as usize) = if on { v } else { old };
+            } else if on && old != v {
+                *st.get_unchecked_mut(q as usize) = v;
+                activity.wake(q, 1);
+            }
+        }
+        return;
+    }
+    if st[en as usize] == 0 {
+        return;
+    }
+    let (q, next, n) = (q as usize, next as usize, n as usize);
+    // The ranges may overlap (a shift register): compare everything before the copy.
+    if TRACK {
+        let (s0, s1) = edge.reg_segs[k];
+        let mut changed = false;
+        for &(off, len) in &edge.segs[s0 as usize..s1 as usize] {
+            let (off, len) = (off as usize, len as usize);
+            if st[q + off..q + off + len] != st[next + off..next + off + len] {
+                changed = true;
+                activity.wake((q + off) as Slot, 1);
+            }
+        }
+        if changed {
+            copy(st, next, q, n);
+        }
+    } else {
+        copy(st, next, q, n);
+    }
+}
+
+/// Multi-word register `k` (numbered among the wide ones).
+#[inline(always)]
+fn wide<const TRACK: bool>(edge: &Edge, k: usize, st: &mut [u64], activity: &mut Activity) {
+    let (q, next, en, n) = edge.wide_regs[k];
+    if en != ALWAYS && st[en as usize] == 0 {
+        return;
+    }
+    let (q, next, n) = (q as usize, next as usize, n as usize);
+    if !TRACK {
+        copy(st, next, q, n);
+    } else if st[q..q + n] != st[next..next + n] {
+        copy(st, next, q, n);
+        activity.wake(q as Slot, n);
+    }
+}
+
+/// Runs one clock edge (without reset, which the caller applies afterwards). With `TRACK`,
+/// only the items marked run, and what changes marks its readers (the combinational
+/// partitions now, the items for the next edge); without, everything commits.
 #[inline(never)]
-pub(crate) fn run_edge(
+pub(crate) fn run_edge<const TRACK: bool>(
     edge: &Edge,
     st: &mut [u64],
     mems: &mut [MemStore],
     activity: &mut Activity,
 ) {
     for &(d, a, n) in &edge.stage {
-        let (d, a, n) = (d as usize, a as usize, n as usize);
-        st.copy_within(a..a + n, d);
+        copy(st, a as usize, d as usize, n as usize);
+    }
+    let (reads, regs) = (edge.reads.len(), edge.regs.len());
+    if !TRACK {
+        for r in &edge.reads {
+            read::<false>(r, st, mems, activity);
+        }
+        for w in &edge.writes {
+            write::<false>(w, st, mems, activity);
+        }
+        for k in 0..regs {
+            reg::<false>(edge, k, st, activity);
+        }
+        for k in 0..edge.wide_regs.len() {
+            wide::<false>(edge, k, st, activity);
+        }
+        return;
     }
     let mut todo: Marks = activity.begin_edge();
-    let on = |st: &[u64], en: Slot| en == ALWAYS || st[en as usize] != 0;
-    let (reads, regs) = (edge.reads.len(), edge.regs.len());
     todo.drain(0, reads, |k| {
-        let r = edge.reads[k];
-        if !on(st, r.en) {
-            return;
-        }
-        let m = &mems[r.mem as usize];
-        let a = (st[r.addr as usize] >> r.alo) & mask(r.ams);
-        let data = r.data as usize;
-        let changed = if m.words == 1 {
-            let v = m.data.get(a as usize).copied().unwrap_or(0);
-            std::mem::replace(&mut st[data], v) != v
-        } else {
-            let old = &mut st[data..data + m.words];
-            let new = if a < m.depth {
-                let base = a as usize * m.words;
-                &m.data[base..base + m.words]
-            } else {
-                &[][..]
-            };
-            let mut changed = false;
-            for (i, w) in old.iter_mut().enumerate() {
-                let v = new.get(i).copied().unwrap_or(0);
-                changed |= *w != v;
-                *w = v;
-            }
-            changed
-        };
-        if changed {
-            activity.wake(r.data, m.words);
-        }
+        read::<true>(&edge.reads[k], st, mems, activity)
     });
     for w in &edge.writes {
-        if (st[w.en as usize] >> w.elo) & 1 == 0 {
-            continue;
-        }
-        let m = &mut mems[w.mem as usize];
-        let a = (st[w.addr as usize] >> w.alo) & mask(w.ams);
-        if a >= m.depth {
-            continue;
-        }
-        let (base, data) = (a as usize * m.words, w.data as usize);
-        let (old, new) = (&mut m.data[base..base + m.words], &st[data..data + m.words]);
-        if old != new {
-            old.copy_from_slice(new);
-            activity.wake_mem(w.mem);
-        }
+        write::<true>(w, st, mems, activity);
     }
     todo.drain(reads, reads + regs, |k| {
-        let (q, next, en, n) = edge.regs[k - reads];
-        if n == 1 {
-            // SAFETY: `Edge::new` checked the three slots against the state's length.
-            unsafe {
-                if *st.get_unchecked(en as usize) != 0 {
-                    let v = *st.get_unchecked(next as usize);
-                    let old = st.get_unchecked_mut(q as usize);
-                    if *old != v {
-                        *old = v;
-                        activity.wake(q, 1);
-                    }
-                }
-            }
-        } else if st[en as usize] != 0 {
-            // A run of registers: each word is a register of its own.
-            commit(st, q as usize, next as usize, n as usize, true, activity);
-        }
+        reg::<true>(edge, k - reads, st, activity)
     });
     todo.drain(reads + regs, edge.items(), |k| {
-        let (q, next, en, n) = edge.wide_regs[k - reads - regs];
-        if on(st, en) {
-            commit(st, q as usize, next as usize, n as usize, false, activity);
-        }
+        wide::<true>(edge, k - reads - regs, st, activity)
     });
     activity.end_edge(todo);
 }

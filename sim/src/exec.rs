@@ -138,7 +138,7 @@ pub(crate) fn run_active(code: &Code, side: &Side, st: &mut [u64], activity: &mu
     for p in 0..code.parts.len() {
         if activity.take(p) {
             run_part(code, p, side, st);
-            activity.evaluated += code.part_len(p) as u64;
+            activity.count(code.part_len(p) as u64);
             activity.ran(p, st);
         }
     }

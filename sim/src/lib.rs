@@ -16,8 +16,9 @@
 //!   where instances feed each other both ways, cut where large), and a partition runs only
 //!   when a word it reads changed since it last ran; the edge's register commits and
 //!   memory reads likewise run only when their inputs changed. A core whose units take
-//!   turns pays for the unit that is busy. [`Simulator::set_skip_idle`] turns this off,
-//!   which the property tests use as the reference;
+//!   turns pays for the unit that is busy. Where most logic changes every cycle anyway,
+//!   the bookkeeping costs more than it saves, so by default the simulator measures and
+//!   falls back to evaluating everything while that lasts ([`Evaluation`]);
 //! - only the logic that registers and memories read runs at all; logic that is only
 //!   peeked or traced runs when someone looks;
 //! - small operations are folded into the instructions that read them (a field of a bus,
@@ -76,6 +77,7 @@ mod testbench;
 pub mod vcd;
 mod wide;
 
+pub use activity::Evaluation;
 pub use error::SimError;
 pub use reference::Reference;
 pub use testbench::{InputId, SignalId, Simulator};

@@ -8,7 +8,7 @@ use hardwire_hdl::ir::{Design, Type};
 use hardwire_hdl::Bits;
 
 use crate::access::in_bounds;
-use crate::activity::Activity;
+use crate::activity::{Activity, Evaluation};
 use crate::commit::{run_edge, Edge, MemStore};
 use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
@@ -76,7 +76,11 @@ struct Named {
 /// [`poke_mem`](Self::poke_mem). The crate documentation has a worked example.
 pub struct Simulator {
     state: Vec<u64>,
+    /// The combinational program in partitions, for skipping idle logic.
     comb: Code,
+    /// The same program in the compiler's order as one partition, for evaluating
+    /// everything (its runs of alike instructions are longer).
+    all: Code,
     /// Which partitions of `comb` must run before the next edge.
     activity: Activity,
     obs: Code,
@@ -130,8 +134,15 @@ impl Simulator {
                 "internal error: an instruction names a slot outside the state".into(),
             ));
         }
-        let edge = Edge::new(&prog.edge, state.len()).ok_or_else(|| {
-            SimError::BadDesign("internal error: a register names a slot outside the state".into())
+        let shapes: Vec<(usize, u64)> = prog
+            .mems
+            .iter()
+            .map(|m| (m.words as usize, u64::from(m.depth)))
+            .collect();
+        let mut edge = Edge::new(&prog.edge, state.len(), &shapes).ok_or_else(|| {
+            SimError::BadDesign(
+                "internal error: the clock edge names a slot outside the state".into(),
+            )
         })?;
         run_comb(&Code::new(prog.init), &prog.side, &mut state);
         let mut parts = partition(
@@ -142,12 +153,15 @@ impl Simulator {
             state.len(),
         );
         let comb = Code::partitioned(std::mem::take(&mut parts.instrs), &parts.ends);
+        let all = Code::new(prog.comb);
         let activity = Activity::new(
             parts,
             &state,
             edge.items(),
             edge.mem_readers(prog.mems.len()),
+            comb.instrs().len() as u64,
         );
+        edge.segment(|a, b| activity.same_readers(a, b));
         let mut names = HashMap::new();
         let mut vcd_vars = Vec::new();
         for (name, node) in &flat.inputs {
@@ -208,6 +222,7 @@ impl Simulator {
         Ok(Simulator {
             state,
             comb,
+            all,
             activity,
             obs: Code::new(prog.obs),
             side: prog.side,
@@ -266,7 +281,12 @@ impl Simulator {
     #[inline]
     fn settle_core(&mut self) {
         if self.dirty {
-            run_active(&self.comb, &self.side, &mut self.state, &mut self.activity);
+            if self.activity.tracking() {
+                run_active(&self.comb, &self.side, &mut self.state, &mut self.activity);
+            } else {
+                run_comb(&self.all, &self.side, &mut self.state);
+                self.activity.ran_all();
+            }
             self.dirty = false;
         }
     }
@@ -292,11 +312,10 @@ impl Simulator {
         self.touch();
     }
 
-    /// Whether to skip the partitions of the logic whose inputs did not change since they
-    /// last ran (on by default). Off, every cycle evaluates all the logic that registers and
-    /// memories read: the slow, obviously complete path that skipping is tested against.
-    pub fn set_skip_idle(&mut self, skip: bool) {
-        self.activity.set_full(!skip);
+    /// How to choose the logic evaluated each cycle: [`Evaluation::Adaptive`] by default.
+    /// [`Evaluation::All`] is the plain path that skipping is tested against.
+    pub fn set_evaluation(&mut self, evaluation: Evaluation) {
+        self.activity.set_policy(evaluation);
         self.touch();
     }
 
@@ -310,12 +329,17 @@ impl Simulator {
         } else {
             self.settle_core();
         }
-        run_edge(
+        let (edge, st, mems, act) = (
             &self.edge,
             &mut self.state,
             &mut self.mems,
             &mut self.activity,
         );
+        if act.tracking() {
+            run_edge::<true>(edge, st, mems, act);
+        } else {
+            run_edge::<false>(edge, st, mems, act);
+        }
         if let Some(rst) = self.rst {
             if self.state[rst as usize] != 0 {
                 self.activity.wake_all();
@@ -325,6 +349,7 @@ impl Simulator {
                 }
             }
         }
+        self.activity.end_cycle();
         self.cycle += 1;
         self.touch();
     }

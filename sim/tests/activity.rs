@@ -2,11 +2,11 @@
 //! designs (registers narrow and wide, enables, a memory per instance, combinational paths
 //! through several instances and back) driven by random stretches of idle cycles, busy
 //! cycles, single toggling inputs, resets and memory pokes give the same values with
-//! skipping as with every instruction evaluated every cycle, and as the reference
-//! interpreter.
+//! skipping (throughout, or switching to evaluating everything and back every few cycles)
+//! as with every instruction evaluated every cycle, and as the reference interpreter.
 
 use hardwire_hdl::prelude::*;
-use hardwire_sim::{Reference, Simulator};
+use hardwire_sim::{Evaluation, Reference, Simulator};
 use proptest::prelude::*;
 
 /// An operation on earlier values (indices modulo the values so far).
@@ -201,11 +201,21 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn skipping_idle_logic_equals_evaluating_everything(n in net(), phases in prop::collection::vec(phase(), 1..12)) {
+    fn skipping_idle_logic_equals_evaluating_everything(
+        n in net(),
+        phases in prop::collection::vec(phase(), 1..12),
+        adaptive in prop::option::of(1u32..6),
+    ) {
         let design = Design::elaborate(&n).unwrap_or_else(|e| panic!("{e}"));
         let mut skip = Simulator::new(&design).unwrap();
+        // Skipping throughout, or switching between skipping and evaluating everything
+        // every few cycles.
+        skip.set_evaluation(match adaptive {
+            Some(window) => Evaluation::Adaptive { window },
+            None => Evaluation::Changed,
+        });
         let mut full = Simulator::new(&design).unwrap();
-        full.set_skip_idle(false);
+        full.set_evaluation(Evaluation::All);
         let mut reference = Reference::new(&design);
         let signals = skip.signal_names();
         let outputs: Vec<String> = design.top_module().outputs().map(|p| p.name.clone()).collect();
@@ -292,6 +302,7 @@ fn an_idle_instance_costs_nothing() {
     })
     .unwrap();
     let mut sim = Simulator::new(&design).unwrap();
+    sim.set_evaluation(Evaluation::Changed);
     sim.reset(1).unwrap();
     sim.poke("busy", 1).unwrap();
     sim.run(10);
@@ -311,4 +322,81 @@ fn an_idle_instance_costs_nothing() {
     sim.run(100);
     assert_eq!(sim.instructions_evaluated(), before);
     assert_ne!(sim.peek("u_busy_n").unwrap(), 0);
+}
+
+/// An adaptive simulator that goes from evaluating everything back to skipping must not
+/// lose what changed meanwhile: a busy counter keeps the windows busy (so the simulator
+/// switches every few cycles), while values ripple through a pipeline of instances that
+/// were idle when it switched.
+#[test]
+fn switching_between_skipping_and_evaluating_everything_loses_nothing() {
+    #[derive(Clone, PartialEq)]
+    struct Stage;
+    impl Block for Stage {
+        fn name(&self) -> String {
+            "stage".into()
+        }
+        fn build(&self, m: &ModuleBuilder<'_>) {
+            let x = m.input("x", Type::unsigned(16));
+            let r = m.reg("r", Type::unsigned(16)).reset(0);
+            r.next((x * 3 + 1).trunc(16));
+            m.output("y", r.q());
+        }
+    }
+    #[derive(Clone, PartialEq)]
+    struct Busy;
+    impl Block for Busy {
+        fn name(&self) -> String {
+            "busy".into()
+        }
+        fn build(&self, m: &ModuleBuilder<'_>) {
+            let r = m.reg("n", Type::unsigned(32)).reset(1);
+            let mut v = r.q();
+            for k in 0..12 {
+                v = (v * (2 * k + 3) + r.q()).trunc(32);
+            }
+            r.next(v);
+            m.output("count", r.q());
+        }
+    }
+    let design = Design::build("ripple", |m| {
+        let x = m.input("x", Type::unsigned(16));
+        let busy = m.instance("u_busy", &Busy);
+        m.output("n", busy.output("count"));
+        let mut v = x;
+        for i in 0..6 {
+            let s = m.instance(&format!("u{i}"), &Stage);
+            s.input("x", v);
+            v = s.output("y");
+        }
+        m.output("y", v);
+    })
+    .unwrap();
+    for window in 1..4 {
+        let mut adaptive = Simulator::new(&design).unwrap();
+        adaptive.set_evaluation(Evaluation::Adaptive { window });
+        let mut all = Simulator::new(&design).unwrap();
+        all.set_evaluation(Evaluation::All);
+        for sim in [&mut adaptive, &mut all] {
+            sim.reset(1).unwrap();
+        }
+        for cycle in 0..200u64 {
+            // A new value every 9 cycles, so the pipeline goes idle in between.
+            if cycle % 9 == 0 {
+                for sim in [&mut adaptive, &mut all] {
+                    sim.poke("x", cycle & 0xffff).unwrap();
+                }
+            }
+            for sim in [&mut adaptive, &mut all] {
+                sim.step();
+            }
+            for name in ["y", "u0.r", "u3.r", "n"] {
+                assert_eq!(
+                    adaptive.peek(name).unwrap(),
+                    all.peek(name).unwrap(),
+                    "{name} after cycle {cycle}, window {window}"
+                );
+            }
+        }
+    }
 }
