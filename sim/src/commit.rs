@@ -278,6 +278,13 @@ fn copy(st: &mut [u64], from: usize, to: usize, n: usize) {
     }
 }
 
+/// Whether words `a .. a + n` and `b .. b + n` differ; a loop, not a call into the C
+/// library's `memcmp`, for the few words a register has.
+#[inline(always)]
+fn differ(st: &[u64], a: usize, b: usize, n: usize) -> bool {
+    (0..n).any(|i| st[a + i] != st[b + i])
+}
+
 /// Memory read port `r`; with `TRACK`, marks the readers of its data if it changed.
 #[inline(always)]
 fn read<const TRACK: bool>(r: &Read, st: &mut [u64], mems: &[MemStore], activity: &mut Activity) {
@@ -403,7 +410,7 @@ fn reg<const TRACK: bool>(edge: &Edge, k: usize, st: &mut [u64], activity: &mut 
         let mut changed = false;
         for &(off, len) in &edge.segs[s0 as usize..s1 as usize] {
             let (off, len) = (off as usize, len as usize);
-            if st[q + off..q + off + len] != st[next + off..next + off + len] {
+            if differ(st, q + off, next + off, len) {
                 changed = true;
                 activity.wake((q + off) as Slot, 1);
             }
@@ -426,7 +433,7 @@ fn wide<const TRACK: bool>(edge: &Edge, k: usize, st: &mut [u64], activity: &mut
     let (q, next, n) = (q as usize, next as usize, n as usize);
     if !TRACK {
         copy(st, next, q, n);
-    } else if st[q..q + n] != st[next..next + n] {
+    } else if differ(st, q, next, n) {
         copy(st, next, q, n);
         activity.wake(q as Slot, n);
     }
