@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::activity::{Activity, Marks};
-use crate::instr::{EdgeOp, Slot, ALWAYS};
+use crate::instr::{EdgeOp, MemRead, MemWrite, Slot, ALWAYS};
 
 #[inline(always)]
 fn mask(ms: u8) -> u64 {
@@ -25,34 +25,6 @@ pub(crate) struct MemStore {
     pub data: Vec<u64>,
 }
 
-/// A read port: `data = mem[(addr >> alo) & mask(ams)]` when `en` (or [`ALWAYS`]).
-#[derive(Debug, Clone, Copy)]
-struct Read {
-    mem: u32,
-    data: Slot,
-    addr: Slot,
-    en: Slot,
-    alo: u8,
-    ams: u8,
-    /// One-word entries and every address the mask lets through inside the memory, so
-    /// the read needs no bounds work (checked by [`Edge::new`]).
-    direct: bool,
-}
-
-/// A write port: `mem[(addr >> alo) & mask(ams)] = data` when bit `elo` of `en` is set.
-#[derive(Debug, Clone, Copy)]
-struct Write {
-    mem: u32,
-    addr: Slot,
-    data: Slot,
-    en: Slot,
-    alo: u8,
-    ams: u8,
-    elo: u8,
-    /// As for [`Read`]: no bounds work needed.
-    direct: bool,
-}
-
 /// The clock edge, sorted by kind so the common cases are tight loops: staging copies
 /// first, then memory reads and writes (reads first, as the compiler ordered them), then
 /// one-word registers, then wide registers. The compiler staged every input that an
@@ -62,8 +34,8 @@ struct Write {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Edge {
     stage: Vec<(Slot, Slot, u32)>,
-    reads: Vec<Read>,
-    writes: Vec<Write>,
+    reads: Vec<MemRead>,
+    writes: Vec<MemWrite>,
     /// One-word registers as runs `(q, next, en, n)`: when slot `en` is nonzero, words
     /// `next .. next + n` are copied to `q .. q + n` as if all were read first. The compiler
     /// orders registers so that one reading another's output commits first, so copying in
@@ -103,47 +75,17 @@ impl Edge {
                     (fits(q, n_) && fits(next, n_) && (en == ALWAYS || ok(en))).then_some(())?;
                     e.wide_regs.push((q, next, en, n))
                 }
-                EdgeOp::MemRead {
-                    mem,
-                    data,
-                    addr,
-                    en,
-                    alo,
-                    ams,
-                } => {
-                    port(mem, data, addr, en)?;
-                    let (words, depth) = mems[mem as usize];
-                    e.reads.push(Read {
-                        mem,
-                        data,
-                        addr,
-                        en,
-                        alo,
-                        ams,
-                        direct: words == 1 && mask(ams) < depth,
-                    })
+                EdgeOp::MemRead(r) => {
+                    port(r.mem, r.data, r.addr, r.en)?;
+                    let (words, depth) = mems[r.mem as usize];
+                    let direct = words == 1 && mask(r.ams) < depth;
+                    e.reads.push(MemRead { direct, ..r })
                 }
-                EdgeOp::MemWrite {
-                    mem,
-                    addr,
-                    data,
-                    en,
-                    alo,
-                    ams,
-                    elo,
-                } => {
-                    port(mem, data, addr, en)?;
-                    let (words, depth) = mems[mem as usize];
-                    e.writes.push(Write {
-                        direct: words == 1 && mask(ams) < depth,
-                        mem,
-                        addr,
-                        data,
-                        en,
-                        alo,
-                        ams,
-                        elo,
-                    })
+                EdgeOp::MemWrite(w) => {
+                    port(w.mem, w.data, w.addr, w.en)?;
+                    let (words, depth) = mems[w.mem as usize];
+                    let direct = words == 1 && mask(w.ams) < depth;
+                    e.writes.push(MemWrite { direct, ..w })
                 }
             }
         }
@@ -287,7 +229,12 @@ fn differ(st: &[u64], a: usize, b: usize, n: usize) -> bool {
 
 /// Memory read port `r`; with `TRACK`, marks the readers of its data if it changed.
 #[inline(always)]
-fn read<const TRACK: bool>(r: &Read, st: &mut [u64], mems: &[MemStore], activity: &mut Activity) {
+fn read<const TRACK: bool>(
+    r: &MemRead,
+    st: &mut [u64],
+    mems: &[MemStore],
+    activity: &mut Activity,
+) {
     if r.en != ALWAYS && st[r.en as usize] == 0 {
         return;
     }
@@ -339,7 +286,12 @@ fn read<const TRACK: bool>(r: &Read, st: &mut [u64], mems: &[MemStore], activity
 /// Memory write port `w`; with `TRACK`, a write that changes the contents marks the
 /// memory's read ports for the next edge.
 #[inline(always)]
-fn write<const TRACK: bool>(w: &Write, st: &[u64], mems: &mut [MemStore], activity: &mut Activity) {
+fn write<const TRACK: bool>(
+    w: &MemWrite,
+    st: &[u64],
+    mems: &mut [MemStore],
+    activity: &mut Activity,
+) {
     if (st[w.en as usize] >> w.elo) & 1 == 0 {
         return;
     }

@@ -396,10 +396,18 @@ pub(crate) enum WideOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EdgeOp {
     /// Copy `n` words from `a` to `d` before anything commits.
-    Stage { d: Slot, a: Slot, n: u32 },
+    Stage {
+        d: Slot,
+        a: Slot,
+        n: u32,
+    },
     /// One-word register: `q = next` when the slot `en` is nonzero (a constant one for a
     /// register without enable).
-    Reg { q: Slot, next: Slot, en: Slot },
+    Reg {
+        q: Slot,
+        next: Slot,
+        en: Slot,
+    },
     /// Multi-word register; `en` may be [`ALWAYS`].
     RegWide {
         q: Slot,
@@ -407,27 +415,38 @@ pub(crate) enum EdgeOp {
         en: Slot,
         n: u32,
     },
-    /// A read port of memory `mem`: `data = mem[a]` when `en` (or [`ALWAYS`]), where the
-    /// address `a = (addr >> alo) & mask(ams)` may be a field of a word.
-    MemRead {
-        mem: u32,
-        data: Slot,
-        addr: Slot,
-        en: Slot,
-        alo: u8,
-        ams: u8,
-    },
-    /// A write port of memory `mem`: `mem[a] = data` when bit `elo` of `en` is set, with the
-    /// address a field as for a read.
-    MemWrite {
-        mem: u32,
-        addr: Slot,
-        data: Slot,
-        en: Slot,
-        alo: u8,
-        ams: u8,
-        elo: u8,
-    },
+    MemRead(MemRead),
+    MemWrite(MemWrite),
+}
+
+/// A read port of memory `mem`: `data = mem[a]` when `en` (or [`ALWAYS`]), where the
+/// address `a = (addr >> alo) & mask(ams)` may be a field of a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemRead {
+    pub mem: u32,
+    pub data: Slot,
+    pub addr: Slot,
+    pub en: Slot,
+    pub alo: u8,
+    pub ams: u8,
+    /// The entries are one word and every address the mask lets through is inside the
+    /// memory, so the read needs no bounds work: set and checked when the edge is built.
+    pub direct: bool,
+}
+
+/// A write port of memory `mem`: `mem[a] = data` when bit `elo` of `en` is set, with the
+/// address a field as for a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemWrite {
+    pub mem: u32,
+    pub addr: Slot,
+    pub data: Slot,
+    pub en: Slot,
+    pub alo: u8,
+    pub ams: u8,
+    pub elo: u8,
+    /// As for [`MemRead::direct`].
+    pub direct: bool,
 }
 
 /// Words of state for a `width`-bit value: hdl's `words_for`, inlined into the hot paths

@@ -10,7 +10,7 @@ use super::{ms, Class, Compiler, MemLayout, Opnd, Staged};
 use crate::error::SimError;
 use crate::flatten::FlatId;
 use crate::fuse::field;
-use crate::instr::{words, EdgeOp, Slot, ALWAYS};
+use crate::instr::{words, EdgeOp, MemRead, MemWrite, Slot, ALWAYS};
 
 impl Compiler<'_> {
     /// A memory port input that is stable while the edge commits (see [`Compiler::stage`]).
@@ -179,21 +179,22 @@ impl Compiler<'_> {
                     None => ALWAYS,
                 };
                 let data = self.slot_of[rp.data as usize].expect("read ports are live");
-                reads.push(EdgeOp::MemRead {
+                reads.push(EdgeOp::MemRead(MemRead {
                     mem: m,
                     data,
                     addr,
                     en,
                     alo,
                     ams,
-                });
+                    direct: false,
+                }));
             }
             for wp in &mem.write_ports {
                 let (addr, alo, ams) = self.port_field(wp.addr, &mut stage, &mut staged);
                 let data = self.opnd(wp.data);
                 let data = self.stable(data, w, &mut stage, &mut staged);
                 let (en, elo, _) = self.port_field(wp.enable, &mut stage, &mut staged);
-                writes.push(EdgeOp::MemWrite {
+                writes.push(EdgeOp::MemWrite(MemWrite {
                     mem: m,
                     addr,
                     data,
@@ -201,7 +202,8 @@ impl Compiler<'_> {
                     alo,
                     ams,
                     elo,
-                });
+                    direct: false,
+                }));
             }
             let mut init = vec![0u64; mem.depth as usize * words as usize];
             if let Some(words_init) = &mem.init {
