@@ -18,7 +18,7 @@ use hardwire_hdl::Bits;
 
 use crate::error::SimError;
 use crate::flatten::{Flat, FlatId, FlatKind};
-use crate::fuse::{narrow_addsub, narrow_mul, view};
+use crate::fuse::{narrow_addsub, narrow_mul, view, View};
 use crate::instr::{words, EdgeOp, Instr, Side, Slot, SumOp, SumTerm, WideOp};
 use crate::sum::{ranges, sum_terms, Range};
 use levelize::{feeds_state, group_by_level, levelize, resolve_aliases};
@@ -363,11 +363,7 @@ impl Compiler<'_> {
         }
         let (op, a, b) = narrow_addsub(flat, &self.rep, sum).expect("callers check the shape");
         let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
-        let (va, vb) = (view(flat, &self.rep, a, ta), view(flat, &self.rep, b, tb));
-        let (sa, sb) = (
-            self.opnd(va.base).slot + va.word,
-            self.opnd(vb.base).slot + vb.word,
-        );
+        let ((va, sa), (vb, sb)) = (self.viewed(a), self.viewed(b));
         let i = if va.is_plain(a) && vb.is_plain(b) {
             let (sa_, sb_) = (sx(ta), sx(tb));
             match op {
@@ -428,17 +424,25 @@ impl Compiler<'_> {
         self.emit(class, i);
     }
 
+    /// How a fused instruction reads operand `node` (see [`View`]), and the slot of the word
+    /// it reads.
+    fn viewed(&self, node: FlatId) -> (View, Slot) {
+        let v = view(
+            self.flat,
+            &self.rep,
+            node,
+            self.flat.nodes[node as usize].ty,
+        );
+        (v, self.opnd(v.base).slot + v.word)
+    }
+
     /// `d = a * b` for the narrow multiply `mul`, masked by `ms`, its operands read through
     /// views.
     fn mul(&mut self, mul: FlatId, d: Slot, ms: u8, class: Class) {
         let flat = self.flat;
         let (a, b) = narrow_mul(flat, &self.rep, mul).expect("callers check the shape");
         let (ta, tb) = (flat.nodes[a as usize].ty, flat.nodes[b as usize].ty);
-        let (va, vb) = (view(flat, &self.rep, a, ta), view(flat, &self.rep, b, tb));
-        let (sa, sb) = (
-            self.opnd(va.base).slot + va.word,
-            self.opnd(vb.base).slot + vb.word,
-        );
+        let ((va, sa), (vb, sb)) = (self.viewed(a), self.viewed(b));
         let i = if va.is_plain(a) && vb.is_plain(b) {
             Instr::Mul {
                 d,
