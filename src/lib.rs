@@ -16,6 +16,7 @@ pub struct ReadmeDoctests;
 
 pub mod blocks;
 pub mod fit;
+pub mod plot;
 
 pub use hardwire_fpga as fpga;
 pub use hardwire_hdl as hdl;

@@ -101,3 +101,77 @@ fn gptq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
         "hi",
     ]);
 }
+
+/// The explorer on the tiny model: a mixed policy chosen by measured cost under 4.0 bits, its
+/// report directory (policy, Pareto table and plot), and that policy run in hardware through
+/// `--policy`, bit for bit with the golden model.
+#[test]
+fn quantize_explores_and_its_policy_runs_in_hardware() {
+    let scratch = Scratch::new("cli-quantize");
+    let dir = scratch.join("report");
+    let out = dir.to_str().expect("a UTF-8 path");
+    let report: Value = serde_json::from_str(&hardwire(&[
+        "quantize",
+        "--model",
+        "tiny",
+        "--mixed",
+        "3/6",
+        "--offset",
+        "--avg-bits",
+        "4.0",
+        "--report",
+        out,
+        "--json",
+    ]))
+    .expect("a JSON report");
+    let avg = report["chosen"]["avg_bits"].as_f64().expect("average bits");
+    assert!(3.0 < avg && avg <= 4.0, "{avg}");
+    assert!(report["chosen"]["stored_bits"].as_f64().unwrap() > avg);
+    assert_eq!(report["chosen"]["datapath"], "golden");
+    let tensors = report["tensors"].as_array().expect("tensors");
+    assert_eq!(tensors.len(), 16);
+    assert!(
+        tensors.iter().all(|t| t["cost_at_low"].is_f64()),
+        "{tensors:?}"
+    );
+    let ladder = report["ladder"].as_array().expect("a ladder");
+    assert!(ladder.len() >= 5, "{ladder:?}");
+    let svg = std::fs::read_to_string(dir.join("pareto.svg")).expect("pareto.svg");
+    assert_eq!(svg.matches("<circle").count(), ladder.len() + 1);
+    let table = std::fs::read_to_string(dir.join("pareto.md")).expect("pareto.md");
+    assert!(
+        table.contains("| chosen |") && table.contains("yes"),
+        "{table}"
+    );
+
+    let policy = dir.join("policy.json");
+    let policy = policy.to_str().unwrap();
+    sim(&["--policy", policy]);
+    // The policy file is the one the explorer measured.
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(policy).unwrap()).unwrap();
+    assert_eq!(written, report["policy"]);
+
+    // A policy naming a tensor the model does not have is refused by name.
+    let bad = scratch.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"default":{"bits":4,"group_size":32,"offset":false},"overrides":[["model.layers.9.mlp.up_proj.weight",{"bits":6,"group_size":32,"offset":false}]]}"#,
+    )
+    .unwrap();
+    cli::hardwire(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &[
+            "sim",
+            "--model",
+            "tiny",
+            "--prompt",
+            "hi",
+            "--policy",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .refused(&[
+        "model.layers.9.mlp.up_proj.weight",
+        "not a tensor of this model",
+    ]);
+}

@@ -68,15 +68,22 @@ fn finish(argmax: Vec<u32>, nll: Vec<f64>) -> Score {
 
 /// Scores `tokens` with the f32 reference (the prompt goes through in one batch).
 pub fn score_f32(r: &Reference<'_>, tokens: &[u32]) -> Result<Score> {
-    let logits = r.forward(&mut r.new_cache(), tokens, true)?;
+    Ok(score_logits(
+        &r.forward(&mut r.new_cache(), tokens, true)?,
+        tokens,
+    ))
+}
+
+/// The score of `tokens` given the logits after each of them.
+pub fn score_logits(logits: &[Vec<f32>], tokens: &[u32]) -> Score {
     let argmax = logits.iter().map(|l| crate::reference::argmax(l)).collect();
     let nll = tokens
         .iter()
         .skip(1)
-        .zip(&logits)
+        .zip(logits)
         .map(|(&t, l)| nll_of(l, t))
         .collect();
-    Ok(finish(argmax, nll))
+    finish(argmax, nll)
 }
 
 /// Scores `tokens` with the fixed-point model, one decoder step per token.

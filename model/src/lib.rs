@@ -26,6 +26,7 @@ pub mod quant;
 pub mod reference;
 pub mod safetensors;
 pub mod safetensors_index;
+pub mod sensitivity;
 pub mod sizes;
 pub mod tokenizer;
 pub mod weights;

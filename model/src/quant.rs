@@ -103,6 +103,49 @@ impl QuantPolicy {
     }
 }
 
+impl QuantPolicy {
+    /// Every tensor at `bits` in groups of `group_size`, each on the grid, symmetric or affine,
+    /// that quantises it with the smaller error: a tensor stored symmetric (GGUF's Q8_0) stays
+    /// symmetric, one stored affine (Q4_1) goes affine, and at 8 bits both keep their source
+    /// exactly.
+    pub fn best_grid(w: &LlamaWeights, bits: u32, group_size: Option<usize>) -> Self {
+        let spec = |offset| QuantSpec {
+            bits,
+            group_size,
+            offset,
+        };
+        let snr = |m: &Matrix, offset| {
+            QuantizedMatrix::quantize(m, spec(offset))
+                .report("", m)
+                .snr_db
+        };
+        QuantPolicy {
+            default: spec(true),
+            overrides: named_matrices(w)
+                .into_iter()
+                .filter(|(_, m)| snr(m, false) > snr(m, true))
+                .map(|(n, _)| (n, spec(false)))
+                .collect(),
+        }
+    }
+}
+
+/// Average bits per weight over `tensors`: the weights' own widths (what "3/6-bit" counts)
+/// and, second, with the scale and offset multipliers as the hardware stores them
+/// (`mult_bits` each per group).
+pub fn average_bits(tensors: &[(String, QuantizedMatrix)], mult_bits: u32) -> (f64, f64) {
+    let (mut params, mut weight, mut stored) = (0f64, 0f64, 0f64);
+    for (_, q) in tensors {
+        let n = (q.rows * q.cols) as f64;
+        let groups = (q.rows * q.groups_per_row()) as f64;
+        let per_group = if q.spec.offset { 2.0 } else { 1.0 } * mult_bits as f64;
+        params += n;
+        weight += n * q.spec.bits as f64;
+        stored += n * q.spec.bits as f64 + groups * per_group;
+    }
+    (weight / params.max(1.0), stored / params.max(1.0))
+}
+
 /// A quantised matrix: integer weights and one scale per (row, group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedMatrix {
@@ -142,28 +185,78 @@ pub fn quantize_group_scale(w: &[f32], spec: QuantSpec) -> (f32, f32) {
 /// Quantises one group in place; returns its `(scale, offset)`.
 fn quantize_group(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> (f32, f32) {
     if spec.offset {
-        return quantize_group_affine(w, q, spec);
+        return quantize_group_affine(w, q, spec, ratios);
     }
     (quantize_group_symmetric(w, q, spec, ratios), 0.0)
 }
 
-/// The affine grid spanning the group's minimum to maximum: `2^bits - 1` steps, the offset at
-/// the grid's middle so `q` stays signed. A group already on such a grid (GGUF's Q4_1 at 4 bits)
-/// is kept exactly.
-fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec) -> (f32, f32) {
+/// The affine grid with the least squared error: for each clipping ratio, the range shrunk
+/// about its centre, then refined by least squares (with the integers fixed, the best scale and
+/// offset are a linear regression; the integers are then rounded again). The offset sits at the
+/// grid's middle so `q` stays signed. A group already on such a grid (GGUF's Q4_1 at 4 bits) is
+/// kept exactly: the unclipped range fits it with no error, and only a smaller error replaces it.
+fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> (f32, f32) {
     let (qmin, qmax) = (spec.qmin() as f32, spec.qmax() as f32);
     let lo = w.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let s = (hi - lo) / (qmax - qmin);
-    if s <= 0.0 || !s.is_finite() {
+    if hi <= lo || !(hi - lo).is_finite() {
         q.fill(0);
         return (0.0, if lo.is_finite() { lo } else { 0.0 });
     }
-    let o = lo - qmin * s;
-    for (qi, x) in q.iter_mut().zip(w) {
-        *qi = ((x - o) / s).round().clamp(qmin, qmax) as i8;
+    let round = |s: f32, o: f32, x: f32| ((x - o) / s).round().clamp(qmin, qmax);
+    let error = |s: f32, o: f32| -> f32 {
+        w.iter()
+            .map(|&x| {
+                let d = x - (round(s, o, x) * s + o);
+                d * d
+            })
+            .sum()
+    };
+    let (centre, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
+    let mut best = (f32::INFINITY, 0f32, 0f32);
+    for &ratio in ratios {
+        let s = 2.0 * half * ratio / (qmax - qmin);
+        let mut cand = (s, centre - half * ratio - qmin * s);
+        for _ in 0..=REFINE_STEPS {
+            let err = error(cand.0, cand.1);
+            if err < best.0 {
+                best = (err, cand.0, cand.1);
+            }
+            match least_squares(w, |x| round(cand.0, cand.1, x)) {
+                Some(next) if next != cand => cand = next,
+                _ => break,
+            }
+        }
+    }
+    let (_, s, o) = best;
+    for (qi, &x) in q.iter_mut().zip(w) {
+        *qi = round(s, o, x) as i8;
     }
     (s, o)
+}
+
+/// Least-squares refinements of an affine grid per clipping ratio.
+const REFINE_STEPS: usize = 2;
+
+/// The scale and offset minimising `Σ (w - q s - o)²` for the integers `q(w)`, if the integers
+/// are not all equal and the scale comes out positive.
+fn least_squares(w: &[f32], q: impl Fn(f32) -> f32) -> Option<(f32, f32)> {
+    let n = w.len() as f64;
+    let (mut sq, mut sw, mut sqq, mut sqw) = (0f64, 0f64, 0f64, 0f64);
+    for &x in w {
+        let (qi, xi) = (q(x) as f64, x as f64);
+        sq += qi;
+        sw += xi;
+        sqq += qi * qi;
+        sqw += qi * xi;
+    }
+    let det = n * sqq - sq * sq;
+    if det <= 0.0 {
+        return None;
+    }
+    let s = (n * sqw - sq * sw) / det;
+    let o = (sw - s * sq) / n;
+    (s > 0.0 && s.is_finite() && o.is_finite()).then_some((s as f32, o as f32))
 }
 
 fn quantize_group_symmetric(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> f32 {
@@ -305,28 +398,8 @@ pub fn quantize_model(w: &LlamaWeights, policy: &QuantPolicy) -> Vec<(String, Qu
 /// separates the weights' share of the error from the fixed-point datapath's.
 pub fn fake_quantize(w: &LlamaWeights, quantized: &[(String, QuantizedMatrix)]) -> LlamaWeights {
     let mut out = w.clone();
-    let mut it = quantized.iter().map(|(_, q)| q.dequantize());
-    let mut next = |m: &mut Matrix| {
-        if let Some(d) = it.next() {
-            *m = d;
-        }
-    };
-    next(&mut out.embed);
-    for l in out.layers.iter_mut() {
-        for m in [
-            &mut l.wq,
-            &mut l.wk,
-            &mut l.wv,
-            &mut l.wo,
-            &mut l.w_gate,
-            &mut l.w_up,
-            &mut l.w_down,
-        ] {
-            next(m);
-        }
-    }
-    if let Some(m) = out.lm_head.as_mut() {
-        next(m);
+    for (m, (_, q)) in matrices_mut(&mut out).into_iter().zip(quantized) {
+        *m = q.dequantize();
     }
     out
 }
@@ -364,6 +437,34 @@ pub fn named_matrices(w: &LlamaWeights) -> Vec<(String, &Matrix)> {
         v.push(("lm_head.weight".into(), m));
     }
     v
+}
+
+/// The model's matrices in [`named_matrices`] order, to change in place.
+pub fn matrices_mut(w: &mut LlamaWeights) -> Vec<&mut Matrix> {
+    let mut v = vec![&mut w.embed];
+    for l in w.layers.iter_mut() {
+        v.extend([
+            &mut l.wq,
+            &mut l.wk,
+            &mut l.wv,
+            &mut l.wo,
+            &mut l.w_gate,
+            &mut l.w_up,
+            &mut l.w_down,
+        ]);
+    }
+    v.extend(w.lm_head.as_mut());
+    v
+}
+
+/// The decoder layer a tensor of [`named_matrices`] belongs to (`None` for the embedding and
+/// the head).
+pub fn layer_of(name: &str) -> Option<usize> {
+    name.strip_prefix("model.layers.")?
+        .split_once('.')?
+        .0
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! The two numerics behind one interface: the f32 reference and the fixed-point golden model.
 
 use super::ModelArgs;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use hardwire_model::accuracy::{score_f32, score_fixed, Score, CALIBRATION_TEXT};
 use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, NumericConfig};
 use hardwire_model::gptq::quantize_model_gptq;
-use hardwire_model::quant::{quantize_model, QuantPolicy, QuantSpec};
+use hardwire_model::quant::{
+    named_matrices, quantize_model, QuantPolicy, QuantSpec, QuantizedMatrix,
+};
+use hardwire_model::sensitivity::{choose, measure, TensorCost};
 use hardwire_model::{KvCache, LlamaWeights, Reference, Tokenizer};
 use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
 
 /// Which arithmetic runs the model.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -39,23 +44,8 @@ pub struct NumericsReport {
     pub gptq: bool,
 }
 
-/// The quantisation policy and datapath the arguments ask for.
-pub fn fixed_settings(
-    a: &ModelArgs,
-    w: &LlamaWeights,
-) -> anyhow::Result<(QuantPolicy, NumericConfig)> {
-    let group_size = (a.group_size > 0).then_some(a.group_size);
-    let spec = |bits| QuantSpec {
-        bits,
-        group_size,
-        offset: a.offset,
-    };
-    let policy = match a.mixed {
-        Some(m) => {
-            QuantPolicy::mixed_by_sensitivity(w, spec(m.base), spec(m.high), a.mixed_fraction)
-        }
-        None => QuantPolicy::uniform(spec(a.weight_bits)),
-    };
+/// The datapath the arguments ask for.
+pub fn datapath(a: &ModelArgs) -> anyhow::Result<NumericConfig> {
     let mut n = if a.model == "tiny" {
         NumericConfig::tiny()
     } else {
@@ -67,7 +57,108 @@ pub fn fixed_settings(
     // The flags' parsers checked each value; this checks them together.
     n.validate()
         .map_err(|e| anyhow::anyhow!("--act, --resid and --acc-bits: {e}"))?;
-    Ok((policy, n))
+    Ok(n)
+}
+
+/// Calibration tokens the loss-measured sensitivity (`--avg-bits`) runs on: the first of the
+/// built-in calibration paragraph. Each tensor costs one forward pass over them from its
+/// layer on (SmolLM2-135M: about 2 minutes on 2 cores for all 211 tensors).
+pub const SENSITIVITY_TOKENS: usize = 128;
+
+/// The model's tensors quantised as the flags ask, with the policy that chose their widths.
+pub struct Quantized {
+    /// Width, group and grid of each tensor.
+    pub policy: QuantPolicy,
+    /// The tensors, in `named_matrices` order.
+    pub tensors: Vec<(String, QuantizedMatrix)>,
+    /// Each tensor's measured cost at the low width, when `--avg-bits` chose the policy.
+    pub costs: Option<Vec<TensorCost>>,
+}
+
+/// Quantises `w` as the flags ask: a policy from `--policy`, from `--mixed` (with `--avg-bits`,
+/// by each tensor's measured cost on the loss; without, by weight SNR) or uniform, then
+/// round-to-nearest or GPTQ (`--gptq`). Every command goes through here, so the hardware
+/// matches the golden model of `generate` and `score`.
+pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Result<Quantized> {
+    let calibration = || tok.encode(CALIBRATION_TEXT);
+    let round = |policy: &QuantPolicy| -> anyhow::Result<_> {
+        Ok(if a.gptq {
+            quantize_model_gptq(w, policy, &calibration()?)?
+        } else {
+            quantize_model(w, policy)
+        })
+    };
+    let group_size = (a.group_size > 0).then_some(a.group_size);
+    let spec = |bits| QuantSpec {
+        bits,
+        group_size,
+        offset: a.offset,
+    };
+    let (policy, costs) = match (&a.policy, a.mixed, a.avg_bits) {
+        (Some(path), _, _) => (read_policy(path, w)?, None),
+        (None, Some(m), Some(avg)) => {
+            let low = spec(m.base);
+            let tokens = calibration()?;
+            let tokens = &tokens[..tokens.len().min(SENSITIVITY_TOKENS)];
+            let n = named_matrices(w).len();
+            eprintln!(
+                "measuring the cost of {n} tensors at {} bits on {} calibration tokens",
+                m.base,
+                tokens.len()
+            );
+            let t = Instant::now();
+            let costs = measure(w, &round(&QuantPolicy::uniform(low))?, tokens, |i, n| {
+                if i > 0 && (i % 20 == 0 || i == n) {
+                    eprintln!("  {i}/{n} tensors, {:.0} s", t.elapsed().as_secs_f64());
+                }
+            })?;
+            (choose(&costs, low, spec(m.high), avg), Some(costs))
+        }
+        (None, Some(m), None) => (
+            QuantPolicy::mixed_by_sensitivity(w, spec(m.base), spec(m.high), a.mixed_fraction),
+            None,
+        ),
+        (None, None, _) if a.best_grid => {
+            (QuantPolicy::best_grid(w, a.weight_bits, group_size), None)
+        }
+        (None, None, _) => (QuantPolicy::uniform(spec(a.weight_bits)), None),
+    };
+    let tensors = round(&policy)?;
+    Ok(Quantized {
+        policy,
+        tensors,
+        costs,
+    })
+}
+
+/// A policy written by `hardwire quantize` (JSON), checked against the model: every override
+/// names one of its tensors, and every width is one the hardware builds.
+fn read_policy(path: &Path, w: &LlamaWeights) -> anyhow::Result<QuantPolicy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the policy {}", path.display()))?;
+    let p: QuantPolicy = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a quantisation policy", path.display()))?;
+    let names = named_matrices(w);
+    for (name, spec) in std::iter::once(("default", &p.default))
+        .chain(p.overrides.iter().map(|(n, s)| (n.as_str(), s)))
+    {
+        if name != "default" && !names.iter().any(|(n, _)| n == name) {
+            bail!(
+                "{}: `{name}` is not a tensor of this model ({} layers)",
+                path.display(),
+                w.layers.len()
+            );
+        }
+        if !super::flags::WEIGHT_BITS.contains(&spec.bits) || spec.group_size == Some(0) {
+            bail!(
+                "{}: {name} asks for {} bits in groups of {:?}; widths are 2 to 8, groups at least 1",
+                path.display(),
+                spec.bits,
+                spec.group_size
+            );
+        }
+    }
+    Ok(p)
 }
 
 impl<'w> Engine<'w> {
@@ -89,13 +180,11 @@ impl<'w> Engine<'w> {
                 },
             ),
             Numerics::Fixed => {
-                let (policy, n) = fixed_settings(a, w)?;
-                let quantized = if a.gptq {
-                    quantize_model_gptq(w, &policy, &tok.encode(CALIBRATION_TEXT)?)?
-                } else {
-                    quantize_model(w, &policy)
-                };
-                let m = FixedModel::from_quantized(w, &quantized, n, max_seq)?;
+                let n = datapath(a)?;
+                let Quantized {
+                    policy, tensors, ..
+                } = quantize(a, w, tok)?;
+                let m = FixedModel::from_quantized(w, &tensors, n, max_seq)?;
                 (
                     Engine::Fixed(Box::new(m)),
                     NumericsReport {
@@ -172,9 +261,14 @@ mod tests {
     }
 
     #[test]
-    fn fixed_settings_follow_the_flags() {
+    fn policy_and_datapath_follow_the_flags() {
         let w = LlamaWeights::seeded(&hardwire_model::LlamaConfig::tiny(), 0).unwrap();
-        let (p, n) = fixed_settings(&args(&["--weight-bits", "4", "--act", "18.10"]), &w).unwrap();
+        let tok = Tokenizer::bytes();
+        let a = args(&["--weight-bits", "4", "--act", "18.10"]);
+        let (p, n) = (
+            quantize(&a, &w, &tok).unwrap().policy,
+            datapath(&a).unwrap(),
+        );
         assert_eq!(
             p.default,
             QuantSpec {
@@ -184,7 +278,9 @@ mod tests {
             }
         );
         assert_eq!(n.act, Format { bits: 18, frac: 10 });
-        let (p, _) = fixed_settings(&args(&["--mixed", "3/6", "--group-size", "0"]), &w).unwrap();
+        let p = quantize(&args(&["--mixed", "3/6", "--group-size", "0"]), &w, &tok)
+            .unwrap()
+            .policy;
         assert_eq!(
             p.default,
             QuantSpec {

@@ -55,6 +55,20 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--avg-bits`: an average weight width within the widths the hardware builds.
+pub fn average_bits(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (*WEIGHT_BITS.start() as f64..=*WEIGHT_BITS.end() as f64).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!(
+            "{s} is outside {}..={} bits",
+            WEIGHT_BITS.start(),
+            WEIGHT_BITS.end()
+        ))
+    }
+}
+
 /// `--act`: `BITS.FRAC` within the datapath's limits.
 pub fn act_format(s: &str) -> Result<Format, String> {
     let f = s.parse()?;

@@ -5,10 +5,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use hardwire_hdl::ir::Design;
-use hardwire_model::accuracy::CALIBRATION_TEXT;
 use hardwire_model::fixed::FixedModel;
-use hardwire_model::gptq::quantize_model_gptq;
-use hardwire_model::quant::quantize_model;
 use hardwire_model::Tokenizer;
 
 use super::{engine, flags, model_source, ModelArgs};
@@ -53,19 +50,14 @@ pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
             weights.config.max_seq
         );
     }
-    let (policy, numerics) = engine::fixed_settings(m, &weights)?;
+    let numerics = engine::datapath(m)?;
     eprintln!(
         "loaded {} ({} layers) in {:.1} s; quantising",
         m.model,
         weights.config.num_hidden_layers,
         t.elapsed().as_secs_f64()
     );
-    // GPTQ exactly as `generate` and `score` run it, so the hardware matches their golden model.
-    let quantized = if m.gptq {
-        quantize_model_gptq(&weights, &policy, &tokenizer.encode(CALIBRATION_TEXT)?)?
-    } else {
-        quantize_model(&weights, &policy)
-    };
+    let quantized = engine::quantize(m, &weights, &tokenizer)?.tensors;
     let model = FixedModel::from_quantized(&weights, &quantized, numerics, h.max_seq)?;
     let layers = model.layers.len();
     let core = LlamaCore::from_model(

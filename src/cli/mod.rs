@@ -6,6 +6,7 @@ mod flags;
 mod generate;
 mod hardware;
 mod model_source;
+mod quantize;
 mod rtl;
 mod score;
 mod sim;
@@ -28,6 +29,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Per-position argmax, next-token negative log-likelihood and perplexity of a text.
     Score(score::ScoreArgs),
+    /// The accuracy explorer: a quantisation policy's bits, errors, perplexity and top-1
+    /// agreement against f32, and (--report) a Pareto table and plot of the policies tried.
+    Quantize(quantize::QuantizeArgs),
     /// The Verilog, memory files and design report of a model's core.
     Rtl(rtl::RtlArgs),
     /// Runs a model's core in the native cycle simulator and checks it against the golden model.
@@ -66,9 +70,19 @@ pub struct ModelArgs {
     /// quarter (see --mixed-fraction) at HIGH. Overrides --weight-bits.
     #[arg(long, value_name = "BASE/HIGH", value_parser = flags::mixed)]
     pub mixed: Option<flags::MixedBits>,
-    /// Fraction (0 to 1) of matrices raised to the high width by --mixed.
+    /// Fraction (0 to 1) of matrices raised to the high width by --mixed, chosen by weight SNR
+    /// (when --avg-bits is not given).
     #[arg(long, default_value_t = 0.25, value_parser = flags::fraction)]
     pub mixed_fraction: f64,
+    /// With --mixed: raise the tensors whose quantisation at BASE costs the loss most per
+    /// weight, measured one by one on calibration text, while the average weight width stays
+    /// within this many bits.
+    #[arg(long, value_name = "BITS", requires = "mixed", value_parser = flags::average_bits)]
+    pub avg_bits: Option<f64>,
+    /// A quantisation policy (JSON, as `hardwire quantize` writes it): the width, group and
+    /// grid of every tensor. Replaces --weight-bits, --mixed, --group-size and --offset.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["mixed", "avg_bits", "offset"])]
+    pub policy: Option<std::path::PathBuf>,
     /// Activation width and fractional bits, e.g. `20.12` (8 to 24 bits, at least 4
     /// fractional and 2 integer).
     #[arg(long, value_name = "BITS.FRAC", value_parser = flags::act_format)]
@@ -83,6 +97,11 @@ pub struct ModelArgs {
     /// Affine weight grid: a real offset per group besides the scale (`w = q * scale + offset`).
     #[arg(long)]
     pub offset: bool,
+    /// Each tensor on the grid, symmetric or affine, that quantises it with the smaller error
+    /// (a tensor stored as GGUF's Q8_0 stays symmetric, one stored as Q4_1 goes affine).
+    /// Replaces --offset for --weight-bits.
+    #[arg(long, conflicts_with_all = ["offset", "mixed"])]
+    pub best_grid: bool,
     /// Round the layer matrices with GPTQ, calibrated on a built-in English paragraph (slower
     /// to build: about a minute for SmolLM2-135M).
     #[arg(long)]
@@ -94,6 +113,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => generate::run(&a),
         Command::Score(a) => score::run(&a),
+        Command::Quantize(a) => quantize::run(&a),
         Command::Rtl(a) => rtl::run(&a),
         Command::Sim(a) => sim::run(&a),
         Command::Build(a) => build::run(&a),
