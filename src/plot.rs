@@ -116,13 +116,13 @@ impl Scatter {
         let (left, right, top, bottom) = (px(x0), px(x1), py(y1), py(y0));
         let _ = writeln!(
             s,
-            r##"<path d="M{left},{top} V{bottom} H{right}" fill="none" stroke="#333"/>"##
+            r##"<path d="M{left:.1},{top:.1} V{bottom:.1} H{right:.1}" fill="none" stroke="#333"/>"##
         );
         for t in ticks(x0, x1, 8) {
             let x = px(t);
             let _ = writeln!(
                 s,
-                r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#eee"/><text x="{x}" y="{}" text-anchor="middle">{}</text>"##,
+                r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#eee"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
                 bottom + 16.0,
                 t
             );
@@ -131,7 +131,7 @@ impl Scatter {
             let y = py(t);
             let _ = writeln!(
                 s,
-                r##"<line x1="{left}" y1="{y}" x2="{right}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+                r##"<line x1="{left:.1}" y1="{y:.1}" x2="{right:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
                 left - 6.0,
                 y + 4.0,
                 t
@@ -139,14 +139,14 @@ impl Scatter {
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             (left + right) / 2.0,
             H - 12.0,
             escape(&self.x_title)
         );
         let _ = writeln!(
             s,
-            r#"<text transform="translate(18,{}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            r#"<text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
             (top + bottom) / 2.0,
             escape(&self.y_title)
         );
@@ -155,7 +155,7 @@ impl Scatter {
                 let yy = py(*y);
                 let _ = writeln!(
                     s,
-                    r##"<line x1="{left}" y1="{yy}" x2="{right}" y2="{yy}" stroke="#c33" stroke-dasharray="6,4"/><text x="{}" y="{}" fill="#c33">{}</text>"##,
+                    r##"<line x1="{left:.1}" y1="{yy:.1}" x2="{right:.1}" y2="{yy:.1}" stroke="#c33" stroke-dasharray="6,4"/><text x="{:.1}" y="{:.1}" fill="#c33">{}</text>"##,
                     right + 4.0,
                     yy + 4.0,
                     escape(label)

@@ -101,6 +101,10 @@ fn fractions_frequencies_and_widths_out_of_range_are_refused_by_name() {
         ("--group-size", "18446744073709551615"),
         ("--layers", "0"),
         ("--layers", "3"),
+        // Without --mixed, and out of the widths' range.
+        ("--avg-bits", "4.0"),
+        ("--avg-bits", "NaN"),
+        ("--policy", "/nonexistent/policy.json"),
     ] {
         let mut args = base.to_vec();
         args.extend([flag, value]);

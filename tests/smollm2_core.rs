@@ -11,7 +11,7 @@ use hardwire::model::fixed::{FixedModel, NumericConfig};
 use hardwire::model::fixtures::smollm2_gguf_or_skip;
 use hardwire::model::gguf_model::load_gguf_model;
 use hardwire::model::quant::{average_bits, quantize_model, QuantPolicy, QuantSpec};
-use hardwire::model::sensitivity::{choose, measure};
+use hardwire::model::sensitivity::{choose, costs_at_low};
 use hardwire::report::DesignReport;
 use hardwire::sim::cosim::Recorder;
 use hardwire::token_stream::run_prompt;
@@ -64,9 +64,9 @@ fn smollm2_two_layers_at_4_bits_generates_the_golden_tokens() {
     );
 }
 
-/// The mixed 3/6 policy `--mixed 3/6 --offset --avg-bits 4.0` chooses (each tensor's cost at 3
-/// bits measured on the loss, a knapsack under 4.0 bits per weight) runs in hardware bit for bit,
-/// and its ROMs hold fewer bits than the 4-bit core's.
+/// The mixed 3/6 policy `--mixed 3/6 --offset --avg-bits 4.0` chooses (the cost of leaving each
+/// tensor at 3 bits measured on the loss, a knapsack under 4.0 bits per weight) runs in hardware
+/// bit for bit, and its ROMs hold fewer bits than the 4-bit core's.
 #[test]
 fn smollm2_two_layers_at_mixed_3_6_generates_the_golden_tokens() {
     let Some(path) = smollm2_gguf_or_skip("smollm2 mixed core") else {
@@ -81,7 +81,8 @@ fn smollm2_two_layers_at_mixed_3_6_generates_the_golden_tokens() {
     };
     let calibration = tok.encode(CALIBRATION_TEXT).unwrap();
     let low = quantize_model(&weights, &QuantPolicy::uniform(spec(3)));
-    let costs = measure(&weights, &low, &calibration[..128], |_, _| {}).unwrap();
+    let high = quantize_model(&weights, &QuantPolicy::uniform(spec(6)));
+    let costs = costs_at_low(&weights, &low, &high, &calibration[..128], |_, _| {}).unwrap();
     let policy = choose(&costs, spec(3), spec(6), 4.0);
     let quantized = quantize_model(&weights, &policy);
     let (avg, _) = average_bits(&quantized, 16);

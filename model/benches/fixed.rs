@@ -1,12 +1,14 @@
 //! Accuracy and speed of the fixed-point golden model against the f32 reference on SmolLM2-135M
 //! (figures printed, nothing asserted). Run: `cargo bench -p hardwire-model --bench fixed`.
-//! `HARDWIRE_ACC_TOKENS` limits the scored tokens (default: all of the sample text).
+//! `HARDWIRE_ACC_TOKENS` limits the scored tokens (default: all of the sample text);
+//! `HARDWIRE_TEXT=second` scores `SECOND_SAMPLE_TEXT` instead; `HARDWIRE_POLICY` runs the
+//! policies whose names start with it.
 //!
 //! Under `cargo test` (no `--bench` argument) it is a smoke run of the 8-bit group-32 policy
 //! on the first layers and the first tokens, whose top-1 agreement with f32 is checked.
 
 use hardwire_model::accuracy::{
-    score_f32, score_fixed, top1_agreement, CALIBRATION_TEXT, SAMPLE_TEXT,
+    score_f32, score_fixed, top1_agreement, CALIBRATION_TEXT, SAMPLE_TEXT, SECOND_SAMPLE_TEXT,
 };
 use hardwire_model::fixed::{FixedModel, NumericConfig};
 use hardwire_model::fixtures::{smollm2_gguf, smollm2_gguf_or_skip};
@@ -45,7 +47,11 @@ fn main() {
         env("HARDWIRE_LAYERS").map(|n| n as usize)
     };
     let (w, tok) = load_gguf_model(&path, layers).expect("load");
-    let mut tokens = tok.encode(SAMPLE_TEXT).unwrap();
+    let text = match std::env::var("HARDWIRE_TEXT").as_deref() {
+        Ok("second") => SECOND_SAMPLE_TEXT,
+        _ => SAMPLE_TEXT,
+    };
+    let mut tokens = tok.encode(text).unwrap();
     let max_tokens = if smoke {
         Some(SMOKE_TOKENS)
     } else {
@@ -116,8 +122,18 @@ fn main() {
             false,
         ),
         (
+            "8-bit group 32, better grid per tensor",
+            Box::new(|| QuantPolicy::best_grid(&w, 8, Some(32))),
+            false,
+        ),
+        (
             "4-bit group 32",
             Box::new(|| QuantPolicy::uniform(spec(4, Some(32)))),
+            false,
+        ),
+        (
+            "4-bit group 32, better grid per tensor",
+            Box::new(|| QuantPolicy::best_grid(&w, 4, Some(32))),
             false,
         ),
         (

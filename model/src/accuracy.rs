@@ -34,6 +34,25 @@ bring less snow to the mountains, which would reduce the flow of the river in sp
 started to plan for these changes by planting trees, repairing old canals and teaching students how to \
 measure the water level. In this way, the community hopes to protect both its history and its future.";
 
+/// A second passage for measuring, different in topic and register from [`SAMPLE_TEXT`]
+/// (explanatory prose about a machine rather than a story about a town), for agreement figures
+/// that do not rest on one text.
+pub const SECOND_SAMPLE_TEXT: &str = "A bicycle is one of the most efficient machines ever built. \
+When a rider pushes on the pedals, the force turns the crank, and a chain carries the motion to a small \
+gear on the rear wheel. Because the front gear is larger than the rear one, each turn of the pedals turns \
+the wheel several times, so a modest effort at the feet becomes a useful speed on the road. Modern bicycles \
+let the rider change gears while moving. On a steep hill a low gear makes pedalling easy but slow; on a flat \
+road a high gear trades effort for speed. The frame must be stiff enough to carry the rider's weight without \
+bending, yet light enough to lift with one hand. Early frames were made of steel tubes joined by hand; today \
+many are made of aluminium or carbon fibre, which is formed in moulds from layers of woven fabric and resin. \
+Tyres matter more than most people think. A narrow tyre pumped to a high pressure rolls with little \
+resistance on smooth asphalt, while a wide tyre at a lower pressure grips loose gravel and absorbs the \
+shocks of a rough track. Brakes have changed as well: rim brakes press rubber pads against the edge of the \
+wheel, and disc brakes squeeze a metal rotor near the hub, which keeps working in rain and mud. To keep a \
+bicycle running well, clean and oil the chain every few weeks, check the tyre pressure before each ride, \
+and replace the brake pads when the grooves in them have worn away. With this simple care, a good bicycle \
+can last for decades and carry its owner many thousands of kilometres.";
+
 /// Different English text, for calibrating quantisation (GPTQ), never for measuring it. It may
 /// be longer than a model's context: GPTQ runs it in windows of the context
 /// ([`quantize_model_gptq`](crate::gptq::quantize_model_gptq)).

@@ -1,13 +1,17 @@
 //! What each tensor's quantisation costs the model, measured on the loss, and mixed-precision
 //! policies chosen by that cost under a budget of average bits per weight.
 //!
-//! The cost of a tensor is the rise in mean next-token negative log-likelihood (the log of the
-//! perplexity ratio) on calibration text when that tensor alone is quantised and every other
-//! weight keeps its f32 value. A tensor of layer `l` only changes layers `l..`, so its forward
-//! pass starts from the residual stream entering layer `l`, computed once
-//! ([`Reference::residuals`]); the embedding (the head too, when tied) runs the whole model.
-//! Costs add up only approximately (errors interact), so a policy chosen from them is measured
-//! again as a whole by whoever uses it.
+//! The cost of leaving a tensor at the low width is the rise in mean next-token negative
+//! log-likelihood (the log of the perplexity ratio) on calibration text between the model with
+//! every tensor at the low width and the same model with that one tensor at the high width:
+//! the decision a mixed policy makes, taken from where it starts. (The cost of quantising a
+//! tensor alone in an f32 model is smaller and noisier: at 3 bits, most of SmolLM2-135M's
+//! tensors cost less alone than the sampling noise of 128 tokens, yet together they cost 150%
+//! of perplexity.) A tensor of layer `l` only changes layers `l..`, so its forward pass starts
+//! from the residual stream entering layer `l`, computed once ([`Reference::residuals`]); the
+//! embedding (the head too, when tied) runs the whole model. Costs add up only approximately
+//! (errors interact), so a policy chosen from them is measured again as a whole by whoever
+//! uses it.
 
 use crate::accuracy::score_logits;
 use crate::error::{ModelError, Result};
@@ -27,8 +31,9 @@ pub struct TensorCost {
     pub params: usize,
     /// The width it was measured at.
     pub bits: u32,
-    /// Rise of the mean next-token NLL over the calibration tokens (nats per token); the
-    /// perplexity grows by the factor `exp(delta_nll)`.
+    /// Rise of the mean next-token NLL over the calibration tokens (nats per token) when this
+    /// tensor is left at `bits` rather than raised, every other tensor at `bits`: raising it
+    /// divides the perplexity by about `exp(delta_nll)`.
     pub delta_nll: f64,
 }
 
@@ -39,19 +44,19 @@ impl TensorCost {
     }
 }
 
-/// The cost of each tensor of `quantized` (in [`named_matrices`] order, as
-/// [`crate::quant::quantize_model`] returns them) on `tokens`, one context's worth at most.
+/// For each tensor of `switch` (in [`named_matrices`] order): the rise in mean NLL on `tokens`
+/// (one context's worth at most) when that tensor of `base` alone is replaced by it.
 pub fn measure(
-    w: &LlamaWeights,
-    quantized: &[(String, QuantizedMatrix)],
+    base: &LlamaWeights,
+    switch: &[(String, QuantizedMatrix)],
     tokens: &[u32],
     mut progress: impl FnMut(usize, usize),
-) -> Result<Vec<TensorCost>> {
-    let names = named_matrices(w);
-    if quantized.len() != names.len()
+) -> Result<Vec<f64>> {
+    let names = named_matrices(base);
+    if switch.len() != names.len()
         || names
             .iter()
-            .zip(quantized)
+            .zip(switch)
             .any(|((n, m), (qn, q))| n != qn || (m.rows, m.cols) != (q.rows, q.cols))
     {
         return Err(ModelError::Config(
@@ -63,19 +68,20 @@ pub fn measure(
             "sensitivity: at least 2 calibration tokens are needed".into(),
         ));
     }
-    let tokens = &tokens[..tokens.len().min(w.config.max_seq)];
-    let reference = Reference::new(w);
+    let tokens = &tokens[..tokens.len().min(base.config.max_seq)];
+    let reference = Reference::new(base);
     let residuals = reference.residuals(tokens)?;
-    let base = score_logits(
+    let base_nll = score_logits(
         &reference.forward_from_layer(0, residuals[0].clone())?,
         tokens,
-    );
-    let base_nll = base.perplexity.ln();
-    let layers = w.layers.len();
-    let mut changed = w.clone();
-    let mut out = Vec::with_capacity(quantized.len());
-    for (i, (name, q)) in quantized.iter().enumerate() {
-        progress(i, quantized.len());
+    )
+    .perplexity
+    .ln();
+    let layers = base.layers.len();
+    let mut changed = base.clone();
+    let mut out = Vec::with_capacity(switch.len());
+    for (i, (name, q)) in switch.iter().enumerate() {
+        progress(i, switch.len());
         let mut m = q.dequantize();
         std::mem::swap(matrices_mut(&mut changed)[i], &mut m);
         let r = Reference::new(&changed);
@@ -88,15 +94,38 @@ pub fn measure(
             None => r.forward(&mut r.new_cache(), tokens, true),
         };
         std::mem::swap(matrices_mut(&mut changed)[i], &mut m);
-        out.push(TensorCost {
+        out.push(score_logits(&logits?, tokens).perplexity.ln() - base_nll);
+    }
+    progress(switch.len(), switch.len());
+    Ok(out)
+}
+
+/// The cost of leaving each tensor at the low width (`low`, every tensor quantised at it)
+/// rather than the high one (`high`), with every other tensor at the low width, on `tokens`.
+pub fn costs_at_low(
+    w: &LlamaWeights,
+    low: &[(String, QuantizedMatrix)],
+    high: &[(String, QuantizedMatrix)],
+    tokens: &[u32],
+    progress: impl FnMut(usize, usize),
+) -> Result<Vec<TensorCost>> {
+    if low.len() != high.len() {
+        return Err(ModelError::Config(
+            "sensitivity: the two quantisations differ in tensors".into(),
+        ));
+    }
+    let all_low = crate::quant::fake_quantize(w, low);
+    let gains = measure(&all_low, high, tokens, progress)?;
+    Ok(low
+        .iter()
+        .zip(gains)
+        .map(|((name, q), gain)| TensorCost {
             name: name.clone(),
             params: q.rows * q.cols,
             bits: q.spec.bits,
-            delta_nll: score_logits(&logits?, tokens).perplexity.ln() - base_nll,
-        });
-    }
-    progress(quantized.len(), quantized.len());
-    Ok(out)
+            delta_nll: -gain,
+        })
+        .collect())
 }
 
 /// A mixed policy under a budget: every tensor at `low`, and the set of tensors raised to
@@ -159,44 +188,39 @@ mod tests {
     use crate::config::LlamaConfig;
     use crate::quant::{fake_quantize, quantize_model};
 
-    /// Each measured cost is what the whole-model score says when only that tensor is
-    /// quantised: the shortcut of starting at the tensor's layer changes nothing.
+    /// Each measured cost is what the whole-model scores say when only that tensor is raised
+    /// from the all-low model: the shortcut of starting at the tensor's layer changes nothing.
     #[test]
     fn costs_equal_whole_model_scores() {
         let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 5).unwrap();
         let tokens: Vec<u32> = (0..24).map(|i| (i * 37 % 250) as u32).collect();
-        let q = quantize_model(&w, &QuantPolicy::uniform(QuantSpec::grouped(2, 16)));
-        let costs = measure(&w, &q, &tokens, |_, _| {}).unwrap();
-        let base = score_f32(&Reference::new(&w), &tokens).unwrap().perplexity;
-        assert_eq!(costs.len(), q.len());
-        for (i, c) in costs.iter().enumerate() {
-            // Only tensor i quantised.
-            let mut only: Vec<_> = named_matrices(&w)
-                .into_iter()
-                .map(|(n, m)| (n, QuantizedMatrix::quantize(m, QuantSpec::per_channel(8))))
-                .collect();
-            only[i] = q[i].clone();
-            let mut fq = fake_quantize(&w, &only);
-            for (j, m) in matrices_mut(&mut fq).into_iter().enumerate() {
-                if j != i {
-                    *m = named_matrices(&w)[j].1.clone();
-                }
-            }
-            let want = score_f32(&Reference::new(&fq), &tokens)
+        let low = quantize_model(&w, &QuantPolicy::uniform(QuantSpec::grouped(2, 16)));
+        let high = quantize_model(&w, &QuantPolicy::uniform(QuantSpec::grouped(6, 16)));
+        let costs = costs_at_low(&w, &low, &high, &tokens, |_, _| {}).unwrap();
+        let score = |q: &[(String, QuantizedMatrix)]| {
+            score_f32(&Reference::new(&fake_quantize(&w, q)), &tokens)
                 .unwrap()
                 .perplexity
                 .ln()
-                - base.ln();
+        };
+        let all_low = score(&low);
+        assert_eq!(costs.len(), low.len());
+        for (i, c) in costs.iter().enumerate() {
+            let mut one_high = low.clone();
+            one_high[i] = high[i].clone();
+            let want = all_low - score(&one_high);
             assert!(
                 (c.delta_nll - want).abs() < 1e-9,
                 "{}: {} vs {want}",
                 c.name,
                 c.delta_nll
             );
-            assert_eq!(c.params, q[i].1.rows * q[i].1.cols);
+            assert_eq!((c.params, c.bits), (low[i].1.rows * low[i].1.cols, 2));
         }
-        // 2-bit weights cost something somewhere.
+        // Raising something from 2 bits helps somewhere.
         assert!(costs.iter().any(|c| c.delta_nll > 1e-3), "{costs:?}");
+        // Tensors that are not the model's are refused.
+        assert!(costs_at_low(&w, &low[1..], &high[1..], &tokens, |_, _| {}).is_err());
     }
 
     #[test]

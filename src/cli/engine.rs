@@ -8,7 +8,7 @@ use hardwire_model::gptq::quantize_model_gptq;
 use hardwire_model::quant::{
     named_matrices, quantize_model, QuantPolicy, QuantSpec, QuantizedMatrix,
 };
-use hardwire_model::sensitivity::{choose, measure, TensorCost};
+use hardwire_model::sensitivity::{choose, costs_at_low, TensorCost};
 use hardwire_model::{KvCache, LlamaWeights, Reference, Tokenizer};
 use serde::Serialize;
 use std::path::Path;
@@ -62,7 +62,7 @@ pub fn datapath(a: &ModelArgs) -> anyhow::Result<NumericConfig> {
 
 /// Calibration tokens the loss-measured sensitivity (`--avg-bits`) runs on: the first of the
 /// built-in calibration paragraph. Each tensor costs one forward pass over them from its
-/// layer on (SmolLM2-135M: about 2 minutes on 2 cores for all 211 tensors).
+/// layer on (SmolLM2-135M: about 12 minutes on 2 cores for all 211 tensors).
 pub const SENSITIVITY_TOKENS: usize = 128;
 
 /// The model's tensors quantised as the flags ask, with the policy that chose their widths.
@@ -73,6 +73,9 @@ pub struct Quantized {
     pub tensors: Vec<(String, QuantizedMatrix)>,
     /// Each tensor's measured cost at the low width, when `--avg-bits` chose the policy.
     pub costs: Option<Vec<TensorCost>>,
+    /// The whole model at the low and at the high width, when `--avg-bits` chose the policy
+    /// (what the costs were measured on; a mixed policy's tensors are picked from them).
+    pub uniform: Vec<(QuantSpec, Vec<(String, QuantizedMatrix)>)>,
 }
 
 /// Quantises `w` as the flags ask: a policy from `--policy`, from `--mixed` (with `--avg-bits`,
@@ -81,19 +84,14 @@ pub struct Quantized {
 /// matches the golden model of `generate` and `score`.
 pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Result<Quantized> {
     let calibration = || tok.encode(CALIBRATION_TEXT);
-    let round = |policy: &QuantPolicy| -> anyhow::Result<_> {
-        Ok(if a.gptq {
-            quantize_model_gptq(w, policy, &calibration()?)?
-        } else {
-            quantize_model(w, policy)
-        })
-    };
+    let round = |policy: &QuantPolicy| round(a, w, tok, policy);
     let group_size = (a.group_size > 0).then_some(a.group_size);
     let spec = |bits| QuantSpec {
         bits,
         group_size,
         offset: a.offset,
     };
+    let mut uniform = Vec::new();
     let (policy, costs) = match (&a.policy, a.mixed, a.avg_bits) {
         (Some(path), _, _) => (read_policy(path, w)?, None),
         (None, Some(m), Some(avg)) => {
@@ -102,17 +100,22 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
             let tokens = &tokens[..tokens.len().min(SENSITIVITY_TOKENS)];
             let n = named_matrices(w).len();
             eprintln!(
-                "measuring the cost of {n} tensors at {} bits on {} calibration tokens",
+                "measuring the cost of leaving each of {n} tensors at {} bits rather than {}, on {} calibration tokens",
                 m.base,
+                m.high,
                 tokens.len()
             );
             let t = Instant::now();
-            let costs = measure(w, &round(&QuantPolicy::uniform(low))?, tokens, |i, n| {
+            let high = spec(m.high);
+            let low_q = round(&QuantPolicy::uniform(low))?;
+            let high_q = round(&QuantPolicy::uniform(high))?;
+            let costs = costs_at_low(w, &low_q, &high_q, tokens, |i, n| {
                 if i > 0 && (i % 20 == 0 || i == n) {
                     eprintln!("  {i}/{n} tensors, {:.0} s", t.elapsed().as_secs_f64());
                 }
             })?;
-            (choose(&costs, low, spec(m.high), avg), Some(costs))
+            uniform = vec![(low, low_q), (high, high_q)];
+            (choose(&costs, low, high, avg), Some(costs))
         }
         (None, Some(m), None) => (
             QuantPolicy::mixed_by_sensitivity(w, spec(m.base), spec(m.high), a.mixed_fraction),
@@ -123,35 +126,75 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
         }
         (None, None, _) => (QuantPolicy::uniform(spec(a.weight_bits)), None),
     };
-    let tensors = round(&policy)?;
+    let tensors = match pick(w, &policy, &uniform) {
+        Some(t) => t,
+        None => round(&policy)?,
+    };
     Ok(Quantized {
         policy,
         tensors,
         costs,
+        uniform,
     })
+}
+
+/// The tensors of `w` quantised by `policy`: GPTQ calibrated on the built-in paragraph
+/// (`--gptq`), else round-to-nearest.
+pub fn round(
+    a: &ModelArgs,
+    w: &LlamaWeights,
+    tok: &Tokenizer,
+    policy: &QuantPolicy,
+) -> anyhow::Result<Vec<(String, QuantizedMatrix)>> {
+    Ok(if a.gptq {
+        quantize_model_gptq(w, policy, &tok.encode(CALIBRATION_TEXT)?)?
+    } else {
+        quantize_model(w, policy)
+    })
+}
+
+/// The tensors of `policy` taken from whole-model quantisations at single specs (`uniform`),
+/// if it uses no other spec. Each tensor is quantised on its own (GPTQ's Hessians come from the
+/// f32 model), so this is what quantising by `policy` gives, without doing it again.
+pub fn pick(
+    w: &LlamaWeights,
+    policy: &QuantPolicy,
+    uniform: &[(QuantSpec, Vec<(String, QuantizedMatrix)>)],
+) -> Option<Vec<(String, QuantizedMatrix)>> {
+    named_matrices(w)
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| {
+            let spec = policy.spec_for(n);
+            uniform
+                .iter()
+                .find(|(s, _)| *s == spec)
+                .map(|(_, q)| q[i].clone())
+        })
+        .collect()
 }
 
 /// A policy written by `hardwire quantize` (JSON), checked against the model: every override
 /// names one of its tensors, and every width is one the hardware builds.
 fn read_policy(path: &Path, w: &LlamaWeights) -> anyhow::Result<QuantPolicy> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the policy {}", path.display()))?;
+        .with_context(|| format!("--policy: reading {}", path.display()))?;
     let p: QuantPolicy = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a quantisation policy", path.display()))?;
+        .with_context(|| format!("--policy: {} is not a quantisation policy", path.display()))?;
     let names = named_matrices(w);
     for (name, spec) in std::iter::once(("default", &p.default))
         .chain(p.overrides.iter().map(|(n, s)| (n.as_str(), s)))
     {
         if name != "default" && !names.iter().any(|(n, _)| n == name) {
             bail!(
-                "{}: `{name}` is not a tensor of this model ({} layers)",
+                "--policy {}: `{name}` is not a tensor of this model ({} layers)",
                 path.display(),
                 w.layers.len()
             );
         }
         if !super::flags::WEIGHT_BITS.contains(&spec.bits) || spec.group_size == Some(0) {
             bail!(
-                "{}: {name} asks for {} bits in groups of {:?}; widths are 2 to 8, groups at least 1",
+                "--policy {}: {name} asks for {} bits in groups of {:?}; widths are 2 to 8, groups at least 1",
                 path.display(),
                 spec.bits,
                 spec.group_size

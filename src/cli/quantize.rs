@@ -11,8 +11,7 @@ use hardwire::plot::{pareto_front, Point, Scatter};
 use hardwire_fpga::output_dir::{OutputDir, Overwrite};
 use hardwire_model::accuracy::{score_f32, score_fixed, top1_agreement, Score, SAMPLE_TEXT};
 use hardwire_model::fixed::{FixedModel, NumericConfig};
-use hardwire_model::gptq::quantize_model_gptq;
-use hardwire_model::quant::{average_bits, quantize_model, QuantPolicy, QuantizedMatrix};
+use hardwire_model::quant::{average_bits, QuantPolicy, QuantSpec, QuantizedMatrix};
 use hardwire_model::sensitivity::{choose, TensorCost};
 use hardwire_model::{LlamaWeights, Reference};
 use serde::Serialize;
@@ -52,7 +51,8 @@ struct TensorRow {
     affine: bool,
     snr_db: f64,
     rel_err: f64,
-    /// Perplexity cost of this tensor alone at the low width (`--avg-bits` only).
+    /// Perplexity cost of leaving this tensor at the low width, every other tensor at it
+    /// (`--avg-bits` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     cost_at_low: Option<f64>,
 }
@@ -135,7 +135,7 @@ fn ladder(
         })
         .collect();
     if let (Some(costs), Some(m)) = (costs, a.mixed) {
-        let spec = |bits| hardwire_model::quant::QuantSpec {
+        let spec = |bits| QuantSpec {
             bits,
             group_size: group,
             offset: a.offset,
@@ -176,6 +176,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
         policy,
         tensors,
         costs,
+        uniform,
     } = engine::quantize(&a.model, &w, &tok)?;
     eprintln!("scoring the policy on the golden model");
     let chosen = trial("chosen", &w, &tensors, numerics, &tokens, &f32_score, true)?;
@@ -203,16 +204,14 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
     drop(tensors);
     let mut trials = Vec::new();
     if out.is_some() {
+        // Each tensor is quantised on its own (GPTQ's Hessians come from the f32 model), so a
+        // mixed policy's tensors are those of the two uniform policies the costs were measured
+        // on.
         for (name, p) in ladder(&a.model, &w, costs.as_deref()) {
             eprintln!("trying {name}");
-            let q = if a.model.gptq {
-                quantize_model_gptq(
-                    &w,
-                    &p,
-                    &tok.encode(hardwire_model::accuracy::CALIBRATION_TEXT)?,
-                )?
-            } else {
-                quantize_model(&w, &p)
+            let q = match engine::pick(&w, &p, &uniform) {
+                Some(q) => q,
+                None => engine::round(&a.model, &w, &tok, &p)?,
             };
             trials.push(trial(&name, &w, &q, numerics, &tokens, &f32_score, false)?);
         }
@@ -327,7 +326,9 @@ fn summary(r: &Report) -> String {
     );
     let mut worst: Vec<&TensorRow> = r.tensors.iter().collect();
     worst.sort_by(|a, b| a.snr_db.total_cmp(&b.snr_db));
-    s.push_str("least accurate tensors (bits, SNR, cost alone at the low width):\n");
+    s.push_str(
+        "least accurate tensors (bits, SNR, perplexity cost of leaving it at the low width):\n",
+    );
     for t in worst.iter().take(8) {
         let cost = t
             .cost_at_low
