@@ -81,7 +81,7 @@ pub struct ModelArgs {
     pub avg_bits: Option<f64>,
     /// A quantisation policy (JSON, as `hardwire quantize` writes it): the width, group and
     /// grid of every tensor. Replaces --weight-bits, --mixed, --group-size and --offset.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["mixed", "avg_bits", "offset"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["mixed", "avg_bits", "offset", "best_grid"])]
     pub policy: Option<std::path::PathBuf>,
     /// Activation width and fractional bits, e.g. `20.12` (8 to 24 bits, at least 4
     /// fractional and 2 integer).
