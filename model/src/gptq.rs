@@ -5,7 +5,9 @@
 //! hardware is unchanged.
 
 use crate::error::Result;
-use crate::quant::{named_matrices, quantize_group_scale, QuantPolicy, QuantSpec, QuantizedMatrix};
+use crate::quant::{
+    layer_of, named_matrices, quantize_group_scale, QuantPolicy, QuantSpec, QuantizedMatrix,
+};
 use crate::reference::{MatrixInput, Reference};
 use crate::weights::{LlamaWeights, Matrix};
 use rayon::prelude::*;
@@ -189,18 +191,17 @@ pub fn quantize_model_gptq(
 }
 
 fn site_of(name: &str) -> Option<(usize, MatrixInput)> {
-    let rest = name.strip_prefix("model.layers.")?;
-    let (i, part) = rest.split_once('.')?;
-    let site = if part.contains("q_proj") || part.contains("k_proj") || part.contains("v_proj") {
+    let layer = layer_of(name)?;
+    let site = if name.contains("q_proj") || name.contains("k_proj") || name.contains("v_proj") {
         MatrixInput::Attention
-    } else if part.contains("o_proj") {
+    } else if name.contains("o_proj") {
         MatrixInput::AttentionOutput
-    } else if part.contains("gate_proj") || part.contains("up_proj") {
+    } else if name.contains("gate_proj") || name.contains("up_proj") {
         MatrixInput::Ffn
     } else {
         MatrixInput::FfnHidden
     };
-    Some((i.parse().ok()?, site))
+    Some((layer, site))
 }
 
 #[cfg(test)]

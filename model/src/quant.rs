@@ -101,9 +101,7 @@ impl QuantPolicy {
                 .collect(),
         }
     }
-}
 
-impl QuantPolicy {
     /// Every tensor at `bits` in groups of `group_size`, each on the grid, symmetric or affine,
     /// that quantises it with the smaller error: a tensor stored symmetric (GGUF's Q8_0) stays
     /// symmetric, one stored affine (Q4_1) goes affine, and at 8 bits both keep their source
