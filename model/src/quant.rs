@@ -189,8 +189,8 @@ fn quantize_group(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> (
 }
 
 /// The affine grid with the least squared error: for each clipping ratio, the range shrunk
-/// about its centre, then refined by least squares (with the integers fixed, the best scale and
-/// offset are a linear regression; the integers are then rounded again). The offset sits at the
+/// about its centre; the best of those refined by least squares (with the integers fixed, the
+/// best scale and offset are a linear regression; the integers are then rounded again). The offset sits at the
 /// grid's middle so `q` stays signed. A group already on such a grid (GGUF's Q4_1 at 4 bits) is
 /// kept exactly: the unclipped range fits it with no error, and only a smaller error replaces it.
 fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32]) -> (f32, f32) {
@@ -201,28 +201,39 @@ fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32
         q.fill(0);
         return (0.0, if lo.is_finite() { lo } else { 0.0 });
     }
-    let round = |s: f32, o: f32, x: f32| ((x - o) / s).round().clamp(qmin, qmax);
+    let round = |s: f32, o: f32, x: f32| round_clamped((x - o) / s, qmin, qmax);
     let error = |s: f32, o: f32| -> f32 {
-        w.iter()
-            .map(|&x| {
-                let d = x - (round(s, o, x) * s + o);
-                d * d
-            })
-            .sum()
+        lane_sum(w, |x| {
+            let d = x - (round(s, o, x) * s + o);
+            d * d
+        })
     };
     let (centre, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
-    let mut best = (f32::INFINITY, 0f32, 0f32);
-    for &ratio in ratios {
-        let s = 2.0 * half * ratio / (qmax - qmin);
-        let mut cand = (s, centre - half * ratio - qmin * s);
-        for _ in 0..=REFINE_STEPS {
-            let err = error(cand.0, cand.1);
-            if err < best.0 {
-                best = (err, cand.0, cand.1);
-            }
+    // Every clipping ratio's grid, then least squares from the few best of them.
+    let mut starts: Vec<(f32, f32, f32)> = ratios
+        .iter()
+        .map(|&ratio| {
+            let s = 2.0 * half * ratio / (qmax - qmin);
+            let o = centre - half * ratio - qmin * s;
+            (error(s, o), s, o)
+        })
+        .collect();
+    starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = starts[0];
+    for &(_, s0, o0) in starts.iter().take(REFINED_STARTS) {
+        if best.0 == 0.0 {
+            // On the grid already (Q4_1 at 4 bits): nothing can do better.
+            break;
+        }
+        let mut cand = (s0, o0);
+        for _ in 0..REFINE_STEPS {
             match least_squares(w, |x| round(cand.0, cand.1, x)) {
                 Some(next) if next != cand => cand = next,
                 _ => break,
+            }
+            let err = error(cand.0, cand.1);
+            if err < best.0 {
+                best = (err, cand.0, cand.1);
             }
         }
     }
@@ -233,21 +244,75 @@ fn quantize_group_affine(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[f32
     (s, o)
 }
 
-/// Least-squares refinements of an affine grid per clipping ratio.
+/// Partial sums per lane: the quantiser's error sums in a fixed order that vectorises (a
+/// sequential float sum cannot be reordered by the compiler).
+const LANES: usize = 8;
+
+/// `Σ f(x)` over `w`, element `i` added to lane `i % LANES`, the lanes then added in order.
+#[inline(always)]
+fn lane_sum(w: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = w.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] += f(c[l]);
+        }
+    }
+    for (l, &x) in tail.iter().enumerate() {
+        acc[l] += f(x);
+    }
+    acc.iter().sum()
+}
+
+/// `v.round().clamp(lo, hi)` for integer bounds (ties away from zero), in operations that
+/// vectorise on baseline x86-64: `round` is a libm call there, and it was a quarter of the
+/// quantiser's time. Clamping first is the same (rounding is monotone and keeps integers), and
+/// within `[lo, hi]` truncation through `i32` is exact, as is `c - t`.
+#[inline(always)]
+pub(crate) fn round_clamped(v: f32, lo: f32, hi: f32) -> f32 {
+    let c = v.clamp(lo, hi);
+    let t = c as i32 as f32;
+    let r = c - t;
+    t + if r >= 0.5 {
+        1.0
+    } else if r <= -0.5 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Least-squares refinements of an affine grid, from each of the `REFINED_STARTS` clipping
+/// ratios with the least error. Refining all 21 took 5× the time for 1.5% less squared error
+/// at 3 bits and 0.2% at 4 (a 1536×576 heavy-tailed matrix, group 32).
 const REFINE_STEPS: usize = 2;
+const REFINED_STARTS: usize = 5;
 
 /// The scale and offset minimising `Σ (w - q s - o)²` for the integers `q(w)`, if the integers
 /// are not all equal and the scale comes out positive.
 fn least_squares(w: &[f32], q: impl Fn(f32) -> f32) -> Option<(f32, f32)> {
     let n = w.len() as f64;
-    let (mut sq, mut sw, mut sqq, mut sqw) = (0f64, 0f64, 0f64, 0f64);
-    for &x in w {
+    // Each sum in lanes, like `lane_sum`, so the loop vectorises.
+    let mut acc = [[0f64; LANES]; 4];
+    let mut add = |l: usize, x: f32| {
         let (qi, xi) = (q(x) as f64, x as f64);
-        sq += qi;
-        sw += xi;
-        sqq += qi * qi;
-        sqw += qi * xi;
+        acc[0][l] += qi;
+        acc[1][l] += xi;
+        acc[2][l] += qi * qi;
+        acc[3][l] += qi * xi;
+    };
+    let chunks = w.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in c.iter().enumerate() {
+            add(l, x);
+        }
     }
+    for (l, &x) in tail.iter().enumerate() {
+        add(l, x);
+    }
+    let [sq, sw, sqq, sqw] = acc.map(|a| a.iter().sum::<f64>());
     let det = n * sqq - sq * sq;
     if det <= 0.0 {
         return None;
@@ -275,20 +340,17 @@ fn quantize_group_symmetric(w: &[f32], q: &mut [i8], spec: QuantSpec, ratios: &[
     let mut best = (f32::INFINITY, 0f32);
     for (&ratio, &top) in ratios.iter().flat_map(|r| tops.iter().map(move |t| (r, t))) {
         let s = amax * ratio / top;
-        let err: f32 = w
-            .iter()
-            .map(|x| {
-                let d = x - (x / s).round().clamp(qmin, qmax) * s;
-                d * d
-            })
-            .sum();
+        let err = lane_sum(w, |x| {
+            let d = x - round_clamped(x / s, qmin, qmax) * s;
+            d * d
+        });
         if err < best.0 {
             best = (err, s);
         }
     }
     let s = best.1;
     for (qi, x) in q.iter_mut().zip(w) {
-        *qi = (x / s).round().clamp(qmin, qmax) as i8;
+        *qi = round_clamped(x / s, qmin, qmax) as i8;
     }
     s
 }
@@ -536,6 +598,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn round_clamped_is_round_then_clamp(
+            v in prop_oneof![-300.0f32..300.0, any::<f32>().prop_filter("not NaN", |v| !v.is_nan()),
+                (-300i32..300).prop_map(|i| i as f32 + 0.5)],
+            bits in 2u32..=8,
+        ) {
+            let spec = QuantSpec::per_channel(bits);
+            let (lo, hi) = (spec.qmin() as f32, spec.qmax() as f32);
+            prop_assert_eq!(round_clamped(v, lo, hi), v.round().clamp(lo, hi));
+        }
+
         #[test]
         fn per_channel_error_is_within_half_a_step(
             vals in proptest::collection::vec(-4.0f32..4.0, 8..64), bits in 2u32..=8

@@ -2,6 +2,7 @@
 //! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
 //! multiplier, the sum shifted back to an activation.
 
+use super::split_dot::{self, SplitInput};
 use super::{round_shift_i128, saturate, wrap, Format};
 use crate::quant::QuantizedMatrix;
 use rayon::prelude::*;
@@ -206,7 +207,9 @@ pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
 }
 
 /// Matrix-vector product with requantisation (see [`matvec_row`] for the contract of each
-/// output). Latency in hardware depends on the reuse factor; the result does not.
+/// output). Latency in hardware depends on the reuse factor; the result does not. Computed by
+/// the 16-bit split kernel ([`super::split_dot`]) when the inputs allow it, else by
+/// [`matvec_row`] itself.
 pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
     assert_eq!(
         x.len(),
@@ -215,10 +218,15 @@ pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
         x.len(),
         m.cols
     );
+    let split = SplitInput::new(x, m.group_size, acc_bits);
     let mut out = vec![0i32; m.rows];
     out.par_chunks_mut(64).enumerate().for_each(|(ci, o)| {
         for (i, y) in o.iter_mut().enumerate() {
-            *y = matvec_row(m, ci * 64 + i, x, acc_bits);
+            let r = ci * 64 + i;
+            *y = match &split {
+                Some(s) => split_dot::row(m, r, s, acc_bits),
+                None => matvec_row(m, r, x, acc_bits),
+            };
         }
     });
     out

@@ -18,6 +18,7 @@ pub mod rmsnorm;
 pub mod rope;
 pub mod silu;
 pub mod softmax;
+mod split_dot;
 
 pub use elementwise::{argmax, mul, residual_add};
 pub use matvec::{embed_lookup, matvec, matvec_row, FixedMatrix, Requant};

@@ -1,0 +1,319 @@
+//! The golden model's fast matrix–vector kernel: the sums [`super::matvec_row`] defines,
+//! computed with 16-bit multiplies. Each input is split as `x = hi·2^12 + lo` with
+//! `0 ≤ lo < 2^12`, so a group's `Σ w·x` is `2^12·Σ w·hi + Σ w·lo`, two sums of 16-bit
+//! products that AVX2's `vpmaddwd` takes sixteen at a time. Both are exact in 32-bit lanes for
+//! groups of up to [`MAX_GROUP`] inputs of up to 24 bits, so the result is the reference's bit
+//! for bit (a property test checks it against `matvec_row` on every row).
+
+use super::matvec::FixedMatrix;
+use super::{round_shift_i128, saturate, wrap};
+
+/// Bits in the low part of a split input.
+const LO_BITS: u32 = 12;
+
+/// The longest group the 32-bit lanes hold exactly: a lane adds two products of at most
+/// `2^7·2^12` per 16 inputs, so 16384 inputs stay below `2^31`.
+pub(super) const MAX_GROUP: usize = 16384;
+
+/// Groups up to this long are summed within the register (eight lanes of at most
+/// `2048/16 · 2^20` each add up below 2^31); longer ones lane by lane in 64 bits.
+#[cfg(target_arch = "x86_64")]
+const SHORT_GROUP: usize = 2048;
+
+/// An input vector split for the kernel, with each group's wrapped input sum (the affine
+/// grid's term, shared by every row).
+pub(super) struct SplitInput {
+    hi: Vec<i16>,
+    lo: Vec<i16>,
+    group_sums: Vec<i64>,
+    /// No group accumulator can wrap: `2^7 · max|x| · group_size < 2^(acc_bits - 1)`.
+    no_wrap: bool,
+}
+
+impl SplitInput {
+    /// `None` when an input is wider than 24 bits or the groups are longer than
+    /// [`MAX_GROUP`]: the caller then takes the reference path.
+    pub(super) fn new(x: &[i32], group_size: usize, acc_bits: u32) -> Option<Self> {
+        let limit = 1i32 << 23;
+        if group_size == 0
+            || group_size > MAX_GROUP
+            || x.iter().any(|&v| !(-limit..limit).contains(&v))
+        {
+            return None;
+        }
+        let max = x
+            .iter()
+            .map(|&v| v.unsigned_abs() as u128)
+            .max()
+            .unwrap_or(0);
+        let no_wrap = (max << 7) * group_size as u128 * 2 < 1u128 << acc_bits;
+        Some(SplitInput {
+            no_wrap,
+            hi: x.iter().map(|&v| (v >> LO_BITS) as i16).collect(),
+            lo: x
+                .iter()
+                .map(|&v| (v & ((1 << LO_BITS) - 1)) as i16)
+                .collect(),
+            group_sums: x
+                .chunks(group_size)
+                .map(|g| wrap(g.iter().map(|&v| v as i64).sum(), acc_bits))
+                .collect(),
+        })
+    }
+}
+
+/// Output `r` of `m` for the split input `s`: [`super::matvec_row`]'s value.
+#[inline]
+pub(super) fn row(m: &FixedMatrix, r: usize, s: &SplitInput, acc_bits: u32) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the feature was just detected.
+            return unsafe { row_avx2(m, r, s, acc_bits) };
+        }
+    }
+    row_with(m, r, s, acc_bits, dot_portable)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_avx2(m: &FixedMatrix, r: usize, s: &SplitInput, acc_bits: u32) -> i32 {
+    if s.no_wrap
+        && m.group_size.is_multiple_of(16)
+        && m.group_size <= SHORT_GROUP
+        && m.cols.is_multiple_of(m.group_size)
+        && m.cols <= MAX_COLS
+    {
+        // SAFETY: AVX2 is enabled here; the shape is what `row_no_wrap_avx2` asks for.
+        if let Some(y) = unsafe { row_no_wrap_avx2(m, r, s) } {
+            return y;
+        }
+    }
+    row_with(m, r, s, acc_bits, |w, lo, hi| unsafe {
+        dot_avx2(w, lo, hi)
+    })
+}
+
+/// The widest row [`row_no_wrap_avx2`] sums in 64-bit lanes: a group of `G` inputs adds at
+/// most `G · 2^19` times a multiplier below `2^24`, so a row of up to `2^20` inputs stays below
+/// `2^63`.
+#[cfg(target_arch = "x86_64")]
+const MAX_COLS: usize = 1 << 20;
+
+/// A row whose group accumulators cannot wrap (so wrapping them is the identity), whose groups
+/// are multiples of 16 up to [`SHORT_GROUP`] and whose multipliers are below `2^24`: each
+/// group's two sums are reduced in the register and multiplied in 64-bit lanes, with no
+/// scalar work per group.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_no_wrap_avx2(m: &FixedMatrix, r: usize, s: &SplitInput) -> Option<i32> {
+    use std::arch::x86_64::*;
+    let groups = m.groups_per_row();
+    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
+    let mults = &m.mults[r * groups..(r + 1) * groups];
+    if mults.iter().any(|m| m.unsigned_abs() >= 1 << 24) {
+        return None;
+    }
+    let mut sum = _mm_setzero_si128(); // Σ lo·mult, Σ hi·mult
+    for (g, &mult) in mults.iter().enumerate() {
+        let (mut acc_lo, mut acc_hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for i in (g * m.group_size..(g + 1) * m.group_size).step_by(16) {
+            // SAFETY: `i + 16 <= cols`, the length of `row`, `s.lo` and `s.hi`.
+            unsafe {
+                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()));
+                let lv = _mm256_loadu_si256(s.lo.as_ptr().add(i).cast());
+                let hv = _mm256_loadu_si256(s.hi.as_ptr().add(i).cast());
+                acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(wv, lv));
+                acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(wv, hv));
+            }
+        }
+        let pairs = _mm256_hadd_epi32(acc_lo, acc_hi);
+        let quads = _mm256_hadd_epi32(pairs, pairs);
+        // lo hi lo hi, then lo lo hi hi so that the even lanes hold lo and hi.
+        let v = _mm_add_epi32(
+            _mm256_castsi256_si128(quads),
+            _mm256_extracti128_si256::<1>(quads),
+        );
+        let v = _mm_shuffle_epi32::<0b01_01_00_00>(v);
+        sum = _mm_add_epi64(sum, _mm_mul_epi32(v, _mm_set1_epi32(mult)));
+    }
+    let (lo, hi) = (
+        _mm_cvtsi128_si64(sum) as i128,
+        _mm_extract_epi64::<1>(sum) as i128,
+    );
+    let mut sum = (hi << LO_BITS) + lo;
+    if let Some(o) = m.offset_mults.get(r * groups..(r + 1) * groups) {
+        sum += s
+            .group_sums
+            .iter()
+            .zip(o)
+            .map(|(&x, &o)| x as i128 * o as i128)
+            .sum::<i128>();
+    }
+    Some(saturate(
+        round_shift_i128(sum, m.shifts[r]) as i64,
+        m.out_bits,
+    ))
+}
+
+/// The row's requantised sum, with `dot` giving a group's `(Σ w·lo, Σ w·hi)`.
+#[inline(always)]
+fn row_with(
+    m: &FixedMatrix,
+    r: usize,
+    s: &SplitInput,
+    acc_bits: u32,
+    dot: impl Fn(&[i8], &[i16], &[i16]) -> (i64, i64),
+) -> i32 {
+    let groups = m.groups_per_row();
+    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
+    let mults = &m.mults[r * groups..(r + 1) * groups];
+    let offsets = m.offset_mults.get(r * groups..(r + 1) * groups);
+    let mut sum: i128 = 0;
+    for (g, &mult) in mults.iter().enumerate() {
+        let (a, b) = (g * m.group_size, ((g + 1) * m.group_size).min(m.cols));
+        let (lo, hi) = dot(&row[a..b], &s.lo[a..b], &s.hi[a..b]);
+        let acc = wrap((hi << LO_BITS) + lo, acc_bits);
+        sum += acc as i128 * mult as i128;
+        if let Some(o) = offsets {
+            sum += s.group_sums[g] as i128 * o[g] as i128;
+        }
+    }
+    saturate(round_shift_i128(sum, m.shifts[r]) as i64, m.out_bits)
+}
+
+#[inline(always)]
+fn dot_portable(w: &[i8], lo: &[i16], hi: &[i16]) -> (i64, i64) {
+    w.iter()
+        .zip(lo.iter().zip(hi))
+        .fold((0, 0), |(a, b), (&w, (&l, &h))| {
+            (a + (w as i64 * l as i64), b + (w as i64 * h as i64))
+        })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_avx2(w: &[i8], lo: &[i16], hi: &[i16]) -> (i64, i64) {
+    use std::arch::x86_64::*;
+    let n = w.len() / 16 * 16;
+    let (mut acc_lo, mut acc_hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for i in (0..n).step_by(16) {
+        // SAFETY: `i + 16 <= n <= len` for all three slices (the caller passes equal lengths).
+        unsafe {
+            let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().add(i).cast()));
+            let lv = _mm256_loadu_si256(lo.as_ptr().add(i).cast());
+            let hv = _mm256_loadu_si256(hi.as_ptr().add(i).cast());
+            acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(wv, lv));
+            acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(wv, hv));
+        }
+    }
+    let (tl, th) = dot_portable(&w[n..], &lo[n..], &hi[n..]);
+    let (l, h) = if n <= SHORT_GROUP {
+        // Pairwise adds within the register: each lane holds at most `n/16` sums of two
+        // products below 2^19, so the eight lanes' total stays below 2^31.
+        let pairs = _mm256_hadd_epi32(acc_lo, acc_hi); // lo01 lo23 hi01 hi23 | lo45 lo67 hi45 hi67
+        let quads = _mm256_hadd_epi32(pairs, pairs); // lo0123 hi0123 .. | lo4567 hi4567 ..
+        let v = _mm_add_epi32(
+            _mm256_castsi256_si128(quads),
+            _mm256_extracti128_si256::<1>(quads),
+        );
+        (
+            _mm_cvtsi128_si32(v) as i64,
+            _mm_extract_epi32::<1>(v) as i64,
+        )
+    } else {
+        let lanes = |v: __m256i| -> i64 {
+            let mut a = [0i32; 8];
+            // SAFETY: `a` is 32 bytes.
+            unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), v) };
+            a.iter().map(|&x| x as i64).sum()
+        };
+        (lanes(acc_lo), lanes(acc_hi))
+    };
+    (l + tl, h + th)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed::matvec::matvec_row;
+    use proptest::prelude::*;
+
+    fn matrix() -> impl Strategy<Value = FixedMatrix> {
+        (
+            1usize..6,
+            prop_oneof![
+                1usize..80,
+                (1usize..6).prop_map(|k| 48 * k),
+                2040usize..2200
+            ],
+            prop_oneof![
+                1usize..40,
+                (1usize..4).prop_map(|k| 16 * k),
+                2040usize..2100
+            ],
+            2u32..=8,
+            any::<bool>(),
+        )
+            .prop_flat_map(|(rows, cols, group, bits, affine)| {
+                let groups = cols.div_ceil(group);
+                let q = 1i16 << (bits - 1);
+                (
+                    proptest::collection::vec((-q..q).prop_map(|w| w as i8), rows * cols),
+                    proptest::collection::vec(
+                        prop_oneof![-32767i32..32767, any::<i32>()],
+                        rows * groups,
+                    ),
+                    proptest::collection::vec(0u32..40, rows),
+                    proptest::collection::vec(
+                        -32767i32..32767,
+                        if affine { rows * groups } else { 0 },
+                    ),
+                )
+                    .prop_map(move |(weights, mults, shifts, offset_mults)| {
+                        FixedMatrix {
+                            rows,
+                            cols,
+                            group_size: group,
+                            weight_bits: bits,
+                            weights,
+                            mults,
+                            shifts,
+                            out_bits: 24,
+                            offset_mults,
+                        }
+                    })
+            })
+    }
+
+    proptest! {
+        /// The split kernel (AVX2 where the machine has it, and the portable loop) equals the
+        /// reference on every row, for inputs across the whole 24-bit range and accumulators
+        /// narrow enough to wrap.
+        #[test]
+        fn split_kernel_equals_matvec_row(
+            (m, x) in matrix().prop_flat_map(|m| {
+                let c = m.cols;
+                (Just(m), proptest::collection::vec(prop_oneof![
+                    -(1i32 << 23)..(1 << 23), -4096i32..4096, Just(-(1i32 << 23)), Just((1 << 23) - 1)
+                ], c))
+            }),
+            acc_bits in prop_oneof![Just(40u32), 12u32..40],
+        ) {
+            let s = SplitInput::new(&x, m.group_size, acc_bits).unwrap();
+            for r in 0..m.rows {
+                let want = matvec_row(&m, r, &x, acc_bits);
+                prop_assert_eq!(row(&m, r, &s, acc_bits), want, "row {}", r);
+                prop_assert_eq!(row_with(&m, r, &s, acc_bits, dot_portable), want, "row {} (portable)", r);
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_beyond_24_bits_take_the_reference_path() {
+        assert!(SplitInput::new(&[1 << 23], 32, 40).is_none());
+        assert!(SplitInput::new(&[-(1 << 23)], 32, 40).is_some());
+        assert!(SplitInput::new(&[0; 4], MAX_GROUP + 1, 40).is_none());
+    }
+}
