@@ -47,6 +47,25 @@ fn a_huge_max_new_tokens_is_an_error_not_a_capacity_overflow() {
     .refused(&["--max-new-tokens"]);
 }
 
+/// The synthetic 8B streams through the fixed-point engine; what would need its f32 weights
+/// says so, and names the way that works, before anything is generated.
+#[test]
+fn the_synthetic_8b_is_refused_where_it_would_need_f32() {
+    let gen = |extra: &[&str]| {
+        let mut args = vec!["generate", "--model", "llama-3.1-8b", "--prompt", "hi"];
+        args.extend_from_slice(extra);
+        hardwire(here(), &args)
+    };
+    gen(&[]).refused(&["llama-3.1-8b", "--numerics fixed"]);
+    gen(&["--numerics", "fixed", "--mixed", "3/6"]).refused(&["--mixed", "--weight-bits"]);
+    gen(&["--numerics", "fixed", "--layers", "33"]).refused(&["--layers 33"]);
+    hardwire(
+        here(),
+        &["score", "--model", "llama-3.1-8b", "--text", "hi"],
+    )
+    .refused(&["synthetic", "32 GB"]);
+}
+
 #[test]
 fn formats_that_would_wrap_are_refused_by_name() {
     for flag in ["--act", "--resid"] {

@@ -207,12 +207,8 @@ impl LlamaWeights {
                 .map(|(_, s)| s)
                 .unwrap_or_default();
             let n: usize = shape.iter().product();
-            let data = if shape.len() == 1 {
-                (0..n).map(|_| 1.0 + 0.1 * rng.symmetric()).collect()
-            } else {
-                let a = (3.0 / shape[1] as f32).sqrt();
-                (0..n).map(|_| a * rng.symmetric()).collect()
-            };
+            let value = seeded_value(&shape);
+            let data = (0..n).map(|_| value(rng.symmetric())).collect();
             Ok(Some(FetchedTensor {
                 name: name.into(),
                 shape,
@@ -254,6 +250,39 @@ impl LlamaWeights {
     }
 }
 
+/// How a seeded tensor of `shape` turns a uniform draw in [-1, 1) into a weight: norm gains
+/// near 1, matrices uniform with the variance of 1/fan-in.
+fn seeded_value(shape: &[usize]) -> impl Fn(f32) -> f32 {
+    let (base, amp) = match shape {
+        [_, cols] => (0.0, (3.0 / *cols as f32).sqrt()),
+        _ => (1.0, 0.1),
+    };
+    move |u| base + amp * u
+}
+
+/// Tensor `name` of the synthetic model drawn from `seed`, independently of every other tensor
+/// (its own SplitMix64 stream, seeded by `seed` and the name's FNV-1a hash), so that a model too
+/// large to hold can be generated one tensor at a time, in parallel, and the same on every
+/// run. The values follow [`LlamaWeights::seeded`]'s distribution. (The small presets keep one
+/// stream across their tensors, as their committed figures and snapshots were made with.)
+pub fn synthetic_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
+    use rayon::prelude::*;
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+    let start = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    }) ^ seed;
+    let n: usize = shape.iter().product();
+    let value = seeded_value(shape);
+    let mut data = vec![0f32; n];
+    // Element `i` is the stream's `i`-th draw: SplitMix64 jumps ahead by adding to its state.
+    const CHUNK: usize = 1 << 16;
+    data.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let mut rng = SplitMix64(start.wrapping_add(((c * CHUNK) as u64).wrapping_mul(GAMMA)));
+        out.iter_mut().for_each(|x| *x = value(rng.symmetric()));
+    });
+    data
+}
+
 /// A small deterministic generator (SplitMix64) for seeded weights and tests.
 pub struct SplitMix64(pub u64);
 
@@ -270,5 +299,39 @@ impl SplitMix64 {
     /// Uniform in [-1, 1).
     pub fn symmetric(&mut self) -> f32 {
         ((self.next_u64() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_synthetic_tensor_is_its_own_stream_in_any_chunking() {
+        let shape = [3, 70_000];
+        let t = synthetic_tensor(7, "model.layers.3.mlp.up_proj.weight", &shape);
+        // Sequentially, from the same start: the chunks jumped ahead to the right draws.
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for b in "model.layers.3.mlp.up_proj.weight".bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut rng = SplitMix64(h ^ 7);
+        let a = (3.0f32 / 70_000.0).sqrt();
+        assert!(t.iter().all(|&x| x == a * rng.symmetric()));
+        // Another name or seed gives other values; the same gives the same.
+        assert_ne!(
+            t[..8],
+            synthetic_tensor(8, "model.layers.3.mlp.up_proj.weight", &shape)[..8]
+        );
+        assert_ne!(
+            t[..8],
+            synthetic_tensor(7, "model.layers.4.mlp.up_proj.weight", &shape)[..8]
+        );
+        assert_eq!(
+            t,
+            synthetic_tensor(7, "model.layers.3.mlp.up_proj.weight", &shape)
+        );
+        let norm = synthetic_tensor(7, "model.norm.weight", &[64]);
+        assert!(norm.iter().all(|&x| (0.9..=1.1).contains(&x)));
     }
 }

@@ -9,7 +9,8 @@ use hardwire_model::quant::{
     named_matrices, quantize_model, QuantPolicy, QuantSpec, QuantizedMatrix,
 };
 use hardwire_model::sensitivity::{choose, costs_at_low, TensorCost};
-use hardwire_model::{KvCache, LlamaWeights, Reference, Tokenizer};
+use hardwire_model::weights::synthetic_tensor;
+use hardwire_model::{KvCache, LlamaConfig, LlamaWeights, Reference, Tokenizer};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -239,6 +240,52 @@ impl<'w> Engine<'w> {
                 )
             }
         })
+    }
+
+    /// The fixed-point engine for the synthetic model of `config`, built tensor by tensor
+    /// (never held in f32), with a uniform precision from the flags.
+    pub fn synthetic(
+        a: &ModelArgs,
+        config: &LlamaConfig,
+        max_seq: usize,
+    ) -> anyhow::Result<(Self, NumericsReport)> {
+        if a.numerics != Numerics::Fixed {
+            bail!("{}: the f32 reference would hold the whole model in f32; use --numerics fixed, which streams it", a.model);
+        }
+        if a.mixed.is_some() || a.policy.is_some() || a.best_grid || a.gptq {
+            bail!("{}: --mixed, --policy, --best-grid and --gptq measure the whole model in f32; the streaming synthetic model takes --weight-bits, --group-size and --offset", a.model);
+        }
+        let n = datapath(a)?;
+        let policy = QuantPolicy::uniform(QuantSpec {
+            bits: a.weight_bits,
+            group_size: (a.group_size > 0).then_some(a.group_size),
+            offset: a.offset,
+        });
+        let t = Instant::now();
+        let m = FixedModel::stream(
+            config,
+            &policy,
+            n,
+            max_seq,
+            |name, shape| Ok(synthetic_tensor(a.seed, name, shape)),
+            |done, total| {
+                if done % 20 == 0 || done == total {
+                    eprintln!(
+                        "  {done}/{total} tensors generated and quantised, {:.0} s",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            },
+        )?;
+        Ok((
+            Engine::Fixed(Box::new(m)),
+            NumericsReport {
+                numerics: a.numerics,
+                datapath: Some(n),
+                policy: Some(policy),
+                gptq: false,
+            },
+        ))
     }
 
     /// Scores a token sequence.

@@ -1,9 +1,11 @@
 //! `hardwire generate`: greedy continuation of a prompt, with tokens per second.
 
 use super::engine::Engine;
-use super::{model_source, ModelArgs};
+use super::model_source::{self, Source};
+use super::ModelArgs;
 use anyhow::{bail, Context};
 use clap::Args;
+use hardwire_model::Tokenizer;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -44,7 +46,13 @@ struct Report<'a> {
 /// Runs the command.
 pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let (weights, tok) = model_source::load(&a.model.model, a.model.layers, a.model.seed)?;
+    let source = model_source::open(&a.model.model, a.model.layers, a.model.seed)?;
+    // No tokenizer ships with synthetic weights: the prompt's bytes are its token ids.
+    let bytes = Tokenizer::bytes();
+    let (config, tok) = match &source {
+        Source::Loaded(w, tok) => (&w.config, tok),
+        Source::Synthetic(c) => (c, &bytes),
+    };
     let prompt_ids = tok.encode(&a.prompt)?;
     if prompt_ids.is_empty() {
         bail!("the prompt encodes to no tokens");
@@ -54,22 +62,25 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
         .len()
         .checked_add(a.max_new_tokens)
         .and_then(|n| n.checked_add(1))
-        .filter(|&n| n <= weights.config.max_seq)
+        .filter(|&n| n <= config.max_seq)
         .with_context(|| {
             format!(
                 "--max-new-tokens {}: the prompt's {} tokens and the new ones exceed the \
                  model's max_seq {}",
                 a.max_new_tokens,
                 prompt_ids.len(),
-                weights.config.max_seq
+                config.max_seq
             )
         })?;
-    let (engine, numerics) = Engine::new(&a.model, &weights, &tok, max_seq)?;
+    let (engine, numerics) = match &source {
+        Source::Loaded(w, tok) => Engine::new(&a.model, w, tok, max_seq)?,
+        Source::Synthetic(c) => Engine::synthetic(&a.model, c, max_seq)?,
+    };
     let load_seconds = t0.elapsed().as_secs_f64();
     let stop = if a.ignore_eos {
         None
     } else {
-        weights.config.eos_token_id
+        config.eos_token_id
     };
     let mut session = engine.session();
     let t1 = Instant::now();

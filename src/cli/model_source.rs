@@ -13,14 +13,42 @@ use hardwire_model::safetensors::load_hf_dir;
 use hardwire_model::{fixtures, LlamaConfig, LlamaWeights, Tokenizer};
 use std::path::Path;
 
-/// Weights and tokenizer named by `--model`.
+/// What `--model` names.
+pub enum Source {
+    /// Weights read whole, with their tokenizer.
+    Loaded(LlamaWeights, Tokenizer),
+    /// The synthetic Llama 3.1 8B (`llama-3.1-8b`, `--layers` applied): too large for f32, it
+    /// is generated tensor by tensor ([`hardwire_model::weights::synthetic_tensor`]) by the
+    /// commands that stream.
+    Synthetic(LlamaConfig),
+}
+
+/// The model named by `--model`.
+pub fn open(model: &str, layers: Option<usize>, seed: u64) -> anyhow::Result<Source> {
+    if model == "llama-3.1-8b" {
+        let c = LlamaConfig::llama_3_1_8b();
+        return Ok(Source::Synthetic(match layers {
+            Some(n) => c
+                .reduce_layers(n)
+                .with_context(|| format!("--layers {n}"))?,
+            None => c,
+        }));
+    }
+    let (w, tok) = load(model, layers, seed)?;
+    Ok(Source::Loaded(w, tok))
+}
+
+/// Weights and tokenizer named by `--model`, for the commands that need the f32 weights.
 pub fn load(
     model: &str,
     layers: Option<usize>,
     seed: u64,
 ) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
     let (weights, tok) = match model {
-        "tiny" => (LlamaWeights::seeded(&LlamaConfig::tiny(), seed)?, Tokenizer::bytes()),
+        "tiny" => (
+            LlamaWeights::seeded(&LlamaConfig::tiny(), seed)?,
+            Tokenizer::bytes(),
+        ),
         "smollm2-135m" => {
             let path = fixtures::smollm2_gguf().with_context(|| {
                 format!(
@@ -30,7 +58,11 @@ pub fn load(
             })?;
             load_gguf_model(&path, None)?
         }
-        "llama-3.1-8b" => bail!("the llama-3.1-8b preset has no bundled weights; pass --model with a GGUF file or a Hugging Face directory"),
+        "llama-3.1-8b" => bail!(
+            "the llama-3.1-8b preset is synthetic and too large for this command's f32 weights \
+             (32 GB); `generate --numerics fixed` streams it, or pass --model with a GGUF file \
+             or a Hugging Face directory"
+        ),
         path => load_path(Path::new(path))?,
     };
     Ok(match layers {

@@ -150,50 +150,176 @@ impl FixedModel {
         numerics: NumericConfig,
         max_seq: usize,
     ) -> Result<Self> {
-        numerics.validate().map_err(ModelError::Config)?;
-        let c = &w.config;
-        c.validate()?;
-        Self::check_fits(c, max_seq)?;
-        let max_seq = max_seq.min(c.max_seq).max(1);
-        let (act, resid, mb) = (numerics.act, numerics.resid, numerics.mult_bits);
-        let report: Vec<TensorReport> = crate::quant::named_matrices(w)
+        let originals = crate::quant::named_matrices(w);
+        if originals.len() != quantized.len() {
+            return Err(ModelError::Config(format!(
+                "{} quantised matrices for a model of {}",
+                quantized.len(),
+                originals.len()
+            )));
+        }
+        let report: Vec<TensorReport> = originals
             .par_iter()
             .zip(quantized.par_iter())
             .map(|((name, m), (_, q))| q.report(name, m))
             .collect();
-        let mut qs: Vec<&QuantizedMatrix> = quantized.iter().map(|(_, q)| q).collect();
-        let missing = || ModelError::Config("a matrix is missing".into());
-        let untied_head = if w.lm_head.is_some() { qs.pop() } else { None };
-        let mut it = qs.into_iter();
-        let q_embed = it.next().ok_or_else(missing)?;
-        let embed = FixedMatrix::from_quantized(q_embed, mb, Format { bits: 8, frac: 0 }, resid);
-        let lm_head = FixedMatrix::from_quantized(untied_head.unwrap_or(q_embed), mb, act, act);
-        let eps = c.rms_norm_eps;
-        let mut layers = Vec::with_capacity(w.layers.len());
-        for l in &w.layers {
-            let mut next = |input: Format, output: Format| {
-                it.next()
-                    .map(|q| FixedMatrix::from_quantized(q, mb, input, output))
-                    .ok_or_else(missing)
+        let mut by_name: std::collections::HashMap<&str, (&QuantizedMatrix, TensorReport)> =
+            originals
+                .iter()
+                .zip(quantized)
+                .zip(report)
+                .map(|(((name, _), (_, q)), r)| (name.as_str(), (q, r)))
+                .collect();
+        let norm = |name: &str| -> Result<Vec<f32>> {
+            let v = match name {
+                "model.norm.weight" => &w.final_norm,
+                _ => {
+                    let (i, part) = crate::quant::layer_of(name)
+                        .zip(name.rsplit('.').nth(1))
+                        .ok_or_else(|| ModelError::Config(format!("no norm {name}")))?;
+                    let l = w
+                        .layers
+                        .get(i)
+                        .ok_or_else(|| ModelError::Config(format!("no layer for {name}")))?;
+                    if part == "input_layernorm" {
+                        &l.attn_norm
+                    } else {
+                        &l.ffn_norm
+                    }
+                }
             };
+            Ok(v.clone())
+        };
+        Self::assemble(&w.config, numerics, max_seq, norm, |name| {
+            by_name
+                .remove(name)
+                .map(|(q, r)| (std::borrow::Cow::Borrowed(q), r))
+                .ok_or_else(|| ModelError::Config(format!("the matrix {name} is missing")))
+        })
+    }
+
+    /// Builds the fixed-point model of `config` one tensor at a time: `fetch(name, shape)`
+    /// gives a tensor's values (Hugging Face name, row-major shape), each matrix is quantised
+    /// with `policy` and turned into its hardware form, and its f32 values are dropped before
+    /// the next is fetched. So the model is never held in f32: the peak is the integer model
+    /// plus the largest tensor. `progress(done, total)` follows the tensors.
+    pub fn stream(
+        config: &LlamaConfig,
+        policy: &QuantPolicy,
+        numerics: NumericConfig,
+        max_seq: usize,
+        mut fetch: impl FnMut(&str, &[usize]) -> Result<Vec<f32>>,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Self> {
+        let names = crate::weights::hf_tensor_names(config);
+        let total = names.len();
+        let shapes: std::collections::HashMap<String, Vec<usize>> = names.into_iter().collect();
+        // Both closures below fetch and count, so they share these through a `RefCell`.
+        let state = std::cell::RefCell::new((&mut fetch, &mut progress, 0usize));
+        let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+            let shape = shapes
+                .get(name)
+                .ok_or_else(|| ModelError::Config(format!("no tensor {name} in the config")))?;
+            Ok((shape.clone(), (state.borrow_mut().0)(name, shape)?))
+        };
+        let tick = || {
+            let (_, progress, done) = &mut *state.borrow_mut();
+            *done += 1;
+            progress(*done, total);
+        };
+        Self::assemble(
+            config,
+            numerics,
+            max_seq,
+            |name| {
+                let (_, data) = get(name)?;
+                tick();
+                Ok(data)
+            },
+            |name| {
+                let (shape, data) = get(name)?;
+                let m = crate::weights::Matrix {
+                    rows: shape[0],
+                    cols: shape[1],
+                    data,
+                };
+                let q = QuantizedMatrix::quantize(&m, policy.spec_for(name));
+                let r = q.report(name, &m);
+                tick();
+                Ok((std::borrow::Cow::Owned(q), r))
+            },
+        )
+    }
+
+    /// The model from its tensors by Hugging Face name, asked for in
+    /// [`crate::weights::hf_tensor_names`] order: `norm` gives a norm's gain, `matrix` a
+    /// matrix quantised with its error report. Each matrix is turned into its hardware form as
+    /// it comes, so a streaming source holds one at a time.
+    fn assemble<'q>(
+        c: &LlamaConfig,
+        numerics: NumericConfig,
+        max_seq: usize,
+        mut norm: impl FnMut(&str) -> Result<Vec<f32>>,
+        mut matrix: impl FnMut(&str) -> Result<(std::borrow::Cow<'q, QuantizedMatrix>, TensorReport)>,
+    ) -> Result<Self> {
+        numerics.validate().map_err(ModelError::Config)?;
+        c.validate()?;
+        Self::check_fits(c, max_seq)?;
+        let max_seq = max_seq.min(c.max_seq).max(1);
+        let (act, resid, mb) = (numerics.act, numerics.resid, numerics.mult_bits);
+        let mut report = Vec::new();
+        let (embed, tied_head) = {
+            let (q, r) = matrix("model.embed_tokens.weight")?;
+            report.push(r);
+            let embed = FixedMatrix::from_quantized(&q, mb, Format { bits: 8, frac: 0 }, resid);
+            let head = c
+                .tie_word_embeddings
+                .then(|| FixedMatrix::from_quantized(&q, mb, act, act));
+            (embed, head)
+        };
+        let mut fixed = |name: &str, input: Format, output: Format| -> Result<FixedMatrix> {
+            let (q, r) = matrix(name)?;
+            report.push(r);
+            Ok(FixedMatrix::from_quantized(&q, mb, input, output))
+        };
+        let eps = c.rms_norm_eps;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let attn_norm =
+                RmsNormParams::new(&norm(&format!("{p}.input_layernorm.weight"))?, eps, resid);
+            let wq = fixed(&format!("{p}.self_attn.q_proj.weight"), act, act)?;
+            let wk = fixed(&format!("{p}.self_attn.k_proj.weight"), act, act)?;
+            let wv = fixed(&format!("{p}.self_attn.v_proj.weight"), act, act)?;
+            let wo = fixed(&format!("{p}.self_attn.o_proj.weight"), act, resid)?;
+            let ffn_norm = RmsNormParams::new(
+                &norm(&format!("{p}.post_attention_layernorm.weight"))?,
+                eps,
+                resid,
+            );
             layers.push(FixedLayer {
-                attn_norm: RmsNormParams::new(&l.attn_norm, eps, resid),
-                wq: next(act, act)?,
-                wk: next(act, act)?,
-                wv: next(act, act)?,
-                wo: next(act, resid)?,
-                ffn_norm: RmsNormParams::new(&l.ffn_norm, eps, resid),
-                w_gate: next(act, act)?,
-                w_up: next(act, act)?,
-                w_down: next(resid, resid)?,
+                attn_norm,
+                wq,
+                wk,
+                wv,
+                wo,
+                ffn_norm,
+                w_gate: fixed(&format!("{p}.mlp.gate_proj.weight"), act, act)?,
+                w_up: fixed(&format!("{p}.mlp.up_proj.weight"), act, act)?,
+                w_down: fixed(&format!("{p}.mlp.down_proj.weight"), resid, resid)?,
             });
         }
+        let final_norm = RmsNormParams::new(&norm("model.norm.weight")?, eps, resid);
+        let lm_head = match tied_head {
+            Some(h) => h,
+            None => fixed("lm_head.weight", act, act)?,
+        };
         Ok(FixedModel {
             numerics,
             config: c.clone(),
             embed,
             layers,
-            final_norm: RmsNormParams::new(&w.final_norm, eps, resid),
+            final_norm,
             lm_head,
             rope: RopeTables::new(c, max_seq),
             score_scale: score_requant(c.head_dim(), act, mb),
