@@ -220,15 +220,15 @@ pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
     );
     let split = SplitInput::new(x, m.group_size, acc_bits);
     let mut out = vec![0i32; m.rows];
-    out.par_chunks_mut(64).enumerate().for_each(|(ci, o)| {
-        for (i, y) in o.iter_mut().enumerate() {
-            let r = ci * 64 + i;
-            *y = match &split {
-                Some(s) => split_dot::row(m, r, s, acc_bits),
-                None => matvec_row(m, r, x, acc_bits),
-            };
-        }
-    });
+    out.par_chunks_mut(64)
+        .enumerate()
+        .for_each(|(ci, o)| match &split {
+            Some(s) => split_dot::rows(m, ci * 64, o, s, acc_bits),
+            None => o
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, y)| *y = matvec_row(m, ci * 64 + i, x, acc_bits)),
+        });
     out
 }
 

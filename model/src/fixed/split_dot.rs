@@ -62,98 +62,121 @@ impl SplitInput {
     }
 }
 
-/// Output `r` of `m` for the split input `s`: [`super::matvec_row`]'s value.
+/// Outputs `first..first + out.len()` of `m` for the split input `s`: each is
+/// [`super::matvec_row`]'s value.
 #[inline]
-pub(super) fn row(m: &FixedMatrix, r: usize, s: &SplitInput, acc_bits: u32) -> i32 {
+pub(super) fn rows(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInput, acc_bits: u32) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the feature was just detected.
-            return unsafe { row_avx2(m, r, s, acc_bits) };
+            return unsafe { rows_avx2(m, first, out, s, acc_bits) };
         }
     }
-    row_with(m, r, s, acc_bits, dot_portable)
+    for (i, y) in out.iter_mut().enumerate() {
+        *y = row_with(m, first + i, s, acc_bits, dot_portable);
+    }
 }
 
+/// Rows in pairs where [`row_pair_no_wrap_avx2`] applies (the pair shares its input loads and
+/// its reductions), else one by one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn row_avx2(m: &FixedMatrix, r: usize, s: &SplitInput, acc_bits: u32) -> i32 {
-    if s.no_wrap
+unsafe fn rows_avx2(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInput, acc_bits: u32) {
+    let paired = s.no_wrap
         && m.group_size.is_multiple_of(16)
         && m.group_size <= SHORT_GROUP
         && m.cols.is_multiple_of(m.group_size)
-        && m.cols <= MAX_COLS
-    {
-        // SAFETY: AVX2 is enabled here; the shape is what `row_no_wrap_avx2` asks for.
-        if let Some(y) = unsafe { row_no_wrap_avx2(m, r, s) } {
-            return y;
+        && m.cols <= MAX_COLS;
+    let mut i = 0;
+    while i < out.len() {
+        if paired && i + 1 < out.len() {
+            // SAFETY: AVX2 is enabled here; the shape is what the pair kernel asks for.
+            if let Some((a, b)) = unsafe { row_pair_no_wrap_avx2(m, first + i, s) } {
+                (out[i], out[i + 1]) = (a, b);
+                i += 2;
+                continue;
+            }
         }
+        out[i] = row_with(m, first + i, s, acc_bits, |w, lo, hi| unsafe {
+            dot_avx2(w, lo, hi)
+        });
+        i += 1;
     }
-    row_with(m, r, s, acc_bits, |w, lo, hi| unsafe {
-        dot_avx2(w, lo, hi)
-    })
 }
 
-/// The widest row [`row_no_wrap_avx2`] sums in 64-bit lanes: a group of `G` inputs adds at
+/// The widest row [`row_pair_no_wrap_avx2`] sums in 64-bit lanes: a group of `G` inputs adds at
 /// most `G · 2^19` times a multiplier below `2^24`, so a row of up to `2^20` inputs stays below
 /// `2^63`.
 #[cfg(target_arch = "x86_64")]
 const MAX_COLS: usize = 1 << 20;
 
-/// A row whose group accumulators cannot wrap (so wrapping them is the identity), whose groups
-/// are multiples of 16 up to [`SHORT_GROUP`] and whose multipliers are below `2^24`: each
-/// group's two sums are reduced in the register and multiplied in 64-bit lanes, with no
-/// scalar work per group.
+/// Rows `r` and `r + 1`, whose group accumulators cannot wrap (so wrapping them is the
+/// identity), whose groups are multiples of 16 up to [`SHORT_GROUP`] and whose multipliers are
+/// below `2^24` (else `None`): per group, the two rows' four sums are reduced together in the
+/// register and multiplied in 64-bit lanes, with no scalar work.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn row_no_wrap_avx2(m: &FixedMatrix, r: usize, s: &SplitInput) -> Option<i32> {
+unsafe fn row_pair_no_wrap_avx2(m: &FixedMatrix, r: usize, s: &SplitInput) -> Option<(i32, i32)> {
     use std::arch::x86_64::*;
     let groups = m.groups_per_row();
-    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
-    let mults = &m.mults[r * groups..(r + 1) * groups];
+    let (row_a, row_b) = (
+        &m.weights[r * m.cols..(r + 1) * m.cols],
+        &m.weights[(r + 1) * m.cols..(r + 2) * m.cols],
+    );
+    let mults = &m.mults[r * groups..(r + 2) * groups];
     if mults.iter().any(|m| m.unsigned_abs() >= 1 << 24) {
         return None;
     }
-    let mut sum = _mm_setzero_si128(); // Σ lo·mult, Σ hi·mult
-    for (g, &mult) in mults.iter().enumerate() {
-        let (mut acc_lo, mut acc_hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let (mut sum_lo, mut sum_hi) = (_mm_setzero_si128(), _mm_setzero_si128()); // [a, b] each
+    for g in 0..groups {
+        let mut acc = [_mm256_setzero_si256(); 4]; // lo a, hi a, lo b, hi b
         for i in (g * m.group_size..(g + 1) * m.group_size).step_by(16) {
-            // SAFETY: `i + 16 <= cols`, the length of `row`, `s.lo` and `s.hi`.
+            // SAFETY: `i + 16 <= cols`, the length of both rows, `s.lo` and `s.hi`.
             unsafe {
-                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()));
+                let wa = _mm256_cvtepi8_epi16(_mm_loadu_si128(row_a.as_ptr().add(i).cast()));
+                let wb = _mm256_cvtepi8_epi16(_mm_loadu_si128(row_b.as_ptr().add(i).cast()));
                 let lv = _mm256_loadu_si256(s.lo.as_ptr().add(i).cast());
                 let hv = _mm256_loadu_si256(s.hi.as_ptr().add(i).cast());
-                acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(wv, lv));
-                acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(wv, hv));
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(wa, lv));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(wa, hv));
+                acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(wb, lv));
+                acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(wb, hv));
             }
         }
-        let pairs = _mm256_hadd_epi32(acc_lo, acc_hi);
-        let quads = _mm256_hadd_epi32(pairs, pairs);
-        // lo hi lo hi, then lo lo hi hi so that the even lanes hold lo and hi.
+        let quads = _mm256_hadd_epi32(
+            _mm256_hadd_epi32(acc[0], acc[1]),
+            _mm256_hadd_epi32(acc[2], acc[3]),
+        );
+        // lo a, hi a, lo b, hi b
         let v = _mm_add_epi32(
             _mm256_castsi256_si128(quads),
             _mm256_extracti128_si256::<1>(quads),
         );
-        let v = _mm_shuffle_epi32::<0b01_01_00_00>(v);
-        sum = _mm_add_epi64(sum, _mm_mul_epi32(v, _mm_set1_epi32(mult)));
+        let mv = _mm_set_epi32(mults[groups + g], mults[groups + g], mults[g], mults[g]);
+        sum_lo = _mm_add_epi64(sum_lo, _mm_mul_epi32(v, mv));
+        sum_hi = _mm_add_epi64(sum_hi, _mm_mul_epi32(_mm_srli_epi64::<32>(v), mv));
     }
-    let (lo, hi) = (
-        _mm_cvtsi128_si64(sum) as i128,
-        _mm_extract_epi64::<1>(sum) as i128,
-    );
-    let mut sum = (hi << LO_BITS) + lo;
-    if let Some(o) = m.offset_mults.get(r * groups..(r + 1) * groups) {
-        sum += s
-            .group_sums
-            .iter()
-            .zip(o)
-            .map(|(&x, &o)| x as i128 * o as i128)
-            .sum::<i128>();
-    }
-    Some(saturate(
-        round_shift_i128(sum, m.shifts[r]) as i64,
-        m.out_bits,
-    ))
+    let lane = |v: __m128i, i: usize| -> i128 {
+        let mut a = [0i64; 2];
+        // SAFETY: `a` is 16 bytes.
+        unsafe { _mm_storeu_si128(a.as_mut_ptr().cast(), v) };
+        a[i] as i128
+    };
+    let finish = |k: usize| {
+        let row = r + k;
+        let mut sum = (lane(sum_hi, k) << LO_BITS) + lane(sum_lo, k);
+        if let Some(o) = m.offset_mults.get(row * groups..(row + 1) * groups) {
+            sum += s
+                .group_sums
+                .iter()
+                .zip(o)
+                .map(|(&x, &o)| x as i128 * o as i128)
+                .sum::<i128>();
+        }
+        saturate(round_shift_i128(sum, m.shifts[row]) as i64, m.out_bits)
+    };
+    Some((finish(0), finish(1)))
 }
 
 /// The row's requantised sum, with `dot` giving a group's `(Σ w·lo, Σ w·hi)`.
@@ -302,9 +325,14 @@ mod tests {
             acc_bits in prop_oneof![Just(40u32), 12u32..40],
         ) {
             let s = SplitInput::new(&x, m.group_size, acc_bits).unwrap();
+            let mut all = vec![0; m.rows];
+            rows(&m, 0, &mut all, &s, acc_bits);
             for r in 0..m.rows {
                 let want = matvec_row(&m, r, &x, acc_bits);
-                prop_assert_eq!(row(&m, r, &s, acc_bits), want, "row {}", r);
+                prop_assert_eq!(all[r], want, "row {} of all", r);
+                let mut one = [0];
+                rows(&m, r, &mut one, &s, acc_bits);
+                prop_assert_eq!(one[0], want, "row {} alone", r);
                 prop_assert_eq!(row_with(&m, r, &s, acc_bits, dot_portable), want, "row {} (portable)", r);
             }
         }
