@@ -48,13 +48,14 @@ enum Command {
 #[command(allow_negative_numbers = true)]
 pub struct ModelArgs {
     /// A `.gguf` file, a Hugging Face directory (config.json + safetensors), or a preset:
-    /// `tiny` (seeded weights), `smollm2-135m` (the GGUF fetched by scripts/fetch-smollm2.sh).
+    /// `tiny` (seeded weights), `smollm2-135m` (the GGUF fetched by scripts/fetch-smollm2.sh),
+    /// `llama-3.1-8b` (the 8B shapes with seeded weights, streamed: `generate --numerics fixed`).
     #[arg(long)]
     pub model: String,
     /// Keep only the first N decoder layers.
     #[arg(long, value_parser = flags::positive)]
     pub layers: Option<usize>,
-    /// Seed of the `tiny` preset's weights.
+    /// Seed of the `tiny` and `llama-3.1-8b` presets' weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// `f32` (the reference) or `fixed` (the golden model the hardware matches bit for bit).

@@ -208,7 +208,7 @@ pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
 
 /// Matrix-vector product with requantisation (see [`matvec_row`] for the contract of each
 /// output). Latency in hardware depends on the reuse factor; the result does not. Computed by
-/// the 16-bit split kernel ([`super::split_dot`]) when the inputs allow it, else by
+/// the 16-bit split kernel (`fixed/split_dot.rs`) when the inputs allow it, else by
 /// [`matvec_row`] itself.
 pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
     assert_eq!(
