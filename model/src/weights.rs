@@ -267,7 +267,6 @@ fn seeded_value(shape: &[usize]) -> impl Fn(f32) -> f32 {
 /// stream across their tensors, as their committed figures and snapshots were made with.)
 pub fn synthetic_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
     use rayon::prelude::*;
-    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
     let start = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     }) ^ seed;
@@ -277,7 +276,8 @@ pub fn synthetic_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
     // Element `i` is the stream's `i`-th draw: SplitMix64 jumps ahead by adding to its state.
     const CHUNK: usize = 1 << 16;
     data.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        let mut rng = SplitMix64(start.wrapping_add(((c * CHUNK) as u64).wrapping_mul(GAMMA)));
+        let mut rng =
+            SplitMix64(start.wrapping_add(((c * CHUNK) as u64).wrapping_mul(SplitMix64::GAMMA)));
         out.iter_mut().for_each(|x| *x = value(rng.symmetric()));
     });
     data
@@ -287,9 +287,12 @@ pub fn synthetic_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
+    /// What each draw adds to the state (so `n` draws ahead is `n` times it).
+    pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.0 = self.0.wrapping_add(Self::GAMMA);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -86,17 +86,11 @@ pub struct Quantized {
 pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Result<Quantized> {
     let calibration = || tok.encode(CALIBRATION_TEXT);
     let round = |policy: &QuantPolicy| round(a, w, tok, policy);
-    let group_size = (a.group_size > 0).then_some(a.group_size);
-    let spec = |bits| QuantSpec {
-        bits,
-        group_size,
-        offset: a.offset,
-    };
     let mut uniform = Vec::new();
     let (policy, costs) = match (&a.policy, a.mixed, a.avg_bits) {
         (Some(path), _, _) => (read_policy(path, w)?, None),
         (None, Some(m), Some(avg)) => {
-            let low = spec(m.base);
+            let low = spec(a, m.base);
             let tokens = calibration()?;
             let tokens = &tokens[..tokens.len().min(SENSITIVITY_TOKENS)];
             let n = named_matrices(w).len();
@@ -107,7 +101,7 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
                 tokens.len()
             );
             let t = Instant::now();
-            let high = spec(m.high);
+            let high = spec(a, m.high);
             let low_q = round(&QuantPolicy::uniform(low))?;
             let high_q = round(&QuantPolicy::uniform(high))?;
             let costs = costs_at_low(w, &low_q, &high_q, tokens, |i, n| {
@@ -119,13 +113,19 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
             (choose(&costs, low, high, avg), Some(costs))
         }
         (None, Some(m), None) => (
-            QuantPolicy::mixed_by_sensitivity(w, spec(m.base), spec(m.high), a.mixed_fraction),
+            QuantPolicy::mixed_by_sensitivity(
+                w,
+                spec(a, m.base),
+                spec(a, m.high),
+                a.mixed_fraction,
+            ),
             None,
         ),
-        (None, None, _) if a.best_grid => {
-            (QuantPolicy::best_grid(w, a.weight_bits, group_size), None)
-        }
-        (None, None, _) => (QuantPolicy::uniform(spec(a.weight_bits)), None),
+        (None, None, _) if a.best_grid => (
+            QuantPolicy::best_grid(w, a.weight_bits, spec(a, a.weight_bits).group_size),
+            None,
+        ),
+        (None, None, _) => (QuantPolicy::uniform(spec(a, a.weight_bits)), None),
     };
     let tensors = match pick(w, &policy, &uniform) {
         Some(t) => t,
@@ -137,6 +137,15 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
         costs,
         uniform,
     })
+}
+
+/// The grid the flags give a width: `--group-size` (0: per channel) and `--offset`.
+fn spec(a: &ModelArgs, bits: u32) -> QuantSpec {
+    QuantSpec {
+        bits,
+        group_size: (a.group_size > 0).then_some(a.group_size),
+        offset: a.offset,
+    }
 }
 
 /// The tensors of `w` quantised by `policy`: GPTQ calibrated on the built-in paragraph
@@ -256,11 +265,7 @@ impl<'w> Engine<'w> {
             bail!("{}: --mixed, --policy, --best-grid and --gptq measure the whole model in f32; the streaming synthetic model takes --weight-bits, --group-size and --offset", a.model);
         }
         let n = datapath(a)?;
-        let policy = QuantPolicy::uniform(QuantSpec {
-            bits: a.weight_bits,
-            group_size: (a.group_size > 0).then_some(a.group_size),
-            offset: a.offset,
-        });
+        let policy = QuantPolicy::uniform(spec(a, a.weight_bits));
         let t = Instant::now();
         let m = FixedModel::stream(
             config,

@@ -170,25 +170,16 @@ impl FixedModel {
                 .zip(report)
                 .map(|(((name, _), (_, q)), r)| (name.as_str(), (q, r)))
                 .collect();
+        let gains: std::collections::HashMap<String, &[f32]> = crate::safetensors::hf_tensors(w)
+            .into_iter()
+            .filter(|(_, shape, _)| shape.len() == 1)
+            .map(|(name, _, data)| (name, data))
+            .collect();
         let norm = |name: &str| -> Result<Vec<f32>> {
-            let v = match name {
-                "model.norm.weight" => &w.final_norm,
-                _ => {
-                    let (i, part) = crate::quant::layer_of(name)
-                        .zip(name.rsplit('.').nth(1))
-                        .ok_or_else(|| ModelError::Config(format!("no norm {name}")))?;
-                    let l = w
-                        .layers
-                        .get(i)
-                        .ok_or_else(|| ModelError::Config(format!("no layer for {name}")))?;
-                    if part == "input_layernorm" {
-                        &l.attn_norm
-                    } else {
-                        &l.ffn_norm
-                    }
-                }
-            };
-            Ok(v.clone())
+            gains
+                .get(name)
+                .map(|g| g.to_vec())
+                .ok_or_else(|| ModelError::Config(format!("the norm {name} is missing")))
         };
         Self::assemble(&w.config, numerics, max_seq, norm, |name| {
             by_name
