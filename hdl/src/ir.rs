@@ -157,6 +157,8 @@ pub struct Module {
     pub mems: Vec<Mem>,
     /// Instances of other modules.
     pub instances: Vec<Instance>,
+    /// Assertions, assumptions and covers, sampled at each clock edge out of reset.
+    pub checks: Vec<Check>,
     /// Whether the module has the implicit `clk` and `rst` inputs.
     pub clocked: bool,
 }
@@ -346,7 +348,49 @@ pub struct Reg {
     pub next: Option<NodeId>,
     /// Loads only when this one-bit node is high; `None` loads every edge.
     pub enable: Option<NodeId>,
+    /// For a register that holds an enumeration (a state machine's state): the name of each
+    /// value from 0 up, shown in waveforms and in the Verilog. Empty otherwise.
+    pub labels: Vec<String>,
     /// Where the user created it.
+    pub loc: Loc,
+}
+
+/// What a [`Check`] claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// The condition holds on every edge out of reset; simulation reports a violation and a
+    /// formal proof shows none exists.
+    Assert,
+    /// The environment keeps the condition true: a formal proof only considers such inputs,
+    /// and simulation reports a testbench that breaks it.
+    Assume,
+    /// The condition can happen: a formal cover run finds a trace to it, and simulation
+    /// counts how often it did.
+    Cover,
+}
+
+impl CheckKind {
+    /// `assert`, `assume` or `cover`, as in SystemVerilog.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CheckKind::Assert => "assert",
+            CheckKind::Assume => "assume",
+            CheckKind::Cover => "cover",
+        }
+    }
+}
+
+/// A property of a module, sampled at each rising edge while `rst` is low.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Assert, assume or cover.
+    pub kind: CheckKind,
+    /// The user's name for it, unique in the module.
+    pub name: String,
+    /// A one-bit node: the condition (for a check made inside `when`, already combined with
+    /// the scope's condition).
+    pub cond: NodeId,
+    /// Where the user wrote it.
     pub loc: Loc,
 }
 
@@ -455,6 +499,9 @@ impl Module {
             for c in i.connections.iter_mut().flatten() {
                 *c = f(*c);
             }
+        }
+        for c in &mut self.checks {
+            c.cond = f(c.cond);
         }
         for p in &mut self.ports {
             p.node = f(p.node);

@@ -14,15 +14,20 @@ pub use diagnostic::{Code, Diagnostic, HdlError, Loc};
 pub use ir::{Design, Type};
 pub mod builder;
 pub mod eval;
+pub mod miter;
 pub mod passes;
 pub mod primitives;
 pub mod verilog;
 
-pub use builder::{Block, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal};
+pub use builder::{
+    Block, Counter, Fsm, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal, States, When,
+};
 
 /// Everything needed to describe hardware: `use hardwire_hdl::prelude::*;`.
 pub mod prelude {
     pub use crate::bits::Bits;
-    pub use crate::builder::{Block, Instance, Memory, ModuleBuilder, Reg, Signal};
-    pub use crate::ir::{Design, MemStyle, Type};
+    pub use crate::builder::{
+        Block, Counter, Fsm, Instance, Memory, ModuleBuilder, Reg, Signal, States, When,
+    };
+    pub use crate::ir::{CheckKind, Design, MemStyle, Type};
 }

@@ -285,3 +285,75 @@ fn every_error_is_reported_not_just_the_first() {
     );
     assert!(err.to_string().ends_with("2 errors"), "{err}");
 }
+
+#[test]
+fn a_check_on_a_wide_condition_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(4));
+        line = line!() + 1;
+        m.assert("a_set", a);
+        m.output("y", a);
+    });
+    expect(r, Code::WidthMismatch, line, &["a_set", "`a`", "UInt<4>"]);
+}
+
+#[test]
+fn a_when_on_a_wide_condition_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::unsigned(4));
+        let q = m.reg("q", Type::unsigned(4)).reset(0);
+        line = line!() + 1;
+        m.when(a, || q.next(a));
+        m.output("y", q.q());
+    });
+    expect(r, Code::WidthMismatch, line, &["when", "`a`"]);
+}
+
+#[test]
+fn a_check_named_like_a_signal_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::BOOL);
+        line = line!() + 1;
+        m.cover("a", a);
+        m.output("y", a);
+    });
+    expect(r, Code::BadName, line, &["`a`", "twice"]);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    On,
+    Off,
+    Lost,
+}
+
+impl States for Phase {
+    const ALL: &'static [Self] = &[Phase::On, Phase::Off];
+}
+
+#[test]
+fn a_state_missing_from_its_list_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let fsm = m.fsm("phase", Phase::On);
+        fsm.goto(Phase::Off);
+        line = line!() + 1;
+        m.output("lost", fsm.is(Phase::Lost));
+    });
+    expect(r, Code::BadParameter, line, &["Lost", "States::ALL"]);
+}
+
+#[test]
+fn a_counter_modulo_zero_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let c = m.counter("c", 0);
+        c.incr();
+        m.output("q", c.q());
+    });
+    expect(r, Code::BadParameter, line, &["`c`", "modulo 0"]);
+}

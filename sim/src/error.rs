@@ -57,6 +57,18 @@ pub enum SimError {
     /// The design is malformed in a way the hdl checks should have caught.
     #[error("malformed design: {0}")]
     BadDesign(String),
+    /// An assertion or assumption of the design did not hold (the first one seen).
+    #[error("{kind} `{name}` failed at cycle {cycle} (written at {loc})")]
+    CheckFailed {
+        /// `assert` or `assume`.
+        kind: &'static str,
+        /// Its hierarchical name (`u_child.in_range`).
+        name: String,
+        /// The edge before which it was sampled low.
+        cycle: u64,
+        /// Where the user wrote it.
+        loc: String,
+    },
     /// Writing the waveform failed.
     #[error("waveform output failed: {0}")]
     Io(String),

@@ -5,8 +5,8 @@
 //! wire. Names survive as hierarchical paths (`u_child.acc`) so the testbench and the
 //! waveform writer can still find every signal the user named.
 
-use hardwire_hdl::ir::{BinaryOp, Design, ModuleId, NodeKind, Type, UnaryOp};
-use hardwire_hdl::Bits;
+use hardwire_hdl::ir::{BinaryOp, CheckKind, Design, ModuleId, NodeKind, Type, UnaryOp};
+use hardwire_hdl::{Bits, Loc};
 
 use crate::error::SimError;
 
@@ -85,6 +85,16 @@ pub(crate) struct FlatMem<'d> {
     pub write_ports: Vec<FlatWritePort>,
 }
 
+/// A check of some instance, with its condition as a flattened node.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatCheck {
+    pub kind: CheckKind,
+    /// The hierarchical name (`u_child.in_range`).
+    pub name: String,
+    pub cond: FlatId,
+    pub loc: Loc,
+}
+
 /// A name the user gave, with the instance path it lives under.
 #[derive(Debug, Clone)]
 pub(crate) struct FlatSignal {
@@ -93,6 +103,8 @@ pub(crate) struct FlatSignal {
     /// The name inside its module.
     pub name: String,
     pub node: FlatId,
+    /// The names of its values, for a state machine's register (else empty).
+    pub labels: Vec<String>,
 }
 
 impl FlatSignal {
@@ -114,6 +126,8 @@ pub(crate) struct Flat<'d> {
     pub nodes: Vec<FlatNode>,
     pub regs: Vec<FlatReg>,
     pub mems: Vec<FlatMem<'d>>,
+    /// Every instance's checks.
+    pub checks: Vec<FlatCheck>,
     /// Top-level inputs (including `rst` when the top is clocked), by name.
     pub inputs: Vec<(String, FlatId)>,
     /// The `rst` node when the top is clocked.
@@ -349,12 +363,21 @@ impl<'d> Flat<'d> {
             };
             self.nodes[base as usize + i].kind = kind;
         }
+        for c in &module.checks {
+            self.checks.push(FlatCheck {
+                kind: c.kind,
+                name: scoped(scope, &c.name),
+                cond: check(c.cond)?,
+                loc: c.loc,
+            });
+        }
         // Names: ports, then registers, then wires.
         for port in &module.ports {
             self.signals.push(FlatSignal {
                 scope: scope.clone(),
                 name: port.name.clone(),
                 node: check(port.node)?,
+                labels: Vec::new(),
             });
         }
         for r in 0..module.regs.len() {
@@ -363,6 +386,7 @@ impl<'d> Flat<'d> {
                 scope: scope.clone(),
                 name: reg.name.clone(),
                 node: reg.q,
+                labels: module.regs[r].labels.clone(),
             };
             self.regs[reg_base as usize + r].name = sig.path();
             self.signals.push(sig);
@@ -373,6 +397,7 @@ impl<'d> Flat<'d> {
                     scope: scope.clone(),
                     name: name.clone(),
                     node: base + i as u32,
+                    labels: Vec::new(),
                 });
             }
         }
@@ -381,10 +406,10 @@ impl<'d> Flat<'d> {
 }
 
 fn scoped(scope: &[String], name: &str) -> String {
-    FlatSignal {
-        scope: scope.to_vec(),
-        name: name.to_string(),
-        node: 0,
+    let mut s = scope.join(".");
+    if !s.is_empty() {
+        s.push('.');
     }
-    .path()
+    s.push_str(name);
+    s
 }

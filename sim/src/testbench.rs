@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use hardwire_hdl::ir::{Design, Type};
-use hardwire_hdl::Bits;
+use hardwire_hdl::ir::{CheckKind, Design, Type};
+use hardwire_hdl::{Bits, Loc};
 
 use crate::access::in_bounds;
 use crate::activity::{Activity, Evaluation};
@@ -100,6 +100,20 @@ pub struct Simulator {
     vcd: Option<VcdWriter<Box<dyn Write + Send>>>,
     vcd_vars: Vec<VcdVar>,
     top_name: String,
+    checks: Vec<SimCheck>,
+    /// The first assertion or assumption that failed.
+    failed: Option<SimError>,
+}
+
+/// A check of the design, sampled before every edge out of reset.
+#[derive(Debug)]
+struct SimCheck {
+    kind: CheckKind,
+    name: String,
+    loc: Loc,
+    slot: Slot,
+    /// For a cover: the edges it held on.
+    hits: u64,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -181,6 +195,7 @@ impl Simulator {
                     name: name.clone(),
                     slot,
                     width: ty.width,
+                    labels: Vec::new(),
                 });
             }
         }
@@ -201,8 +216,20 @@ impl Simulator {
                 name: sig.name.clone(),
                 slot,
                 width: ty.width,
+                labels: sig.labels.clone(),
             });
         }
+        let checks = flat
+            .checks
+            .iter()
+            .map(|c| SimCheck {
+                kind: c.kind,
+                name: c.name.clone(),
+                loc: c.loc,
+                slot: prog.slot_of[c.cond as usize].expect("checks are live"),
+                hits: 0,
+            })
+            .collect();
         // The contents move to the stores; the layouts keep the shape.
         let mems = prog
             .mems
@@ -239,6 +266,8 @@ impl Simulator {
             vcd: None,
             vcd_vars,
             top_name: design.top_module().name.clone(),
+            checks,
+            failed: None,
         })
     }
 
@@ -319,8 +348,9 @@ impl Simulator {
         self.touch();
     }
 
-    /// One rising clock edge: settle, record the waveform if tracing, then commit every
-    /// register and memory port (and the reset values while `rst` is high).
+    /// One rising clock edge: settle, record the waveform if tracing, sample the design's
+    /// checks (out of reset), then commit every register and memory port (and the reset
+    /// values while `rst` is high).
     #[inline]
     pub fn step(&mut self) {
         if self.vcd.is_some() {
@@ -328,6 +358,9 @@ impl Simulator {
             self.dump_vcd();
         } else {
             self.settle_core();
+        }
+        if !self.checks.is_empty() {
+            self.sample_checks();
         }
         let (edge, st, mems, act) = (
             &self.edge,
@@ -354,6 +387,46 @@ impl Simulator {
         self.touch();
     }
 
+    fn sample_checks(&mut self) {
+        if self.rst.is_some_and(|r| self.state[r as usize] & 1 != 0) {
+            return;
+        }
+        for c in &mut self.checks {
+            let holds = self.state[c.slot as usize] & 1 != 0;
+            match c.kind {
+                CheckKind::Cover => c.hits += u64::from(holds),
+                CheckKind::Assert | CheckKind::Assume if !holds && self.failed.is_none() => {
+                    self.failed = Some(SimError::CheckFailed {
+                        kind: c.kind.keyword(),
+                        name: c.name.clone(),
+                        cycle: self.cycle,
+                        loc: c.loc.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The first assertion or assumption of the design that failed so far, as an error
+    /// ([`SimError::CheckFailed`]); `Ok` while every one has held. [`run_until`](Self::run_until)
+    /// stops with this error as soon as one fails.
+    pub fn checks(&self) -> Result<(), SimError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Each cover of the design (hierarchical name) with the number of edges it held on.
+    pub fn covers(&self) -> Vec<(String, u64)> {
+        self.checks
+            .iter()
+            .filter(|c| c.kind == CheckKind::Cover)
+            .map(|c| (c.name.clone(), c.hits))
+            .collect()
+    }
+
     /// `n` clock edges.
     pub fn run(&mut self, n: u64) {
         for _ in 0..n {
@@ -362,7 +435,8 @@ impl Simulator {
     }
 
     /// Steps until `cond` holds, checking it before each edge; returns the edges taken (0 if
-    /// it already holds), or [`SimError::Timeout`] after `max_cycles` edges without it.
+    /// it already holds), or [`SimError::Timeout`] after `max_cycles` edges without it, or
+    /// the design's first failed check ([`SimError::CheckFailed`]).
     pub fn run_until(
         &mut self,
         mut cond: impl FnMut(&mut Self) -> bool,
@@ -370,6 +444,7 @@ impl Simulator {
     ) -> Result<u64, SimError> {
         let mut taken = 0;
         loop {
+            self.checks()?;
             if cond(self) {
                 return Ok(taken);
             }

@@ -22,6 +22,9 @@ pub(crate) struct VcdVar {
     pub name: String,
     pub slot: Slot,
     pub width: u32,
+    /// The names of its values (a state machine's states): traced as a string variable
+    /// showing the name, as Amaranth and GHDL do for enumerations. Empty: traced as bits.
+    pub labels: Vec<String>,
 }
 
 /// A distinct value: a slot and its width, with its identifier code.
@@ -29,6 +32,7 @@ struct Code {
     slot: usize,
     width: u32,
     id: String,
+    labels: Vec<String>,
 }
 
 /// A VCD writer sampling the simulator state once per cycle.
@@ -57,6 +61,7 @@ fn ident(mut i: usize) -> String {
 
 #[derive(Default)]
 struct Scope {
+    /// Name, width (0 for a string variable) and identifier code.
     vars: Vec<(String, u32, String)>,
     children: Vec<(String, Scope)>,
 }
@@ -75,7 +80,11 @@ impl Scope {
 
     fn write(&self, out: &mut impl Write) -> io::Result<()> {
         for (name, width, id) in &self.vars {
-            writeln!(out, "$var wire {width} {id} {name} $end")?;
+            if *width == 0 {
+                writeln!(out, "$var string 1 {id} {name} $end")?;
+            } else {
+                writeln!(out, "$var wire {width} {id} {name} $end")?;
+            }
         }
         for (name, scope) in &self.children {
             writeln!(out, "$scope module {name} $end")?;
@@ -97,7 +106,7 @@ impl<W: Write> VcdWriter<W> {
     ) -> Result<Self, SimError> {
         let mut out = BufWriter::new(out);
         let mut codes: Vec<Code> = Vec::new();
-        let mut by_slot: HashMap<(Slot, u32), usize> = HashMap::new();
+        let mut by_slot: HashMap<(Slot, u32, bool), usize> = HashMap::new();
         let mut root = Scope::default();
         let clk_id = clocked.then(|| ident(0));
         if let Some(id) = &clk_id {
@@ -105,19 +114,24 @@ impl<W: Write> VcdWriter<W> {
         }
         let first = usize::from(clocked);
         for v in vars {
-            let code = *by_slot.entry((v.slot, v.width)).or_insert_with(|| {
-                codes.push(Code {
-                    slot: v.slot as usize,
-                    width: v.width,
-                    id: ident(first + codes.len()),
+            let labelled = !v.labels.is_empty();
+            let code = *by_slot
+                .entry((v.slot, v.width, labelled))
+                .or_insert_with(|| {
+                    codes.push(Code {
+                        slot: v.slot as usize,
+                        width: v.width,
+                        id: ident(first + codes.len()),
+                        labels: v.labels,
+                    });
+                    codes.len() - 1
                 });
-                codes.len() - 1
-            });
             let mut scope = &mut root;
             for s in &v.scope {
                 scope = scope.child(s);
             }
-            scope.vars.push((v.name, v.width, codes[code].id.clone()));
+            let width = if labelled { 0 } else { v.width };
+            scope.vars.push((v.name, width, codes[code].id.clone()));
         }
         writeln!(
             out,
@@ -182,7 +196,12 @@ impl<W: Write> VcdWriter<W> {
                 continue;
             }
             prev.copy_from_slice(now);
-            if code.width == 1 {
+            if !code.labels.is_empty() {
+                match code.labels.get(now[0] as usize) {
+                    Some(label) => writeln!(self.out, "s{label} {}", code.id)?,
+                    None => writeln!(self.out, "s{} {}", now[0], code.id)?,
+                }
+            } else if code.width == 1 {
                 writeln!(self.out, "{}{}", now[0] & 1, code.id)?;
             } else {
                 write!(self.out, "b")?;

@@ -146,6 +146,7 @@ impl Elaborator {
             regs: Vec::new(),
             mems: Vec::new(),
             instances: Vec::new(),
+            checks: Vec::new(),
             clocked: m.clocked,
         };
         Some((id, interface))

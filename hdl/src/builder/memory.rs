@@ -140,7 +140,8 @@ impl<'a> Memory<'a> {
         self.m.signal(NodeKind::MemRead(self.id, port), ty, loc)
     }
 
-    /// A write port: on edges where `enable` is high, `data` is written at `addr`.
+    /// A write port: on edges where `enable` is high (and, inside [`ModuleBuilder::when`],
+    /// the scope's condition holds), `data` is written at `addr`.
     #[track_caller]
     pub fn write(&self, addr: Signal<'a>, data: Signal<'a>, enable: Signal<'a>) {
         let loc = Loc::caller();
@@ -159,11 +160,12 @@ impl<'a> Memory<'a> {
             );
             return;
         }
+        let enable = self.m.guarded(Some(enable.id), loc).unwrap_or(enable.id);
         self.with(|m| {
             m.write_ports.push(WritePort {
                 addr: addr.id,
                 data: data.id,
-                enable: enable.id,
+                enable,
             })
         });
     }

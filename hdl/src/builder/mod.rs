@@ -11,26 +11,33 @@
 //! let design = Design::build("counter", |m| {
 //!     let en = m.input("en", Type::BOOL);
 //!     let count = m.reg("count_q", Type::unsigned(8)).reset(0);
-//!     count.next_when(en, (count.q() + 1).trunc(8));
+//!     count.next_when(en, count.q().wrapping_add(1));
 //!     m.output("count", count.q());
 //! })
 //! .unwrap();
 //! assert_eq!(design.top_module().name, "counter");
 //! ```
 
+mod check;
+mod counter;
 mod elaborate;
+mod fsm;
 mod instance;
 mod memory;
 mod module;
 mod ops;
 mod reg;
+mod when;
 
+pub use counter::Counter;
 pub use elaborate::Block;
+pub use fsm::{Fsm, States};
 pub use instance::Instance;
 pub use memory::Memory;
 pub use module::{ModuleBuilder, Signal};
 pub use ops::IntoOperand;
 pub use reg::Reg;
+pub use when::When;
 
 pub(crate) use module::describe_node;
 pub(crate) use ops::min_width;

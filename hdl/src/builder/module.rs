@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::elaborate::Elaborator;
 use crate::bits::Bits;
 use crate::diagnostic::{Code, Diagnostic, Loc};
-use crate::ir::{Direction, Module, NodeId, NodeKind, Port, Type};
+use crate::ir::{BinaryOp, Direction, Module, NodeId, NodeKind, Port, Type};
 
 /// Builds one module. Every method that can be misused records an error with the caller's
 /// source location instead of panicking; [`crate::Design::elaborate`] returns them all.
@@ -31,6 +31,9 @@ pub(super) struct ModuleData {
     pub wire_assigns: BTreeMap<NodeId, Vec<Assign>>,
     /// Per register: its output node and its next-value assignments in program order.
     pub reg_assigns: Vec<(NodeId, Vec<Assign>)>,
+    /// The conditions of the `when` scopes being built, innermost last, each already
+    /// combined with the ones around it.
+    pub scope: Vec<NodeId>,
     /// Misuse found so far.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -206,6 +209,7 @@ impl<'e> ModuleBuilder<'e> {
             regs: Vec::new(),
             mems: Vec::new(),
             instances: Vec::new(),
+            checks: Vec::new(),
             clocked: false,
         };
         ModuleBuilder {
@@ -215,6 +219,7 @@ impl<'e> ModuleBuilder<'e> {
                 names: HashSet::new(),
                 wire_assigns: BTreeMap::new(),
                 reg_assigns: Vec::new(),
+                scope: Vec::new(),
                 diagnostics: Vec::new(),
             }),
         }
@@ -391,6 +396,18 @@ impl<'e> ModuleBuilder<'e> {
         self.assign_at(target, value, Some(cond.id), loc);
     }
 
+    /// `cond` (none: always) narrowed to the `when` scopes around the caller.
+    pub(super) fn guarded(&self, cond: Option<NodeId>, loc: Loc) -> Option<NodeId> {
+        let scope = self.data.borrow().scope.last().copied();
+        match (scope, cond) {
+            (None, c) => c,
+            (Some(s), None) => Some(s),
+            (Some(s), Some(c)) => {
+                Some(self.push(NodeKind::Binary(BinaryOp::And, s, c), Type::BOOL, loc))
+            }
+        }
+    }
+
     pub(super) fn check_bool(&self, what: &str, cond: Signal<'_>, loc: Loc) {
         if cond.ty.width != 1 {
             self.error(
@@ -407,6 +424,7 @@ impl<'e> ModuleBuilder<'e> {
     }
 
     fn assign_at(&self, target: Signal<'_>, value: Signal<'_>, cond: Option<NodeId>, loc: Loc) {
+        let cond = self.guarded(cond, loc);
         let target_name = self.describe(target.id);
         let is_wire = matches!(
             self.data.borrow().module.node(target.id).kind,

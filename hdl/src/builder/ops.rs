@@ -248,6 +248,25 @@ impl<'a> Signal<'a> {
         self.resize_at(width, loc)
     }
 
+    /// `self + rhs` at this signal's width, wrapping around on overflow (the hardware's
+    /// counters and ring pointers): `count.q().wrapping_add(1)`.
+    #[track_caller]
+    pub fn wrapping_add(self, rhs: impl IntoOperand<'a>) -> Signal<'a> {
+        let loc = Loc::caller();
+        let rhs = rhs.into_operand(self, loc);
+        self.binary(BinaryOp::Add, rhs, loc)
+            .resize_at(self.ty.width, loc)
+    }
+
+    /// `self - rhs` at this signal's width, wrapping around on underflow.
+    #[track_caller]
+    pub fn wrapping_sub(self, rhs: impl IntoOperand<'a>) -> Signal<'a> {
+        let loc = Loc::caller();
+        let rhs = rhs.into_operand(self, loc);
+        self.binary(BinaryOp::Sub, rhs, loc)
+            .resize_at(self.ty.width, loc)
+    }
+
     /// Extends to `width` by this signal's signedness; `width` must not be narrower.
     #[track_caller]
     pub fn extend(self, width: u32) -> Signal<'a> {

@@ -7,6 +7,7 @@ use crate::ir::{NodeKind, Reg as IrReg, RegId, Type};
 
 /// A register being built. Read it with [`Reg::q`]; give it a next value with [`Reg::next`]
 /// and [`Reg::next_when`] (later calls take priority; where none applies it holds its value).
+/// Inside [`ModuleBuilder::when`] both apply only where the scope's condition holds.
 #[derive(Clone, Copy)]
 pub struct Reg<'a> {
     m: &'a ModuleBuilder<'a>,
@@ -18,7 +19,10 @@ impl<'e> ModuleBuilder<'e> {
     /// Declares a register without reset.
     #[track_caller]
     pub fn reg(&self, name: &str, ty: Type) -> Reg<'_> {
-        let loc = Loc::caller();
+        self.reg_at(name, ty, Loc::caller())
+    }
+
+    pub(super) fn reg_at(&self, name: &str, ty: Type, loc: Loc) -> Reg<'_> {
         self.claim_name(name, "a register", loc);
         let ty = self.check_width(&format!("register `{name}`"), ty, loc);
         let id = {
@@ -30,6 +34,7 @@ impl<'e> ModuleBuilder<'e> {
                 reset: None,
                 next: None,
                 enable: None,
+                labels: Vec::new(),
                 loc,
             });
             d.module.clocked = true;
@@ -100,6 +105,10 @@ impl<'a> Reg<'a> {
         self.push(Some(cond.id), value, loc);
     }
 
+    pub(super) fn id(&self) -> RegId {
+        self.id
+    }
+
     fn name(&self) -> String {
         self.m.data.borrow().module.regs[self.id.0 as usize]
             .name
@@ -107,6 +116,7 @@ impl<'a> Reg<'a> {
     }
 
     fn push(&self, cond: Option<crate::ir::NodeId>, value: Signal<'a>, loc: Loc) {
+        let cond = self.m.guarded(cond, loc);
         let ty = self.q.ty;
         if value.ty != ty {
             self.m.error(

@@ -1,5 +1,5 @@
-//! `dead-logic`: removes nodes, registers and memories that no output, instance or live state
-//! element depends on.
+//! `dead-logic`: removes nodes, registers and memories that no output, instance, check or
+//! live state element depends on.
 
 use super::Pass;
 use crate::diagnostic::HdlError;
@@ -21,7 +21,7 @@ impl Pass for DeadLogic {
     }
 }
 
-fn sweep_module(m: &mut Module) {
+pub(super) fn sweep_module(m: &mut Module) {
     let mut live = vec![false; m.nodes.len()];
     let mut live_reg = vec![false; m.regs.len()];
     let mut live_mem = vec![false; m.mems.len()];
@@ -31,6 +31,7 @@ fn sweep_module(m: &mut Module) {
             .iter()
             .flat_map(|i| i.connections.iter().flatten().copied()),
     );
+    work.extend(m.checks.iter().map(|c| c.cond));
     while let Some(id) = work.pop() {
         if std::mem::replace(&mut live[id.0 as usize], true) {
             continue;

@@ -10,6 +10,7 @@ mod const_fold;
 mod csd_expand;
 mod cse;
 mod dead_logic;
+mod strip_checks;
 
 pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
 pub use check_drivers::CheckDrivers;
@@ -18,6 +19,7 @@ pub use const_fold::ConstFold;
 pub use csd_expand::{csd_digits, CsdExpand};
 pub use cse::Cse;
 pub use dead_logic::DeadLogic;
+pub use strip_checks::{strip_checks, StripChecks};
 
 use crate::diagnostic::HdlError;
 use crate::ir::Design;
@@ -60,6 +62,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(CsdExpand),
         Box::new(Cse),
         Box::new(DeadLogic),
+        Box::new(StripChecks),
     ]);
     v
 }

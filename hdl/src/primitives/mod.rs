@@ -1,6 +1,6 @@
-//! A small library of arithmetic primitives built with the DSL: the seed of the transformer's
-//! fixed-weight multiplier arrays. Each is a [`Block`](crate::Block) whose doc comment states
-//! its latency and throughput.
+//! A small library of primitives built with the DSL: arithmetic, the seed of the
+//! transformer's fixed-weight multiplier arrays, and valid/ready streams. Each is a
+//! [`Block`](crate::Block) whose doc comment states its latency and throughput.
 //!
 //! Vectors travel as flat buses: element `i` of an `n`-element bus of `w`-bit values is bits
 //! `i*w .. i*w + w`.
@@ -9,11 +9,13 @@ mod adder_tree;
 mod const_mul;
 mod dot_product;
 mod mac;
+mod stream;
 
 pub use adder_tree::AdderTree;
 pub use const_mul::ConstMul;
 pub use dot_product::FixedWeightDot;
 pub use mac::Mac;
+pub use stream::{stream_contract, End, StreamFifo};
 
 use crate::builder::Signal;
 use crate::ir::Type;

@@ -43,6 +43,12 @@ pub enum Item {
     Assign { lhs: String, rhs: Expr },
     /// `always @(posedge clk) ...`
     AlwaysPosedge { clock: String, body: Vec<Stmt> },
+    /// Properties for yosys' formal front end, inside `` `ifdef FORMAL ``: reset is assumed
+    /// on the first cycle, and each `(keyword, label, condition)` is checked on every rising
+    /// edge of `clk` while `rst` is low.
+    Formal {
+        checks: Vec<(&'static str, String, Expr)>,
+    },
     /// `module name (.port(expr), ...);`
     Instance {
         module: String,

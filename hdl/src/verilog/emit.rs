@@ -62,6 +62,7 @@ impl<'d> Lower<'d> {
         taken.extend(m.regs.iter().map(|r| r.name.clone()));
         taken.extend(m.mems.iter().map(|r| r.name.clone()));
         taken.extend(m.instances.iter().map(|r| r.name.clone()));
+        taken.extend(m.checks.iter().map(|c| c.name.clone()));
         for n in &m.nodes {
             if let NodeKind::Wire { name, .. } = &n.kind {
                 taken.insert(name.clone());
@@ -338,6 +339,15 @@ impl<'d> Lower<'d> {
                     otherwise: vec![],
                 }];
             }
+            if !r.labels.is_empty() {
+                let states: Vec<String> = r
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{i} {l}"))
+                    .collect();
+                always.push(Item::Comment(format!("{}: {}", r.name, states.join(", "))));
+            }
             if let Some(reset) = &r.reset {
                 self.rst_used = true;
                 let then = vec![Stmt::NonBlocking {
@@ -479,8 +489,19 @@ impl<'d> Lower<'d> {
             });
         }
 
+        // Outside formal tools the checks' conditions are unread: the sink below takes them.
+        let checks: Vec<(&'static str, String, Expr)> = m
+            .checks
+            .iter()
+            .map(|c| (c.kind.keyword(), c.name.clone(), self.op(c.cond)))
+            .collect();
+        let formal_only: Vec<Expr> = checks.iter().map(|c| c.2.clone()).collect();
+        if !checks.is_empty() {
+            always.push(Item::Formal { checks });
+        }
+
         let mut items = decls;
-        if let Some(sink) = self.unused_sink() {
+        if let Some(sink) = self.unused_sink(formal_only) {
             items.push(Item::Wire {
                 name: "_unused".into(),
                 width: 1,
@@ -536,8 +557,8 @@ impl Lower<'_> {
 
     /// A reduction of every bit that nothing reads, so lint sees each one used once, on a
     /// net whose name says why (Verilator ignores nets matching `*unused*`).
-    fn unused_sink(&self) -> Option<Expr> {
-        let mut parts = Vec::new();
+    fn unused_sink(&self, formal_only: Vec<Expr>) -> Option<Expr> {
+        let mut parts = formal_only;
         if self.m.clocked && !self.rst_used {
             parts.push(Expr::ident("rst"));
         }

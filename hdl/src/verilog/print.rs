@@ -69,6 +69,16 @@ fn print_item(s: &mut String, item: &Item) {
             }
             s.push_str("    end\n");
         }
+        Item::Formal { checks } => {
+            s.push_str("`ifdef FORMAL\n");
+            s.push_str("    initial assume (rst);\n");
+            s.push_str("    always @(posedge clk) begin\n");
+            s.push_str("        if (!rst) begin\n");
+            for (keyword, label, cond) in checks {
+                let _ = writeln!(s, "            {label}: {keyword} ({});", expr(cond));
+            }
+            s.push_str("        end\n    end\n`endif\n");
+        }
         Item::Instance {
             module,
             name,

@@ -102,6 +102,7 @@ pub(super) fn operands(kind: &FlatKind, out: &mut Vec<FlatId>) {
 pub(super) fn levelize(flat: &Flat, rep: &[FlatId]) -> Result<Vec<FlatId>, SimError> {
     let mut roots: Vec<FlatId> = flat.signals.iter().map(|s| s.node).collect();
     roots.extend(flat.inputs.iter().map(|(_, n)| *n));
+    roots.extend(flat.checks.iter().map(|c| c.cond));
     for r in &flat.regs {
         roots.push(r.next);
         roots.extend(r.enable);
@@ -162,7 +163,8 @@ pub(super) fn levelize(flat: &Flat, rep: &[FlatId]) -> Result<Vec<FlatId>, SimEr
 /// needs settled. The rest is only observed (by peeks and waveforms) and computed on demand.
 pub(super) fn feeds_state(flat: &Flat, rep: &[FlatId], ranges: &[Option<Range>]) -> Vec<bool> {
     let mut seen = vec![false; flat.nodes.len()];
-    let mut stack: Vec<FlatId> = Vec::new();
+    // Checks are sampled at every edge, like the registers' inputs.
+    let mut stack: Vec<FlatId> = flat.checks.iter().map(|c| c.cond).collect();
     for r in &flat.regs {
         stack.push(r.next);
         stack.extend(r.enable);

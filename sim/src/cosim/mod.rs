@@ -163,7 +163,8 @@ pub fn cosimulate(
     })
 }
 
-/// The native simulator's outputs for each cycle of `stimulus`, sampled before each edge.
+/// The native simulator's outputs for each cycle of `stimulus`, sampled before each edge;
+/// an error if one of the design's assertions failed on the way.
 pub fn native_outputs(design: &Design, stimulus: &Stimulus) -> Result<Vec<Vec<Bits>>, CosimError> {
     let mut sim = Simulator::new(design)?;
     let top = design.top_module();
@@ -180,6 +181,7 @@ pub fn native_outputs(design: &Design, stimulus: &Stimulus) -> Result<Vec<Vec<Bi
         result.push(outputs.iter().map(|o| sim.get_bits(*o)).collect());
         sim.step();
     }
+    sim.checks()?;
     Ok(result)
 }
 

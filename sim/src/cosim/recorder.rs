@@ -58,6 +58,12 @@ impl Recorder {
         Ok(r)
     }
 
+    /// The design's first failed assertion or assumption so far, if any
+    /// ([`Simulator::checks`]).
+    pub fn checks(&self) -> Result<(), SimError> {
+        self.sim.checks()
+    }
+
     fn index(&self, name: &str) -> Result<usize, SimError> {
         self.names
             .iter()

@@ -36,6 +36,7 @@ impl Mb {
                 regs: Vec::new(),
                 mems: Vec::new(),
                 instances: Vec::new(),
+                checks: Vec::new(),
                 clocked,
             },
         }
@@ -145,6 +146,7 @@ impl Mb {
             reset: reset.map(|v| Bits::from_i128(v, ty.width)),
             next: None,
             enable: None,
+            labels: Vec::new(),
             loc: Loc::caller(),
         });
         let r = RegId(self.m.regs.len() as u32 - 1);
