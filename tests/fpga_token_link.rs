@@ -69,6 +69,8 @@ fn exchange(link: &TokenLink<LlamaCore>, design: &Design, line: &[u64]) -> (Vec<
         }
         assert!(c < 2_000_000, "the link is still busy after {c} cycles");
     }
+    // The link's stream contracts with the core and the transmitter held throughout.
+    bench.checks().unwrap();
     (serial::decode(&out, link.clock_hz, link.baud), bench)
 }
 

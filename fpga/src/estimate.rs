@@ -11,6 +11,7 @@
 //! `examples/fpga_build.rs` and reported with each build.
 
 use hardwire_hdl::ir::{BinaryOp, Design, MemStyle, Module, NodeKind, UnaryOp};
+use hardwire_hdl::passes::strip_checks;
 
 use crate::part::{Family, Part, Resources};
 
@@ -28,6 +29,16 @@ pub fn estimate(design: &Design, part: &Part) -> Resources {
         bram_blocks: 0,
     };
     for (m, n) in design.modules.iter().zip(counts) {
+        // Checks cost nothing on the chip: synthesis never sees them.
+        let stripped;
+        let m = if m.checks.is_empty() {
+            m
+        } else {
+            let mut hw = m.clone();
+            strip_checks(&mut hw);
+            stripped = hw;
+            &stripped
+        };
         let r = module_cost(m, part);
         total.luts += r.luts * n;
         total.ffs += r.ffs * n;

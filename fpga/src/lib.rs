@@ -12,6 +12,7 @@
 //! - [`top`]: the board top that puts a design on the board's pins;
 //! - [`token_link`]: the token protocol over the serial line, for a whole model's core;
 //! - [`estimate`]: resources predicted from the IR before synthesis;
+//! - [`formal`]: the design's assertions and covers checked by SymbiYosys;
 //! - [`output_dir`]: output directories written whole, that never replace what hardwire did
 //!   not write.
 //!
@@ -29,6 +30,7 @@ pub mod board;
 pub mod error;
 pub mod estimate;
 pub mod flow;
+pub mod formal;
 pub mod output_dir;
 pub mod part;
 pub mod progress;

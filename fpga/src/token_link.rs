@@ -4,7 +4,7 @@
 //! generated tokens back; [`TokenLinkPins`] names its ports as the board top wants them.
 
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::clog2;
+use hardwire_hdl::primitives::{clog2, stream_contract, End};
 
 use crate::uart::{cycles_per_bit, UartRx, UartTx};
 
@@ -14,6 +14,21 @@ pub const MAX_NEW_BITS: u32 = 16;
 /// Bytes on the line per token id: `ceil(token_bits / 8)`, least significant first.
 pub fn token_bytes(token_bits: u32) -> u32 {
     token_bits.div_ceil(8).max(1)
+}
+
+/// Where [`TokenLink`]'s command parser is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parse {
+    /// Waiting for `count`, the tokens to generate.
+    Count,
+    /// Waiting for `len`, the prompt's length.
+    Length,
+    /// Taking the prompt's token bytes.
+    Tokens,
+}
+
+impl States for Parse {
+    const ALL: &'static [Self] = &[Parse::Count, Parse::Length, Parse::Tokens];
 }
 
 /// A token-stream core behind a serial link.
@@ -162,14 +177,13 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let byte = rx.output("data");
         let got = rx.output("valid");
 
-        // The parser: 0 waits for `count`, 1 for `len`, 2 takes token bytes.
-        let phase = m.reg("phase", Type::unsigned(2)).reset(0);
+        let parse = m.fsm("phase", Parse::Count);
         let count = m.reg("count", Type::unsigned(8)).reset(0);
         let left = m.reg("left", Type::unsigned(8)).reset(0);
         let first = m.reg("first", Type::BOOL).reset(0);
         let ib = clog2(nb as usize).max(1);
         let byte_idx = m.reg("byte_index", Type::unsigned(ib)).reset(0);
-        let token_byte = got & phase.q().eq(2i64);
+        let token_byte = got & parse.is(Parse::Tokens);
         let token_done = token_byte & byte_idx.q().eq(i64::from(nb - 1));
         let token = if nb == 1 {
             byte.bits(tb - 1, 0)
@@ -184,31 +198,44 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
             acc.next_when(token_byte, shifted);
             byte.concat(acc.q()).bits(tb - 1, 0)
         };
-        byte_idx.next_when(token_byte, (byte_idx.q() + 1i64).trunc(ib));
-        byte_idx.next_when(
-            token_done | (got & phase.q().eq(1i64)),
-            m.lit(0, Type::unsigned(ib)),
-        );
-        count.next_when(got & phase.q().eq(0i64), byte);
-        left.next_when(got & phase.q().eq(1i64), byte);
-        left.next_when(token_done, (left.q() - 1i64).trunc(8));
-        first.next_when(got & phase.q().eq(1i64), m.lit(1, Type::BOOL));
-        first.next_when(token_done, m.lit(0, Type::BOOL));
         let last = left.q().eq(1i64);
 
-        // Silence in the middle of a command abandons it.
+        // Silence in the middle of a command abandons it, unless a byte arrives just then.
         let limit = u64::from(self.resync_bits).max(1) * cycles_per_bit(uart.0, uart.1);
         let sw = clog2(limit as usize + 1).max(1);
         let silence = m.reg("silence", Type::unsigned(sw)).reset(0);
         let expired = silence.q().eq(limit as i64);
-        silence.next_when(!expired, (silence.q() + 1i64).trunc(sw));
-        silence.next_when(got | phase.q().eq(0i64), m.lit(0, Type::unsigned(sw)));
+        m.when(!expired, || silence.next(silence.q().wrapping_add(1)));
+        m.when(got | parse.is(Parse::Count), || {
+            silence.next(m.lit(0, Type::unsigned(sw)))
+        });
+        m.when(expired, || parse.goto(Parse::Count));
 
-        let p = |v: i64| m.lit(v, Type::unsigned(2));
-        phase.next_when(expired, p(0));
-        phase.next_when(got & phase.q().eq(0i64), p(1));
-        phase.next_when(got & phase.q().eq(1i64), byte.eq(0i64).mux(p(0), p(2)));
-        phase.next_when(token_done & last, p(0));
+        let (one, zero) = (m.lit(1, Type::BOOL), m.lit(0, Type::BOOL));
+        let idx0 = m.lit(0, Type::unsigned(ib));
+        m.when(got, || {
+            m.when(parse.is(Parse::Count), || {
+                count.next(byte);
+                parse.goto(Parse::Length);
+            })
+            .elsewhen(parse.is(Parse::Length), || {
+                left.next(byte);
+                first.next(one);
+                byte_idx.next(idx0);
+                // A command without tokens is ignored.
+                m.when(byte.eq(0i64), || parse.goto(Parse::Count))
+                    .otherwise(|| parse.goto(Parse::Tokens));
+            })
+            .otherwise(|| {
+                byte_idx.next(byte_idx.q().wrapping_add(1));
+                m.when(token_done, || {
+                    byte_idx.next(idx0);
+                    left.next(left.q().wrapping_sub(1));
+                    first.next(zero);
+                    m.when(last, || parse.goto(Parse::Count));
+                });
+            });
+        });
 
         // The FIFO of prompt tokens: {first, last, count, token}. Its read is synchronous, so
         // the head is read at the pointer the next cycle will have, and a written entry
@@ -227,7 +254,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let push = token_done & !full;
         let entry = m.concat(&[first.q(), last, count.q(), token]);
         fifo.write(wr.q().bits(aw - 1, 0), entry, push);
-        wr.next_when(push, (wr.q() + 1i64).trunc(aw + 1));
+        wr.next_when(push, wr.q().wrapping_add(1));
         wr_seen.next(wr.q());
         let overflow = m.reg("overflowed", Type::BOOL).reset(0);
         overflow.next_when(token_done & full, m.lit(1, Type::BOOL));
@@ -244,7 +271,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let want_start = head_valid & h_first & !started.q();
         let in_valid = head_valid & (!h_first | started.q());
         let accept = in_valid & in_ready;
-        m.assign(rd_next, accept.mux((rd.q() + 1i64).trunc(aw + 1), rd.q()));
+        m.assign(rd_next, accept.mux(rd.q().wrapping_add(1), rd.q()));
         rd.next(rd_next);
         started.next_when(want_start & in_ready, m.lit(1, Type::BOOL));
         started.next_when(accept, m.lit(0, Type::BOOL));
@@ -253,6 +280,14 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         core.input("in_token", head.bits(tb - 1, 0));
         core.input("in_last", h_last);
         core.input("max_new", head.bits(tb + 7, tb).resize(MAX_NEW_BITS));
+        stream_contract(
+            m,
+            "to_core",
+            End::Producer,
+            in_valid,
+            in_ready,
+            head.bits(tb + 8, 0),
+        );
 
         // The answer: a generated token is held while its bytes go out.
         let tx = m.instance(
@@ -276,11 +311,30 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
             );
         }
         hold.next_when(take, core.output("out_token").resize(8 * nb));
-        to_send.next_when(send, (to_send.q() - 1i64).trunc(cw));
+        to_send.next_when(send, to_send.q().wrapping_sub(1));
         to_send.next_when(take, m.lit(i64::from(nb), Type::unsigned(cw)));
         core.input("out_ready", out_ready);
         tx.input("data", hold.q().bits(7, 0));
         tx.input("valid", to_send.q().ne(0i64));
+        let from_core = core.output("out_last").concat(core.output("out_token"));
+        let out_valid = core.output("out_valid");
+        stream_contract(
+            m,
+            "from_core",
+            End::Consumer,
+            out_valid,
+            out_ready,
+            from_core,
+        );
+        let to_tx = to_send.q().ne(0i64);
+        stream_contract(
+            m,
+            "to_tx",
+            End::Producer,
+            to_tx,
+            tx.output("ready"),
+            hold.q().bits(7, 0),
+        );
 
         // Waiting for generated tokens: from the last prompt token of a command asking for
         // some to the last one taken.
@@ -290,7 +344,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
             m.lit(1, Type::BOOL),
         );
         awaiting.next_when(take & core.output("out_last"), m.lit(0, Type::BOOL));
-        let busy = phase.q().ne(0i64)
+        let busy = !parse.is(Parse::Count)
             | wr.q().ne(rd.q())
             | awaiting.q()
             | to_send.q().ne(0i64)

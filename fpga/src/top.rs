@@ -207,7 +207,7 @@ impl<B: Block + PartialEq + Clone + 'static> Block for BoardHarness<B> {
             },
         );
         let accepted = pending.q() & tx.output("ready");
-        countdown.next_when(countdown.q().ne(0), (countdown.q() - 1).trunc(8));
+        countdown.next_when(countdown.q().ne(0), countdown.q().wrapping_sub(1));
         countdown.next_when(got, m.lit(i64::from(ANSWER_DELAY), Type::unsigned(8)));
         pending.next_when(accepted, m.lit(0, Type::BOOL));
         pending.next_when(countdown.q().eq(1), m.lit(1, Type::BOOL));

@@ -11,8 +11,21 @@ pub fn cycles_per_bit(clock_hz: u64, baud: u32) -> u64 {
     (clock_hz + u64::from(baud) / 2) / u64::from(baud)
 }
 
-fn counter_width(limit: u64) -> u32 {
-    64 - limit.max(1).leading_zeros()
+/// Where [`UartRx`] is in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RxState {
+    /// Waiting for a falling edge.
+    Idle,
+    /// In the start bit, up to its middle.
+    Start,
+    /// Sampling the eight data bits, each in its middle.
+    Data,
+    /// Sampling the stop bit.
+    Stop,
+}
+
+impl States for RxState {
+    const ALL: &'static [Self] = &[RxState::Idle, RxState::Start, RxState::Data, RxState::Stop];
 }
 
 /// The transmitter: `tx` idles high; when `valid` is high while `ready` is, `data` goes out as
@@ -44,27 +57,28 @@ impl Block for UartTx {
         }
         let data = m.input("data", Type::unsigned(8));
         let valid = m.input("valid", Type::BOOL);
-        let cw = counter_width(period - 1);
         let busy = m.reg("busy", Type::BOOL).reset(0);
-        let count = m.reg("count", Type::unsigned(cw)).reset(0);
-        let sent = m.reg("sent", Type::unsigned(4)).reset(0);
+        // Cycles into the current bit, and bits of the frame sent; both wrap back to 0 at the
+        // end of the frame, so they rest at 0 while idle.
+        let baud = m.counter("count", period);
+        let sent = m.counter("sent", 10);
         // The frame, shifted out from bit 0; ones shift in, so an idle line is high.
         let frame = m.reg("frame", Type::unsigned(10)).reset(0x3ff);
-        let start = valid & !busy.q();
-        let tick = busy.q() & count.q().eq(period as i64 - 1);
-        count.next_when(busy.q(), (count.q() + 1).trunc(cw));
-        count.next_when(tick | start, m.lit(0, Type::unsigned(cw)));
-        frame.next_when(tick, m.lit(1, Type::BOOL).concat(frame.q().bits(9, 1)));
-        frame.next_when(
-            start,
-            m.lit(1, Type::BOOL)
-                .concat(data)
-                .concat(m.lit(0, Type::BOOL)),
-        );
-        sent.next_when(tick, (sent.q() + 1).trunc(4));
-        sent.next_when(start, m.lit(0, Type::unsigned(4)));
-        busy.next_when(tick & sent.q().eq(9), m.lit(0, Type::BOOL));
-        busy.next_when(start, m.lit(1, Type::BOOL));
+        let one = m.lit(1, Type::BOOL);
+        m.when(!busy.q(), || {
+            m.when(valid, || {
+                busy.next(one);
+                frame.next(one.concat(data).concat(!one));
+            });
+        })
+        .otherwise(|| {
+            baud.incr();
+            m.when(baud.is_last(), || {
+                frame.next(one.concat(frame.q().bits(9, 1)));
+                sent.incr();
+                m.when(sent.is_last(), || busy.next(!one));
+            });
+        });
         m.output("ready", !busy.q());
         m.output("tx", frame.q().bit(0));
     }
@@ -106,31 +120,33 @@ impl Block for UartRx {
         sync1.next(sync0.q());
         let rx = sync1.q();
 
-        let cw = counter_width(period - 1);
-        let busy = m.reg("busy", Type::BOOL).reset(0);
-        let count = m.reg("count", Type::unsigned(cw)).reset(0);
-        // 0: start bit, 1..=8: data bits, 9: stop bit.
-        let index = m.reg("index", Type::unsigned(4)).reset(0);
+        let state = m.fsm("state", RxState::Idle);
+        // Cycles into the current bit (0 while idle), and data bits received.
+        let count = m.counter("count", period);
+        let bits = m.counter("bits", 8);
         let shift = m.reg("shift", Type::unsigned(8)).reset(0);
         let valid = m.reg("valid_q", Type::BOOL).reset(0);
-
-        let half = m.lit((period / 2 - 1) as i64, Type::unsigned(cw));
-        let full = m.lit((period - 1) as i64, Type::unsigned(cw));
-        let limit = index.q().eq(0).mux(half, full);
-        let sample = busy.q() & count.q().eq(limit);
-        let begin = !busy.q() & !rx;
-
-        count.next_when(busy.q(), (count.q() + 1).trunc(cw));
-        count.next_when(sample | begin, m.lit(0, Type::unsigned(cw)));
-        index.next_when(sample, (index.q() + 1).trunc(4));
-        index.next_when(begin, m.lit(0, Type::unsigned(4)));
-        let data_bit = sample & index.q().ne(0) & index.q().ne(9);
-        shift.next_when(data_bit, rx.concat(shift.q().bits(7, 1)));
-        let false_start = sample & index.q().eq(0) & rx;
-        let stop = sample & index.q().eq(9);
-        busy.next_when(false_start | stop, m.lit(0, Type::BOOL));
-        busy.next_when(begin, m.lit(1, Type::BOOL));
-        valid.next(stop & rx);
+        let middle_of_start = count.q().eq((period / 2 - 1) as i64);
+        valid.next(m.lit(0, Type::BOOL));
+        m.when(state.is(RxState::Idle), || {
+            m.when(!rx, || state.goto(RxState::Start))
+        })
+        .otherwise(|| count.incr());
+        m.when(state.is(RxState::Start) & middle_of_start, || {
+            count.clear();
+            // Still low in the middle of the start bit: a frame; else a glitch.
+            m.when(rx, || state.goto(RxState::Idle))
+                .otherwise(|| state.goto(RxState::Data));
+        });
+        m.when(state.is(RxState::Data) & count.is_last(), || {
+            shift.next(rx.concat(shift.q().bits(7, 1)));
+            bits.incr();
+            m.when(bits.is_last(), || state.goto(RxState::Stop));
+        });
+        m.when(state.is(RxState::Stop) & count.is_last(), || {
+            state.goto(RxState::Idle);
+            valid.next(rx); // a byte with a bad stop bit is dropped
+        });
         m.output("data", shift.q());
         m.output("valid", valid.q());
     }

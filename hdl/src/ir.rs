@@ -164,6 +164,20 @@ pub struct Module {
 }
 
 impl Module {
+    /// A module with nothing in it yet.
+    pub fn empty(name: impl Into<String>, clocked: bool) -> Module {
+        Module {
+            name: name.into(),
+            ports: Vec::new(),
+            nodes: Vec::new(),
+            regs: Vec::new(),
+            mems: Vec::new(),
+            instances: Vec::new(),
+            checks: Vec::new(),
+            clocked,
+        }
+    }
+
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]

@@ -57,16 +57,7 @@ impl Design {
             }
             modules.push(m);
         }
-        let mut top = Module {
-            name: "miter".into(),
-            ports: Vec::new(),
-            nodes: Vec::new(),
-            regs: Vec::new(),
-            mems: Vec::new(),
-            instances: Vec::new(),
-            checks: Vec::new(),
-            clocked: true,
-        };
+        let mut top = Module::empty("miter", true);
         let mut connections = Vec::new();
         for p in &a.ports {
             connections.push(match p.dir {

@@ -2,9 +2,9 @@
 //! design's own checks, simulated: against a software model of the same statements, and
 //! in the waveform.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::Shared;
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::verilog::Verilog;
 use hardwire_sim::{Evaluation, SimError, Simulator};
@@ -198,20 +198,6 @@ fn traffic_light() -> Design {
         m.output("red", light.is(Light::Red));
     })
     .unwrap()
-}
-
-/// A `Write` whose bytes the test reads after the simulator is dropped.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -4,26 +4,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-use common::Mb;
+use common::{Mb, Shared};
 use hardwire_hdl::ir::{BinaryOp, Design, ModuleId, Type};
 use hardwire_sim::Simulator;
-
-/// A `Write` whose bytes the test can read after the simulator is dropped.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A counter in a child, a 70-bit input and its sum with the count in the top.
 fn design() -> Design {

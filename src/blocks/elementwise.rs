@@ -50,7 +50,7 @@ pub(super) fn element_index<'a>(
     let w = clog2(n).max(1);
     let count = m.reg(name, Type::unsigned(w)).reset(0);
     let last = valid & count.q().eq((n - 1) as i64);
-    count.next_when(valid, (count.q() + 1).trunc(w));
+    count.next_when(valid, count.q().wrapping_add(1));
     count.next_when(last, m.lit(0, Type::unsigned(w)));
     (count.q(), last)
 }

@@ -182,7 +182,7 @@ impl Block for Embedding {
         let last_col = col.q().eq((cols - 1) as i64);
         active.next_when(active.q() & last_col, m.lit(0, Type::BOOL));
         active.next_when(token_valid, m.lit(1, Type::BOOL));
-        col.next_when(active.q(), (col.q() + 1).trunc(col_bits));
+        col.next_when(active.q(), col.q().wrapping_add(1));
         col.next_when(token_valid, m.lit(0, Type::unsigned(col_bits)));
         let word_end = if lane_bits == 0 {
             m.lit(1, Type::BOOL)
@@ -201,7 +201,7 @@ impl Block for Embedding {
         let group_pos_bits = clog2(mat.group_size).max(1);
         let group_pos = m.reg("group_pos", Type::unsigned(group_pos_bits)).reset(0);
         let group_end = group_pos.q().eq((mat.group_size - 1) as i64);
-        group_pos.next_when(active.q(), (group_pos.q() + 1).trunc(group_pos_bits));
+        group_pos.next_when(active.q(), group_pos.q().wrapping_add(1));
         group_pos.next_when(
             (active.q() & group_end) | token_valid,
             m.lit(0, Type::unsigned(group_pos_bits)),
@@ -259,7 +259,7 @@ fn advancing_address<'a>(
     step: Signal<'a>,
 ) -> Signal<'a> {
     let addr = m.reg(name, Type::unsigned(bits)).reset(0);
-    addr.next_when(step, (addr.q() + 1).trunc(bits));
+    addr.next_when(step, addr.q().wrapping_add(1));
     addr.next_when(load, (token * per_token as i64).resize(bits));
     addr.q()
 }

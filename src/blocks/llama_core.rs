@@ -147,6 +147,21 @@ impl LlamaCore {
     }
 }
 
+/// Where [`LlamaCore`]'s sequencer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a prompt token (or `start`).
+    Waiting,
+    /// Running one token through the layers.
+    Running,
+    /// Offering a generated token on `out_*`.
+    Offering,
+}
+
+impl States for Phase {
+    const ALL: &'static [Self] = &[Phase::Waiting, Phase::Running, Phase::Offering];
+}
+
 impl Block for LlamaCore {
     fn name(&self) -> String {
         format!(
@@ -172,9 +187,8 @@ impl Block for LlamaCore {
         let max_new = m.input("max_new", Type::unsigned(MAX_NEW_BITS));
         let out_ready = m.input("out_ready", Type::BOOL);
 
-        // States: waiting for a prompt token, running one token, offering a generated one.
-        let state = m.reg("state", Type::unsigned(2)).reset(0);
-        let (waiting, offering) = (state.q().eq(0i64), state.q().eq(2i64));
+        let state = m.fsm("state", Phase::Waiting);
+        let (waiting, offering) = (state.is(Phase::Waiting), state.is(Phase::Offering));
         let pos = m.reg("position", Type::unsigned(pb)).reset(0);
         let generating = m.reg("generating", Type::BOOL).reset(0);
         let remaining = m.reg("remaining", Type::unsigned(MAX_NEW_BITS)).reset(0);
@@ -207,20 +221,20 @@ impl Block for LlamaCore {
         buffer.write(wr.q(), decoder.output("y"), to_buffer);
         wr.next_when(
             to_buffer,
-            wr_end.mux(m.lit(0, wr.q().ty()), (wr.q() + 1i64).trunc(hb)),
+            wr_end.mux(m.lit(0, wr.q().ty()), wr.q().wrapping_add(1)),
         );
         let layer_done = to_buffer & wr_end;
         let replaying = m.reg("replaying", Type::BOOL).reset(0);
         let rd = m.reg("rd_idx", Type::unsigned(hb)).reset(0);
         let rd_end = rd.q().eq((hidden - 1) as i64);
         rd.next_when(layer_done, m.lit(0, rd.q().ty()));
-        rd.next_when(replaying.q() & !rd_end, (rd.q() + 1i64).trunc(hb));
+        rd.next_when(replaying.q() & !rd_end, rd.q().wrapping_add(1));
         replaying.next_when(replaying.q() & rd_end, m.lit(0, Type::BOOL));
         replaying.next_when(layer_done, m.lit(1, Type::BOOL));
         let replay_data = buffer.read(rd.q());
         let replay_valid = m.reg("replay_valid", Type::BOOL).reset(0);
         replay_valid.next(replaying.q());
-        layer.next_when(layer_done, (layer.q() + 1i64).trunc(lb));
+        layer.next_when(layer_done, layer.q().wrapping_add(1));
         layer.next_when(go, m.lit(0, layer.q().ty()));
 
         let emb_valid = embedding.output("y_valid");
@@ -240,24 +254,32 @@ impl Block for LlamaCore {
         connect(&lm_head, "y", &argmax, "x");
         let done = argmax.output("index_valid");
 
-        // Sequencing.
+        // Sequencing. `go`, `done` and `fire_out` belong to different phases, so at most one
+        // holds; `start` and a token may come together (a conversation that begins with it).
         let offer = generating.q() & remaining.q().ne(0i64);
-        state.next_when(go, m.lit(1, state.q().ty()));
-        state.next_when(
-            done,
-            offer.mux(m.lit(2, state.q().ty()), m.lit(0, state.q().ty())),
-        );
-        state.next_when(fire_out & out_last, m.lit(0, state.q().ty()));
-        result.next_when(done, argmax.output("index").resize(tb));
-        pos.next_when(done, (pos.q() + 1i64).trunc(pb));
-        pos.next_when(waiting & start, m.lit(0, pos.q().ty()));
-        // `start` with a token: a new conversation that begins with it.
-        generating.next_when(waiting & start, m.lit(0, Type::BOOL));
-        generating.next_when(accept, in_last);
-        generating.next_when(done & !offer, m.lit(0, Type::BOOL));
-        generating.next_when(fire_out & out_last, m.lit(0, Type::BOOL));
-        remaining.next_when(accept & in_last, max_new);
-        remaining.next_when(fire_out, (remaining.q() - 1i64).trunc(MAX_NEW_BITS));
+        let stop = || {
+            state.goto(Phase::Waiting);
+            generating.next(m.lit(0, Type::BOOL));
+        };
+        m.when(go, || state.goto(Phase::Running));
+        m.when(waiting & start, || {
+            pos.next(m.lit(0, pos.q().ty()));
+            generating.next(m.lit(0, Type::BOOL));
+        });
+        m.when(accept, || {
+            generating.next(in_last);
+            m.when(in_last, || remaining.next(max_new));
+        });
+        m.when(done, || {
+            result.next(argmax.output("index").resize(tb));
+            pos.next(pos.q().wrapping_add(1));
+            m.when(offer, || state.goto(Phase::Offering))
+                .otherwise(stop);
+        });
+        m.when(fire_out, || {
+            remaining.next(remaining.q().wrapping_sub(1));
+            m.when(out_last, stop);
+        });
 
         m.output("in_ready", in_ready);
         m.output("out_valid", offering);

@@ -135,7 +135,7 @@ impl Block for RotaryEmbedding {
         let next_pair = pair
             .q()
             .eq((half - 1) as i64)
-            .mux(m.lit(0, pair.q().ty()), (pair.q() + 1).trunc(pair_bits));
+            .mux(m.lit(0, pair.q().ty()), pair.q().wrapping_add(1));
         pair.next_when(take_b, next_pair);
 
         // The address is steady from the pair's first element (and `pos` from the vector's),

@@ -158,7 +158,7 @@ impl Block for SoftmaxPipeline {
         let max = m.reg("max_q", x.ty());
         wi.next_when(
             x_valid,
-            x_last.mux(m.lit(0, wi.q().ty()), (wi.q() + 1).trunc(iw)),
+            x_last.mux(m.lit(0, wi.q().ty()), wi.q().wrapping_add(1)),
         );
         max.next_when(x_valid & (wi.q().eq(0) | x.gt(max.q())), x);
         let start_exp = x_valid & x_last;
@@ -256,7 +256,7 @@ impl Block for SoftmaxPipeline {
         reading.next_when(start_exp | r2, m.lit(1, Type::BOOL));
         scaling.next_when(start_exp, m.lit(0, Type::BOOL));
         scaling.next_when(r2, m.lit(1, Type::BOOL));
-        ri.next_when(reading.q(), (ri.q() + 1).trunc(iw));
+        ri.next_when(reading.q(), ri.q().wrapping_add(1));
         ri.next_when(start_exp | r2, m.lit(0, ri.q().ty()));
 
         // Scale, stage 1: e·y.

@@ -202,16 +202,7 @@ pub fn is_user_identifier(name: &str) -> bool {
 
 impl<'e> ModuleBuilder<'e> {
     pub(super) fn new(elab: &'e Elaborator, name: String) -> Self {
-        let module = Module {
-            name,
-            ports: Vec::new(),
-            nodes: Vec::new(),
-            regs: Vec::new(),
-            mems: Vec::new(),
-            instances: Vec::new(),
-            checks: Vec::new(),
-            clocked: false,
-        };
+        let module = Module::empty(name, false);
         ModuleBuilder {
             elab,
             data: RefCell::new(ModuleData {

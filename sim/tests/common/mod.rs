@@ -1,5 +1,5 @@
 //! A minimal way to write IR by hand for the tests, independent of the hdl builder: push
-//! nodes, with result types computed by the IR's width rules.
+//! nodes, with result types computed by the IR's width rules; and a shared waveform sink.
 #![allow(dead_code)]
 
 use hardwire_hdl::ir::*;
@@ -29,16 +29,7 @@ pub fn bin_type(op: BinaryOp, ta: Type, tb: Type) -> Type {
 impl Mb {
     pub fn new(name: &str, clocked: bool) -> Self {
         Mb {
-            m: Module {
-                name: name.to_string(),
-                ports: Vec::new(),
-                nodes: Vec::new(),
-                regs: Vec::new(),
-                mems: Vec::new(),
-                instances: Vec::new(),
-                checks: Vec::new(),
-                clocked,
-            },
+            m: Module::empty(name, clocked),
         }
     }
 
@@ -227,5 +218,19 @@ pub fn single(m: Mb) -> Design {
     Design {
         modules: vec![m.m],
         top: ModuleId(0),
+    }
+}
+
+/// A `Write` whose bytes a test can read after the simulator writing to it is dropped.
+#[derive(Clone, Default)]
+pub struct Shared(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -23,10 +23,7 @@ pub(super) fn build(b: &FixedWeightMatVec, s: Shape, m: &ModuleBuilder<'_>) {
     let col_ty = Type::unsigned(hardwire_hdl::ir::addr_width(s.cols as u32));
     let col = m.reg("col", col_ty).reset(0);
     let last = col.q().eq(s.cols as i64 - 1);
-    col.next_when(
-        x_valid,
-        last.mux(m.lit(0, col_ty), (col.q() + 1).trunc(col_ty.width)),
-    );
+    col.next_when(x_valid, last.mux(m.lit(0, col_ty), col.q().wrapping_add(1)));
     let full = m.reg("full", Type::BOOL).reset(0);
     full.next(x_valid & last);
     let bus = m.concat(
@@ -55,7 +52,7 @@ pub(super) fn build(b: &FixedWeightMatVec, s: Shape, m: &ModuleBuilder<'_>) {
     let left_ty = Type::unsigned(hardwire_hdl::primitives::clog2(s.rows + 1).max(1));
     let left = m.reg("left", left_ty).reset(0);
     let emit = left.q().ne(0);
-    left.next_when(emit, (left.q() - 1).trunc(left_ty.width));
+    left.next_when(emit, left.q().wrapping_sub(1));
     left.next_when(done.1, m.lit(s.rows as i64, left_ty));
     // Shifting only while emitting keeps `y` defined from reset on (the head is reset and
     // takes nothing that was never loaded).

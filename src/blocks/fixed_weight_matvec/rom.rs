@@ -192,7 +192,7 @@ fn counter<'a>(
 ) -> Signal<'a> {
     let ty = Type::unsigned(width);
     let r = m.reg(name, ty).reset(0);
-    r.next_when(step, wrap.mux(m.lit(0, ty), (r.q() + 1).trunc(width)));
+    r.next_when(step, wrap.mux(m.lit(0, ty), r.q().wrapping_add(1)));
     r.q()
 }
 
@@ -230,23 +230,20 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         let issue = replay.q().mux(ready, x_valid);
         let pass_end = issue & last_col;
         if let Some(wait) = wait {
-            wait.next_when(!ready, (wait.q() - 1).trunc(wait_ty.width));
+            wait.next_when(!ready, wait.q().wrapping_sub(1));
             wait.next_when(pass_end & !last_pass, m.lit(p.wait as i64, wait_ty));
         }
         replay.next_when(pass_end, !last_pass);
         let pass_ty = pass.q().ty();
         pass.next_when(
             pass_end,
-            last_pass.mux(m.lit(0, pass_ty), (pass.q() + 1).trunc(pass_ty.width)),
+            last_pass.mux(m.lit(0, pass_ty), pass.q().wrapping_add(1)),
         );
         (issue, Some(replay.q()), last_pass)
     } else {
         (x_valid, None, one)
     };
-    col_reg.next_when(
-        issue,
-        last_col.mux(m.lit(0, col.ty()), (col + 1).trunc(col_w)),
-    );
+    col_reg.next_when(issue, last_col.mux(m.lit(0, col.ty()), col.wrapping_add(1)));
     let (first_in_group, last_in_group) = if s.group_size == 1 {
         (one, one)
     } else if s.group_size >= s.cols {
@@ -255,10 +252,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         let ty = Type::unsigned(addr_width(s.group_size as u32));
         let gcol = m.reg("group_col", ty).reset(0);
         let last = gcol.q().eq(s.group_size as i64 - 1) | last_col;
-        gcol.next_when(
-            issue,
-            last.mux(m.lit(0, ty), (gcol.q() + 1).trunc(ty.width)),
-        );
+        gcol.next_when(issue, last.mux(m.lit(0, ty), gcol.q().wrapping_add(1)));
         (gcol.q().eq(0), last)
     };
     let first_group = if s.groups == 1 {
@@ -398,7 +392,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let left_ty = Type::unsigned(clog2(p.lanes + 1));
     let left = m.reg("left", left_ty).reset(0);
     let emit = left.q().ne(0);
-    left.next_when(emit, (left.q() - 1).trunc(left_ty.width));
+    left.next_when(emit, left.q().wrapping_sub(1));
     let full = m.lit(p.lanes as i64, left_ty);
     left.next_when(pass_end, lp2.mux(m.lit(p.last_rows as i64, left_ty), full));
 
@@ -447,7 +441,7 @@ fn row_shift<'a>(
     let wrapped = row
         .q()
         .eq(s.rows as i64 - 1)
-        .mux(m.lit(0, ty), (row.q() + 1).trunc(row_w));
+        .mux(m.lit(0, ty), row.q().wrapping_add(1));
     let next = emit.mux(wrapped, row.q());
     row.next(next);
     let depth = s.layers * s.rows;
