@@ -8,9 +8,6 @@ use hardwire_hdl::primitives::{clog2, stream_contract, End};
 
 use crate::uart::{cycles_per_bit, UartRx, UartTx};
 
-/// Width of the core's `max_new` input.
-pub const MAX_NEW_BITS: u32 = 16;
-
 /// Bytes on the line per token id: `ceil(token_bits / 8)`, least significant first.
 pub fn token_bytes(token_bits: u32) -> u32 {
     token_bits.div_ceil(8).max(1)
@@ -35,7 +32,7 @@ impl States for Parse {
 ///
 /// # The core it wraps
 /// Any block with the ports of `LlamaCore` (the fpga crate cannot name it): inputs `start`,
-/// `in_valid`, `in_token` (`token_bits`), `in_last`, `max_new` ([`MAX_NEW_BITS`]),
+/// `in_valid`, `in_token` (`token_bits`), `in_last`, `max_new` (8 bits or more),
 /// `out_ready`; outputs `in_ready`, `out_valid`, `out_token` (`token_bits`), `out_last`,
 /// `pos`. `start` while the core is idle clears its context; prompt tokens go in with
 /// `in_last` on the last, when `max_new` is sampled; the generated tokens come out, the last
@@ -279,7 +276,14 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         core.input("in_valid", in_valid);
         core.input("in_token", head.bits(tb - 1, 0));
         core.input("in_last", h_last);
-        core.input("max_new", head.bits(tb + 7, tb).resize(MAX_NEW_BITS));
+        // `max_new` as wide as the core has it; a command asks for at most 255.
+        let max_new_bits = core.port_type("max_new").map_or(8, |t| t.width);
+        if max_new_bits < 8 {
+            m.bad_parameter(format!(
+                "the core's `max_new` has {max_new_bits} bits; a command's count needs 8"
+            ));
+        }
+        core.input("max_new", head.bits(tb + 7, tb).resize(max_new_bits));
         stream_contract(
             m,
             "to_core",

@@ -20,14 +20,16 @@ pub mod primitives;
 pub mod verilog;
 
 pub use builder::{
-    Block, Counter, Fsm, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal, States, When,
+    Block, Counter, Fsm, Instance, IntoOperand, Memory, ModuleBuilder, Reg, Signal, Source, States,
+    Stream, When,
 };
 
 /// Everything needed to describe hardware: `use hardwire_hdl::prelude::*;`.
 pub mod prelude {
     pub use crate::bits::Bits;
     pub use crate::builder::{
-        Block, Counter, Fsm, Instance, Memory, ModuleBuilder, Reg, Signal, States, When,
+        Block, Counter, Fsm, Instance, Memory, ModuleBuilder, Reg, Signal, Source, States, Stream,
+        When,
     };
     pub use crate::ir::{CheckKind, Design, MemStyle, Type};
 }

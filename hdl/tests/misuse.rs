@@ -357,3 +357,85 @@ fn a_counter_modulo_zero_is_rejected() {
     });
     expect(r, Code::BadParameter, line, &["`c`", "modulo 0"]);
 }
+
+#[test]
+fn a_miter_of_designs_with_different_ports_is_refused() {
+    let a = Design::build("a", |m| {
+        let x = m.input("x", Type::unsigned(4));
+        m.output("y", x);
+    })
+    .unwrap();
+    let b = Design::build("b", |m| {
+        let x = m.input("x", Type::unsigned(5));
+        m.output("y", x);
+    })
+    .unwrap();
+    let err = a.miter(&b).unwrap_err();
+    assert!(err.has(Code::UnknownPort), "{err}");
+    let shown = err.to_string();
+    for part in ["`a` and `b`", "in x: UInt<4>", "in x: UInt<5>"] {
+        assert!(shown.contains(part), "`{part}` missing from: {shown}");
+    }
+    assert!(a.miter(&a).is_ok());
+}
+
+#[test]
+fn a_stream_without_ready_cannot_feed_one_that_has_it() {
+    use hardwire_hdl::primitives::StreamFifo;
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let x = m.stream_input("x", Stream::new(Type::unsigned(8)));
+        let fifo = m.instance(
+            "u_fifo",
+            &StreamFifo {
+                ty: Type::unsigned(8),
+                depth: 2,
+            },
+        );
+        line = line!() + 1;
+        fifo.stream_input("in", x);
+        m.stream_output("y", fifo.stream_output("out"));
+    });
+    expect(
+        r,
+        Code::UnknownPort,
+        line,
+        &["`in`", "stream_fifo_u8_d2", "no `ready`"],
+    );
+}
+
+#[test]
+fn a_stream_of_the_wrong_payload_is_rejected() {
+    use hardwire_hdl::primitives::StreamFifo;
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let x = m.stream_input("x", Stream::with_ready(Type::signed(8)));
+        let fifo = m.instance(
+            "u_fifo",
+            &StreamFifo {
+                ty: Type::unsigned(8),
+                depth: 2,
+            },
+        );
+        line = line!() + 1;
+        fifo.stream_input("in", x);
+        m.stream_output("y", fifo.stream_output("out"));
+    });
+    expect(
+        r,
+        Code::WidthMismatch,
+        line,
+        &["`in`", "UInt<8>", "SInt<8>"],
+    );
+}
+
+#[test]
+fn a_stream_source_nobody_consumes_leaves_its_ready_undriven() {
+    let r = Design::build("top", |m| {
+        let x = m.stream_input("x", Stream::with_ready(Type::unsigned(8)));
+        m.output("y", x.payload);
+    });
+    let err = r.unwrap_err();
+    assert!(err.has(Code::Undriven), "{err}");
+    assert!(err.to_string().contains("x_ready"), "{err}");
+}

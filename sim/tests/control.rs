@@ -262,11 +262,11 @@ fn a_stream_fifo_is_a_queue_and_reports_a_producer_that_breaks_the_contract() {
                         offer = Some(word);
                     }
                     sim.poke("in_valid", offer.is_some().into()).unwrap();
-                    sim.poke("in_data", offer.unwrap_or(0).into()).unwrap();
+                    sim.poke("in", offer.unwrap_or(0).into()).unwrap();
                     sim.poke("out_ready", take.into()).unwrap();
                     prop_assert_eq!(sim.peek("out_valid").unwrap() == 1, !queue.is_empty());
                     if let Some(front) = queue.front() {
-                        prop_assert_eq!(sim.peek("out_data").unwrap(), u64::from(*front));
+                        prop_assert_eq!(sim.peek("out").unwrap(), u64::from(*front));
                     }
                     let room = queue.len() < 3;
                     prop_assert_eq!(sim.peek("in_ready").unwrap() == 1, room);

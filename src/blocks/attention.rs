@@ -191,8 +191,9 @@ impl Block for Attention {
 
         let layer = m.input("layer", Type::unsigned(clog2(self.layers).max(1)));
         let pos = m.input("pos", Type::unsigned(pw));
-        let qkv_valid = m.input("qkv_valid", Type::BOOL);
-        let qkv = m.input("qkv", Type::signed(bits));
+        let (qkv_valid, qkv) = m
+            .stream_input("qkv", Stream::new(Type::signed(bits)))
+            .parts();
 
         let act = Type::signed(bits);
         let q_buf = m.memory("q_buf", act, qd as u32);
@@ -214,8 +215,7 @@ impl Block for Attention {
         let is_qk = in_idx.lt((qd + kvd) as i64);
         let rope = m.instance("u_rope", &self.rotary());
         rope.input("pos", pos);
-        rope.input("x_valid", qkv_valid & is_qk);
-        rope.input("x", qkv);
+        rope.stream_input("x", Source::new(qkv_valid & is_qk, qkv));
         let rope_valid = rope.output("y_valid");
         let rope_y = rope.output("y");
         let (rope_idx, _) = element_index(m, "rope_idx", rope_valid, qd + kvd);
@@ -267,8 +267,7 @@ impl Block for Attention {
         let score_last = delay(m, "score_last", dot.end, true);
         let score = m.reg("score", act);
         score.next_when(dot.last, self.scale_score(m, dot.acc));
-        sm.input("x_valid", score_valid);
-        sm.input("x", score.q());
+        sm.stream_input("x", Source::new(score_valid, score.q()));
         sm.input("x_last", score_last);
 
         // Weighted sum: for each d, Σ_j prob_j·v_j[d], one product per cycle.
@@ -292,8 +291,10 @@ impl Block for Attention {
         let sum = mac(m, "w", w.issue, w_j.eq(0), w_j_last, w_end, p, v, sum_bits);
         let att = m.reg("att_q", act);
         att.next_when(sum.last, round_shift(m, sum.acc, PROB_FRAC).saturate(bits));
-        m.output("att_valid", delay(m, "att_valid_q", sum.last, true));
-        m.output("att", att.q());
+        m.stream_output(
+            "att",
+            Source::new(delay(m, "att_valid_q", sum.last, true), att.q()),
+        );
     }
 }
 

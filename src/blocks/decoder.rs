@@ -243,12 +243,6 @@ impl DecoderBlock {
     }
 }
 
-/// Connects stream `from` of `src` (`<from>_valid`, `<from>`) to stream `to` of `dst`.
-pub(crate) fn connect<'a>(src: &Instance<'a>, from: &str, dst: &Instance<'a>, to: &str) {
-    dst.input(&format!("{to}_valid"), src.output(&format!("{from}_valid")));
-    dst.input(to, src.output(from));
-}
-
 impl Block for DecoderBlock {
     fn name(&self) -> String {
         format!(
@@ -263,41 +257,37 @@ impl Block for DecoderBlock {
         let resid = self.residual_attn.format.bits;
         let layer = m.input("layer", Type::unsigned(self.layer_bits()));
         let pos = m.input("pos", Type::unsigned(self.pos_bits()));
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(resid));
+        let x = m.stream_input("x", Stream::new(Type::signed(resid)));
         let attn_norm = m.instance("u_attn_norm", &self.attn_norm);
         attn_norm.input("layer", layer);
-        attn_norm.input("x_valid", x_valid);
-        attn_norm.input("x", x);
+        attn_norm.stream_input("x", x);
         let res_attn = m.instance("u_residual_attn", &self.residual_attn);
-        res_attn.input("x_valid", x_valid);
-        res_attn.input("x", x);
+        res_attn.stream_input("x", x);
         let qkv = m.instance("u_qkv", &self.qkv);
         qkv.input("layer", layer);
-        connect(&attn_norm, "y", &qkv, "x");
+        qkv.stream_input("x", attn_norm.stream_output("y"));
         let attention = m.instance("u_attention", &self.attention);
         attention.input("layer", layer);
         attention.input("pos", pos);
-        connect(&qkv, "y", &attention, "qkv");
+        attention.stream_input("qkv", qkv.stream_output("y"));
         let o_proj = m.instance("u_o_proj", &self.o_proj);
         o_proj.input("layer", layer);
-        connect(&attention, "att", &o_proj, "x");
-        connect(&o_proj, "y", &res_attn, "d");
+        o_proj.stream_input("x", attention.stream_output("att"));
+        res_attn.stream_input("d", o_proj.stream_output("y"));
         let ffn_norm = m.instance("u_ffn_norm", &self.ffn_norm);
         ffn_norm.input("layer", layer);
-        connect(&res_attn, "y", &ffn_norm, "x");
+        ffn_norm.stream_input("x", res_attn.stream_output("y"));
         let res_ffn = m.instance("u_residual_ffn", &self.residual_ffn);
-        connect(&res_attn, "y", &res_ffn, "x");
+        res_ffn.stream_input("x", res_attn.stream_output("y"));
         let gate_up = m.instance("u_gate_up", &self.gate_up);
         gate_up.input("layer", layer);
-        connect(&ffn_norm, "y", &gate_up, "x");
+        gate_up.stream_input("x", ffn_norm.stream_output("y"));
         let swiglu = m.instance("u_swiglu", &self.swiglu);
-        connect(&gate_up, "y", &swiglu, "x");
+        swiglu.stream_input("x", gate_up.stream_output("y"));
         let down = m.instance("u_down", &self.down);
         down.input("layer", layer);
-        connect(&swiglu, "y", &down, "x");
-        connect(&down, "y", &res_ffn, "d");
-        m.output("y_valid", res_ffn.output("y_valid"));
-        m.output("y", res_ffn.output("y"));
+        down.stream_input("x", swiglu.stream_output("y"));
+        res_ffn.stream_input("d", down.stream_output("y"));
+        m.stream_output("y", res_ffn.stream_output("y"));
     }
 }

@@ -155,8 +155,9 @@ impl Block for SwiGlu {
         let sub = act.frac - SILU_STEP_BITS;
         let steps = entries.len() - 1;
 
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(act.bits));
+        let (x_valid, x) = m
+            .stream_input("x", Stream::new(Type::signed(act.bits)))
+            .parts();
         let second = m.reg("pair_second", Type::BOOL).reset(0);
         second.next_when(x_valid, !second.q());
         let gate = x_valid & !second.q();
@@ -244,8 +245,7 @@ impl Block for SwiGlu {
             false,
         );
         let v5 = delay(m, "valid5", v4, true);
-        m.output("y_valid", v5);
-        m.output("y", y5);
+        m.stream_output("y", Source::new(v5, y5));
     }
 }
 
@@ -310,10 +310,8 @@ impl Block for ResidualAdd {
             return;
         }
         let ty = Type::signed(self.format.bits);
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", ty);
-        let d_valid = m.input("d_valid", Type::BOOL);
-        let d = m.input("d", ty);
+        let (x_valid, x) = m.stream_input("x", Stream::new(ty)).parts();
+        let (d_valid, d) = m.stream_input("d", Stream::new(ty)).parts();
         let buffer = m.memory("x_buffer", ty, self.n as u32);
         let (x_index, _) = element_index(m, "x_index", x_valid, self.n);
         buffer.write(x_index, x, x_valid);
@@ -323,8 +321,7 @@ impl Block for ResidualAdd {
         let v1 = delay(m, "valid1", d_valid, true);
         let y2 = delay(m, "y_q", (x_back + d1).saturate(self.format.bits), false);
         let v2 = delay(m, "valid2", v1, true);
-        m.output("y_valid", v2);
-        m.output("y", y2);
+        m.stream_output("y", Source::new(v2, y2));
     }
 }
 
@@ -363,8 +360,9 @@ impl Block for Argmax {
             ));
             return;
         }
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(self.bits));
+        let (x_valid, x) = m
+            .stream_input("x", Stream::new(Type::signed(self.bits)))
+            .parts();
         let (i, last) = element_index(m, "x_index", x_valid, self.n);
         let best = m.reg("best", x.ty());
         let best_index = m.reg("best_index", i.ty());
@@ -375,7 +373,6 @@ impl Block for Argmax {
         let index = m.reg("index_q", i.ty()).reset(0);
         index.next_when(last, take.mux(i, best_index.q()));
         let valid = delay(m, "index_valid_q", last, true);
-        m.output("index_valid", valid);
-        m.output("index", index.q());
+        m.stream_output("index", Source::new(valid, index.q()));
     }
 }

@@ -126,8 +126,9 @@ impl Block for Embedding {
         }
         let mat = &self.matrix;
         let (rows, cols, wb) = (mat.rows, mat.cols, mat.weight_bits);
-        let token_valid = m.input("token_valid", Type::BOOL);
-        let token = m.input("token", Type::unsigned(clog2(rows).max(1)));
+        let (token_valid, token) = m
+            .stream_input("token", Stream::new(Type::unsigned(clog2(rows).max(1))))
+            .parts();
 
         let lanes = self.lanes();
         let lane_bits = lanes.trailing_zeros();
@@ -242,8 +243,7 @@ impl Block for Embedding {
         let y = round_shift_by(value2, shift).saturate(mat.out_bits);
         let y3 = delay(m, "y_q", y, false);
         let valid3 = delay(m, "valid3", valid2, true);
-        m.output("y_valid", valid3);
-        m.output("y", y3);
+        m.stream_output("y", Source::new(valid3, y3));
     }
 }
 

@@ -4,7 +4,6 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::FixedModel;
 
-use super::decoder::connect;
 use super::{Argmax, DecoderBlock, Embedding, FixedWeightMatVec, RmsNorm, WeightStore};
 
 /// Width of the `max_new` input: up to 65535 generated tokens per prompt.
@@ -204,8 +203,7 @@ impl Block for LlamaCore {
         let go = accept | feedback;
 
         let embedding = m.instance("u_embedding", &self.embedding);
-        embedding.input("token_valid", go);
-        embedding.input("token", accept.mux(in_token, result.q()));
+        embedding.stream_input("token", Source::new(go, accept.mux(in_token, result.q())));
 
         // The residual stream between layers: written as a layer finishes, replayed into the
         // next layer.
@@ -240,18 +238,25 @@ impl Block for LlamaCore {
         let emb_valid = embedding.output("y_valid");
         decoder.input("layer", layer.q());
         decoder.input("pos", pos.q().resize(self.decoder.pos_bits()));
-        decoder.input("x_valid", emb_valid | replay_valid.q());
-        decoder.input("x", emb_valid.mux(embedding.output("y"), replay_data));
+        decoder.stream_input(
+            "x",
+            Source::new(
+                emb_valid | replay_valid.q(),
+                emb_valid.mux(embedding.output("y"), replay_data),
+            ),
+        );
 
         let final_norm = m.instance("u_final_norm", &self.final_norm);
         final_norm.input("layer", m.lit(0, Type::BOOL));
-        final_norm.input("x_valid", dec_y_valid & last_layer);
-        final_norm.input("x", decoder.output("y"));
+        final_norm.stream_input(
+            "x",
+            Source::new(dec_y_valid & last_layer, decoder.output("y")),
+        );
         let lm_head = m.instance("u_lm_head", &self.lm_head);
         lm_head.input("layer", m.lit(0, Type::BOOL));
-        connect(&final_norm, "y", &lm_head, "x");
+        lm_head.stream_input("x", final_norm.stream_output("y"));
         let argmax = m.instance("u_argmax", &self.argmax);
-        connect(&lm_head, "y", &argmax, "x");
+        argmax.stream_input("x", lm_head.stream_output("y"));
         let done = argmax.output("index_valid");
 
         // Sequencing. `go`, `done` and `fire_out` belong to different phases, so at most one

@@ -128,8 +128,7 @@ impl Block for RmsNorm {
         let (layers, n) = (self.params.len(), self.params[0].gain.len());
         let (ib, ob) = (self.input.bits, self.output.bits);
         let layer = m.input("layer", Type::unsigned(clog2(layers).max(1)));
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(ib));
+        let (x_valid, x) = m.stream_input("x", Stream::new(Type::signed(ib))).parts();
 
         // Sum of squares, storing x for the second pass.
         let buffer = m.memory("x_buffer", x.ty(), n as u32);
@@ -213,8 +212,7 @@ impl Block for RmsNorm {
         let s2 = NORM_FRAC + GAIN_FRAC - self.output.frac;
         let y4 = delay(m, "y_q", round_shift(m, prod3, s2).saturate(ob), false);
         let v4 = delay(m, "valid4", v3, true);
-        m.output("y_valid", v4);
-        m.output("y", y4);
+        m.stream_output("y", Source::new(v4, y4));
     }
 }
 

@@ -108,8 +108,9 @@ impl Block for RotaryEmbedding {
         let half = t.half;
         let depth = (t.max_seq * half) as u32;
         let pos = m.input("pos", Type::unsigned(self.pos_bits()));
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(self.bits));
+        let (x_valid, x) = m
+            .stream_input("x", Stream::new(Type::signed(self.bits)))
+            .parts();
 
         let entry = Type::signed(
             t.cos
@@ -163,7 +164,6 @@ impl Block for RotaryEmbedding {
         y.next_when(out, rounded.saturate(self.bits));
         let y_valid = m.reg("y_valid_q", Type::BOOL).reset(0);
         y_valid.next(out);
-        m.output("y_valid", y_valid.q());
-        m.output("y", y.q());
+        m.stream_output("y", Source::new(y_valid.q(), y.q()));
     }
 }

@@ -140,8 +140,7 @@ impl Block for SoftmaxPipeline {
         let wb = sb.max(ew);
         let pw = clog2(sum_bits as usize).max(1);
 
-        let x_valid = m.input("x_valid", Type::BOOL);
-        let x = m.input("x", Type::signed(sb));
+        let (x_valid, x) = m.stream_input("x", Stream::new(Type::signed(sb))).parts();
         let x_last = m.input("x_last", Type::BOOL);
         let buf = m.memory("buffer", Type::unsigned(wb), self.max_len as u32);
         let exp_rom = m
@@ -272,8 +271,7 @@ impl Block for SoftmaxPipeline {
         let out = m.reg("y_out", prob_ty);
         out.next_when(s2, rounded.bits(yb - 1, 0).extend(yb + 1).as_signed());
         let out_valid = delay(m, "y_valid_q", s2, true);
-        m.output("y_valid", out_valid);
-        m.output("y", out.q());
+        m.stream_output("y", Source::new(out_valid, out.q()));
     }
 }
 

@@ -46,7 +46,7 @@ impl<'e> ModuleBuilder<'e> {
     }
 
     pub(super) fn check_at(&self, kind: CheckKind, name: &str, cond: Signal<'_>, loc: Loc) {
-        self.claim_name(name, &format!("an {}", kind.keyword()), loc);
+        self.claim_name(name, "a check", loc);
         self.check_bool(
             &format!("the condition of {} `{name}`", kind.keyword()),
             cond,

@@ -8,7 +8,7 @@ use crate::ir::{Direction, InstId, Instance as IrInstance, NodeKind, Port, Type}
 /// An instance being connected: drive each input with [`Instance::input`], read outputs
 /// with [`Instance::output`]. Every input must be connected.
 pub struct Instance<'a> {
-    m: &'a ModuleBuilder<'a>,
+    pub(super) m: &'a ModuleBuilder<'a>,
     id: InstId,
     module_name: String,
     ports: Vec<Port>,
@@ -88,10 +88,36 @@ impl<'a> Instance<'a> {
         }
     }
 
+    /// The child's module name.
+    pub(super) fn module_name(&self) -> &str {
+        &self.module_name
+    }
+
+    /// The instance name.
+    pub(super) fn name(&self) -> String {
+        self.m.data.borrow().module.instances[self.id.0 as usize]
+            .name
+            .clone()
+    }
+
+    /// The type of the child's port `port`, if it has one: for a parent that adapts to its
+    /// child's interface instead of restating it.
+    pub fn port_type(&self, port: &str) -> Option<Type> {
+        self.ports.iter().find(|p| p.name == port).map(|p| p.ty)
+    }
+
+    /// Whether the child has port `port` in direction `dir` (quietly: no error when not).
+    pub(super) fn has_port(&self, port: &str, dir: Direction) -> bool {
+        self.ports.iter().any(|p| p.name == port && p.dir == dir)
+    }
+
     /// Connects the child's input `port` to `value`, which must have the port's type.
     #[track_caller]
     pub fn input(&self, port: &str, value: Signal<'a>) -> &Self {
-        let loc = Loc::caller();
+        self.input_at(port, value, Loc::caller())
+    }
+
+    pub(super) fn input_at(&self, port: &str, value: Signal<'a>, loc: Loc) -> &Self {
         let Some((index, ty)) = self.find(port, Direction::Input, loc) else {
             return self;
         };
@@ -126,7 +152,10 @@ impl<'a> Instance<'a> {
     /// The child's output `port`.
     #[track_caller]
     pub fn output(&self, port: &str) -> Signal<'a> {
-        let loc = Loc::caller();
+        self.output_at(port, Loc::caller())
+    }
+
+    pub(super) fn output_at(&self, port: &str, loc: Loc) -> Signal<'a> {
         match self.find(port, Direction::Output, loc) {
             Some((index, ty)) => self
                 .m

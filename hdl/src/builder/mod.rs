@@ -27,6 +27,7 @@ mod memory;
 mod module;
 mod ops;
 mod reg;
+mod stream;
 mod when;
 
 pub use counter::Counter;
@@ -37,6 +38,7 @@ pub use memory::Memory;
 pub use module::{ModuleBuilder, Signal};
 pub use ops::IntoOperand;
 pub use reg::Reg;
+pub use stream::{Source, Stream};
 pub use when::When;
 
 pub(crate) use module::describe_node;

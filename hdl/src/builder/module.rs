@@ -296,7 +296,10 @@ impl<'e> ModuleBuilder<'e> {
     /// Declares an input port.
     #[track_caller]
     pub fn input(&self, name: &str, ty: Type) -> Signal<'_> {
-        let loc = Loc::caller();
+        self.input_at(name, ty, Loc::caller())
+    }
+
+    pub(super) fn input_at(&self, name: &str, ty: Type, loc: Loc) -> Signal<'_> {
         self.claim_name(name, "an input", loc);
         let ty = self.check_width(&format!("input `{name}`"), ty, loc);
         let index = self.data.borrow().module.ports.len() as u32;
@@ -313,7 +316,10 @@ impl<'e> ModuleBuilder<'e> {
     /// Declares an output port driven by `value`.
     #[track_caller]
     pub fn output(&self, name: &str, value: Signal<'_>) {
-        let loc = Loc::caller();
+        self.output_at(name, value, Loc::caller());
+    }
+
+    pub(super) fn output_at(&self, name: &str, value: Signal<'_>, loc: Loc) {
         let w = self.output_wire_at(name, value.ty, loc);
         self.assign_at(w, value, None, loc);
     }
@@ -324,7 +330,7 @@ impl<'e> ModuleBuilder<'e> {
         self.output_wire_at(name, ty, Loc::caller())
     }
 
-    fn output_wire_at(&self, name: &str, ty: Type, loc: Loc) -> Signal<'_> {
+    pub(super) fn output_wire_at(&self, name: &str, ty: Type, loc: Loc) -> Signal<'_> {
         self.claim_name(name, "an output", loc);
         let ty = self.check_width(&format!("output `{name}`"), ty, loc);
         let w = self.new_wire(name, ty, loc);
@@ -354,7 +360,10 @@ impl<'e> ModuleBuilder<'e> {
     /// read, which is how feedback through registers is described).
     #[track_caller]
     pub fn wire(&self, name: &str, ty: Type) -> Signal<'_> {
-        let loc = Loc::caller();
+        self.wire_at(name, ty, Loc::caller())
+    }
+
+    pub(super) fn wire_at(&self, name: &str, ty: Type, loc: Loc) -> Signal<'_> {
         self.claim_name(name, "a wire", loc);
         let ty = self.check_width(&format!("wire `{name}`"), ty, loc);
         self.new_wire(name, ty, loc)
@@ -414,7 +423,13 @@ impl<'e> ModuleBuilder<'e> {
         }
     }
 
-    fn assign_at(&self, target: Signal<'_>, value: Signal<'_>, cond: Option<NodeId>, loc: Loc) {
+    pub(super) fn assign_at(
+        &self,
+        target: Signal<'_>,
+        value: Signal<'_>,
+        cond: Option<NodeId>,
+        loc: Loc,
+    ) {
         let cond = self.guarded(cond, loc);
         let target_name = self.describe(target.id);
         let is_wire = matches!(

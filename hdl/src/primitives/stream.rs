@@ -7,7 +7,7 @@
 //! consumer may raise and lower `ready` as it likes, and `ready` may depend on `valid`, but
 //! `valid` must not wait for `ready`.
 
-use crate::builder::{Block, ModuleBuilder, Signal};
+use crate::builder::{Block, ModuleBuilder, Signal, Source, Stream};
 use crate::ir::Type;
 
 /// Which end of a stream a module is, for [`stream_contract`].
@@ -52,7 +52,8 @@ pub fn stream_contract<'a>(
 
 /// A first-in first-out queue of `depth` entries of `ty` between two streams, in registers.
 ///
-/// Ports: `in_valid`, `in_data` (`ty`) → `in_ready`; `out_ready` → `out_valid`, `out_data`.
+/// Ports: the valid/ready streams `in` and `out` of `ty` (`in_valid`, `in`, `in_ready`;
+/// `out_valid`, `out`, `out_ready`).
 /// Latency: an entry pushed on one edge can leave on the next. Throughput: one entry per
 /// cycle in and out at once. `in_ready` is high while the queue has room and does not depend
 /// on `out_ready`, so chains of queues have no combinational path through them.
@@ -78,9 +79,9 @@ impl Block for StreamFifo {
             m.bad_parameter("a stream FIFO needs at least 1 entry");
             return;
         }
-        let in_valid = m.input("in_valid", Type::BOOL);
-        let in_data = m.input("in_data", self.ty);
-        let out_ready = m.input("out_ready", Type::BOOL);
+        let input = m.stream_input("in", Stream::with_ready(self.ty));
+        let (in_valid, in_data) = (input.valid, input.payload);
+        let out_ready = m.wire("out_taken", Type::BOOL);
         let slots: Vec<_> = (0..self.depth)
             .map(|i| m.reg(&format!("slot{i}"), self.ty))
             .collect();
@@ -121,8 +122,14 @@ impl Block for StreamFifo {
         let expected = count.q().eq(depth).mux(0, count.q()).extend(w);
         m.assert("pointers_match_count", apart.eq(expected));
         m.cover("full", !in_ready);
-        m.output("in_ready", in_ready);
-        m.output("out_valid", out_valid);
-        m.output("out_data", out_data);
+        input.accept(in_ready);
+        m.stream_output(
+            "out",
+            Source {
+                valid: out_valid,
+                payload: out_data,
+                ready: Some(out_ready),
+            },
+        );
     }
 }

@@ -8,8 +8,9 @@ use super::{FixedWeightMatVec, Shape};
 
 pub(super) fn build(b: &FixedWeightMatVec, s: Shape, m: &ModuleBuilder<'_>) {
     let layer = m.input("layer", Type::unsigned(s.layer_bits()));
-    let x_valid = m.input("x_valid", Type::BOOL);
-    let x = m.input("x", Type::signed(b.input_bits));
+    let (x_valid, x) = m
+        .stream_input("x", Stream::new(Type::signed(b.input_bits)))
+        .parts();
     let in_ty = Type::signed(b.input_bits);
     let out_ty = Type::signed(s.out_bits);
 
@@ -66,8 +67,7 @@ pub(super) fn build(b: &FixedWeightMatVec, s: Shape, m: &ModuleBuilder<'_>) {
             None => sr[r].next_when(done.1, loaded),
         }
     }
-    m.output("y_valid", emit);
-    m.output("y", sr[0].reset(0).q());
+    m.stream_output("y", Source::new(emit, sr[0].reset(0).q()));
 }
 
 /// `buses[layer]` by a tree of 2-way muxes on the bits of `layer`.

@@ -208,8 +208,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let p = Plan::new(b, &s, lanes);
     let in_ty = Type::signed(b.input_bits);
     let layer_in = m.input("layer", Type::unsigned(s.layer_bits()));
-    let x_valid = m.input("x_valid", Type::BOOL);
-    let x = m.input("x", in_ty);
+    let (x_valid, x) = m.stream_input("x", Stream::new(in_ty)).parts();
     let layer = (s.layers > 1).then_some(layer_in);
     let one = m.lit(1, Type::BOOL);
 
@@ -407,8 +406,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let y = m.reg("y_q", Type::signed(s.out_bits)).reset(0).enable(emit);
     y.next(rounded.saturate(s.out_bits));
     let y_valid = stage(m, "y_valid_q", emit, true);
-    m.output("y_valid", y_valid);
-    m.output("y", y.q());
+    m.stream_output("y", Source::new(y_valid, y.q()));
 }
 
 enum Shift<'a> {
