@@ -15,6 +15,7 @@
 pub struct ReadmeDoctests;
 
 pub mod blocks;
+pub mod board_flow;
 pub mod fit;
 pub mod plot;
 

@@ -300,15 +300,14 @@ fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
 #[test]
 fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
     use hardwire::blocks::LlamaCore;
-    use hardwire::fpga::token_link::{TokenLink, TokenLinkPins};
-    use hardwire::fpga::top::board_top_of_design;
+    use hardwire::board_flow::BoardFlow;
+    use hardwire::fpga::output_dir::{OutputDir, Overwrite};
     use hardwire::model::fixed::{FixedModel, NumericConfig};
     use hardwire::model::quant::{QuantPolicy, QuantSpec};
     use hardwire::model::{LlamaConfig, LlamaWeights};
-    let Some(tools) = require_ecp5_tools() else {
+    if require_ecp5_tools().is_none() {
         return;
-    };
-    let board = Board::ulx3s();
+    }
     let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0)
         .unwrap()
         .reduce_layers(1)
@@ -320,20 +319,34 @@ fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
     });
     let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
     let core = LlamaCore::from_model(&model, 8192, 8192);
-    let pins = TokenLinkPins {
-        link: TokenLink::new(core.clone(), core.token_bits(), 25_000_000),
-        leds: board.pins.leds.1,
+    // The flow `hardwire build` and `fpga_build` run: simulation against the golden model,
+    // Verilog and its lint, the estimate, then yosys, nextpnr and ecppack.
+    let flow = BoardFlow {
+        board: "ulx3s".into(),
+        pll_mhz: None,
+        freq: None,
+        placement_seed: 1,
+        check_tokens: 2,
+        estimate_only: false,
     };
-    let design = Design::elaborate(&pins).unwrap_or_else(|e| panic!("{e}"));
-    let verilog = board_top_of_design(&board, &design, ClockPlan::Board);
     let dir = build_dir("ulx3s_tiny_core");
-    let report = Ecp5Flow::new(&board)
-        .run(&verilog, &dir, &tools)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = OutputDir::create(&dir, Overwrite::Force).unwrap();
+    let report = flow
+        .run(&core, &model, serde_json::json!({}), &out)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    out.commit().unwrap();
     println!("{}", report.summary());
-    assert!(report.bitstream_path().is_some_and(|b| b.is_file()));
-    assert_eq!(report.timing_met, Some(true), "{}", report.summary());
-    let u = &report.utilisation;
+    let sim = report
+        .simulation
+        .as_ref()
+        .expect("the simulation check ran");
+    assert_eq!(sim.tokens.len(), 2);
+    assert_eq!(report.verilator_lint, "passed");
+    let fpga = report.fpga.as_ref().expect("the flow ran");
+    assert!(fpga.bitstream_path().is_some_and(|b| b.is_file()));
+    assert_eq!(fpga.timing_met, Some(true), "{}", report.summary());
+    let u = &fpga.utilisation;
     assert!(u.dsps.used > 0 && u.dsps.used <= u.dsps.available, "{u:?}");
     assert!(u.bram_blocks.used > 0, "{u:?}");
+    assert!(dir.join("report.json").is_file() && dir.join("rtl").is_dir());
 }

@@ -117,9 +117,6 @@ pub fn group_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A clock frequency in MHz (`--pll-mhz`), shared with the `fpga_build` example.
-pub use hardwire_fpga::top::parse_mhz as mhz;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +148,7 @@ mod tests {
         assert!(positive("0").is_err() && positive("-3").is_err());
         assert_eq!(positive("9223372036854775808"), Ok(1 << 63));
         assert!(group_size("0").is_ok() && group_size("2000000").is_err());
+        let mhz = hardwire_fpga::top::parse_mhz;
         assert!(mhz("1e9").is_err() && mhz("NaN").is_err() && mhz("0").is_err());
         assert_eq!(mhz("100"), Ok(100.0));
     }
