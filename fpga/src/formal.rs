@@ -23,8 +23,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use hardwire_hdl::ir::CheckKind;
 use hardwire_hdl::Design;
@@ -33,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{tail, FpgaError};
 use crate::output_dir::{OutputDir, Overwrite};
 use crate::progress::Progress;
-use crate::toolchain::{ensure_venv, Provisioning, Venv};
+use crate::toolchain::{ensure_venv, required, Provisioning, Venv};
 
 /// The solver installed from PyPI when no `z3` is on `PATH`.
 pub const SOLVER_PACKAGES: &[&str] = &["z3-solver==5.4.1.0"];
@@ -220,20 +219,13 @@ impl FormalToolchain {
     }
 }
 
-/// For tests that need the formal tools: the toolchain when it can be found or installed.
-/// When it cannot, panics if `CI` is `true` (CI must never skip quietly) and otherwise prints
-/// why the test is skipped and returns `None`.
+/// For tests that need the formal tools: the toolchain when it can be found or installed,
+/// else what [`required`] does.
 pub fn require_formal_tools() -> Option<FormalToolchain> {
-    match FormalToolchain::find(&Provisioning::from_env()) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{e}; CI needs the formal tools, so this test fails instead of skipping");
-            }
-            eprintln!("skipping: {e}");
-            None
-        }
-    }
+    required(
+        FormalToolchain::find(&Provisioning::from_env()),
+        "the formal tools",
+    )
 }
 
 impl FormalTask {
@@ -319,46 +311,14 @@ impl FormalTask {
             .collect();
         std::fs::write(work.join("formal.sby"), self.sby_script(&top, &sources))
             .map_err(FpgaError::io("writing formal.sby"))?;
+        let stage = format!("formal {} of `{top}` to depth {}", self.mode, self.depth);
+        let mut cmd = tools.command();
+        cmd.args(["-f", "formal.sby"]);
+        let (exit, elapsed) =
+            self.progress
+                .run_logged(&stage, "SymbiYosys", cmd, &work, "sby.log")?;
+        let seconds = elapsed.as_secs_f64();
         let log_path = work.join("sby.log");
-        let log_file =
-            std::fs::File::create(&log_path).map_err(FpgaError::io("creating sby.log"))?;
-        let err_file = log_file
-            .try_clone()
-            .map_err(FpgaError::io("duplicating a log handle"))?;
-        self.progress.say(&format!(
-            "formal {} of `{top}` to depth {}: SymbiYosys (log: {})",
-            self.mode,
-            self.depth,
-            dir.join("sby.log").display()
-        ));
-        let start = Instant::now();
-        let mut child = tools
-            .command()
-            .args(["-f", "formal.sby"])
-            .current_dir(&work)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(err_file)
-            .spawn()
-            .map_err(|e| FpgaError::ToolMissing {
-                what: format!("SymbiYosys ({})", tools.sby.display()),
-                hint: format!("it could not be started: {e}"),
-            })?;
-        let mut next_beat = Duration::from_secs(15);
-        let exit = loop {
-            if let Some(status) = child.try_wait().map_err(FpgaError::io("waiting for sby"))? {
-                break status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            if start.elapsed() >= next_beat {
-                self.progress.say(&format!(
-                    "  still running, {:.0} s",
-                    start.elapsed().as_secs_f64()
-                ));
-                next_beat += Duration::from_secs(15);
-            }
-        };
-        let seconds = start.elapsed().as_secs_f64();
         let log = std::fs::read_to_string(&log_path).map_err(FpgaError::io("reading sby.log"))?;
         let status = if log.contains("DONE (PASS") {
             Status::Pass

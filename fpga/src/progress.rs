@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{tail, FpgaError};
@@ -33,10 +33,39 @@ impl Progress {
         &self,
         stage: &str,
         tool: &str,
-        mut cmd: Command,
+        cmd: Command,
         dir: &Path,
         log: &str,
     ) -> Result<Duration, FpgaError> {
+        let (status, elapsed) = self.run_logged(stage, tool, cmd, dir, log)?;
+        if !status.success() {
+            let log_path = dir.join(log);
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(FpgaError::ToolFailed {
+                stage: stage.to_string(),
+                tool: tool.to_string(),
+                status: status.to_string(),
+                log: log_path,
+                log_tail: tail(&text, 30),
+            });
+        }
+        self.say(&format!(
+            "  {stage}: done in {:.1} s",
+            elapsed.as_secs_f64()
+        ));
+        Ok(elapsed)
+    }
+
+    /// Like [`Progress::run_stage`], but leaves judging the exit status to the caller (a
+    /// tool whose non-zero exit is an answer, such as SymbiYosys reporting a failed proof).
+    pub fn run_logged(
+        &self,
+        stage: &str,
+        tool: &str,
+        mut cmd: Command,
+        dir: &Path,
+        log: &str,
+    ) -> Result<(ExitStatus, Duration), FpgaError> {
         let log_path = dir.join(log);
         let out = File::create(&log_path)
             .map_err(FpgaError::io(format!("creating {}", log_path.display())))?;
@@ -72,21 +101,6 @@ impl Progress {
                 next_beat += Duration::from_secs(15);
             }
         };
-        let elapsed = start.elapsed();
-        if !status.success() {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(FpgaError::ToolFailed {
-                stage: stage.to_string(),
-                tool: tool.to_string(),
-                status: status.to_string(),
-                log: log_path,
-                log_tail: tail(&text, 30),
-            });
-        }
-        self.say(&format!(
-            "  {stage}: done in {:.1} s",
-            elapsed.as_secs_f64()
-        ));
-        Ok(elapsed)
+        Ok((status, start.elapsed()))
     }
 }

@@ -329,15 +329,24 @@ pub fn find_yosys(p: &Provisioning) -> Result<Tool, FpgaError> {
     Ecp5Toolchain::find(p).map(|t| t.yosys)
 }
 
-/// For tests that need the ECP5 tools: the toolchain when it can be found or installed.
-/// When it cannot, panics if `CI` is `true` (CI must never skip quietly) and otherwise prints
-/// why the test is skipped and returns `None`.
+/// For tests that need the ECP5 tools: the toolchain when it can be found or installed, else
+/// what [`required`] does.
 pub fn require_ecp5_tools() -> Option<Ecp5Toolchain> {
-    match Ecp5Toolchain::find(&Provisioning::from_env()) {
+    required(
+        Ecp5Toolchain::find(&Provisioning::from_env()),
+        "the ECP5 tools",
+    )
+}
+
+/// For tests that need `what`: the tools when `found` has them. When it does not, panics if
+/// `CI` is `true` (CI must never skip quietly) and otherwise prints why the test is skipped
+/// and returns `None`.
+pub fn required<T>(found: Result<T, FpgaError>, what: &str) -> Option<T> {
+    match found {
         Ok(t) => Some(t),
         Err(e) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{e}; CI needs the ECP5 tools, so this test fails instead of skipping");
+                panic!("{e}; CI needs {what}, so this test fails instead of skipping");
             }
             eprintln!("skipping: {e}");
             None

@@ -379,12 +379,12 @@ fn a_miter_of_designs_with_different_ports_is_refused() {
     assert!(a.miter(&a).is_ok());
 }
 
-#[test]
-fn a_stream_without_ready_cannot_feed_one_that_has_it() {
+/// A design that feeds input stream `x` of shape `stream` into a FIFO of unsigned bytes,
+/// with `line` set to the line of the connection.
+fn fifo_fed_by(stream: Stream, line: &mut u32) -> Result<Design, HdlError> {
     use hardwire_hdl::primitives::StreamFifo;
-    let mut line = 0;
-    let r = Design::build("top", |m| {
-        let x = m.stream_input("x", Stream::new(Type::unsigned(8)));
+    Design::build("top", |m| {
+        let x = m.stream_input("x", stream);
         let fifo = m.instance(
             "u_fifo",
             &StreamFifo {
@@ -392,10 +392,16 @@ fn a_stream_without_ready_cannot_feed_one_that_has_it() {
                 depth: 2,
             },
         );
-        line = line!() + 1;
+        *line = line!() + 1;
         fifo.stream_input("in", x);
         m.stream_output("y", fifo.stream_output("out"));
-    });
+    })
+}
+
+#[test]
+fn a_stream_without_ready_cannot_feed_one_that_has_it() {
+    let mut line = 0;
+    let r = fifo_fed_by(Stream::new(Type::unsigned(8)), &mut line);
     expect(
         r,
         Code::UnknownPort,
@@ -406,21 +412,8 @@ fn a_stream_without_ready_cannot_feed_one_that_has_it() {
 
 #[test]
 fn a_stream_of_the_wrong_payload_is_rejected() {
-    use hardwire_hdl::primitives::StreamFifo;
     let mut line = 0;
-    let r = Design::build("top", |m| {
-        let x = m.stream_input("x", Stream::with_ready(Type::signed(8)));
-        let fifo = m.instance(
-            "u_fifo",
-            &StreamFifo {
-                ty: Type::unsigned(8),
-                depth: 2,
-            },
-        );
-        line = line!() + 1;
-        fifo.stream_input("in", x);
-        m.stream_output("y", fifo.stream_output("out"));
-    });
+    let r = fifo_fed_by(Stream::with_ready(Type::signed(8)), &mut line);
     expect(
         r,
         Code::WidthMismatch,

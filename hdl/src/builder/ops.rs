@@ -252,19 +252,18 @@ impl<'a> Signal<'a> {
     /// counters and ring pointers): `count.q().wrapping_add(1)`.
     #[track_caller]
     pub fn wrapping_add(self, rhs: impl IntoOperand<'a>) -> Signal<'a> {
-        let loc = Loc::caller();
-        let rhs = rhs.into_operand(self, loc);
-        self.binary(BinaryOp::Add, rhs, loc)
-            .resize_at(self.ty.width, loc)
+        self.wrapping(BinaryOp::Add, rhs, Loc::caller())
     }
 
     /// `self - rhs` at this signal's width, wrapping around on underflow.
     #[track_caller]
     pub fn wrapping_sub(self, rhs: impl IntoOperand<'a>) -> Signal<'a> {
-        let loc = Loc::caller();
+        self.wrapping(BinaryOp::Sub, rhs, Loc::caller())
+    }
+
+    fn wrapping(self, op: BinaryOp, rhs: impl IntoOperand<'a>, loc: Loc) -> Signal<'a> {
         let rhs = rhs.into_operand(self, loc);
-        self.binary(BinaryOp::Sub, rhs, loc)
-            .resize_at(self.ty.width, loc)
+        self.binary(op, rhs, loc).resize_at(self.ty.width, loc)
     }
 
     /// Extends to `width` by this signal's signedness; `width` must not be narrower.
