@@ -64,6 +64,9 @@ pub enum Code {
     UnknownPort,
     /// Two different parameterisations of a block produced the same module name.
     ModuleNameClash,
+    /// A pipeline value read in another stage than its own, or stages built other than as
+    /// declared.
+    StageMismatch,
 }
 
 impl Code {
@@ -81,6 +84,7 @@ impl Code {
             Code::BadParameter => "E009",
             Code::UnknownPort => "E010",
             Code::ModuleNameClash => "E011",
+            Code::StageMismatch => "E012",
         }
     }
 }

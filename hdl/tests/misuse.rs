@@ -432,3 +432,104 @@ fn a_stream_source_nobody_consumes_leaves_its_ready_undriven() {
     assert!(err.has(Code::Undriven), "{err}");
     assert!(err.to_string().contains("x_ready"), "{err}");
 }
+
+/// A two-stage pipeline over inputs `a` and `b`; `body` builds its stages.
+fn pipelined(
+    body: impl for<'a> FnOnce(&'a ModuleBuilder<'a>, Pipeline<'a>, Signal<'a>, Signal<'a>),
+) -> Result<Design, HdlError> {
+    Design::build("top", |m| {
+        let valid = m.input("in_valid", Type::BOOL);
+        let a = m.input("a", Type::unsigned(8));
+        let b = m.input("b", Type::unsigned(8));
+        body(m, m.pipeline("p", valid, &["first", "second"]), a, b);
+    })
+}
+
+#[test]
+fn a_pipeline_value_read_in_another_stage_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|m, mut p, a, b| {
+        let a = p.keep("a", a);
+        p.stage("first");
+        let a1 = p.at(a);
+        p.stage("second");
+        line = line!() + 1;
+        let sum = p.keep("sum", a1 + b);
+        m.output("y", p.at(sum));
+        p.finish();
+    });
+    expect(
+        r,
+        Code::StageMismatch,
+        line,
+        &["`sum`", "stage 2", "`p_first_a` of stage 1", "`at`"],
+    );
+}
+
+#[test]
+fn a_pipeline_stage_out_of_order_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|_, mut p, _, _| {
+        line = line!() + 1;
+        p.stage("second");
+    });
+    expect(r, Code::StageMismatch, line, &["`second`", "`first`"]);
+}
+
+#[test]
+fn a_pipeline_with_a_stage_never_built_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|m, mut p, a, _| {
+        p.stage("first");
+        m.output("y", a);
+        line = line!() + 1;
+        p.finish();
+    });
+    expect(
+        r,
+        Code::StageMismatch,
+        line,
+        &["2 stages", "with 1", "`second`"],
+    );
+}
+
+#[test]
+fn a_pipeline_stage_past_the_declared_ones_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|_, mut p, _, _| {
+        p.stage("first");
+        p.stage("second");
+        line = line!() + 1;
+        p.stage("third");
+    });
+    expect(r, Code::StageMismatch, line, &["`third`", "latency"]);
+}
+
+#[test]
+fn a_memory_read_is_not_readable_before_its_data_arrives() {
+    let mut line = 0;
+    let r = pipelined(|m, p, a, _| {
+        let mem = m.memory("table", Type::unsigned(8), 256).init(&[0; 256]);
+        let x = p.read("x", &mem, a);
+        line = line!() + 1;
+        m.output("y", p.at(x));
+    });
+    expect(
+        r,
+        Code::StageMismatch,
+        line,
+        &["`x`", "stage 1", "stage(\"first\")"],
+    );
+}
+
+#[test]
+fn a_value_of_another_pipeline_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|m, p, a, _| {
+        let x = p.keep("x", a);
+        let other = m.pipeline("q", m.lit(1, Type::BOOL), &[]);
+        line = line!() + 1;
+        m.output("y", other.at(x));
+    });
+    expect(r, Code::StageMismatch, line, &["another pipeline", "`q`"]);
+}

@@ -121,6 +121,71 @@ proptest! {
     }
 }
 
+/// A pipeline `depth` stages deep: `a²` from a ROM read, plus `b`, in stage 1; a `tag` flag
+/// and the sum carried to the last stage by the pipeline alone.
+fn squares_pipeline(depth: usize) -> Design {
+    let names: Vec<String> = (1..=depth).map(|k| format!("s{k}")).collect();
+    let stages: Vec<&str> = names.iter().map(String::as_str).collect();
+    Design::build("squares", |m| {
+        let valid = m.input("in_valid", Type::BOOL);
+        let (a, b) = (
+            m.input("a", Type::unsigned(8)),
+            m.input("b", Type::unsigned(8)),
+        );
+        let tag = m.input("tag", Type::BOOL);
+        let squares: Vec<i64> = (0..256).map(|i| i * i).collect();
+        let rom = m.memory("square", Type::unsigned(16), 256).init(&squares);
+        let mut p = m.pipeline("p", valid, &stages);
+        let (square, b, tag) = (
+            p.read("square", &rom, a),
+            p.keep("b", b),
+            p.flag("tag", tag),
+        );
+        p.stage("s1");
+        let sum = p.keep("sum", (p.at(square) + p.at(b)).trunc(16));
+        for name in &stages[1..] {
+            p.stage(name);
+        }
+        m.stream_output("y", p.source(p.at(sum)));
+        m.output("tag_out", p.at(tag));
+        assert_eq!(p.finish(), depth as u64);
+    })
+    .expect("elaborates")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Whatever its depth, the pipeline's output is its input's function `depth` cycles on,
+    /// its valid and flags the inputs' `depth` cycles on.
+    #[test]
+    fn a_pipeline_delays_every_value_by_its_depth(
+        depth in 1usize..6,
+        drive in prop::collection::vec((any::<bool>(), any::<u8>(), any::<u8>(), any::<bool>()), 1..60),
+    ) {
+        let mut sim = Simulator::new(&squares_pipeline(depth)).unwrap();
+        sim.reset(1).unwrap();
+        for (cycle, &(valid, a, b, tag)) in drive.iter().enumerate() {
+            for (name, v) in [("in_valid", u64::from(valid)), ("a", a.into()), ("b", b.into()), ("tag", tag.into())] {
+                sim.poke(name, v).unwrap();
+            }
+            let (out_valid, y, tag_out) = (sim.peek("y_valid").unwrap(), sim.peek("y").unwrap(), sim.peek("tag_out").unwrap());
+            match cycle.checked_sub(depth).map(|t| drive[t]) {
+                None => prop_assert_eq!((out_valid, tag_out), (0, 0), "cycle {}", cycle),
+                Some((valid, a, b, tag)) => {
+                    prop_assert_eq!(out_valid, u64::from(valid), "cycle {}", cycle);
+                    prop_assert_eq!(tag_out, u64::from(valid && tag), "cycle {}", cycle);
+                    if valid {
+                        let expected = (u64::from(a) * u64::from(a) + u64::from(b)) & 0xffff;
+                        prop_assert_eq!(y, expected, "cycle {}", cycle);
+                    }
+                }
+            }
+            sim.step();
+        }
+    }
+}
+
 #[test]
 fn run_until_stops_at_a_failed_assertion() {
     let design = Design::build("limit", |m| {

@@ -149,12 +149,12 @@ impl Attention {
     }
 }
 
-/// Cycles from a score's last multiply-accumulate issue to the softmax seeing it: operands
-/// read, product, sum, scale.
-const SCORE_STAGES: u64 = 4;
-/// Cycles from an output's last weighted-sum issue to the output: operands read, product,
-/// sum, round.
-const WSUM_STAGES: u64 = 4;
+/// Cycles from a score's last multiply-accumulate issue to the softmax seeing it: the
+/// [`mac`]'s stages, then the scaled score's register.
+const SCORE_STAGES: u64 = MAC_STAGES.len() as u64 + 1;
+/// Cycles from an output's last weighted-sum issue to the output: the [`mac`]'s stages, then
+/// the rounded output's register.
+const WSUM_STAGES: u64 = MAC_STAGES.len() as u64 + 1;
 
 impl Block for Attention {
     fn name(&self) -> String {
@@ -400,9 +400,12 @@ struct Accumulated<'a> {
     end: Signal<'a>,
 }
 
+/// The stages of [`mac`]: the operands arrive, their product, the running sum.
+const MAC_STAGES: [&str; 3] = ["operands", "product", "sum"];
+
 /// `Σ a·b` over the issues from one with `first` to one with `last`, where the operands are
 /// memory reads issued on cycles with `issue` (so they arrive a cycle later): product then
-/// sum, each registered; the sum is ready three cycles after the last issue.
+/// sum, each registered; the sum is ready `MAC_STAGES.len()` cycles after the last issue.
 #[allow(clippy::too_many_arguments)]
 fn mac<'a>(
     m: &'a ModuleBuilder<'a>,
@@ -415,25 +418,26 @@ fn mac<'a>(
     b: Signal<'a>,
     acc_bits: u32,
 ) -> Accumulated<'a> {
-    let n = |s: &str| format!("{prefix}{s}");
-    let v1 = delay(m, &n("1_valid"), issue, true);
-    let first1 = delay(m, &n("1_first"), issue & first, true);
-    let last1 = delay(m, &n("1_last"), issue & last, true);
-    let end1 = delay(m, &n("1_end"), issue & end, true);
-    let prod = m.reg(&n("_prod"), a.ty().with_width(a.width() + b.width()));
-    prod.next_when(v1, a * b);
-    let v2 = delay(m, &n("2_valid"), v1, true);
-    let first2 = delay(m, &n("2_first"), first1, true);
-    let last2 = delay(m, &n("2_last"), last1, true);
-    let end2 = delay(m, &n("2_end"), end1, true);
-    let acc = m.reg(&n("_acc"), a.ty().with_width(acc_bits));
-    let base = first2.mux(m.lit(0, acc.q().ty()), acc.q());
-    acc.next_when(v2, (base + prod.q()).resize(acc_bits));
-    Accumulated {
+    let mut p = m.pipeline(prefix, issue, &MAC_STAGES);
+    let (first, last, end) = (
+        p.flag("first", first),
+        p.flag("last", last),
+        p.flag("end", end),
+    );
+    p.stage("operands");
+    let prod = p.keep("prod", a * b);
+    p.stage("product");
+    let acc = m.reg(&format!("{prefix}_acc"), a.ty().with_width(acc_bits));
+    let base = p.at(first).mux(m.lit(0, acc.q().ty()), acc.q());
+    acc.next_when(p.valid(), (base + p.at(prod)).resize(acc_bits));
+    p.stage("sum");
+    let result = Accumulated {
         acc: acc.q(),
-        last: delay(m, &n("3_last"), last2, true),
-        end: delay(m, &n("3_end"), end2, true),
-    }
+        last: p.at(last),
+        end: p.at(end),
+    };
+    p.finish();
+    result
 }
 
 /// A counter over the positions `0..=pos`: the count and whether this step is the last.

@@ -111,9 +111,13 @@ pub struct SwiGlu {
 }
 
 impl SwiGlu {
+    /// From an up value (its gate's sigmoid entry already read): the interpolated sigmoid,
+    /// times the gate, SiLU rounded, times up, rounded.
+    const STAGES: [&'static str; 5] = ["sigmoid", "gate_product", "silu", "up_product", "round"];
+
     /// Cycles from the last input element (an up value) to the last output element.
     pub fn latency(&self) -> u64 {
-        5
+        Self::STAGES.len() as u64
     }
 }
 
@@ -198,7 +202,8 @@ impl Block for SwiGlu {
         let above_h = hold("gate_above", above);
         let frac_h = (sub > 0).then(|| hold("gate_frac", u.bits(sub - 1, 0)));
 
-        // Stage 1: the interpolated sigmoid `T[i] + round((T[i+1] - T[i]) * r / 2^sub)`.
+        // The interpolated sigmoid `T[i] + round((T[i+1] - T[i]) * r / 2^sub)`.
+        let mut p = m.pipeline("glu", up, &Self::STAGES);
         let base = entry.bits(base_bits - 1, 0).as_signed();
         let slope = entry
             .bits(base_bits + slope_bits - 1, base_bits)
@@ -207,45 +212,33 @@ impl Block for SwiGlu {
             Some(r) => base + round_shift(m, slope * r.extend(sub + 1).as_signed(), sub),
             None => base,
         };
-        let interp1 = delay(m, "sig_interp", interp, false);
-        let below1 = delay(m, "sig_below", below_h, false);
-        let above1 = delay(m, "sig_above", above_h, false);
-        let gate1 = delay(m, "gate1", gate_h, false);
-        let up1 = delay(m, "up1", x, false);
-        let v1 = delay(m, "valid1", up, true);
+        let interp = p.keep("interp", interp);
+        let (below, above) = (p.keep("below", below_h), p.keep("above", above_h));
+        let (gate, up) = (p.keep("gate", gate_h), p.keep("up", x));
 
-        // Stage 2: gate * sigmoid.
-        let sw = interp1.width().max(SIGMOID_FRAC + 2);
+        // gate * sigmoid.
+        p.stage("sigmoid");
+        let interp = p.at(interp);
+        let sw = interp.width().max(SIGMOID_FRAC + 2);
         let one = m.lit(1 << SIGMOID_FRAC, Type::signed(sw));
-        let sig = below1.mux(
+        let sig = p.at(below).mux(
             m.lit(0, Type::signed(sw)),
-            above1.mux(one, interp1.extend(sw)),
+            p.at(above).mux(one, interp.extend(sw)),
         );
-        let prod2 = delay(m, "silu_prod", gate1 * sig, false);
-        let up2 = delay(m, "up2", up1, false);
-        let v2 = delay(m, "valid2", v1, true);
+        let prod = p.keep("silu_prod", p.at(gate) * sig);
 
-        // Stage 3: SiLU rounded and saturated to `act`.
-        let silu3 = delay(
-            m,
-            "silu",
-            round_shift(m, prod2, SIGMOID_FRAC).saturate(act.bits),
-            false,
-        );
-        let up3 = delay(m, "up3", up2, false);
-        let v3 = delay(m, "valid3", v2, true);
-
-        // Stage 4: times up; stage 5: rounded and saturated to `out`.
-        let prod4 = delay(m, "glu_prod", silu3 * up3, false);
-        let v4 = delay(m, "valid4", v3, true);
-        let y5 = delay(
-            m,
-            "y_q",
-            round_shift(m, prod4, 2 * act.frac - out.frac).saturate(out.bits),
-            false,
-        );
-        let v5 = delay(m, "valid5", v4, true);
-        m.stream_output("y", Source::new(v5, y5));
+        // SiLU rounded and saturated to `act`, times up, rounded and saturated to `out`.
+        p.stage("gate_product");
+        let silu = round_shift(m, p.at(prod), SIGMOID_FRAC).saturate(act.bits);
+        let silu = p.keep("silu", silu);
+        p.stage("silu");
+        let prod = p.keep("glu_prod", p.at(silu) * p.at(up));
+        p.stage("up_product");
+        let y = round_shift(m, p.at(prod), 2 * act.frac - out.frac).saturate(out.bits);
+        let y = p.keep("y", y);
+        p.stage("round");
+        m.stream_output("y", p.source(p.at(y)));
+        p.finish();
     }
 }
 
@@ -284,9 +277,12 @@ pub struct ResidualAdd {
 }
 
 impl ResidualAdd {
+    /// The partner `x` read back, then the saturated sum.
+    const STAGES: [&'static str; 2] = ["read", "sum"];
+
     /// Cycles from the last `d` element to the last `y` element.
     pub fn latency(&self) -> u64 {
-        2
+        Self::STAGES.len() as u64
     }
 }
 
@@ -316,12 +312,13 @@ impl Block for ResidualAdd {
         let (x_index, _) = element_index(m, "x_index", x_valid, self.n);
         buffer.write(x_index, x, x_valid);
         let (d_index, _) = element_index(m, "d_index", d_valid, self.n);
-        let x_back = buffer.read(d_index);
-        let d1 = delay(m, "d1", d, false);
-        let v1 = delay(m, "valid1", d_valid, true);
-        let y2 = delay(m, "y_q", (x_back + d1).saturate(self.format.bits), false);
-        let v2 = delay(m, "valid2", v1, true);
-        m.stream_output("y", Source::new(v2, y2));
+        let mut p = m.pipeline("out", d_valid, &Self::STAGES);
+        let (x, d) = (p.read("x", &buffer, d_index), p.keep("d", d));
+        p.stage("read");
+        let y = p.keep("y", (p.at(x) + p.at(d)).saturate(self.format.bits));
+        p.stage("sum");
+        m.stream_output("y", p.source(p.at(y)));
+        p.finish();
     }
 }
 

@@ -5,7 +5,7 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::FixedMatrix;
 
-use super::elementwise::{delay, round_shift_by, signed_width, unsigned_width};
+use super::elementwise::{round_shift_by, signed_width, unsigned_width};
 
 /// The embedding row of a token as an element stream, matching the golden model's
 /// `embed_lookup` bit for bit: each integer weight times its (token, group) multiplier, plus
@@ -31,9 +31,13 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    /// Cycles from `token_valid` to the last output element: `cols + 3`.
+    /// The output pipeline: the ROM words read, the scaled weight, rounded.
+    const STAGES: [&'static str; 3] = ["read", "value", "round"];
+
+    /// Cycles from `token_valid` to the last output element, `cols + 3`: one to start the
+    /// walk, the stages for the first column, one per further column.
     pub fn latency(&self) -> u64 {
-        self.matrix.cols as u64 + 3
+        1 + Self::STAGES.len() as u64 + (self.matrix.cols as u64).saturating_sub(1)
     }
 
     /// Weights per ROM word: the largest power of two that fits 64 bits, but no more than a
@@ -216,16 +220,19 @@ impl Block for Embedding {
             token_valid,
             active.q() & group_end,
         );
-        let word = weight_rom.read(word_addr);
-        let scale = scale_rom.read(group_addr);
-        let valid1 = delay(m, "valid1", active.q(), true);
+        let mut p = m.pipeline("out", active.q(), &Self::STAGES);
+        let (word, scale) = (
+            p.read("word", &weight_rom, word_addr),
+            p.read("scale", &scale_rom, group_addr),
+        );
+        let lane = (lane_bits > 0).then(|| p.keep("lane", col.q().bits(lane_bits - 1, 0)));
 
-        // Stage 1: the weight from its lane, times the multiplier, plus the offset.
-        let weight = if lane_bits == 0 {
-            word.bits(wb - 1, 0)
-        } else {
-            let lane1 = delay(m, "lane1", col.q().bits(lane_bits - 1, 0), false);
-            word.shr_by(lane1 * i64::from(wb)).bits(wb - 1, 0)
+        // The weight from its lane, times the multiplier, plus the offset.
+        p.stage("read");
+        let (word, scale) = (p.at(word), p.at(scale));
+        let weight = match lane {
+            None => word.bits(wb - 1, 0),
+            Some(lane) => word.shr_by(p.at(lane) * i64::from(wb)).bits(wb - 1, 0),
         }
         .as_signed();
         let mult = scale.bits(mult_bits - 1, 0).as_signed();
@@ -236,14 +243,15 @@ impl Block for Embedding {
                     .bits(mult_bits + offset_bits - 1, mult_bits)
                     .as_signed();
         }
-        let value2 = delay(m, "value", value, false);
-        let valid2 = delay(m, "valid2", valid1, true);
+        let value = p.keep("value", value);
 
-        // Stage 2: shifted by the token's shift, rounding, and saturated.
-        let y = round_shift_by(value2, shift).saturate(mat.out_bits);
-        let y3 = delay(m, "y_q", y, false);
-        let valid3 = delay(m, "valid3", valid2, true);
-        m.stream_output("y", Source::new(valid3, y3));
+        // Shifted by the token's shift, rounding, and saturated.
+        p.stage("value");
+        let y = round_shift_by(p.at(value), shift).saturate(mat.out_bits);
+        let y = p.keep("y", y);
+        p.stage("round");
+        m.stream_output("y", p.source(p.at(y)));
+        p.finish();
     }
 }
 

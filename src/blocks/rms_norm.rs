@@ -48,9 +48,22 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    /// Cycles from the last input element to the last output element: `n + 10`.
+    /// The sum of squares: the square, the running sum (the last one with eps added).
+    const SUM_STAGES: [&'static str; 2] = ["square", "sum"];
+
+    /// The stages that scale an element read back from the buffer: the read, times the
+    /// reciprocal root, shifted by `k`, times the gain, rounded and saturated.
+    const SCALE_STAGES: [&'static str; 5] = ["read", "scale", "normalise", "gain", "round"];
+
+    /// Cycles from the last input element to the last output element, `n + 10`: the sum's
+    /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
+    /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
-        self.params.first().map_or(0, |p| p.gain.len() as u64) + 10
+        let n = self.params.first().map_or(0, |p| p.gain.len() as u64);
+        Self::SUM_STAGES.len() as u64
+            + (Rsqrt::LATENCY - 1)
+            + Self::SCALE_STAGES.len() as u64
+            + n.saturating_sub(1)
     }
 
     /// Every reason the block cannot be built, as one sentence.
@@ -134,13 +147,15 @@ impl Block for RmsNorm {
         let buffer = m.memory("x_buffer", x.ty(), n as u32);
         let (in_index, in_last) = element_index(m, "in_index", x_valid, n);
         buffer.write(in_index, x, x_valid);
-        let square = delay(m, "square", (x * x).as_unsigned().trunc(2 * ib - 1), false);
-        let square_valid = delay(m, "square_valid", x_valid, true);
-        let square_last = delay(m, "square_last", in_last, true);
+        let mut p = m.pipeline("in", x_valid, &Self::SUM_STAGES);
+        let square = p.keep("square", (x * x).as_unsigned().trunc(2 * ib - 1));
+        let last = p.flag("last", in_last);
+        p.stage("square");
+        let (square, square_last) = (p.at(square), p.at(last));
         let acc_bits = sum_bits(n, ib, 0);
         let acc = m.reg("sum_sq", Type::unsigned(acc_bits)).reset(0);
         let sum = acc.q() + square;
-        acc.next_when(square_valid, sum.trunc(acc_bits));
+        acc.next_when(p.valid(), sum.trunc(acc_bits));
         acc.next_when(square_last, m.lit(0, Type::unsigned(acc_bits)));
         let eps_bits = unsigned_width(self.max_eps());
         let eps_of = |p: &RmsNormParams| m.constant(Bits::from_u64(p.eps, eps_bits), false);
@@ -155,7 +170,9 @@ impl Block for RmsNorm {
             .reg("sum_sq_eps", Type::unsigned(ss_bits))
             .enable(square_last);
         ss.next((sum + eps).trunc(ss_bits));
-        let ss_valid = delay(m, "sum_valid", square_last, true);
+        p.stage("sum");
+        let ss_valid = p.at(last);
+        p.finish();
 
         let rsqrt = Rsqrt {
             width: ss_bits,
@@ -176,7 +193,6 @@ impl Block for RmsNorm {
         let issue = start | reading.q();
         let (out_index, out_last) = element_index(m, "out_index", issue, n);
         reading.next(issue & !out_last);
-        let x_back = buffer.read(out_index);
         let gains: Vec<i64> = self
             .params
             .iter()
@@ -191,28 +207,28 @@ impl Block for RmsNorm {
         } else {
             (layer * n as i64 + out_index).resize(addr_width((layers * n) as u32))
         };
-        let gain = gain_rom.read(gain_addr);
-
-        // Stage 1: x * y1. Stage 2: shifted by k, rounding, to `NORM_FRAC` fractional bits;
-        // `t_bits` holds it whatever the input (|x| <= sqrt(Σx² + eps)).
+        let mut p = m.pipeline("out", issue, &Self::SCALE_STAGES);
+        let (x, gain) = (
+            p.read("x", &buffer, out_index),
+            p.read("gain", &gain_rom, gain_addr),
+        );
+        p.stage("read");
         let scale_s = scale.extend(scale.width() + 1).as_signed();
-        let prod1 = delay(m, "norm_prod", x_back * scale_s, false);
-        let gain1 = delay(m, "gain1", gain, false);
-        let read_valid = delay(m, "read_valid", issue, true);
-        let v1 = delay(m, "valid1", read_valid, true);
-        let pre = prod1.extend(prod1.width() + PRE) << PRE;
-        let t = round_shift_by(pre, k);
-        let t = t.trunc(seeds.t_bits.min(t.width()));
-        let t2 = delay(m, "norm", t, false);
-        let gain2 = delay(m, "gain2", gain1, false);
-        let v2 = delay(m, "valid2", v1, true);
-        // Stage 3: times the gain; stage 4: rounded and saturated to the output format.
-        let prod3 = delay(m, "gain_prod", t2 * gain2, false);
-        let v3 = delay(m, "valid3", v2, true);
+        let prod = p.keep("prod", p.at(x) * scale_s);
+        // Shifted by k, rounding, to `NORM_FRAC` fractional bits; `t_bits` holds it whatever
+        // the input (|x| <= sqrt(Σx² + eps)).
+        p.stage("scale");
+        let prod = p.at(prod);
+        let t = round_shift_by(prod.extend(prod.width() + PRE) << PRE, k);
+        let t = p.keep("t", t.trunc(seeds.t_bits.min(t.width())));
+        p.stage("normalise");
+        let prod = p.keep("gain_prod", p.at(t) * p.at(gain));
+        p.stage("gain");
         let s2 = NORM_FRAC + GAIN_FRAC - self.output.frac;
-        let y4 = delay(m, "y_q", round_shift(m, prod3, s2).saturate(ob), false);
-        let v4 = delay(m, "valid4", v3, true);
-        m.stream_output("y", Source::new(v4, y4));
+        let y = p.keep("y", round_shift(m, p.at(prod), s2).saturate(ob));
+        p.stage("round");
+        m.stream_output("y", p.source(p.at(y)));
+        p.finish();
     }
 }
 
@@ -303,7 +319,9 @@ struct Rsqrt {
 }
 
 impl Rsqrt {
-    const LATENCY: u64 = 5;
+    /// The pipeline's stages; the held result is loaded one cycle after the last.
+    const STAGES: [&'static str; 4] = ["lead", "normalise", "square", "product"];
+    const LATENCY: u64 = Self::STAGES.len() as u64 + 1;
 }
 
 impl Block for Rsqrt {
@@ -331,20 +349,23 @@ impl Block for Rsqrt {
         let v = m.input("v", Type::unsigned(w));
         let v_valid = m.input("v_valid", Type::BOOL);
 
-        // Stage 1: the leading one of max(v, 1).
+        let mut p = m.pipeline("rsqrt", v_valid, &Self::STAGES);
         let v = v | v.eq(0).extend(w);
         let lead_bits = clog2(w as usize);
         let padded = 1u32 << lead_bits;
         let (_, lead) = leading_one(if padded > w { v.extend(padded) } else { v });
-        let v1 = delay(m, "v1", v, false);
-        let lead1 = delay(m, "lead1", lead, false);
-        let valid1 = delay(m, "valid1", v_valid, true);
+        let (v, lead) = (p.keep("v", v), p.keep("lead", lead));
 
-        // Stage 2: u = v * 2^(F - e) in [2^F, 2^(F+2)), and the seed address.
-        let e = (lead1 >> 1) << 1;
-        let odd = lead1.bit(0);
+        // u = v * 2^(F - e) in [2^F, 2^(F+2)), and the seed address.
+        p.stage("lead");
+        let lead = p.at(lead);
+        let e = (lead >> 1) << 1;
+        let odd = lead.bit(0);
         let zeros = m.lit(0, Type::unsigned(RSQRT_FRAC));
-        let u = m.concat(&[v1, zeros]).shr_by(e).bits(RSQRT_FRAC + 1, 0);
+        let u = m
+            .concat(&[p.at(v), zeros])
+            .shr_by(e)
+            .bits(RSQRT_FRAC + 1, 0);
         let lo = RSQRT_FRAC - RSQRT_INDEX_BITS;
         let index = odd.mux(u.bits(RSQRT_FRAC, lo + 1), u.bits(RSQRT_FRAC - 1, lo));
         let entries: Vec<i64> = self.table.entries.iter().map(|&e| e.into()).collect();
@@ -355,36 +376,31 @@ impl Block for Rsqrt {
                 entries.len() as u32,
             )
             .init(&entries);
-        let y0 = rom.read(odd.concat(index));
-        let u2 = delay(m, "u2", u, false);
-        let k2 = delay(m, "k2", lead1 >> 1, false);
-        let valid2 = delay(m, "valid2", valid1, true);
+        let y0 = p.read("y0", &rom, odd.concat(index));
+        let (u, k) = (p.keep("u", u), p.keep("k", lead >> 1));
 
-        // Stages 3 to 5: y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
-        let y2 = delay(m, "y2", round_shift(m, y0 * y0, RSQRT_FRAC), false);
-        let y0_3 = delay(m, "y0_3", y0, false);
-        let u3 = delay(m, "u3", u2, false);
-        let k3 = delay(m, "k3", k2, false);
-        let valid3 = delay(m, "valid3", valid2, true);
-        let t = delay(m, "t4", round_shift(m, u3 * y2, RSQRT_FRAC), false);
-        let y0_4 = delay(m, "y0_4", y0_3, false);
-        let k4 = delay(m, "k4", k3, false);
-        let valid4 = delay(m, "valid4", valid3, true);
+        // y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
+        p.stage("normalise");
+        let y2 = p.keep("y2", round_shift(m, p.at(y0) * p.at(y0), RSQRT_FRAC));
+        p.stage("square");
+        let t = p.keep("t", round_shift(m, p.at(u) * p.at(y2), RSQRT_FRAC));
+        p.stage("product");
+        let (y0, t) = (p.at(y0), p.at(t));
         let three = m.lit(3 << RSQRT_FRAC, Type::signed(RSQRT_FRAC + 3));
         let d = three - t.extend(t.width() + 1).as_signed();
-        let y1 = round_shift(
-            m,
-            y0_4.extend(y0_4.width() + 1).as_signed() * d,
-            RSQRT_FRAC + 1,
-        );
+        let y1 = round_shift(m, y0.extend(y0.width() + 1).as_signed() * d, RSQRT_FRAC + 1);
+        // The last step loads the held result.
+        let valid = p.valid();
+        let k = p.at(k);
+        p.finish();
         let scale = m
             .reg("scale_q", Type::unsigned(seeds.scale_bits))
-            .enable(valid4);
+            .enable(valid);
         scale.next(y1.resize(seeds.scale_bits).as_unsigned());
-        let k = m.reg("k_q", k4.ty()).enable(valid4);
-        k.next(k4);
+        let k_q = m.reg("k_q", k.ty()).enable(valid);
+        k_q.next(k);
         m.output("scale", scale.q());
-        m.output("k", k.q());
+        m.output("k", k_q.q());
     }
 }
 

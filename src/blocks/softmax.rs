@@ -7,7 +7,7 @@ use hardwire_model::fixed::softmax::{
 };
 use hardwire_model::fixed::{reciprocal, ExpTable, RecipTable};
 
-use super::elementwise::{content_tag, delay, round_shift, round_shift_by, unsigned_width};
+use super::elementwise::{content_tag, round_shift, round_shift_by, unsigned_width};
 
 /// Softmax matching `hardwire_model::fixed::softmax` bit for bit, in three passes over a
 /// buffer of `max_len` words:
@@ -52,10 +52,24 @@ const SCALE_SHIFT: u32 = RECIP_FRAC - PROB_FRAC;
 const _: () = assert!(SCALE_SHIFT >= 1);
 
 impl SoftmaxPipeline {
+    /// The exp pass: the score read back, then its exponential.
+    const EXP_STAGES: [&'static str; 2] = ["score", "exp"];
+    /// The reciprocal of the sum: its leading one, the mantissa, `m·y0`, the Newton step.
+    const RECIP_STAGES: [&'static str; 4] = ["lead", "mantissa", "product", "step"];
+    /// The scale pass: the exponential read back, times the reciprocal, rounded.
+    const SCALE_STAGES: [&'static str; 3] = ["read", "product", "round"];
+
     /// Cycles from the cycle carrying the last score of a vector of `len` scores to the one
-    /// carrying its last probability.
+    /// carrying its last probability, `2 len + 8`: `len` exp-pass reads from the next cycle,
+    /// the exp and reciprocal stages, then `len` scale-pass reads (the first overlapping the
+    /// reciprocal's last stage) and the scale stages.
     pub fn latency(&self, len: usize) -> u64 {
-        2 * len as u64 + 8
+        let stages = |s: &[&str]| s.len() as u64;
+        let len = len as u64;
+        len + stages(&Self::EXP_STAGES)
+            + stages(&Self::RECIP_STAGES)
+            + len.saturating_sub(1)
+            + stages(&Self::SCALE_STAGES)
     }
 
     /// Width of the (signed, non-negative) probabilities: one more than the widest
@@ -172,11 +186,11 @@ impl Block for SoftmaxPipeline {
         let issue_scale = reading.q() & scaling.q();
         let rd = buf.read(ri.q());
 
-        // Exp pass, stage 1: the score is back; find its table index and shift.
-        let e1 = delay(m, "e1", issue_exp, true);
-        let e1_last = delay(m, "e1_last", issue_exp & last_issue, true);
-        let a1 = m.reg("a1", ri.q().ty());
-        a1.next(ri.q());
+        // Exp pass: the score comes back, its table index and shift, then `e` replaces it and
+        // joins the sum.
+        let mut exp = m.pipeline("exp", issue_exp, &Self::EXP_STAGES);
+        let (addr, exp_last) = (exp.keep("addr", ri.q()), exp.flag("last", last_issue));
+        exp.stage("score");
         let s = rd.bits(sb - 1, 0).as_signed();
         let d = (max.q() - s).as_unsigned().trunc(sb);
         let z = (d * LOG2E_Q + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
@@ -189,42 +203,41 @@ impl Block for SoftmaxPipeline {
             z.bits(f - 1, 0)
                 .concat(m.lit(0, Type::unsigned(EXP_INDEX_BITS - f)))
         };
-        let entry = exp_rom.read(idx);
-        let big = m.reg("big", Type::BOOL);
-        big.next(int.ge(32));
-        let sh = m.reg("sh", Type::unsigned(5));
-        sh.next(int.bits(4, 0));
-
-        // Exp pass, stage 2: `e` replaces the score and joins the sum.
-        let e2 = delay(m, "e2", e1, true);
-        let e2_last = delay(m, "e2_last", e1_last, true);
-        let a2 = m.reg("a2", ri.q().ty());
-        a2.next(a1.q());
-        let e = big.q().mux(m.lit(0, entry.ty()), entry.shr_by(sh.q()));
+        let entry = exp.read("entry", &exp_rom, idx);
+        let (big, sh) = (exp.keep("big", int.ge(32)), exp.keep("sh", int.bits(4, 0)));
+        exp.stage("exp");
+        let entry = exp.at(entry);
+        let e = exp
+            .at(big)
+            .mux(m.lit(0, entry.ty()), entry.shr_by(exp.at(sh)));
         let sum = m.reg("sum", Type::unsigned(sum_bits));
-        sum.next_when(e2, (sum.q() + e).trunc(sum_bits));
+        sum.next_when(exp.valid(), (sum.q() + e).trunc(sum_bits));
         sum.next_when(start_exp, m.lit(0, sum.q().ty()));
         buf.write(
-            e2.mux(a2.q(), wi.q()),
-            e2.mux(e.extend(wb), x.as_unsigned().extend(wb)),
-            e2 | x_valid,
+            exp.valid().mux(exp.at(addr), wi.q()),
+            exp.valid().mux(e.extend(wb), x.as_unsigned().extend(wb)),
+            exp.valid() | x_valid,
         );
+        let sum_done = exp.at(exp_last);
+        exp.finish();
 
-        // Reciprocal, stage 0: the leading one of the sum (1 when the sum is 0).
-        let r0 = delay(m, "r0", e2_last, true);
+        // The reciprocal of the sum, into registers that hold until the next vector: the
+        // leading one of the sum (1 when the sum is 0), ...
+        let mut recip = m.pipeline("recip", sum_done, &Self::RECIP_STAGES);
+        recip.stage("lead");
         let v = sum.q().eq(0).mux(m.lit(1, sum.q().ty()), sum.q());
         let mut lead = m.lit(0, Type::unsigned(pw));
         for i in 1..sum_bits {
             lead = v.bit(i).mux(m.lit(i.into(), lead.ty()), lead);
         }
         let v_q = m.reg("v_q", v.ty());
-        v_q.next_when(r0, v);
+        v_q.next_when(recip.valid(), v);
         let p = m.reg("p_q", lead.ty());
-        p.next_when(r0, lead);
+        p.next_when(recip.valid(), lead);
 
-        // Stage 1: the mantissa, leading one at bit RECIP_FRAC; its next bits address the
-        // seed table, whose word then stays put until the next vector.
-        let r1 = delay(m, "r1", r0, true);
+        // ... the mantissa, leading one at bit RECIP_FRAC, whose next bits address the seed
+        // table (its word then stays put until the next vector), ...
+        recip.stage("mantissa");
         let wide = sum_bits.max(MANT_BITS);
         let amount_ty = Type::unsigned(pw.max(clog2(wide as usize)) + 1);
         let amount = m.lit((wide - 1).into(), amount_ty) - p.q();
@@ -232,46 +245,45 @@ impl Block for SoftmaxPipeline {
         let mant = normal.bits(wide - 1, wide - MANT_BITS);
         let y0 = recip_rom.read(mant.bits(RECIP_FRAC - 1, RECIP_FRAC - RECIP_INDEX_BITS));
         let m_q = m.reg("m_q", mant.ty());
-        m_q.next_when(r1, mant);
+        m_q.next_when(recip.valid(), mant);
 
-        // Stage 2: t = round_shift(m·y0, RECIP_FRAC).
-        let r2 = delay(m, "r2", r1, true);
+        // ... t = round_shift(m·y0, RECIP_FRAC), ...
+        recip.stage("product");
         let t = round_shift(m, m_q.q() * y0, RECIP_FRAC);
         let t_q = m.reg("t_q", t.ty());
-        t_q.next_when(r2, t);
+        t_q.next_when(recip.valid(), t);
+        // (the scale pass starts reading here, so its first `e` meets `y`)
+        let scale_start = recip.valid();
 
-        // Stage 3: y = round_shift(y0·(2 - t), RECIP_FRAC), kept to `yb` bits as golden keeps
+        // ... and y = round_shift(y0·(2 - t), RECIP_FRAC), kept to `yb` bits as golden keeps
         // it to 32.
-        let r3 = delay(m, "r3", r2, true);
+        recip.stage("step");
         let two = m.lit(2 << RECIP_FRAC, Type::signed(RECIP_FRAC + 3));
         let y0s = y0.extend(rb + 1).as_signed();
         let ts = t_q.q().extend(t_q.q().width() + 1).as_signed();
         let y1 = round_shift(m, y0s * (two - ts), RECIP_FRAC);
         let y = m.reg("y_q", Type::unsigned(yb));
-        y.next_when(r3, y1.resize(yb).as_unsigned());
+        y.next_when(recip.valid(), y1.resize(yb).as_unsigned());
+        recip.finish();
 
-        // The scale pass starts reading in stage 3 so its first `e` meets `y`.
         reading.next_when(last_issue, m.lit(0, Type::BOOL));
-        reading.next_when(start_exp | r2, m.lit(1, Type::BOOL));
+        reading.next_when(start_exp | scale_start, m.lit(1, Type::BOOL));
         scaling.next_when(start_exp, m.lit(0, Type::BOOL));
-        scaling.next_when(r2, m.lit(1, Type::BOOL));
+        scaling.next_when(scale_start, m.lit(1, Type::BOOL));
         ri.next_when(reading.q(), ri.q().wrapping_add(1));
-        ri.next_when(start_exp | r2, m.lit(0, ri.q().ty()));
+        ri.next_when(start_exp | scale_start, m.lit(0, ri.q().ty()));
 
-        // Scale, stage 1: e·y.
-        let s1 = delay(m, "s1", issue_scale, true);
-        let prod = rd.bits(ew - 1, 0) * y.q();
-        let prod_q = m.reg("prod_q", prod.ty());
-        prod_q.next_when(s1, prod);
-
-        // Stage 2: round_shift(e·y, p + RECIP_FRAC - PROB_FRAC), a variable shift.
-        let s2 = delay(m, "s2", s1, true);
-        let rounded = round_shift_by(prod_q.q(), p.q() + i64::from(SCALE_SHIFT));
-        let prob_ty = Type::signed(yb + 1);
-        let out = m.reg("y_out", prob_ty);
-        out.next_when(s2, rounded.bits(yb - 1, 0).extend(yb + 1).as_signed());
-        let out_valid = delay(m, "y_valid_q", s2, true);
-        m.stream_output("y", Source::new(out_valid, out.q()));
+        // Scale pass: e·y, then round_shift(e·y, p + RECIP_FRAC - PROB_FRAC), a variable shift.
+        let mut scale = m.pipeline("scale", issue_scale, &Self::SCALE_STAGES);
+        scale.stage("read");
+        let prod = scale.keep("prod", rd.bits(ew - 1, 0) * y.q());
+        scale.stage("product");
+        let rounded = round_shift_by(scale.at(prod), p.q() + i64::from(SCALE_SHIFT));
+        let prob = rounded.bits(yb - 1, 0).extend(yb + 1).as_signed();
+        let prob = scale.keep("prob", prob);
+        scale.stage("round");
+        m.stream_output("y", scale.source(scale.at(prob)));
+        scale.finish();
     }
 }
 
