@@ -1,37 +1,5 @@
 //! Pipelines: named stages declared up front, a valid bit carried through them, and values
 //! delayed to the stage that reads them without a hand-written chain of registers.
-//!
-//! ```
-//! use hardwire_hdl::prelude::*;
-//!
-//! /// `(a * b + c)`, one multiply stage and one add stage.
-//! const STAGES: [&str; 2] = ["product", "sum"];
-//!
-//! let design = Design::build("mul_add", |m| {
-//!     let valid = m.input("in_valid", Type::BOOL);
-//!     let (a, b, c) = (
-//!         m.input("a", Type::signed(8)),
-//!         m.input("b", Type::signed(8)),
-//!         m.input("c", Type::signed(16)),
-//!     );
-//!     let mut p = m.pipeline("mac", valid, &STAGES);
-//!     let product = p.keep("product", a * b);
-//!     let c = p.keep("c", c); // read a stage later: delayed automatically
-//!     p.stage("product");
-//!     let sum = p.keep("sum", (p.at(product) + p.at(c)).trunc(16));
-//!     p.stage("sum");
-//!     m.stream_output("y", p.source(p.at(sum)));
-//!     assert_eq!(p.finish(), STAGES.len() as u64);
-//! })
-//! .unwrap();
-//! # let names: Vec<_> = design.top_module().regs.iter().map(|r| r.name.as_str()).collect();
-//! # assert_eq!(names, ["mac_product_valid", "mac_product_product", "mac_product_c", "mac_sum_valid", "mac_sum_sum"]);
-//! ```
-//!
-//! A block's latency formula can then name the same `STAGES.len()` the structure is checked
-//! against: elaboration fails if the build enters other stages than the ones declared, so the
-//! two cannot drift apart. Reading a value of one stage together with a value of another
-//! (without [`Pipeline::at`]) is reported with the stages and names involved.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,7 +11,39 @@ use super::stream::Source;
 use crate::diagnostic::{Code, Loc};
 use crate::ir::{NodeId, NodeKind};
 
-/// A free-running pipeline (no stalls) being built: see the [module docs](self).
+/// A free-running pipeline (no stalls) being built.
+///
+/// ```
+/// use hardwire_hdl::prelude::*;
+///
+/// /// `(a * b + c)`, one multiply stage and one add stage.
+/// const STAGES: [&str; 2] = ["product", "sum"];
+///
+/// let design = Design::build("mul_add", |m| {
+///     let valid = m.input("in_valid", Type::BOOL);
+///     let (a, b, c) = (
+///         m.input("a", Type::signed(8)),
+///         m.input("b", Type::signed(8)),
+///         m.input("c", Type::signed(16)),
+///     );
+///     let mut p = m.pipeline("mac", valid, &STAGES);
+///     let product = p.keep("product", a * b);
+///     let c = p.keep("c", c); // read a stage later: delayed automatically
+///     p.stage("product");
+///     let sum = p.keep("sum", (p.at(product) + p.at(c)).trunc(16));
+///     p.stage("sum");
+///     m.stream_output("y", p.source(p.at(sum)));
+///     assert_eq!(p.finish(), STAGES.len() as u64);
+/// })
+/// .unwrap();
+/// # let names: Vec<_> = design.top_module().regs.iter().map(|r| r.name.as_str()).collect();
+/// # assert_eq!(names, ["mac_product_valid", "mac_product_product", "mac_product_c", "mac_sum_valid", "mac_sum_sum"]);
+/// ```
+///
+/// A block's latency formula can then name the same `STAGES.len()` the structure is checked
+/// against: elaboration fails if the build enters other stages than the ones declared, so the
+/// two cannot drift apart. Reading a value of one stage together with a value of another
+/// (without [`Pipeline::at`]) is reported with the stages and names involved.
 pub struct Pipeline<'a> {
     m: &'a ModuleBuilder<'a>,
     id: u32,
