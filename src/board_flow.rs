@@ -11,11 +11,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
+use hardwire_blocks::token_link::{TokenLink, TokenLinkPins};
 use hardwire_fpga::estimate::estimate;
 use hardwire_fpga::flow::ecp5::Ecp5Flow;
 use hardwire_fpga::flow::xilinx::XilinxFlow;
 use hardwire_fpga::output_dir::OutputDir;
-use hardwire_fpga::token_link::{TokenLink, TokenLinkPins};
 use hardwire_fpga::toolchain::{Ecp5Toolchain, Provisioning};
 use hardwire_fpga::top::{board_top_of_design, parse_mhz, ClockPlan};
 use hardwire_fpga::{Board, BuildReport, Family, Resources};

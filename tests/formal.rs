@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
+use hardwire::blocks::uart::{UartRx, UartTx};
 use hardwire::blocks::{FixedWeightMatVec, WeightStore};
 use hardwire::fpga::formal::{require_formal_tools, FormalTask, Mode, Status};
-use hardwire::fpga::uart::{UartRx, UartTx};
 use hardwire::hdl::prelude::*;
 use hardwire::model::fixed::FixedMatrix;
 

@@ -10,10 +10,11 @@
 use std::path::PathBuf;
 
 use hardwire::blocks::MultiplierArray;
+use hardwire::blocks::ResetSync;
 use hardwire::fpga::flow::ecp5::Ecp5Flow;
 use hardwire::fpga::flow::xilinx::XilinxFlow;
 use hardwire::fpga::toolchain::{require_ecp5_tools, Ecp5Toolchain, Prefer, Provisioning};
-use hardwire::fpga::top::{board_top, board_top_clocked, ClockPlan, ResetSync};
+use hardwire::fpga::top::{board_top, board_top_clocked, ClockPlan};
 use hardwire::fpga::{Board, BuildReport, FpgaError, Progress, Resources};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;

@@ -9,8 +9,8 @@
 //! - [`flow`]: the ECP5 flow (yosys `synth_ecp5` → nextpnr-ecp5 → ecppack → `.bit`) and the
 //!   Xilinx flow (Vivado, or a yosys `synth_xilinx` estimate without it), each producing a
 //!   [`BuildReport`] with utilisation and Fmax;
-//! - [`top`]: the board top that puts a design on the board's pins;
-//! - [`token_link`]: the token protocol over the serial line, for a whole model's core;
+//! - [`top`]: the board top that puts a design on the board's pins, behind the serial link
+//!   and reset synchroniser of `hardwire-blocks`;
 //! - [`estimate`]: resources predicted from the IR before synthesis;
 //! - [`formal`]: the design's assertions and covers checked by SymbiYosys;
 //! - [`output_dir`]: output directories written whole, that never replace what hardwire did
@@ -35,14 +35,11 @@ pub mod output_dir;
 pub mod part;
 pub mod progress;
 pub mod report;
-pub mod token_link;
 pub mod toolchain;
 pub mod top;
-pub mod uart;
 
 pub use board::{Board, BoardPins};
 pub use error::FpgaError;
 pub use part::{DoesNotFit, Family, Part, Resources};
 pub use progress::Progress;
 pub use report::BuildReport;
-pub use token_link::TokenLink;

@@ -3,9 +3,9 @@
 //! the serial line equal those computed from the integer matrix-vector product; the same
 //! waveform under Verilator gives the same outputs on every cycle.
 
+use hardwire::blocks::uart::cycles_per_bit;
+use hardwire::blocks::BoardHarness;
 use hardwire::blocks::MultiplierArray;
-use hardwire::fpga::top::BoardHarness;
-use hardwire::fpga::uart::cycles_per_bit;
 use hardwire::hdl::prelude::*;
 use hardwire::sim::cosim::{cosimulate, require_tool, Backend};
 use hardwire::sim::Simulator;

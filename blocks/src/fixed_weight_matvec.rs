@@ -30,7 +30,7 @@ impl WeightStore {
     /// `ceil(rows * cols / reuse)` lanes, kept within `1 ..= rows`.
     ///
     /// ```
-    /// use hardwire::blocks::WeightStore;
+    /// use hardwire_blocks::WeightStore;
     /// assert_eq!(WeightStore::for_reuse(64, 32, 1), WeightStore::Hardwired);
     /// assert_eq!(WeightStore::for_reuse(64, 32, 256), WeightStore::Rom { lanes: 8 });
     /// assert_eq!(WeightStore::for_reuse(64, 32, 1 << 20), WeightStore::Rom { lanes: 1 });
@@ -108,8 +108,8 @@ impl WeightStore {
 /// `lanes` outside `1 ..= rows`, is reported by elaboration as a bad parameter.
 ///
 /// ```
-/// use hardwire::blocks::{FixedWeightMatVec, WeightStore};
-/// use hardwire::model::fixed::FixedMatrix;
+/// use hardwire_blocks::{FixedWeightMatVec, WeightStore};
+/// use hardwire_model::fixed::FixedMatrix;
 ///
 /// let matrix = FixedMatrix {
 ///     rows: 3,

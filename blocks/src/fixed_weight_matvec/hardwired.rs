@@ -1,5 +1,5 @@
 //! The hardwired store: the stream collected into registers, one
-//! [`Linear`](crate::blocks::Linear) per layer, the chosen layer's rows serialised.
+//! [`Linear`](crate::Linear) per layer, the chosen layer's rows serialised.
 
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::element;

@@ -3,7 +3,7 @@
 //! and what the transmitter puts on the line is decoded by sampling at the exact bit centres.
 //! Checked in native simulation and, for the receiver, under Verilator cycle for cycle.
 
-use hardwire::fpga::uart::{cycles_per_bit, UartRx, UartTx};
+use hardwire::blocks::uart::{cycles_per_bit, UartRx, UartTx};
 use hardwire::hdl::prelude::*;
 use hardwire::sim::cosim::{cosimulate, require_tool, Backend};
 use hardwire::sim::Simulator;

@@ -1,5 +1,5 @@
 //! The token protocol over the serial link: [`TokenLink`] puts a token-stream core (the
-//! whole model as `hardwire::blocks::LlamaCore`, or any block with its ports) behind a
+//! whole model as [`LlamaCore`](crate::LlamaCore), or any block with its ports) behind a
 //! [`UartRx`] and a [`UartTx`], so a host with a serial port sends a prompt and reads the
 //! generated tokens back; [`TokenLinkPins`] names its ports as the board top wants them.
 
@@ -102,7 +102,7 @@ impl<C: Block + PartialEq + Clone + 'static> TokenLink<C> {
     /// The bytes of a command: `count`, the prompt's length, the prompt's token ids.
     ///
     /// ```
-    /// # use hardwire_fpga::token_link::TokenLink;
+    /// # use hardwire_blocks::token_link::TokenLink;
     /// # #[derive(Clone, PartialEq)] struct Core;
     /// # impl hardwire_hdl::prelude::Block for Core {
     /// #     fn name(&self) -> String { "c".into() }
@@ -360,7 +360,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
     }
 }
 
-/// A [`TokenLink`] with the port names of the board top ([`crate::top::board_top_with`]):
+/// A [`TokenLink`] with the port names of the board top (`hardwire_fpga::top::board_top_with`):
 /// `uart_rx` → `uart_tx`, and `led` (`leds` bits): `busy` on LED 0, `overflow` on LED 1 and
 /// the low bits of the core's `pos` on the rest, all registered.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,6 @@
-//! Transformer blocks as hardware modules.
+//! Hardware blocks written in the DSL of `hardwire-hdl`: a Llama transformer's blocks with
+//! their weights baked in, and the serial link, token protocol and reset synchroniser that put
+//! a core on a board.
 //!
 //! # Element streams
 //! Blocks pass vectors as *element streams*: a stream named `x` is the port pair `x_valid`
@@ -18,6 +20,7 @@
 //! sum over the head, so it is the same in either order.
 
 mod attention;
+mod board_harness;
 mod decoder;
 mod elementwise;
 mod embedding;
@@ -26,11 +29,15 @@ mod linear;
 mod llama_core;
 mod multiplier_array;
 mod requantize;
+mod reset_sync;
 mod rms_norm;
 mod rotary;
 mod softmax;
+pub mod token_link;
+pub mod uart;
 
 pub use attention::*;
+pub use board_harness::{BoardHarness, ANSWER_DELAY};
 pub use decoder::{rotation_pair_order, DecoderBlock};
 pub use elementwise::*;
 pub use embedding::*;
@@ -39,6 +46,8 @@ pub use linear::Linear;
 pub use llama_core::{LlamaCore, MAX_NEW_BITS};
 pub use multiplier_array::MultiplierArray;
 pub use requantize::Requantize;
+pub use reset_sync::ResetSync;
 pub use rms_norm::*;
 pub use rotary::*;
 pub use softmax::*;
+pub use token_link::TokenLink;

@@ -2,10 +2,10 @@
 //! `TokenLink<LlamaCore>` come back, decoded from its `tx` line, as the golden model's greedy
 //! tokens, in native simulation and, replayed cycle for cycle, under Verilator.
 
+use hardwire::blocks::uart::cycles_per_bit;
 use hardwire::blocks::LlamaCore;
-use hardwire::fpga::token_link::TokenLink;
+use hardwire::blocks::TokenLink;
 use hardwire::fpga::top::{token_link_top, ClockPlan};
-use hardwire::fpga::uart::cycles_per_bit;
 use hardwire::fpga::Board;
 use hardwire::hdl::prelude::*;
 use hardwire::model::fixed::{FixedModel, NumericConfig};
