@@ -6,7 +6,7 @@ use std::process::Command;
 
 use hardwire::blocks::{LlamaCore, MultiplierArray};
 use hardwire::hdl::prelude::*;
-use hardwire::hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
+use hardwire::hdl::primitives::{AdderTree, AsyncFifo, ConstMul, FixedWeightDot, Mac};
 use hardwire::hdl::verilog::Verilog;
 use hardwire::sim::cosim::{cache_dir, require_tool, verilator_lint};
 
@@ -127,6 +127,51 @@ fn primitives_lint_clean() {
         ty: Type::signed(8),
         label: "l".into(),
     });
+}
+
+/// Bytes from a counter in `fast` (asynchronous, active-low reset) to a register in the
+/// default domain through an asynchronous FIFO.
+#[derive(Clone, PartialEq)]
+struct TwoClocks;
+
+impl Block for TwoClocks {
+    fn name(&self) -> String {
+        "two_clocks".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let fast = m.domain("fast", Reset::SYNC);
+        let fifo = m.instance(
+            "u_fifo",
+            &AsyncFifo {
+                ty: Type::unsigned(8),
+                depth: 16,
+            },
+        );
+        fifo.domain("write", fast).domain("read", m.sync_domain());
+        let ticks = m.domain("ticks", Reset::ASYNC.active_low());
+        let count = m.in_domain(ticks, || {
+            let c = m.counter("ticks_count", 256);
+            c.incr();
+            c.q()
+        });
+        m.output("ticks", count);
+        m.in_domain(fast, || {
+            let c = m.counter("count", 256);
+            c.incr();
+            fifo.input("in_valid", m.lit(1, Type::BOOL));
+            fifo.input("in", c.q());
+        });
+        fifo.input("out_ready", m.lit(1, Type::BOOL));
+        let last = m.reg("last", Type::unsigned(8)).reset(0);
+        last.next_when(fifo.output("out_valid"), fifo.output("out"));
+        m.output("last_byte", last.q());
+        m.output("full", !fifo.output("in_ready"));
+    }
+}
+
+#[test]
+fn clock_domains_lint_clean() {
+    lint(&TwoClocks);
 }
 
 #[test]

@@ -67,6 +67,9 @@ pub enum Code {
     /// A pipeline value read in another stage than its own, or stages built other than as
     /// declared.
     StageMismatch,
+    /// A register or memory port samples another clock domain's signal without a
+    /// synchroniser.
+    UnsyncedCrossing,
 }
 
 impl Code {
@@ -85,6 +88,7 @@ impl Code {
             Code::UnknownPort => "E010",
             Code::ModuleNameClash => "E011",
             Code::StageMismatch => "E012",
+            Code::UnsyncedCrossing => "E013",
         }
     }
 }

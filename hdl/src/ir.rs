@@ -3,10 +3,14 @@
 //!
 //! # Semantics
 //!
-//! A [`Design`] is a set of [`Module`]s, children before parents, and a top module. Every module
-//! that holds state (a register, a memory, or an instance of a module that does) has one
-//! implicit clock `clk` (rising edge) and one implicit synchronous, active-high reset `rst`;
-//! instances share their parent's. [`Module::clocked`] says whether a module has them.
+//! A [`Design`] is a set of [`Module`]s, children before parents, and a top module. Every
+//! register, memory port and check belongs to a clock [`Domain`] of its module. The default
+//! domain, [`DomainId::SYNC`], has the implicit clock `clk` (rising edge) and synchronous,
+//! active-high reset `rst`; a module has them when something in it uses that domain
+//! ([`Module::clocked`]). Further domains have the implicit inputs `<name>_clk` and, by their
+//! [`Reset`], `<name>_rst` (active high) or `<name>_rst_n` (active low), synchronous or
+//! asynchronous. An instance connects each of its child's domains to one of the parent's
+//! ([`Instance::domains`]).
 //!
 //! Inside a module, values are [`Node`]s in an arena indexed by [`NodeId`]. Every node has a
 //! [`Type`] (a width and a signedness) and the [`Loc`] of the user code that created it. Values
@@ -14,8 +18,10 @@
 //! [`BinaryOp`] and [`UnaryOp`], so the result is always exact (no silent truncation) except
 //! where the user asked for it ([`NodeKind::Resize`], [`NodeKind::Slice`], shifts left).
 //!
-//! One clock cycle: combinational nodes settle from the inputs and the current state; then, on
-//! the rising edge, every register loads its reset value if `rst` is high and it has one,
+//! One clock cycle of a domain: combinational nodes settle from the inputs and the current
+//! state; then, on the rising edge of the domain's clock, every register of the domain loads
+//! its reset value if the domain's reset is asserted and it has one (an asynchronous reset
+//! also applies between edges),
 //! otherwise its next value if its enable is high (or it has none); every memory write port
 //! with its enable high writes; and every memory read port with its enable high (or none)
 //! loads the word at its address as it was *before* this edge's writes (read-first), so read
@@ -32,6 +38,81 @@ pub struct ModuleId(pub u32);
 /// Index of a node in [`Module::nodes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);
+
+/// Index of a clock domain in [`Module::domains`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainId(pub u32);
+
+impl DomainId {
+    /// The default domain: clock `clk`, synchronous active-high reset `rst`.
+    pub const SYNC: DomainId = DomainId(0);
+}
+
+/// When a domain's reset acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResetKind {
+    /// No reset input; registers keep their reset values only as initial values.
+    None,
+    /// Sampled on the clock edge.
+    Sync,
+    /// Acts as soon as it is asserted, released on the clock edge (by the design's own
+    /// synchroniser, which is the user's to provide).
+    Async,
+}
+
+/// A domain's reset: when it acts and its polarity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reset {
+    /// When it acts.
+    pub kind: ResetKind,
+    /// Asserted low (`<name>_rst_n`).
+    pub active_low: bool,
+}
+
+impl Reset {
+    /// Synchronous, active high: the default domain's.
+    pub const SYNC: Reset = Reset {
+        kind: ResetKind::Sync,
+        active_low: false,
+    };
+    /// Asynchronous, active high.
+    pub const ASYNC: Reset = Reset {
+        kind: ResetKind::Async,
+        active_low: false,
+    };
+    /// No reset input.
+    pub const NONE: Reset = Reset {
+        kind: ResetKind::None,
+        active_low: false,
+    };
+
+    /// The same reset, asserted low.
+    pub const fn active_low(self) -> Reset {
+        Reset {
+            kind: self.kind,
+            active_low: true,
+        }
+    }
+}
+
+/// A clock domain: the registers, memory ports and checks clocked by one clock.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Domain {
+    /// The name: `sync` for the default domain, a Verilog identifier otherwise.
+    pub name: String,
+    /// Its reset.
+    pub reset: Reset,
+}
+
+impl Domain {
+    /// The default domain.
+    pub fn sync() -> Domain {
+        Domain {
+            name: "sync".into(),
+            reset: Reset::SYNC,
+        }
+    }
+}
 
 /// Index of a register in [`Module::regs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,8 +240,11 @@ pub struct Module {
     pub instances: Vec<Instance>,
     /// Assertions, assumptions and covers, sampled at each clock edge out of reset.
     pub checks: Vec<Check>,
-    /// Whether the module has the implicit `clk` and `rst` inputs.
+    /// Whether the module has the implicit `clk` and `rst` inputs of the default domain.
     pub clocked: bool,
+    /// Its clock domains: [`DomainId::SYNC`] first (always present), then any others, whose
+    /// clock and reset inputs the module always has.
+    pub domains: Vec<Domain>,
 }
 
 impl Module {
@@ -175,7 +259,41 @@ impl Module {
             instances: Vec::new(),
             checks: Vec::new(),
             clocked,
+            domains: vec![Domain::sync()],
         }
+    }
+
+    /// The domain with this id.
+    pub fn domain(&self, id: DomainId) -> &Domain {
+        &self.domains[id.0 as usize]
+    }
+
+    /// The clock input of a domain: `clk` for the default one, `<name>_clk` otherwise.
+    pub fn clock_port(&self, id: DomainId) -> String {
+        match id {
+            DomainId::SYNC => "clk".into(),
+            _ => format!("{}_clk", self.domain(id).name),
+        }
+    }
+
+    /// The reset input of a domain, if it has one: `rst` for the default one, else
+    /// `<name>_rst` or `<name>_rst_n` by polarity.
+    pub fn reset_port(&self, id: DomainId) -> Option<String> {
+        let d = self.domain(id);
+        match (id, d.reset.kind, d.reset.active_low) {
+            (DomainId::SYNC, ..) => Some("rst".into()),
+            (_, ResetKind::None, _) => None,
+            (_, _, false) => Some(format!("{}_rst", d.name)),
+            (_, _, true) => Some(format!("{}_rst_n", d.name)),
+        }
+    }
+
+    /// The domains whose clock (and reset) are inputs of this module, in port order: the
+    /// default one when [`Module::clocked`], then every other.
+    pub fn domain_inputs(&self) -> impl Iterator<Item = DomainId> + '_ {
+        (0..self.domains.len() as u32)
+            .map(DomainId)
+            .filter(|&d| d != DomainId::SYNC || self.clocked)
     }
 
     /// The node with this id.
@@ -362,6 +480,11 @@ pub struct Reg {
     pub next: Option<NodeId>,
     /// Loads only when this one-bit node is high; `None` loads every edge.
     pub enable: Option<NodeId>,
+    /// The clock domain.
+    pub domain: DomainId,
+    /// The first stage of a synchroniser: it samples a signal of another domain on purpose
+    /// (the crossing check accepts it; synthesis is told with `ASYNC_REG`).
+    pub synchronizer: bool,
     /// For a register that holds an enumeration (a state machine's state): the name of each
     /// value from 0 up, shown in waveforms and in the Verilog. Empty otherwise.
     pub labels: Vec<String>,
@@ -394,13 +517,15 @@ impl CheckKind {
     }
 }
 
-/// A property of a module, sampled at each rising edge while `rst` is low.
+/// A property of a module, sampled at each rising edge of its domain's clock out of reset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     /// Assert, assume or cover.
     pub kind: CheckKind,
     /// The user's name for it, unique in the module.
     pub name: String,
+    /// The domain whose clock samples it.
+    pub domain: DomainId,
     /// A one-bit node: the condition (for a check made inside `when`, already combined with
     /// the scope's condition).
     pub cond: NodeId,
@@ -427,6 +552,8 @@ pub struct ReadPort {
     pub addr: NodeId,
     /// Loads the read register only when high; `None` reads every edge.
     pub enable: Option<NodeId>,
+    /// The clock domain of the read register.
+    pub domain: DomainId,
 }
 
 /// A write port of a memory.
@@ -438,6 +565,8 @@ pub struct WritePort {
     pub data: NodeId,
     /// Writes only when this one-bit node is high.
     pub enable: NodeId,
+    /// The clock domain of the write.
+    pub domain: DomainId,
 }
 
 /// A memory (RAM when it has write ports, ROM otherwise) with synchronous reads.
@@ -483,6 +612,8 @@ pub struct Instance {
     /// For each of the child's ports, in the child's port order: the parent node driving it
     /// for an input, `None` for an output (read it through [`NodeKind::InstOut`]).
     pub connections: Vec<Option<NodeId>>,
+    /// For each of the child's domains, in order, the parent's domain that clocks it.
+    pub domains: Vec<DomainId>,
     /// Where the user created it.
     pub loc: Loc,
 }

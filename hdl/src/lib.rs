@@ -28,8 +28,8 @@ pub use builder::{
 pub mod prelude {
     pub use crate::bits::Bits;
     pub use crate::builder::{
-        Block, Counter, Fsm, Instance, Memory, ModuleBuilder, Pipeline, Reg, Signal, Source,
-        Staged, States, Stream, When,
+        Block, ClockDomain, Counter, Fsm, Instance, Memory, ModuleBuilder, Pipeline, Reg, Signal,
+        Source, Staged, States, Stream, When,
     };
-    pub use crate::ir::{CheckKind, Design, MemStyle, Type};
+    pub use crate::ir::{CheckKind, Design, MemStyle, Reset, Type};
 }

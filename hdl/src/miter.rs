@@ -6,8 +6,8 @@
 
 use crate::diagnostic::{Code, Diagnostic, HdlError, Loc};
 use crate::ir::{
-    BinaryOp, Check, CheckKind, Design, Direction, InstId, Instance, Module, ModuleId, NodeId,
-    NodeKind, Port, Type,
+    BinaryOp, Check, CheckKind, Design, Direction, DomainId, InstId, Instance, Module, ModuleId,
+    NodeId, NodeKind, Port, Type,
 };
 
 /// The suffix given to the module names of the second design in a miter.
@@ -47,6 +47,12 @@ impl Design {
                 port_list(b)
             )));
         }
+        if a.domains != b.domains {
+            return Err(error(format!(
+                "`{}` and `{}` have different clock domains, so they cannot be compared",
+                a.name, b.name
+            )));
+        }
         let mut modules = self.modules.clone();
         let shift = modules.len() as u32;
         for m in &reference.modules {
@@ -64,6 +70,8 @@ impl Design {
             modules.push(m);
         }
         let mut top = Module::empty("miter", true);
+        top.domains = a.domains.clone();
+        let domains: Vec<DomainId> = (0..a.domains.len() as u32).map(DomainId).collect();
         let mut connections = Vec::new();
         for p in &a.ports {
             connections.push(match p.dir {
@@ -83,6 +91,7 @@ impl Design {
                 name: name.into(),
                 module,
                 connections: connections.clone(),
+                domains: domains.clone(),
                 loc,
             });
         }
@@ -97,6 +106,7 @@ impl Design {
             top.checks.push(Check {
                 kind: CheckKind::Assert,
                 name: format!("same_{}", p.name),
+                domain: DomainId::SYNC,
                 cond: same,
                 loc,
             });

@@ -533,3 +533,97 @@ fn a_value_of_another_pipeline_is_rejected() {
     });
     expect(r, Code::StageMismatch, line, &["another pipeline", "`q`"]);
 }
+
+#[test]
+fn a_register_sampling_another_clock_domain_is_reported() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        let slow = m.reg("slow_q", Type::BOOL).reset(0);
+        slow.next(!slow.q());
+        m.in_domain(fast, || {
+            line = line!() + 1;
+            let sampled = m.reg("sampled", Type::BOOL);
+            sampled.next(slow.q());
+            m.output("y", sampled.q());
+        });
+    });
+    expect(
+        r,
+        Code::UnsyncedCrossing,
+        line,
+        &["`sampled`", "`fast`", "`sync`", "Synchronizer"],
+    );
+}
+
+/// A block whose register samples its input in its default domain.
+#[derive(Clone, PartialEq)]
+struct Sampler;
+
+impl Block for Sampler {
+    fn name(&self) -> String {
+        "sampler".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let d = m.input("d", Type::BOOL);
+        let r = m.reg("r", Type::BOOL);
+        r.next(d);
+        m.output("q", r.q());
+    }
+}
+
+#[test]
+fn a_crossing_through_the_hierarchy_is_reported_with_its_path() {
+    let r = Design::build("top", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        let slow = m.reg("slow_q", Type::BOOL).reset(0);
+        slow.next(!slow.q());
+        let s = m.in_domain(fast, || m.instance("u_sampler", &Sampler));
+        s.input("d", slow.q());
+        m.output("y", s.output("q"));
+    });
+    let err = r.expect_err("the crossing is found");
+    assert!(err.has(Code::UnsyncedCrossing), "{err}");
+    assert!(err.to_string().contains("`u_sampler.r`"), "{err}");
+}
+
+#[test]
+fn a_synchronised_crossing_is_accepted() {
+    Design::build("top", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        let slow = m.reg("slow_q", Type::BOOL).reset(0);
+        slow.next(!slow.q());
+        let sync = hardwire_hdl::primitives::Synchronizer {
+            width: 1,
+            stages: 2,
+        };
+        let s = m.in_domain(fast, || m.instance("u_sync", &sync));
+        s.input("d", slow.q());
+        m.output("y", s.output("q"));
+    })
+    .expect("a synchroniser is the way across");
+}
+
+#[test]
+fn a_clock_domain_declared_twice_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        m.domain("fast", Reset::SYNC);
+        line = line!() + 1;
+        m.domain("fast", Reset::ASYNC);
+    });
+    expect(r, Code::BadName, line, &["`fast`", "twice"]);
+}
+
+#[test]
+fn an_instance_cannot_change_how_its_registers_reset() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let fast = m.domain("fast", Reset::ASYNC.active_low());
+        line = line!() + 1;
+        let s = m.in_domain(fast, || m.instance("u_sampler", &Sampler));
+        s.input("d", m.lit(0, Type::BOOL));
+        m.output("y", s.output("q"));
+    });
+    expect(r, Code::BadParameter, line, &["`u_sampler`", "`fast`"]);
+}

@@ -2,7 +2,7 @@
 //! generated RTL shows up as a diff to review like any RTL change.
 
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
+use hardwire_hdl::primitives::{AdderTree, AsyncFifo, ConstMul, FixedWeightDot, Mac};
 use hardwire_hdl::verilog::Verilog;
 
 fn verilog<B: Block>(block: &B) -> String {
@@ -20,6 +20,16 @@ fn adder_tree_5_signed() {
     insta::assert_snapshot!(verilog(&AdderTree {
         inputs: 5,
         ty: Type::signed(6)
+    }));
+}
+
+/// Two clock domains: the write side on `write_clk`, the read side on `read_clk`, each
+/// pointer crossing through a two-flop synchroniser marked `ASYNC_REG`.
+#[test]
+fn async_fifo_4x8() {
+    insta::assert_snapshot!(verilog(&AsyncFifo {
+        ty: Type::unsigned(8),
+        depth: 4
     }));
 }
 

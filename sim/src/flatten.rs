@@ -5,7 +5,9 @@
 //! wire. Names survive as hierarchical paths (`u_child.acc`) so the testbench and the
 //! waveform writer can still find every signal the user named.
 
-use hardwire_hdl::ir::{BinaryOp, CheckKind, Design, ModuleId, NodeKind, Type, UnaryOp};
+use hardwire_hdl::ir::{
+    BinaryOp, CheckKind, Design, DomainId, ModuleId, NodeKind, Reset, ResetKind, Type, UnaryOp,
+};
 use hardwire_hdl::{Bits, Loc};
 
 use crate::error::SimError;
@@ -54,6 +56,8 @@ pub(crate) struct FlatReg {
     pub enable: Option<FlatId>,
     /// The node that reads the register's output.
     pub q: FlatId,
+    /// Its clock domain, an index into [`Flat::domains`].
+    pub domain: u32,
 }
 
 /// A read port of a flattened memory.
@@ -93,6 +97,20 @@ pub(crate) struct FlatCheck {
     pub name: String,
     pub cond: FlatId,
     pub loc: Loc,
+    /// The domain whose edges sample it.
+    pub domain: u32,
+}
+
+/// A clock domain of the top module, which every instance's domains resolve to.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatDomain {
+    pub name: String,
+    pub reset: Reset,
+    /// The reset input, when the domain has one.
+    pub rst: Option<FlatId>,
+    /// With several domains: an input the simulator sets on the edges where this domain's
+    /// clock rises, which enables its registers and memory ports.
+    pub tick: Option<FlatId>,
 }
 
 /// A name the user gave, with the instance path it lives under.
@@ -132,6 +150,8 @@ pub(crate) struct Flat<'d> {
     pub inputs: Vec<(String, FlatId)>,
     /// The `rst` node when the top is clocked.
     pub rst: Option<FlatId>,
+    /// The top module's clock domains.
+    pub domains: Vec<FlatDomain>,
     /// Instances inlined so far.
     pub instances: u32,
     /// Every named signal: ports, registers and wires of every instance, in a stable order
@@ -150,10 +170,37 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     let mut flat = Flat::default();
     let top = design.top_module();
     let mut port_inputs = Vec::new();
-    if top.clocked {
-        let rst = flat.push(FlatKind::Input, Type::BOOL, 0);
-        flat.rst = Some(rst);
-        flat.inputs.push(("rst".to_string(), rst));
+    let several = top.domains.len() > 1;
+    for (i, d) in top.domains.iter().enumerate() {
+        let id = DomainId(i as u32);
+        let rst = match top.reset_port(id) {
+            Some(name) if (id != DomainId::SYNC || top.clocked) => {
+                let rst = flat.push(FlatKind::Input, Type::BOOL, 0);
+                flat.inputs.push((name, rst));
+                Some(rst)
+            }
+            _ => None,
+        };
+        if id == DomainId::SYNC {
+            flat.rst = rst;
+        }
+        // Named so it gets a slot like an input; `$` keeps it apart from the design's names.
+        let tick = several.then(|| {
+            let t = flat.push(FlatKind::Input, Type::BOOL, 0);
+            flat.inputs.push((format!("$tick_{}", d.name), t));
+            t
+        });
+        let reset = if d.reset.kind == ResetKind::None || rst.is_none() {
+            Reset::NONE
+        } else {
+            d.reset
+        };
+        flat.domains.push(FlatDomain {
+            name: d.name.clone(),
+            reset,
+            rst,
+            tick,
+        });
     }
     for port in &top.ports {
         if port.dir == hardwire_hdl::ir::Direction::Input {
@@ -165,7 +212,8 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
         }
     }
     let mut scope = Vec::new();
-    flat.inline(design, design.top, &port_inputs, &mut scope, 0)?;
+    let domains: Vec<u32> = (0..top.domains.len() as u32).collect();
+    flat.inline(design, design.top, &port_inputs, &domains, &mut scope, 0)?;
     Ok(flat)
 }
 
@@ -173,6 +221,17 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
 const MAX_DEPTH: usize = 256;
 
 impl<'d> Flat<'d> {
+    /// An enable narrowed to the edges of `domain`'s clock, when there are several clocks.
+    fn on_tick(&mut self, enable: Option<FlatId>, domain: u32, inst: u32) -> Option<FlatId> {
+        match (self.domains[domain as usize].tick, enable) {
+            (None, e) => e,
+            (Some(t), None) => Some(t),
+            (Some(t), Some(e)) => {
+                Some(self.push(FlatKind::Binary(BinaryOp::And, e, t), Type::BOOL, inst))
+            }
+        }
+    }
+
     fn push(&mut self, kind: FlatKind, ty: Type, inst: u32) -> FlatId {
         self.nodes.push(FlatNode { kind, ty, inst });
         (self.nodes.len() - 1) as FlatId
@@ -185,6 +244,7 @@ impl<'d> Flat<'d> {
         design: &'d Design,
         mid: ModuleId,
         port_inputs: &[Option<FlatId>],
+        domains: &[u32],
         scope: &mut Vec<String>,
         depth: usize,
     ) -> Result<Vec<FlatId>, SimError> {
@@ -219,6 +279,16 @@ impl<'d> Flat<'d> {
                 inst,
             });
         }
+        let domain_of = |d: DomainId| -> Result<u32, SimError> {
+            domains.get(d.0 as usize).copied().ok_or_else(|| {
+                SimError::BadDesign(format!(
+                    "module `{}` uses clock domain {} of {}",
+                    module.name,
+                    d.0,
+                    domains.len()
+                ))
+            })
+        };
         let reg_base = self.regs.len() as u32;
         for reg in &module.regs {
             let q = self.push(FlatKind::RegQ, reg.ty, inst);
@@ -227,7 +297,9 @@ impl<'d> Flat<'d> {
                 Some(nx) => check(nx)?,
                 None => return Err(SimError::Undriven(scoped(scope, &name))),
             };
+            let domain = domain_of(reg.domain)?;
             let enable = reg.enable.map(check).transpose()?;
+            let enable = self.on_tick(enable, domain, inst);
             self.regs.push(FlatReg {
                 name,
                 ty: reg.ty,
@@ -235,6 +307,7 @@ impl<'d> Flat<'d> {
                 next,
                 enable,
                 q,
+                domain,
             });
         }
         let mem_base = self.mems.len() as u32;
@@ -242,18 +315,20 @@ impl<'d> Flat<'d> {
             let mut read_ports = Vec::new();
             for rp in &mem.read_ports {
                 let data = self.push(FlatKind::MemRead, mem.ty, inst);
+                let enable = rp.enable.map(check).transpose()?;
                 read_ports.push(FlatReadPort {
                     addr: check(rp.addr)?,
-                    enable: rp.enable.map(check).transpose()?,
+                    enable: self.on_tick(enable, domain_of(rp.domain)?, inst),
                     data,
                 });
             }
             let mut write_ports = Vec::new();
             for wp in &mem.write_ports {
+                let enable = self.on_tick(Some(check(wp.enable)?), domain_of(wp.domain)?, inst);
                 write_ports.push(FlatWritePort {
                     addr: check(wp.addr)?,
                     data: check(wp.data)?,
-                    enable: check(wp.enable)?,
+                    enable: enable.expect("a write port has an enable"),
                 });
             }
             self.mems.push(FlatMem {
@@ -288,8 +363,28 @@ impl<'d> Flat<'d> {
                     _ => inputs.push(None),
                 }
             }
+            let child_domains = inst
+                .domains
+                .iter()
+                .map(|&d| domain_of(d))
+                .collect::<Result<Vec<u32>, SimError>>()?;
+            if child_domains.len() != child.domains.len() {
+                return Err(SimError::BadDesign(format!(
+                    "instance `{}` connects {} clock domains of {}",
+                    inst.name,
+                    child_domains.len(),
+                    child.domains.len()
+                )));
+            }
             scope.push(inst.name.clone());
-            let ports = self.inline(design, inst.module, &inputs, scope, depth + 1)?;
+            let ports = self.inline(
+                design,
+                inst.module,
+                &inputs,
+                &child_domains,
+                scope,
+                depth + 1,
+            )?;
             scope.pop();
             child_ports.push(ports);
         }
@@ -369,6 +464,7 @@ impl<'d> Flat<'d> {
                 name: scoped(scope, &c.name),
                 cond: check(c.cond)?,
                 loc: c.loc,
+                domain: domain_of(c.domain)?,
             });
         }
         // Names: ports, then registers, then wires.

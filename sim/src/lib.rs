@@ -80,4 +80,4 @@ mod wide;
 pub use activity::Evaluation;
 pub use error::SimError;
 pub use reference::Reference;
-pub use testbench::{InputId, SignalId, Simulator};
+pub use testbench::{InputId, SignalId, Simulator, DEFAULT_PERIOD_PS};

@@ -170,7 +170,15 @@ pub struct Reference<'d> {
 
 impl<'d> Reference<'d> {
     /// A reference simulation of `design`'s top module, inputs and state at zero.
+    ///
+    /// # Panics
+    /// When a module has more than one clock domain: the reference models one clock, and
+    /// multi-clock designs are checked against models of their own (`sim/tests/domains.rs`).
     pub fn new(design: &'d Design) -> Self {
+        assert!(
+            design.modules.iter().all(|m| m.domains.len() == 1),
+            "the reference interpreter models one clock domain"
+        );
         let top = design.top_module();
         let inputs = top
             .inputs()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use hardwire_hdl::ir::{CheckKind, Design, Type};
+use hardwire_hdl::ir::{CheckKind, Design, Reset, ResetKind, Type};
 use hardwire_hdl::{Bits, Loc};
 
 use crate::access::in_bounds;
@@ -86,7 +86,14 @@ pub struct Simulator {
     obs: Code,
     side: Side,
     edge: Edge,
-    resets: Vec<(Slot, Slot, u32)>,
+    /// The top module's clock domains.
+    clocks: Vec<Clock>,
+    /// Whether some domain resets asynchronously.
+    any_async: bool,
+    /// Picoseconds at the last edge.
+    time_ps: u64,
+    /// The domains whose clocks rose at the last edge, one bit each.
+    rose: u64,
     mems: Vec<MemStore>,
     mem_layouts: Vec<MemLayout>,
     mem_names: HashMap<String, usize>,
@@ -114,6 +121,33 @@ struct SimCheck {
     slot: Slot,
     /// For a cover: the edges it held on.
     hits: u64,
+    /// The domain whose edges sample it.
+    domain: usize,
+}
+
+/// A clock domain of the top module at run time.
+#[derive(Debug)]
+struct Clock {
+    name: String,
+    reset: Reset,
+    /// Its reset input.
+    rst: Option<Slot>,
+    /// With several clocks: the input that enables the domain's registers on its edges.
+    tick: Option<Slot>,
+    /// `(q, reset value, words)` of its registers with a reset.
+    resets: Vec<(Slot, Slot, u32)>,
+    period_ps: u64,
+    next_edge_ps: u64,
+}
+
+/// The period every clock has until [`Simulator::set_period`] says otherwise: 10 ns.
+pub const DEFAULT_PERIOD_PS: u64 = 10_000;
+
+impl Clock {
+    fn in_reset(&self, state: &[u64]) -> bool {
+        self.rst
+            .is_some_and(|r| (state[r as usize] & 1 != 0) != self.reset.active_low)
+    }
 }
 
 impl std::fmt::Debug for Simulator {
@@ -228,6 +262,7 @@ impl Simulator {
                 loc: c.loc,
                 slot: prog.slot_of[c.cond as usize].expect("checks are live"),
                 hits: 0,
+                domain: c.domain as usize,
             })
             .collect();
         // The contents move to the stores; the layouts keep the shape.
@@ -240,6 +275,22 @@ impl Simulator {
                 data: std::mem::take(&mut m.init),
             })
             .collect();
+        let slot = |n: Option<u32>| n.and_then(|n| prog.slot_of[n as usize]);
+        let clocks: Vec<Clock> = flat
+            .domains
+            .iter()
+            .zip(std::mem::take(&mut prog.resets))
+            .map(|(d, resets)| Clock {
+                name: d.name.clone(),
+                reset: d.reset,
+                rst: slot(d.rst),
+                tick: slot(d.tick),
+                resets,
+                period_ps: DEFAULT_PERIOD_PS,
+                next_edge_ps: DEFAULT_PERIOD_PS,
+            })
+            .collect();
+        let rst = clocks.first().and_then(|c| c.rst);
         let mem_names = prog
             .mems
             .iter()
@@ -254,12 +305,17 @@ impl Simulator {
             obs: Code::new(prog.obs),
             side: prog.side,
             edge,
-            resets: prog.resets,
+            any_async: clocks
+                .iter()
+                .any(|c| c.reset.kind == ResetKind::Async && c.rst.is_some()),
+            clocks,
+            time_ps: 0,
+            rose: 0,
             mems,
             mem_layouts: prog.mems,
             mem_names,
             names,
-            rst: prog.rst,
+            rst,
             dirty: true,
             obs_dirty: true,
             cycle: 0,
@@ -310,6 +366,9 @@ impl Simulator {
     #[inline]
     fn settle_core(&mut self) {
         if self.dirty {
+            if self.any_async {
+                self.hold_async_resets();
+            }
             if self.activity.tracking() {
                 run_active(&self.comb, &self.side, &mut self.state, &mut self.activity);
             } else {
@@ -350,9 +409,12 @@ impl Simulator {
 
     /// One rising clock edge: settle, record the waveform if tracing, sample the design's
     /// checks (out of reset), then commit every register and memory port (and the reset
-    /// values while `rst` is high).
+    /// values while `rst` is high). With several clock domains, the next edge in time: the
+    /// domains whose clocks rise then commit, the others hold.
     #[inline]
     pub fn step(&mut self) {
+        let ticking = self.advance_clocks();
+        self.rose = ticking;
         if self.vcd.is_some() {
             self.settle();
             self.dump_vcd();
@@ -360,7 +422,7 @@ impl Simulator {
             self.settle_core();
         }
         if !self.checks.is_empty() {
-            self.sample_checks();
+            self.sample_checks(ticking);
         }
         let (edge, st, mems, act) = (
             &self.edge,
@@ -373,10 +435,15 @@ impl Simulator {
         } else {
             run_edge::<false>(edge, st, mems, act);
         }
-        if let Some(rst) = self.rst {
-            if self.state[rst as usize] != 0 {
+        for (i, c) in self.clocks.iter().enumerate() {
+            let now = match c.reset.kind {
+                ResetKind::None => false,
+                ResetKind::Sync => ticking & (1 << i) != 0,
+                ResetKind::Async => true,
+            };
+            if now && c.in_reset(&self.state) {
                 self.activity.wake_all();
-                for &(q, r, n) in &self.resets {
+                for &(q, r, n) in &c.resets {
                     let (q, r, n) = (q as usize, r as usize, n as usize);
                     self.state.copy_within(r..r + n, q);
                 }
@@ -387,12 +454,102 @@ impl Simulator {
         self.touch();
     }
 
-    fn sample_checks(&mut self) {
-        if self.rst.is_some_and(|r| self.state[r as usize] & 1 != 0) {
-            return;
+    /// Moves time to the next rising edge and returns the domains whose clocks rise then,
+    /// one bit each, after setting their tick inputs.
+    #[inline]
+    fn advance_clocks(&mut self) -> u64 {
+        if let [c] = self.clocks.as_mut_slice() {
+            self.time_ps = c.next_edge_ps;
+            c.next_edge_ps += c.period_ps;
+            return 1;
         }
+        let live = |c: &Clock| c.tick.is_some();
+        let Some(t) = self
+            .clocks
+            .iter()
+            .filter(|c| live(c))
+            .map(|c| c.next_edge_ps)
+            .min()
+        else {
+            return 0;
+        };
+        self.time_ps = t;
+        let mut ticking = 0;
+        for i in 0..self.clocks.len() {
+            let c = &mut self.clocks[i];
+            let Some(tick) = c.tick else { continue };
+            let rises = c.next_edge_ps == t;
+            if rises {
+                ticking |= 1 << i;
+                c.next_edge_ps += c.period_ps;
+            }
+            if self.state[tick as usize] != u64::from(rises) {
+                self.state[tick as usize] = u64::from(rises);
+                self.poked(tick as usize, 1);
+            }
+        }
+        ticking
+    }
+
+    /// Registers of a domain with an asynchronous reset take their reset values as soon as
+    /// it is asserted, before anything reads them.
+    fn hold_async_resets(&mut self) {
+        for c in &self.clocks {
+            if c.reset.kind == ResetKind::Async && c.in_reset(&self.state) {
+                for &(q, r, n) in &c.resets {
+                    let (q, r, n) = (q as usize, r as usize, n as usize);
+                    self.state.copy_within(r..r + n, q);
+                }
+                self.activity.wake_all();
+            }
+        }
+    }
+
+    /// Sets the period of the clock of domain `name` (`sync` for the default one), from the
+    /// next edge on; every clock starts at [`DEFAULT_PERIOD_PS`], its first edge one period
+    /// after time 0.
+    pub fn set_period(&mut self, name: &str, period_ps: u64) -> Result<(), SimError> {
+        let now = self.time_ps;
+        let Some(c) = self.clocks.iter_mut().find(|c| c.name == name) else {
+            return Err(SimError::UnknownSignal(format!("clock domain `{name}`")));
+        };
+        if period_ps == 0 {
+            return Err(SimError::BadDesign(format!(
+                "the clock of domain `{name}` needs a period above 0 ps"
+            )));
+        }
+        c.period_ps = period_ps;
+        c.next_edge_ps = c.next_edge_ps.min(now + period_ps);
+        Ok(())
+    }
+
+    /// The time of the last edge, in picoseconds.
+    pub fn time_ps(&self) -> u64 {
+        self.time_ps
+    }
+
+    /// The domains whose clocks rose at the last edge.
+    pub fn rose(&self) -> Vec<&str> {
+        self.clocks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.rose & (1 << i) != 0)
+            .map(|(_, c)| c.name.as_str())
+            .collect()
+    }
+
+    /// The clock domains of the top module, by name.
+    pub fn domains(&self) -> Vec<String> {
+        self.clocks.iter().map(|c| c.name.clone()).collect()
+    }
+
+    fn sample_checks(&mut self, ticking: u64) {
+        let (clocks, state) = (&self.clocks, &self.state);
         for c in &mut self.checks {
-            let holds = self.state[c.slot as usize] & 1 != 0;
+            if ticking & (1 << c.domain) == 0 || clocks[c.domain].in_reset(state) {
+                continue;
+            }
+            let holds = state[c.slot as usize] & 1 != 0;
             match c.kind {
                 CheckKind::Cover => c.hits += u64::from(holds),
                 CheckKind::Assert | CheckKind::Assume if !holds && self.failed.is_none() => {
@@ -456,14 +613,26 @@ impl Simulator {
         }
     }
 
-    /// Holds `rst` high for `cycles` edges, then low.
+    /// Holds `rst` (and every other domain's reset) asserted for `cycles` edges, then
+    /// releases it.
     pub fn reset(&mut self, cycles: u64) -> Result<(), SimError> {
-        let rst = self.rst.ok_or(SimError::NotClocked)?;
-        self.state[rst as usize] = 1;
-        self.poked(rst as usize, 1);
-        self.run(cycles);
-        self.state[rst as usize] = 0;
-        self.poked(rst as usize, 1);
+        let resets: Vec<(Slot, bool)> = self
+            .clocks
+            .iter()
+            .filter_map(|c| Some((c.rst?, c.reset.active_low)))
+            .collect();
+        if resets.is_empty() {
+            return Err(SimError::NotClocked);
+        }
+        for asserted in [true, false] {
+            for &(rst, low) in &resets {
+                self.state[rst as usize] = u64::from(asserted != low);
+                self.poked(rst as usize, 1);
+            }
+            if asserted {
+                self.run(cycles);
+            }
+        }
         Ok(())
     }
 

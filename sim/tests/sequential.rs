@@ -104,6 +104,7 @@ fn design() -> Design {
         .push(hardwire_hdl::ir::ReadPort {
             addr: chase_rd,
             enable: None,
+            domain: hardwire_hdl::ir::DomainId::SYNC,
         });
     let chase_wa = p.slice(b, 0, 3);
     let chase_we = p.slice(b, 6, 1);

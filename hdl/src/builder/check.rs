@@ -68,13 +68,13 @@ impl<'e> ModuleBuilder<'e> {
                 self.push(NodeKind::Binary(BinaryOp::And, s, cond.id), Type::BOOL, loc)
             }
         };
-        let mut d = self.data.borrow_mut();
-        d.module.checks.push(Check {
+        let domain = self.use_domain();
+        self.data.borrow_mut().module.checks.push(Check {
             kind,
             name: name.to_string(),
+            domain,
             cond,
             loc,
         });
-        d.module.clocked = true;
     }
 }

@@ -96,6 +96,7 @@ impl Elaborator {
         self.in_progress.borrow_mut().push(name.clone());
         let mb = ModuleBuilder::new(self, name);
         build(&mb);
+        mb.connect_pending_domains();
         let module = finish(mb.data.into_inner(), self);
         self.in_progress.borrow_mut().pop();
         let mut modules = self.modules.borrow_mut();
@@ -148,6 +149,7 @@ impl Elaborator {
             instances: Vec::new(),
             checks: Vec::new(),
             clocked: m.clocked,
+            domains: m.domains.clone(),
         };
         Some((id, interface))
     }

@@ -3,7 +3,9 @@
 use super::elaborate::Block;
 use super::module::{ModuleBuilder, Signal};
 use crate::diagnostic::{Code, Loc};
-use crate::ir::{Direction, InstId, Instance as IrInstance, NodeKind, Port, Type};
+use crate::ir::{
+    Direction, Domain, DomainId, InstId, Instance as IrInstance, NodeKind, Port, Type,
+};
 
 /// An instance being connected: drive each input with [`Instance::input`], read outputs
 /// with [`Instance::output`]. Every input must be connected.
@@ -28,30 +30,98 @@ impl<'e> ModuleBuilder<'e> {
         self.claim_name(name, "an instance", loc);
         let child = self.elab.elaborate_child(block, loc);
         let failed = child.is_none();
-        let (module_id, module_name, ports, clocked) = match child {
-            Some((id, m)) => (id, m.name, m.ports, m.clocked),
+        let (module_id, module_name, ports, clocked, domains) = match child {
+            Some((id, m)) => (id, m.name, m.ports, m.clocked, m.domains),
             None => (
                 crate::ir::ModuleId(u32::MAX),
                 block.name(),
                 Vec::new(),
                 false,
+                vec![crate::ir::Domain::sync()],
             ),
         };
-        let mut d = self.data.borrow_mut();
-        let id = InstId(d.module.instances.len() as u32);
-        d.module.instances.push(IrInstance {
+        let id = InstId(self.data.borrow().module.instances.len() as u32);
+        self.data.borrow_mut().module.instances.push(IrInstance {
             name: name.to_string(),
             module: module_id,
             connections: vec![None; ports.len()],
+            domains: vec![DomainId::SYNC; domains.len()],
             loc,
         });
-        d.module.clocked |= clocked;
+        let map = self.connect_domains(id, &domains, clocked, loc);
+        self.data.borrow_mut().module.instances[id.0 as usize].domains = map;
         Instance {
             m: self,
             id,
             module_name,
             ports,
             failed,
+        }
+    }
+}
+
+impl ModuleBuilder<'_> {
+    /// The parent domain of each of a child's domains: its default one to the domain being
+    /// built in; every other is connected by [`Instance::domain`], or at the end to the
+    /// parent's domain of the same name (declared then, as inputs, if the parent has none).
+    fn connect_domains(
+        &self,
+        id: InstId,
+        child: &[crate::ir::Domain],
+        clocked: bool,
+        loc: Loc,
+    ) -> Vec<DomainId> {
+        let mut map = vec![DomainId::SYNC; child.len()];
+        if clocked {
+            map[0] = self.use_domain();
+            self.check_reset(id, &child[0], map[0], loc);
+        }
+        let mut d = self.data.borrow_mut();
+        for (i, domain) in child.iter().enumerate().skip(1) {
+            d.pending_domains.push((id, i, domain.clone(), loc));
+        }
+        map
+    }
+
+    /// Connects what no [`Instance::domain`] did, by name.
+    pub(super) fn connect_pending_domains(&self) {
+        let pending = std::mem::take(&mut self.data.borrow_mut().pending_domains);
+        for (inst, i, domain, loc) in pending {
+            let parent = match self.find_domain(&domain.name) {
+                Some(p) => p,
+                None => self.add_domain(domain.clone(), loc),
+            };
+            self.bind_domain(inst, i, &domain, parent, loc);
+        }
+    }
+
+    fn bind_domain(&self, inst: InstId, i: usize, child: &Domain, parent: DomainId, loc: Loc) {
+        self.check_reset(inst, child, parent, loc);
+        self.data.borrow_mut().module.instances[inst.0 as usize].domains[i] = parent;
+    }
+
+    fn check_reset(&self, inst: InstId, child: &Domain, parent: DomainId, loc: Loc) {
+        let (theirs, parent_name, instance) = {
+            let d = self.data.borrow();
+            let p = &d.module.domains[parent.0 as usize];
+            let name = d
+                .module
+                .instances
+                .get(inst.0 as usize)
+                .map(|i| i.name.clone());
+            (p.reset, p.name.clone(), name.unwrap_or_default())
+        };
+        if theirs != child.reset {
+            self.error(
+                Code::BadParameter,
+                loc,
+                format!(
+                    "instance `{instance}`'s clock domain `{}` has reset {:?} but the domain \
+                     `{parent_name}` clocking it here has {:?}; registers cannot change how \
+                     they reset",
+                    child.name, child.reset, theirs
+                ),
+            );
         }
     }
 }
@@ -98,6 +168,45 @@ impl<'a> Instance<'a> {
         self.m.data.borrow().module.instances[self.id.0 as usize]
             .name
             .clone()
+    }
+
+    /// Clocks the child's domain `name` by `domain` of this module (its default domain is
+    /// `sync`; others otherwise follow the domain of their name here).
+    #[track_caller]
+    pub fn domain(&self, name: &str, domain: super::ClockDomain) -> &Self {
+        let loc = Loc::caller();
+        let mut d = self.m.data.borrow_mut();
+        let found = d
+            .pending_domains
+            .iter()
+            .position(|p| p.0 == self.id && p.2.name == name);
+        match found {
+            Some(k) => {
+                let (inst, i, child, _) = d.pending_domains.remove(k);
+                drop(d);
+                self.m.bind_domain(inst, i, &child, domain.id, loc);
+            }
+            None if name == "sync" && !self.failed => {
+                drop(d);
+                self.m
+                    .bind_domain(self.id, 0, &Domain::sync(), domain.id, loc);
+            }
+            None => {
+                drop(d);
+                if !self.failed {
+                    self.m.error(
+                        Code::UnknownPort,
+                        loc,
+                        format!(
+                            "`{}` has no clock domain `{name}` left to connect (each is \
+                             connected once)",
+                            self.module_name
+                        ),
+                    );
+                }
+            }
+        }
+        self
     }
 
     /// The type of the child's port `port`, if it has one: for a parent that adapts to its

@@ -40,7 +40,6 @@ impl<'e> ModuleBuilder<'e> {
             style: MemStyle::Auto,
             loc,
         });
-        d.module.clocked = true;
         Memory { m: self, id }
     }
 }
@@ -130,10 +129,12 @@ impl<'a> Memory<'a> {
 
     fn read_at(&self, addr: Signal<'a>, enable: Option<crate::ir::NodeId>, loc: Loc) -> Signal<'a> {
         self.check_addr(addr, loc);
+        let domain = self.m.use_domain();
         let (port, ty) = self.with(|m| {
             m.read_ports.push(ReadPort {
                 addr: addr.id,
                 enable,
+                domain,
             });
             (m.read_ports.len() as u32 - 1, m.ty)
         });
@@ -161,11 +162,13 @@ impl<'a> Memory<'a> {
             return;
         }
         let enable = self.m.guarded(Some(enable.id), loc).unwrap_or(enable.id);
+        let domain = self.m.use_domain();
         self.with(|m| {
             m.write_ports.push(WritePort {
                 addr: addr.id,
                 data: data.id,
                 enable,
+                domain,
             })
         });
     }

@@ -20,6 +20,7 @@
 
 mod check;
 mod counter;
+mod domain;
 mod elaborate;
 mod fsm;
 mod instance;
@@ -32,6 +33,7 @@ mod stream;
 mod when;
 
 pub use counter::Counter;
+pub use domain::ClockDomain;
 pub use elaborate::Block;
 pub use fsm::{Fsm, States};
 pub use instance::Instance;

@@ -34,6 +34,11 @@ pub(super) struct ModuleData {
     /// The conditions of the `when` scopes being built, innermost last, each already
     /// combined with the ones around it.
     pub scope: Vec<NodeId>,
+    /// The domains of the `in_domain` calls being built, innermost last.
+    pub domains: Vec<crate::ir::DomainId>,
+    /// Instance domains not yet connected: `(instance, child domain index, the child's
+    /// domain, where)`. At the end each goes to the parent's domain of its name.
+    pub pending_domains: Vec<(crate::ir::InstId, usize, crate::ir::Domain, Loc)>,
     /// Misuse found so far.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -211,6 +216,8 @@ impl<'e> ModuleBuilder<'e> {
                 wire_assigns: BTreeMap::new(),
                 reg_assigns: Vec::new(),
                 scope: Vec::new(),
+                domains: Vec::new(),
+                pending_domains: Vec::new(),
                 diagnostics: Vec::new(),
             }),
         }

@@ -25,6 +25,7 @@ impl<'e> ModuleBuilder<'e> {
     pub(super) fn reg_at(&self, name: &str, ty: Type, loc: Loc) -> Reg<'_> {
         self.claim_name(name, "a register", loc);
         let ty = self.check_width(&format!("register `{name}`"), ty, loc);
+        let domain = self.use_domain();
         let id = {
             let mut d = self.data.borrow_mut();
             let id = RegId(d.module.regs.len() as u32);
@@ -34,10 +35,11 @@ impl<'e> ModuleBuilder<'e> {
                 reset: None,
                 next: None,
                 enable: None,
+                domain,
+                synchronizer: false,
                 labels: Vec::new(),
                 loc,
             });
-            d.module.clocked = true;
             id
         };
         let q = self.signal(NodeKind::RegQ(id), ty, loc);
@@ -77,6 +79,15 @@ impl<'a> Reg<'a> {
             return self;
         }
         self.m.data.borrow_mut().module.regs[self.id.0 as usize].reset = Some(value);
+        self
+    }
+
+    /// Marks the register as the first stage of a synchroniser: it samples a signal of
+    /// another clock domain on purpose, so the crossing check accepts it, and the Verilog
+    /// tells synthesis (`ASYNC_REG`) to place the stages together. Prefer
+    /// [`Synchronizer`](crate::primitives::Synchronizer), which is built this way.
+    pub fn synchronizer(self) -> Self {
+        self.m.data.borrow_mut().module.regs[self.id.0 as usize].synchronizer = true;
         self
     }
 

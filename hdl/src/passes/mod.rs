@@ -4,6 +4,7 @@
 //! [`Design::elaborate`] and can be run selectively with [`run`].
 
 mod check_comb_loops;
+mod check_crossings;
 mod check_drivers;
 mod check_widths;
 mod const_fold;
@@ -13,6 +14,7 @@ mod dead_logic;
 mod strip_checks;
 
 pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
+pub use check_crossings::CheckCrossings;
 pub use check_drivers::CheckDrivers;
 pub use check_widths::CheckWidths;
 pub use const_fold::ConstFold;
@@ -40,6 +42,7 @@ pub fn checks() -> Vec<Box<dyn Pass>> {
         Box::new(CheckWidths),
         Box::new(CheckDrivers),
         Box::new(CheckCombLoops),
+        Box::new(CheckCrossings),
     ]
 }
 

@@ -1,21 +1,26 @@
 //! A small library of primitives built with the DSL: arithmetic, the seed of the
-//! transformer's fixed-weight multiplier arrays, and valid/ready streams. Each is a
+//! transformer's fixed-weight multiplier arrays, valid/ready streams, and clock domain
+//! crossings. Each is a
 //! [`Block`](crate::Block) whose doc comment states its latency and throughput.
 //!
 //! Vectors travel as flat buses: element `i` of an `n`-element bus of `w`-bit values is bits
 //! `i*w .. i*w + w`.
 
 mod adder_tree;
+mod async_fifo;
 mod const_mul;
 mod dot_product;
 mod mac;
 mod stream;
+mod synchronizer;
 
 pub use adder_tree::AdderTree;
+pub use async_fifo::AsyncFifo;
 pub use const_mul::ConstMul;
 pub use dot_product::FixedWeightDot;
 pub use mac::Mac;
 pub use stream::{stream_contract, End, StreamFifo};
+pub use synchronizer::Synchronizer;
 
 use crate::builder::Signal;
 use crate::ir::Type;

@@ -29,8 +29,15 @@ pub enum Item {
     Comment(String),
     /// `wire [w-1:0] name;`
     Wire { name: String, width: u32 },
-    /// `reg [w-1:0] name;`
-    Reg { name: String, width: u32 },
+    /// `(* attr *) reg [w-1:0] name = init;`
+    Reg {
+        name: String,
+        width: u32,
+        /// A synthesis attribute, `(key, value)`.
+        attribute: Option<(String, String)>,
+        /// The power-up value (for a domain without reset).
+        init: Option<Expr>,
+    },
     /// `(* attr *) reg [w-1:0] name [0:depth-1];` with an optional `$readmemh` file.
     Memory {
         name: String,
@@ -41,12 +48,21 @@ pub enum Item {
     },
     /// `assign lhs = rhs;`
     Assign { lhs: String, rhs: Expr },
-    /// `always @(posedge clk) ...`
-    AlwaysPosedge { clock: String, body: Vec<Stmt> },
-    /// Properties for yosys' formal front end, inside `` `ifdef FORMAL ``: reset is assumed
-    /// on the first cycle, and each `(keyword, label, condition)` is checked on every rising
-    /// edge of `clk` while `rst` is low.
+    /// `always @(posedge clock)`, or `always @(posedge clock or posedge/negedge reset)` for
+    /// an asynchronous reset.
+    AlwaysPosedge {
+        clock: String,
+        /// An asynchronous reset: its input and whether it is asserted low.
+        async_reset: Option<(String, bool)>,
+        body: Vec<Stmt>,
+    },
+    /// Properties for yosys' formal front end, inside `` `ifdef FORMAL ``: reset (its input
+    /// and whether it is asserted low) is assumed on the first cycle, and each `(keyword,
+    /// label, condition)` is checked on every rising edge of `clock` while reset is not
+    /// asserted.
     Formal {
+        clock: String,
+        reset: Option<(String, bool)>,
         checks: Vec<(&'static str, String, Expr)>,
     },
     /// `module name (.port(expr), ...);`

@@ -6,7 +6,10 @@ use super::ast::{Expr, Item, Stmt, VModule, VPort};
 use super::{print, Verilog};
 use crate::bits::Bits;
 use crate::eval;
-use crate::ir::{BinaryOp, Design, Direction, MemStyle, Module, NodeId, NodeKind, Type, UnaryOp};
+use crate::ir::{
+    BinaryOp, Design, Direction, DomainId, MemStyle, Module, NodeId, NodeKind, ResetKind, Type,
+    UnaryOp,
+};
 
 pub(super) fn design(design: &Design) -> Verilog {
     let mut files = Vec::new();
@@ -48,7 +51,8 @@ struct Lower<'d> {
     whole: Vec<bool>,
     /// Per node: the bits read when only some are.
     partial: Vec<Option<Vec<bool>>>,
-    rst_used: bool,
+    /// The reset inputs something reads.
+    resets_used: HashSet<String>,
     /// Nets made only to connect instance outputs nobody reads.
     unread: Vec<(String, u32)>,
     /// The first node reading each instance output and memory read port.
@@ -58,6 +62,10 @@ struct Lower<'d> {
 impl<'d> Lower<'d> {
     fn new(design: &'d Design, m: &'d Module) -> Self {
         let mut taken: HashSet<String> = ["clk", "rst"].iter().map(|s| s.to_string()).collect();
+        for d in m.domain_inputs() {
+            taken.insert(m.clock_port(d));
+            taken.extend(m.reset_port(d));
+        }
         taken.extend(m.ports.iter().map(|p| p.name.clone()));
         taken.extend(m.regs.iter().map(|r| r.name.clone()));
         taken.extend(m.mems.iter().map(|r| r.name.clone()));
@@ -84,7 +92,7 @@ impl<'d> Lower<'d> {
             taken,
             whole: vec![false; n],
             partial: vec![None; n],
-            rst_used: false,
+            resets_used: HashSet::new(),
             unread: Vec::new(),
             port_nodes,
         }
@@ -302,7 +310,24 @@ impl<'d> Lower<'d> {
             let width = n.ty.width;
             match &n.kind {
                 NodeKind::Input(_) | NodeKind::Const(_) | NodeKind::Cast(_) => {}
-                NodeKind::RegQ(_) | NodeKind::MemRead(..) => decls.push(Item::Reg { name, width }),
+                NodeKind::RegQ(r) => {
+                    let reg = &m.regs[r.0 as usize];
+                    let no_reset = m.domain(reg.domain).reset.kind == ResetKind::None;
+                    decls.push(Item::Reg {
+                        name,
+                        width,
+                        attribute: reg
+                            .synchronizer
+                            .then(|| ("ASYNC_REG".to_string(), "TRUE".to_string())),
+                        init: reg.reset.as_ref().filter(|_| no_reset).map(literal),
+                    })
+                }
+                NodeKind::MemRead(..) => decls.push(Item::Reg {
+                    name,
+                    width,
+                    attribute: None,
+                    init: None,
+                }),
                 NodeKind::InstOut(..) => decls.push(Item::Wire { name, width }),
                 NodeKind::Wire { .. } => {
                     if !m.ports.iter().any(|p| p.node == id) {
@@ -348,20 +373,33 @@ impl<'d> Lower<'d> {
                     .collect();
                 always.push(Item::Comment(format!("{}: {}", r.name, states.join(", "))));
             }
-            if let Some(reset) = &r.reset {
-                self.rst_used = true;
+            let mut async_reset = None;
+            let reset = r
+                .reset
+                .as_ref()
+                .and_then(|v| Some((v, self.reset_of(r.domain)?)));
+            if let Some((reset, (rst, low, kind))) = reset {
                 let then = vec![Stmt::NonBlocking {
                     lhs,
                     rhs: literal(reset),
                 }];
+                let asserted = Expr::ident(&rst);
                 body = vec![Stmt::If {
-                    cond: Expr::ident("rst"),
+                    cond: if low {
+                        Expr::Unary("!", Box::new(asserted))
+                    } else {
+                        asserted
+                    },
                     then,
                     otherwise: body,
                 }];
+                if kind == ResetKind::Async {
+                    async_reset = Some((rst, low));
+                }
             }
             always.push(Item::AlwaysPosedge {
-                clock: "clk".into(),
+                clock: m.clock_port(r.domain),
+                async_reset,
                 body,
             });
         }
@@ -405,7 +443,8 @@ impl<'d> Lower<'d> {
                     rhs: self.op(w.data),
                 };
                 always.push(Item::AlwaysPosedge {
-                    clock: "clk".into(),
+                    clock: m.clock_port(w.domain),
+                    async_reset: None,
                     body: vec![Stmt::If {
                         cond,
                         then: vec![store],
@@ -442,7 +481,8 @@ impl<'d> Lower<'d> {
                     None => vec![load],
                 };
                 always.push(Item::AlwaysPosedge {
-                    clock: "clk".into(),
+                    clock: m.clock_port(rp.domain),
+                    async_reset: None,
                     body,
                 });
             }
@@ -451,10 +491,13 @@ impl<'d> Lower<'d> {
         for (inst_id, inst) in m.instances.iter().enumerate() {
             let child = self.design.module(inst.module);
             let mut connections = Vec::new();
-            if child.clocked {
-                connections.push(("clk".to_string(), Expr::ident("clk")));
-                connections.push(("rst".to_string(), Expr::ident("rst")));
-                self.rst_used = true;
+            for d in child.domain_inputs() {
+                let ours = inst.domains[d.0 as usize];
+                connections.push((child.clock_port(d), Expr::ident(m.clock_port(ours))));
+                if let (Some(theirs), Some(rst)) = (child.reset_port(d), m.reset_port(ours)) {
+                    self.resets_used.insert(rst.clone());
+                    connections.push((theirs, Expr::ident(&rst)));
+                }
             }
             for (pi, (port, conn)) in child.ports.iter().zip(&inst.connections).enumerate() {
                 let e = match (port.dir, conn) {
@@ -490,14 +533,25 @@ impl<'d> Lower<'d> {
         }
 
         // Outside formal tools the checks' conditions are unread: the sink below takes them.
-        let checks: Vec<(&'static str, String, Expr)> = m
-            .checks
-            .iter()
-            .map(|c| (c.kind.keyword(), c.name.clone(), self.op(c.cond)))
-            .collect();
-        let formal_only: Vec<Expr> = checks.iter().map(|c| c.2.clone()).collect();
-        if !checks.is_empty() {
-            always.push(Item::Formal { checks });
+        let mut formal_only = Vec::new();
+        for d in (0..m.domains.len() as u32).map(DomainId) {
+            let checks: Vec<(&'static str, String, Expr)> = m
+                .checks
+                .iter()
+                .filter(|c| c.domain == d)
+                .map(|c| (c.kind.keyword(), c.name.clone(), self.op(c.cond)))
+                .collect();
+            formal_only.extend(checks.iter().map(|c| c.2.clone()));
+            if !checks.is_empty() {
+                always.push(Item::Formal {
+                    clock: m.clock_port(d),
+                    // Read only under `FORMAL`: outside it the reset stays in the sink.
+                    reset: m
+                        .reset_port(d)
+                        .map(|rst| (rst, m.domain(d).reset.active_low)),
+                    checks,
+                });
+            }
         }
 
         let mut items = decls;
@@ -516,17 +570,14 @@ impl<'d> Lower<'d> {
         items.extend(instances);
 
         let mut ports = Vec::new();
-        if m.clocked {
-            ports.push(VPort {
-                input: true,
-                width: 1,
-                name: "clk".into(),
-            });
-            ports.push(VPort {
-                input: true,
-                width: 1,
-                name: "rst".into(),
-            });
+        for d in m.domain_inputs() {
+            for name in std::iter::once(m.clock_port(d)).chain(m.reset_port(d)) {
+                ports.push(VPort {
+                    input: true,
+                    width: 1,
+                    name,
+                });
+            }
         }
         ports.extend(m.ports.iter().map(|p| VPort {
             input: p.dir == Direction::Input,
@@ -545,6 +596,14 @@ impl<'d> Lower<'d> {
 }
 
 impl Lower<'_> {
+    /// A domain's reset input, its polarity (asserted low) and kind, marked as read.
+    fn reset_of(&mut self, d: DomainId) -> Option<(String, bool, ResetKind)> {
+        let rst = self.m.reset_port(d)?;
+        self.resets_used.insert(rst.clone());
+        let reset = self.m.domain(d).reset;
+        Some((rst, reset.active_low, reset.kind))
+    }
+
     /// `addr < depth`, when the address can reach past the memory.
     fn in_range(&mut self, addr: NodeId, depth: u32) -> Option<Expr> {
         let width = self.ty(addr).width;
@@ -559,8 +618,12 @@ impl Lower<'_> {
     /// net whose name says why (Verilator ignores nets matching `*unused*`).
     fn unused_sink(&self, formal_only: Vec<Expr>) -> Option<Expr> {
         let mut parts = formal_only;
-        if self.m.clocked && !self.rst_used {
-            parts.push(Expr::ident("rst"));
+        for d in self.m.domain_inputs() {
+            if let Some(rst) = self.m.reset_port(d) {
+                if !self.resets_used.contains(&rst) {
+                    parts.push(Expr::ident(&rst));
+                }
+            }
         }
         for (i, n) in self.m.nodes.iter().enumerate() {
             let Name::Net(name) = &self.names[i] else {

@@ -41,8 +41,23 @@ fn print_item(s: &mut String, item: &Item) {
         Item::Wire { name, width } => {
             let _ = writeln!(s, "    wire {}{name};", range(*width));
         }
-        Item::Reg { name, width } => {
-            let _ = writeln!(s, "    reg {}{name};", range(*width));
+        Item::Reg {
+            name,
+            width,
+            attribute,
+            init,
+        } => {
+            if let Some((k, v)) = attribute {
+                let _ = writeln!(s, "    (* {k} = \"{v}\" *)");
+            }
+            match init {
+                Some(v) => {
+                    let _ = writeln!(s, "    reg {}{name} = {};", range(*width), expr(v));
+                }
+                None => {
+                    let _ = writeln!(s, "    reg {}{name};", range(*width));
+                }
+            }
         }
         Item::Memory {
             name,
@@ -62,22 +77,49 @@ fn print_item(s: &mut String, item: &Item) {
         Item::Assign { lhs, rhs } => {
             let _ = writeln!(s, "    assign {lhs} = {};", expr(rhs));
         }
-        Item::AlwaysPosedge { clock, body } => {
-            let _ = writeln!(s, "    always @(posedge {clock}) begin");
+        Item::AlwaysPosedge {
+            clock,
+            async_reset,
+            body,
+        } => {
+            let _ = match async_reset {
+                None => writeln!(s, "    always @(posedge {clock}) begin"),
+                Some((rst, low)) => {
+                    let edge = if *low { "negedge" } else { "posedge" };
+                    writeln!(s, "    always @(posedge {clock} or {edge} {rst}) begin")
+                }
+            };
             for st in body {
                 print_stmt(s, st, 2);
             }
             s.push_str("    end\n");
         }
-        Item::Formal { checks } => {
+        Item::Formal {
+            clock,
+            reset,
+            checks,
+        } => {
             s.push_str("`ifdef FORMAL\n");
-            s.push_str("    initial assume (rst);\n");
-            s.push_str("    always @(posedge clk) begin\n");
-            s.push_str("        if (!rst) begin\n");
-            for (keyword, label, cond) in checks {
-                let _ = writeln!(s, "            {label}: {keyword} ({});", expr(cond));
+            if let Some((r, low)) = reset {
+                let asserted = if *low { "!" } else { "" };
+                let _ = writeln!(s, "    initial assume ({asserted}{r});");
             }
-            s.push_str("        end\n    end\n`endif\n");
+            let _ = writeln!(s, "    always @(posedge {clock}) begin");
+            let indent = match reset {
+                Some((r, low)) => {
+                    let released = if *low { "" } else { "!" };
+                    let _ = writeln!(s, "        if ({released}{r}) begin");
+                    "            "
+                }
+                None => "        ",
+            };
+            for (keyword, label, cond) in checks {
+                let _ = writeln!(s, "{indent}{label}: {keyword} ({});", expr(cond));
+            }
+            if reset.is_some() {
+                s.push_str("        end\n");
+            }
+            s.push_str("    end\n`endif\n");
         }
         Item::Instance {
             module,

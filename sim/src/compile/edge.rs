@@ -67,14 +67,14 @@ impl Compiler<'_> {
     #[allow(clippy::type_complexity)]
     pub(super) fn edge(
         &mut self,
-    ) -> Result<(Vec<EdgeOp>, Vec<(Slot, Slot, u32)>, Vec<MemLayout>), SimError> {
+    ) -> Result<(Vec<EdgeOp>, Vec<Vec<(Slot, Slot, u32)>>, Vec<MemLayout>), SimError> {
         let flat = self.flat;
         let mut stage = Vec::new();
         let mut staged = HashMap::new();
         let mut reads = Vec::new();
         let mut regs = Vec::new();
         let mut writes = Vec::new();
-        let mut resets = Vec::new();
+        let mut resets = vec![Vec::new(); flat.domains.len()];
         let mut mems = Vec::new();
         // Every register's inputs, before any staging: (q, next, enable, words).
         let mut ins: Vec<(Slot, Slot, Slot, u32)> = Vec::new();
@@ -94,7 +94,7 @@ impl Compiler<'_> {
             ins.push((q, next, en, n));
             if let Some(r) = &reg.reset {
                 let r = self.alloc_const(&r.resize(w, false));
-                resets.push((q, r, n));
+                resets[reg.domain as usize].push((q, r, n));
             }
         }
         // A one-word register reading another one's output (a shift register, a pipeline

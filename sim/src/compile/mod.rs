@@ -55,13 +55,12 @@ pub(crate) struct Program {
     pub side: Side,
     /// The clock edge, in commit order.
     pub edge: Vec<EdgeOp>,
-    /// `(q, reset value slot, words)` for every register with a reset.
-    pub resets: Vec<(Slot, Slot, u32)>,
+    /// Per clock domain, `(q, reset value slot, words)` for every register with a reset.
+    pub resets: Vec<Vec<(Slot, Slot, u32)>>,
     pub mems: Vec<MemLayout>,
     /// The slot holding each flattened node's value (after alias resolution); `None` for
     /// dead nodes nobody reads.
     pub slot_of: Vec<Option<Slot>>,
-    pub rst: Option<Slot>,
 }
 
 /// The instance number given to logic that the clock edge's ports need (an extended
@@ -200,7 +199,6 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
     for (i, s) in slot_of.iter_mut().enumerate() {
         *s = c.slot_of[c.rep[i] as usize];
     }
-    let rst = flat.rst.and_then(|r| slot_of[r as usize]);
     Ok(Program {
         state: c.state,
         init: c.init,
@@ -212,7 +210,6 @@ pub(crate) fn compile(flat: &Flat) -> Result<Program, SimError> {
         resets,
         mems,
         slot_of,
-        rst,
     })
 }
 

@@ -137,6 +137,8 @@ impl Mb {
             reset: reset.map(|v| Bits::from_i128(v, ty.width)),
             next: None,
             enable: None,
+            domain: DomainId::SYNC,
+            synchronizer: false,
             labels: Vec::new(),
             loc: Loc::caller(),
         });
@@ -166,15 +168,22 @@ impl Mb {
     /// A read port; returns its data node.
     pub fn read_port(&mut self, mem: MemId, addr: NodeId, enable: Option<NodeId>) -> NodeId {
         let m = &mut self.m.mems[mem.0 as usize];
-        m.read_ports.push(ReadPort { addr, enable });
+        m.read_ports.push(ReadPort {
+            addr,
+            enable,
+            domain: DomainId::SYNC,
+        });
         let (p, ty) = (m.read_ports.len() as u32 - 1, m.ty);
         self.node(NodeKind::MemRead(mem, p), ty)
     }
 
     pub fn write_port(&mut self, mem: MemId, addr: NodeId, data: NodeId, enable: NodeId) {
-        self.m.mems[mem.0 as usize]
-            .write_ports
-            .push(WritePort { addr, data, enable });
+        self.m.mems[mem.0 as usize].write_ports.push(WritePort {
+            addr,
+            data,
+            enable,
+            domain: DomainId::SYNC,
+        });
     }
 
     /// An instance of `child` (a module already in `design`), with inputs connected by name.
@@ -196,6 +205,7 @@ impl Mb {
         self.m.instances.push(Instance {
             name: name.to_string(),
             module: child_id,
+            domains: vec![DomainId::SYNC; child.domains.len()],
             connections,
             loc: Loc::caller(),
         });
