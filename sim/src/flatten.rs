@@ -170,7 +170,8 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     let mut flat = Flat::default();
     let top = design.top_module();
     let mut port_inputs = Vec::new();
-    let several = top.domains.len() > 1;
+    // As `Schedule::several`: with one clock running, its domain needs no tick.
+    let several = top.domain_inputs().count() > 1;
     for (i, d) in top.domains.iter().enumerate() {
         let id = DomainId(i as u32);
         let rst = match top.reset_port(id) {

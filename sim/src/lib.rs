@@ -62,6 +62,7 @@
 
 mod access;
 mod activity;
+mod clocks;
 mod commit;
 mod compile;
 pub mod cosim;
@@ -78,6 +79,7 @@ pub mod vcd;
 mod wide;
 
 pub use activity::Evaluation;
+pub use clocks::DEFAULT_PERIOD_PS;
 pub use error::SimError;
 pub use reference::Reference;
-pub use testbench::{InputId, SignalId, Simulator, DEFAULT_PERIOD_PS};
+pub use testbench::{InputId, SignalId, Simulator};

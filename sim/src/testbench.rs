@@ -9,6 +9,7 @@ use hardwire_hdl::{Bits, Loc};
 
 use crate::access::in_bounds;
 use crate::activity::{Activity, Evaluation};
+use crate::clocks::Schedule;
 use crate::commit::{run_edge, Edge, MemStore};
 use crate::compile::{compile, MemLayout};
 use crate::error::SimError;
@@ -90,8 +91,8 @@ pub struct Simulator {
     clocks: Vec<Clock>,
     /// Whether some domain resets asynchronously.
     any_async: bool,
-    /// Picoseconds at the last edge.
-    time_ps: u64,
+    /// When each clock rises.
+    schedule: Schedule,
     /// The domains whose clocks rose at the last edge, one bit each.
     rose: u64,
     mems: Vec<MemStore>,
@@ -136,12 +137,7 @@ struct Clock {
     tick: Option<Slot>,
     /// `(q, reset value, words)` of its registers with a reset.
     resets: Vec<(Slot, Slot, u32)>,
-    period_ps: u64,
-    next_edge_ps: u64,
 }
-
-/// The period every clock has until [`Simulator::set_period`] says otherwise: 10 ns.
-pub const DEFAULT_PERIOD_PS: u64 = 10_000;
 
 impl Clock {
     fn in_reset(&self, state: &[u64]) -> bool {
@@ -286,8 +282,6 @@ impl Simulator {
                 rst: slot(d.rst),
                 tick: slot(d.tick),
                 resets,
-                period_ps: DEFAULT_PERIOD_PS,
-                next_edge_ps: DEFAULT_PERIOD_PS,
             })
             .collect();
         let rst = clocks.first().and_then(|c| c.rst);
@@ -309,7 +303,7 @@ impl Simulator {
                 .iter()
                 .any(|c| c.reset.kind == ResetKind::Async && c.rst.is_some()),
             clocks,
-            time_ps: 0,
+            schedule: Schedule::for_design(design),
             rose: 0,
             mems,
             mem_layouts: prog.mems,
@@ -458,37 +452,20 @@ impl Simulator {
     /// one bit each, after setting their tick inputs.
     #[inline]
     fn advance_clocks(&mut self) -> u64 {
-        if let [c] = self.clocks.as_mut_slice() {
-            self.time_ps = c.next_edge_ps;
-            c.next_edge_ps += c.period_ps;
-            return 1;
-        }
-        let live = |c: &Clock| c.tick.is_some();
-        let Some(t) = self
-            .clocks
-            .iter()
-            .filter(|c| live(c))
-            .map(|c| c.next_edge_ps)
-            .min()
-        else {
-            return 0;
-        };
-        self.time_ps = t;
-        let mut ticking = 0;
-        for i in 0..self.clocks.len() {
-            let c = &mut self.clocks[i];
-            let Some(tick) = c.tick else { continue };
-            let rises = c.next_edge_ps == t;
-            if rises {
-                ticking |= 1 << i;
-                c.next_edge_ps += c.period_ps;
-            }
-            if self.state[tick as usize] != u64::from(rises) {
-                self.state[tick as usize] = u64::from(rises);
-                self.poked(tick as usize, 1);
+        let rising = self.schedule.advance();
+        if self.schedule.several() {
+            for i in 0..self.clocks.len() {
+                let Some(tick) = self.clocks[i].tick else {
+                    continue;
+                };
+                let v = (rising >> i) & 1;
+                if self.state[tick as usize] != v {
+                    self.state[tick as usize] = v;
+                    self.poked(tick as usize, 1);
+                }
             }
         }
-        ticking
+        rising
     }
 
     /// Registers of a domain with an asynchronous reset take their reset values as soon as
@@ -505,27 +482,16 @@ impl Simulator {
         }
     }
 
-    /// Sets the period of the clock of domain `name` (`sync` for the default one), from the
-    /// next edge on; every clock starts at [`DEFAULT_PERIOD_PS`], its first edge one period
+    /// Sets the period of the clock of domain `name` (`sync` for the default one), from its
+    /// next edge on; every clock starts at [`DEFAULT_PERIOD_PS`](crate::DEFAULT_PERIOD_PS), its first edge one period
     /// after time 0.
     pub fn set_period(&mut self, name: &str, period_ps: u64) -> Result<(), SimError> {
-        let now = self.time_ps;
-        let Some(c) = self.clocks.iter_mut().find(|c| c.name == name) else {
-            return Err(SimError::UnknownSignal(format!("clock domain `{name}`")));
-        };
-        if period_ps == 0 {
-            return Err(SimError::BadDesign(format!(
-                "the clock of domain `{name}` needs a period above 0 ps"
-            )));
-        }
-        c.period_ps = period_ps;
-        c.next_edge_ps = c.next_edge_ps.min(now + period_ps);
-        Ok(())
+        self.schedule.set_period(name, period_ps)
     }
 
     /// The time of the last edge, in picoseconds.
     pub fn time_ps(&self) -> u64 {
-        self.time_ps
+        self.schedule.time_ps()
     }
 
     /// The domains whose clocks rose at the last edge.

@@ -62,5 +62,6 @@ pub fn stimulus(line: &[u64]) -> Stimulus {
     Stimulus {
         cycles,
         compare_from: 2,
+        periods: Vec::new(),
     }
 }

@@ -1,12 +1,54 @@
 //! The generated drivers that run a design's Verilog on a stimulus file: a C++ `main` for
 //! Verilator and a Verilog testbench for Icarus. Both follow the cycle order of the native
-//! simulator: set inputs, settle, sample outputs, rising edge.
+//! simulator: set inputs, settle, sample outputs, rising edge (with several clocks, of the
+//! clocks the stimulus names for the cycle, together).
 
 use std::fmt::Write;
 
 use hardwire_hdl::ir::Design;
 
-use super::stimulus::{driven_inputs, driven_widths};
+use super::stimulus::{driven_inputs, driven_widths, reset_inputs};
+use crate::clocks::Schedule;
+
+/// The top's clock inputs, each with its domain's bit in the stimulus's edge masks.
+fn clocks(design: &Design) -> Vec<(usize, String)> {
+    let top = design.top_module();
+    top.domain_inputs()
+        .map(|d| (d.0 as usize, top.clock_port(d)))
+        .collect()
+}
+
+/// C++ statements raising the clocks (all of them, or those in `edges` with several), then
+/// lowering them, evaluating after each.
+fn cpp_edge(design: &Design, indent: &str, all: bool) -> String {
+    let several = Schedule::for_design(design).several() && !all;
+    let clocks = clocks(design);
+    if clocks.is_empty() {
+        return String::new();
+    }
+    let mut s = String::new();
+    for (bit, clk) in &clocks {
+        if several {
+            let _ = writeln!(s, "{indent}top->{clk} = (edges >> {bit}) & 1;");
+        } else {
+            let _ = writeln!(s, "{indent}top->{clk} = 1;");
+        }
+    }
+    let _ = writeln!(s, "{indent}top->eval();");
+    for (_, clk) in &clocks {
+        let _ = writeln!(s, "{indent}top->{clk} = 0;");
+    }
+    let _ = writeln!(s, "{indent}top->eval();");
+    s
+}
+
+/// C++ statements asserting (or releasing) every reset by its polarity.
+fn cpp_resets(design: &Design, asserted: bool) -> String {
+    reset_inputs(design)
+        .iter()
+        .map(|(r, low)| format!("top->{r} = {}; ", u8::from(asserted != *low)))
+        .collect()
+}
 
 fn outputs(design: &Design) -> Vec<(String, u32)> {
     design
@@ -20,7 +62,7 @@ fn outputs(design: &Design) -> Vec<(String, u32)> {
 /// inputs held at zero after one reset cycle and prints the outputs and the seconds taken.
 pub(crate) fn verilator_main(design: &Design) -> String {
     let top = &design.top_module().name;
-    let clocked = design.top_module().clocked;
+    let several = Schedule::for_design(design).several();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -60,11 +102,15 @@ pub(crate) fn verilator_main(design: &Design) -> String {
         }
     }
     s.push_str("    fputc('\\n', f);\n}\n\n");
-    let tick = if clocked {
-        "    top->clk = 1;\n    top->eval();\n    top->clk = 0;\n    top->eval();\n"
-    } else {
-        ""
-    };
+    let reset_on = cpp_resets(design, true)
+        + &clocks(design)
+            .iter()
+            .map(|(_, c)| format!("top->{c} = 0; "))
+            .collect::<String>();
+    let clk_init: String = clocks(design)
+        .iter()
+        .map(|(_, c)| format!("    top->{c} = 0;\n"))
+        .collect();
     let _ = write!(
         s,
         r#"int main(int argc, char** argv) {{
@@ -76,7 +122,7 @@ pub(crate) fn verilator_main(design: &Design) -> String {
         auto start = std::chrono::steady_clock::now();
         for (unsigned long long c = 0; c < cycles; c++) {{
             top->eval();
-{tick}            {reset_off}
+{bench_edge}            {reset_off}
         }}
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         print_outputs(top, stdout);
@@ -90,10 +136,10 @@ pub(crate) fn verilator_main(design: &Design) -> String {
     unsigned long long cycles = 0;
     if (fscanf(in, "%llu", &cycles) != 1) {{ fprintf(stderr, "no cycle count\n"); return 2; }}
 {clk_init}    for (unsigned long long c = 0; c < cycles; c++) {{
-        set_inputs(top, in);
+{read_edges}        set_inputs(top, in);
         top->eval();
         print_outputs(top, out);
-{tick}    }}
+{edge}    }}
     fclose(out);
     top->final();
     delete top;
@@ -101,13 +147,15 @@ pub(crate) fn verilator_main(design: &Design) -> String {
     return 0;
 }}
 "#,
-        reset_on = if clocked {
-            "top->rst = 1; top->clk = 0;"
+        reset_on = reset_on,
+        reset_off = cpp_resets(design, false),
+        bench_edge = cpp_edge(design, "            ", true),
+        edge = cpp_edge(design, "        ", false),
+        read_edges = if several {
+            "        unsigned long long edges = read_word(in);\n"
         } else {
             ""
         },
-        reset_off = if clocked { "top->rst = 0;" } else { "" },
-        clk_init = if clocked { "    top->clk = 0;\n" } else { "" },
     );
     s
 }
@@ -122,8 +170,10 @@ pub(crate) fn icarus_testbench(design: &Design) -> String {
         .zip(driven_widths(design))
         .collect();
     let outs = outputs(design);
-    if top.clocked {
-        s.push_str("    reg clk = 1'b0;\n");
+    let clocks = clocks(design);
+    let several = Schedule::for_design(design).several();
+    for (_, c) in &clocks {
+        let _ = writeln!(s, "    reg {c} = 1'b0;");
     }
     for (n, w) in &inputs {
         let _ = writeln!(s, "    reg [{}:0] {n} = 0;", w - 1);
@@ -131,19 +181,28 @@ pub(crate) fn icarus_testbench(design: &Design) -> String {
     for (n, w) in &outs {
         let _ = writeln!(s, "    wire [{}:0] {n};", w - 1);
     }
-    s.push_str("    reg [63:0] word;\n    integer fin, fout, cycles, c, i, r;\n");
-    let mut conns: Vec<String> = Vec::new();
-    if top.clocked {
-        conns.push(".clk(clk)".into());
-    }
+    let widest = inputs.iter().map(|(_, w)| *w).max().unwrap_or(1).max(64);
+    let _ = writeln!(s, "    reg [{}:0] value;", widest - 1);
+    let _ = writeln!(
+        s,
+        "    function [{}:0] value_word(input [63:0] w); value_word = w; endfunction",
+        widest - 1
+    );
+    s.push_str("    reg [63:0] word, edges;\n    integer fin, fout, cycles, c, i, r;\n");
+    let mut conns: Vec<String> = clocks.iter().map(|(_, c)| format!(".{c}({c})")).collect();
     conns.extend(inputs.iter().map(|(n, _)| format!(".{n}({n})")));
     conns.extend(outs.iter().map(|(n, _)| format!(".{n}({n})")));
     let _ = writeln!(s, "    {} dut ({});", top.name, conns.join(", "));
     s.push_str("    initial begin\n        fin = $fopen(\"stimulus.txt\", \"r\");\n        fout = $fopen(\"icarus_out.txt\", \"w\");\n        r = $fscanf(fin, \"%d\", cycles);\n");
     s.push_str("        for (c = 0; c < cycles; c = c + 1) begin\n");
+    if several {
+        s.push_str("            r = $fscanf(fin, \"%h\", edges);\n");
+    }
+    // Each value is gathered in `value` and assigned once: an input must not pass through
+    // an intermediate value between cycles (a reset asserted low would fire in between).
     for (n, w) in &inputs {
         let words = (*w as usize).div_ceil(64);
-        let _ = writeln!(s, "            for (i = 0; i < {words}; i = i + 1) begin r = $fscanf(fin, \"%h\", word); {n} = {n} | ({{{{{}{{1'b0}}}}, word}} << (64 * i)); end", w.max(&64));
+        let _ = writeln!(s, "            value = 0; for (i = 0; i < {words}; i = i + 1) begin r = $fscanf(fin, \"%h\", word); value = value | (value_word(word) << (64 * i)); end {n} = value;");
     }
     s.push_str("            #1;\n");
     let fmt: Vec<&str> = outs.iter().map(|_| "%h").collect();
@@ -155,11 +214,20 @@ pub(crate) fn icarus_testbench(design: &Design) -> String {
         if names.is_empty() { "" } else { ", " },
         names.join(", ")
     );
-    if top.clocked {
-        s.push_str("            clk = 1'b1; #1; clk = 1'b0; #1;\n");
-    }
-    for (n, _) in &inputs {
-        let _ = writeln!(s, "            {n} = 0;");
+    if !clocks.is_empty() {
+        s.push_str("            ");
+        for (bit, c) in &clocks {
+            let _ = if several {
+                write!(s, "{c} = edges[{bit}]; ")
+            } else {
+                write!(s, "{c} = 1'b1; ")
+            };
+        }
+        s.push_str("#1; ");
+        for (_, c) in &clocks {
+            let _ = write!(s, "{c} = 1'b0; ");
+        }
+        s.push_str("#1;\n");
     }
     s.push_str("        end\n        $fclose(fout);\n        $finish;\n    end\nendmodule\n");
     s

@@ -27,7 +27,7 @@ pub(crate) fn run(design: &Design, stimulus: &Stimulus) -> Result<IcarusRun, Cos
         .map_err(CosimError::io("writing Verilog"))?;
     std::fs::write(dir.join("hardwire_tb.v"), harness::icarus_testbench(design))
         .map_err(CosimError::io("writing the testbench"))?;
-    std::fs::write(dir.join("stimulus.txt"), stimulus.to_text())
+    std::fs::write(dir.join("stimulus.txt"), stimulus.to_text(design)?)
         .map_err(CosimError::io("writing the stimulus"))?;
     let start = Instant::now();
     let mut cmd = Command::new("iverilog");

@@ -2,8 +2,10 @@
 //! for small cases) on the same stimulus as the native simulator, compared output by output
 //! on every cycle.
 //!
-//! Each cycle, in both simulators: the inputs (and `rst`) take the stimulus values, the
-//! combinational logic settles, every output is sampled, then the clock rises. Verilator
+//! Each cycle, in both simulators: the inputs (and the resets) take the stimulus values, the
+//! combinational logic settles, every output is sampled, then the clock rises. With several
+//! clock domains a cycle is one step of the native simulator, the next edge of any clock at
+//! the stimulus's periods, and the harness raises exactly the clocks that rise there. Verilator
 //! builds are cached by a hash of everything that goes into them, so a second run of the
 //! same design starts at once.
 
@@ -167,6 +169,9 @@ pub fn cosimulate(
 /// an error if one of the design's assertions failed on the way.
 pub fn native_outputs(design: &Design, stimulus: &Stimulus) -> Result<Vec<Vec<Bits>>, CosimError> {
     let mut sim = Simulator::new(design)?;
+    for (name, ps) in &stimulus.periods {
+        sim.set_period(name, *ps)?;
+    }
     let top = design.top_module();
     let inputs = stimulus::driven_inputs(design);
     let outputs: Vec<_> = top

@@ -4,7 +4,7 @@
 use hardwire_hdl::ir::Design;
 use hardwire_hdl::Bits;
 
-use super::stimulus::{driven_inputs, driven_widths};
+use super::stimulus::{driven_inputs, driven_widths, reset_inputs};
 use super::Stimulus;
 use crate::{InputId, SignalId, SimError, Simulator};
 
@@ -20,6 +20,7 @@ pub struct Recorder {
     row: Vec<Bits>,
     rows: Vec<Vec<Bits>>,
     reset_cycles: usize,
+    periods: Vec<(String, u64)>,
     record: bool,
     cycle: usize,
 }
@@ -45,15 +46,22 @@ impl Recorder {
             row,
             rows: Vec::new(),
             reset_cycles,
+            periods: Vec::new(),
             record: true,
             cycle: 0,
         };
-        if r.names.first().map(String::as_str) == Some("rst") {
-            r.set("rst", 1)?;
-            for _ in 0..reset_cycles {
-                r.step();
+        let resets = reset_inputs(design);
+        if !resets.is_empty() {
+            for asserted in [true, false] {
+                for (name, low) in &resets {
+                    r.set(name, i64::from(asserted != *low))?;
+                }
+                if asserted {
+                    for _ in 0..reset_cycles {
+                        r.step();
+                    }
+                }
             }
-            r.set("rst", 0)?;
         }
         Ok(r)
     }
@@ -115,6 +123,14 @@ impl Recorder {
     }
 
     /// Stops (or resumes) recording, for long runs nobody will replay; recorded rows stay.
+    /// Sets the period of a clock domain's clock, in the simulation and for the replay
+    /// (set it before stepping, so both see the same edges).
+    pub fn set_period(&mut self, domain: &str, period_ps: u64) -> Result<(), SimError> {
+        self.sim.set_period(domain, period_ps)?;
+        self.periods.push((domain.to_string(), period_ps));
+        Ok(())
+    }
+
     pub fn recording(mut self, on: bool) -> Self {
         self.record = on;
         self
@@ -144,6 +160,7 @@ impl Recorder {
         Stimulus {
             cycles: self.rows.clone(),
             compare_from: self.reset_cycles,
+            periods: self.periods.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@ use hardwire_hdl::verilog::Verilog;
 
 use super::tools::{cache_dir, run_logged, stable_hash, tool_available, version};
 use super::{harness, Backend, CosimError, Stimulus};
+use crate::clocks::Schedule;
 
 /// A Verilator model of a design, built or found in the cache.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct VerilatorBuild {
     pub build_time: Duration,
     /// Whether it came from the cache.
     pub cached: bool,
+    /// The design's clocks, for the stimulus's edges.
+    clocks: Schedule,
 }
 
 /// The result of a free-running Verilator benchmark.
@@ -66,6 +69,7 @@ impl VerilatorBuild {
                 dir,
                 build_time: Duration::ZERO,
                 cached: true,
+                clocks: Schedule::for_design(design),
             });
         }
         // Build beside the final place and rename, so an interrupted build is never taken
@@ -103,14 +107,18 @@ impl VerilatorBuild {
             dir,
             build_time,
             cached: false,
+            clocks: Schedule::for_design(design),
         })
     }
 
     /// Runs the model on `stimulus`; returns each cycle's outputs as hex text.
     pub fn run(&self, stimulus: &Stimulus) -> Result<Vec<Vec<String>>, CosimError> {
         let work = tempdir("verilator-run")?;
-        std::fs::write(work.join("stimulus.txt"), stimulus.to_text())
-            .map_err(CosimError::io("writing the stimulus"))?;
+        std::fs::write(
+            work.join("stimulus.txt"),
+            stimulus.text(self.clocks.clone())?,
+        )
+        .map_err(CosimError::io("writing the stimulus"))?;
         // Memory files are read relative to the working directory.
         for entry in std::fs::read_dir(&self.dir).map_err(CosimError::io("listing the build"))? {
             let path = entry.map_err(CosimError::io("listing the build"))?.path();
