@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use hardwire::blocks::{LlamaCore, MAX_NEW_BITS};
+use hardwire::blocks::{LlamaCore, TokenIo};
 use hardwire::hdl::prelude::*;
 use hardwire::model::fixed::{FixedModel, NumericConfig};
 use hardwire::model::quant::{QuantPolicy, QuantSpec};
@@ -38,19 +38,21 @@ impl Block for FreeRunning {
     }
 
     fn build(&self, m: &ModuleBuilder<'_>) {
-        let tb = self.core.token_bits();
-        let u = m.instance("u_core", &self.core);
-        u.input("start", m.lit(1, Type::BOOL));
-        u.input("in_valid", m.lit(1, Type::BOOL));
-        u.input("in_token", m.lit(1, Type::unsigned(tb)));
-        u.input("in_last", m.lit(1, Type::BOOL));
-        u.input("max_new", m.lit(32, Type::unsigned(MAX_NEW_BITS)));
-        u.input("out_ready", m.lit(1, Type::BOOL));
+        let io = TokenIo::of(&m.instance("u_core", &self.core));
+        for (input, value) in [
+            (io.start, 1),
+            (io.in_valid, 1),
+            (io.in_token, 1),
+            (io.in_last, 1),
+            (io.max_new, 32),
+            (io.out_ready, 1),
+        ] {
+            m.assign(input, m.lit(value, input.ty()));
+        }
         let sum = m.reg("sum", Type::unsigned(32)).reset(0);
-        let mixed = ((sum.q().bits(30, 0).concat(m.lit(0, Type::BOOL)))
-            ^ u.output("out_token").resize(32))
-        .trunc(32);
-        sum.next_when(u.output("out_valid"), mixed);
+        let mixed = ((sum.q().bits(30, 0).concat(m.lit(0, Type::BOOL))) ^ io.out_token.resize(32))
+            .trunc(32);
+        sum.next_when(io.out_valid, mixed);
         m.output("checksum", sum.q());
     }
 }

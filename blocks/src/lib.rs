@@ -43,7 +43,7 @@ pub use elementwise::*;
 pub use embedding::*;
 pub use fixed_weight_matvec::*;
 pub use linear::Linear;
-pub use llama_core::{LlamaCore, MAX_NEW_BITS};
+pub use llama_core::{LlamaCore, TokenIo, MAX_NEW_BITS};
 pub use multiplier_array::MultiplierArray;
 pub use requantize::Requantize;
 pub use reset_sync::ResetSync;

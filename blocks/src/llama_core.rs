@@ -9,6 +9,25 @@ use super::{Argmax, DecoderBlock, Embedding, FixedWeightMatVec, RmsNorm, WeightS
 /// Width of the `max_new` input: up to 65535 generated tokens per prompt.
 pub const MAX_NEW_BITS: u32 = 16;
 
+hardwire_hdl::interface! {
+    /// A token-stream core's ports, as [`LlamaCore`] provides them and
+    /// [`TokenLink`](crate::TokenLink) drives them. `start` while the core is idle clears its
+    /// context; prompt tokens go in (valid/ready) with `in_last` on the last, when `max_new`
+    /// is sampled; the generated tokens come out (valid/ready), the last flagged `out_last`.
+    pub struct TokenIo(token_bits: u32) {
+        input start: Type::BOOL,
+        input in_valid: Type::BOOL,
+        input in_token: Type::unsigned(token_bits),
+        input in_last: Type::BOOL,
+        input max_new: Type::unsigned(MAX_NEW_BITS),
+        input out_ready: Type::BOOL,
+        output in_ready: Type::BOOL,
+        output out_valid: Type::BOOL,
+        output out_token: Type::unsigned(token_bits),
+        output out_last: Type::BOOL,
+    }
+}
+
 /// The top level: embedding, the decoder layers (one after another on one [`DecoderBlock`]),
 /// final norm, LM head and argmax, behind a token-stream interface.
 ///
@@ -179,12 +198,16 @@ impl Block for LlamaCore {
         let lb = self.decoder.layer_bits();
         let hb = clog2(hidden).max(1);
 
-        let start = m.input("start", Type::BOOL);
-        let in_valid = m.input("in_valid", Type::BOOL);
-        let in_token = m.input("in_token", Type::unsigned(tb));
-        let in_last = m.input("in_last", Type::BOOL);
-        let max_new = m.input("max_new", Type::unsigned(MAX_NEW_BITS));
-        let out_ready = m.input("out_ready", Type::BOOL);
+        let io = TokenIo::provide(m, tb);
+        let TokenIo {
+            start,
+            in_valid,
+            in_token,
+            in_last,
+            max_new,
+            out_ready,
+            ..
+        } = io;
 
         let state = m.fsm("state", Phase::Waiting);
         let (waiting, offering) = (state.is(Phase::Waiting), state.is(Phase::Offering));
@@ -286,10 +309,10 @@ impl Block for LlamaCore {
             m.when(out_last, stop);
         });
 
-        m.output("in_ready", in_ready);
-        m.output("out_valid", offering);
-        m.output("out_token", result.q());
-        m.output("out_last", offering & out_last);
+        m.assign(io.in_ready, in_ready);
+        m.assign(io.out_valid, offering);
+        m.assign(io.out_token, result.q());
+        m.assign(io.out_last, offering & out_last);
         m.output("pos", pos.q());
     }
 }

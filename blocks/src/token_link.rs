@@ -7,6 +7,7 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::{clog2, stream_contract, End};
 
 use crate::uart::{cycles_per_bit, UartRx, UartTx};
+use crate::TokenIo;
 
 /// Bytes on the line per token id: `ceil(token_bits / 8)`, least significant first.
 pub fn token_bytes(token_bits: u32) -> u32 {
@@ -31,12 +32,8 @@ impl States for Parse {
 /// A token-stream core behind a serial link.
 ///
 /// # The core it wraps
-/// Any block with the ports of `LlamaCore` (the fpga crate cannot name it): inputs `start`,
-/// `in_valid`, `in_token` (`token_bits`), `in_last`, `max_new` (8 bits or more),
-/// `out_ready`; outputs `in_ready`, `out_valid`, `out_token` (`token_bits`), `out_last`,
-/// `pos`. `start` while the core is idle clears its context; prompt tokens go in with
-/// `in_last` on the last, when `max_new` is sampled; the generated tokens come out, the last
-/// flagged `out_last`.
+/// Any block that provides [`TokenIo`], as [`LlamaCore`](crate::LlamaCore)
+/// does, with a `max_new` of 8 bits or more; the link takes the types from the core.
 ///
 /// # Protocol (8N1 at `baud`)
 /// The host sends a *command*: `count` (one byte: tokens to generate, 0–255), `len` (one
@@ -256,8 +253,9 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let overflow = m.reg("overflowed", Type::BOOL).reset(0);
         overflow.next_when(token_done & full, m.lit(1, Type::BOOL));
 
-        let core = m.instance("u_core", &self.core);
-        let in_ready = core.output("in_ready");
+        let u_core = m.instance("u_core", &self.core);
+        let core = TokenIo::of(&u_core);
+        let in_ready = core.in_ready;
         let head_valid = rd.q().ne(wr_seen.q());
         let started = m.reg("started", Type::BOOL).reset(0);
         // `start` is held until it lands on a cycle where the core is idle (`in_ready`); the
@@ -272,18 +270,18 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         rd.next(rd_next);
         started.next_when(want_start & in_ready, m.lit(1, Type::BOOL));
         started.next_when(accept, m.lit(0, Type::BOOL));
-        core.input("start", want_start);
-        core.input("in_valid", in_valid);
-        core.input("in_token", head.bits(tb - 1, 0));
-        core.input("in_last", h_last);
+        m.assign(core.start, want_start);
+        m.assign(core.in_valid, in_valid);
+        m.assign(core.in_token, head.bits(tb - 1, 0));
+        m.assign(core.in_last, h_last);
         // `max_new` as wide as the core has it; a command asks for at most 255.
-        let max_new_bits = core.port_type("max_new").map_or(8, |t| t.width);
+        let max_new_bits = core.max_new.width();
         if max_new_bits < 8 {
             m.bad_parameter(format!(
                 "the core's `max_new` has {max_new_bits} bits; a command's count needs 8"
             ));
         }
-        core.input("max_new", head.bits(tb + 7, tb).resize(max_new_bits));
+        m.assign(core.max_new, head.bits(tb + 7, tb).resize(max_new_bits));
         stream_contract(
             m,
             "to_core",
@@ -305,7 +303,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let to_send = m.reg("to_send", Type::unsigned(cw)).reset(0);
         let hold = m.reg("hold", Type::unsigned(8 * nb)).reset(0);
         let out_ready = to_send.q().eq(0i64);
-        let take = core.output("out_valid") & out_ready;
+        let take = core.out_valid & out_ready;
         let send = to_send.q().ne(0i64) & tx.output("ready");
         if nb > 1 {
             hold.next_when(
@@ -314,14 +312,14 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
                     .concat(hold.q().bits(8 * nb - 1, 8)),
             );
         }
-        hold.next_when(take, core.output("out_token").resize(8 * nb));
+        hold.next_when(take, core.out_token.resize(8 * nb));
         to_send.next_when(send, to_send.q().wrapping_sub(1));
         to_send.next_when(take, m.lit(i64::from(nb), Type::unsigned(cw)));
-        core.input("out_ready", out_ready);
+        m.assign(core.out_ready, out_ready);
         tx.input("data", hold.q().bits(7, 0));
         tx.input("valid", to_send.q().ne(0i64));
-        let from_core = core.output("out_last").concat(core.output("out_token"));
-        let out_valid = core.output("out_valid");
+        let from_core = core.out_last.concat(core.out_token);
+        let out_valid = core.out_valid;
         stream_contract(
             m,
             "from_core",
@@ -347,7 +345,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
             accept & h_last & head.bits(tb + 7, tb).ne(0i64),
             m.lit(1, Type::BOOL),
         );
-        awaiting.next_when(take & core.output("out_last"), m.lit(0, Type::BOOL));
+        awaiting.next_when(take & core.out_last, m.lit(0, Type::BOOL));
         let busy = !parse.is(Parse::Count)
             | wr.q().ne(rd.q())
             | awaiting.q()
@@ -356,7 +354,7 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         m.output("tx", tx.output("tx"));
         m.output("busy", busy);
         m.output("overflow", overflow.q());
-        m.output("pos", core.output("pos"));
+        m.output("pos", u_core.output("pos"));
     }
 }
 

@@ -627,3 +627,53 @@ fn an_instance_cannot_change_how_its_registers_reset() {
     });
     expect(r, Code::BadParameter, line, &["`u_sampler`", "`fast`"]);
 }
+
+hardwire_hdl::interface! {
+    /// A request and its answer.
+    struct Lookup(bits: u32) {
+        input key: Type::unsigned(bits),
+        output value: Type::unsigned(bits),
+    }
+}
+
+/// A block with `key` as an output and no `value`: it does not provide `Lookup`.
+#[derive(Clone, PartialEq)]
+struct NotALookup;
+
+impl Block for NotALookup {
+    fn name(&self) -> String {
+        "not_a_lookup".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        m.output("key", m.lit(0, Type::unsigned(4)));
+        m.output("answer", m.lit(0, Type::unsigned(4)));
+    }
+}
+
+#[test]
+fn an_interface_of_an_instance_without_its_members_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let u = m.instance("u", &NotALookup);
+        line = line!() + 1;
+        let io = Lookup::of(&u);
+        m.assign(io.key, m.lit(1, io.key.ty()));
+    });
+    let err = r.expect_err("the instance lacks the interface");
+    let at_line: Vec<_> = err
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::UnknownPort && d.loc.line == line)
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(
+        at_line.iter().any(|m| m.contains("no input `key`")),
+        "{err}"
+    );
+    assert!(
+        at_line
+            .iter()
+            .any(|m| m.contains("no output `value`") && m.contains("answer")),
+        "{err}"
+    );
+}

@@ -209,6 +209,21 @@ impl<'a> Instance<'a> {
         self
     }
 
+    /// A wire of this module that drives the child's input `port` (named
+    /// `<instance>_<port>`, of the port's type), to be driven with
+    /// [`assign`](ModuleBuilder::assign): how an interface's flipped side connects.
+    #[track_caller]
+    pub fn driven_input(&self, port: &str) -> Signal<'a> {
+        let loc = Loc::caller();
+        let found = self.find(port, Direction::Input, loc);
+        let ty = found.map_or(Type::BOOL, |(_, ty)| ty);
+        let wire = self.m.wire_at(&format!("{}_{port}", self.name()), ty, loc);
+        if found.is_some() {
+            self.input_at(port, wire, loc);
+        }
+        wire
+    }
+
     /// The type of the child's port `port`, if it has one: for a parent that adapts to its
     /// child's interface instead of restating it.
     pub fn port_type(&self, port: &str) -> Option<Type> {

@@ -24,6 +24,7 @@ mod domain;
 mod elaborate;
 mod fsm;
 mod instance;
+pub mod interface;
 mod memory;
 mod module;
 mod ops;
