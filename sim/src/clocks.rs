@@ -16,6 +16,8 @@ pub(crate) struct Schedule {
     names: Vec<String>,
     /// Whether the clock is an input of the top (the default domain's only when it is used).
     live: Vec<bool>,
+    /// More than one is.
+    several: bool,
     period_ps: Vec<u64>,
     next_ps: Vec<u64>,
     time_ps: u64,
@@ -31,6 +33,7 @@ impl Schedule {
         }
         Schedule {
             names: top.domains.iter().map(|d| d.name.clone()).collect(),
+            several: live.iter().filter(|l| **l).count() > 1,
             live,
             period_ps: vec![DEFAULT_PERIOD_PS; n],
             next_ps: vec![DEFAULT_PERIOD_PS; n],
@@ -40,7 +43,7 @@ impl Schedule {
 
     /// Whether more than one clock runs, so edges must say which clocks rise.
     pub fn several(&self) -> bool {
-        self.live.iter().filter(|l| **l).count() > 1
+        self.several
     }
 
     /// Sets a clock's period from its next edge on.
@@ -65,7 +68,7 @@ impl Schedule {
     /// domain `i` (the default domain's bit alone, for one clock or none).
     #[inline]
     pub fn advance(&mut self) -> u64 {
-        if !self.several() {
+        if !self.several {
             let i = self.live.iter().position(|l| *l).unwrap_or(0);
             self.time_ps = self.next_ps[i];
             self.next_ps[i] += self.period_ps[i];
