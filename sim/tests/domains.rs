@@ -205,3 +205,28 @@ fn several_clocks_cosimulate_under_verilator_and_icarus() {
         }
     }
 }
+
+/// A pipeline belongs to the domain it was made in, even where its values are read later,
+/// outside that domain's `in_domain`.
+#[test]
+fn a_pipeline_stays_in_its_clock_domain() {
+    let design = Design::build("piped", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        let x = m.input("x", Type::unsigned(8));
+        let valid = m.input("x_valid", Type::BOOL);
+        let (mut p, x) = m.in_domain(fast, || {
+            let p = m.pipeline("p", valid, &["one", "two"]);
+            let x = p.keep("x", x);
+            (p, x)
+        });
+        p.stage("one");
+        p.stage("two");
+        m.stream_output("y", p.source(p.at(x)));
+        p.finish();
+    })
+    .expect("one domain, no crossing");
+    let top = design.top_module();
+    assert_eq!(top.regs.len(), 4);
+    assert!(top.regs.iter().all(|r| top.domain(r.domain).name == "fast"));
+    assert!(!top.clocked, "nothing is left in the default domain");
+}

@@ -9,7 +9,7 @@ use super::memory::Memory;
 use super::module::{ModuleBuilder, Signal};
 use super::stream::Source;
 use crate::diagnostic::{Code, Loc};
-use crate::ir::{NodeId, NodeKind};
+use crate::ir::{DomainId, NodeId, NodeKind};
 
 /// A free-running pipeline (no stalls) being built.
 ///
@@ -55,6 +55,8 @@ pub struct Pipeline<'a> {
     /// The valid bit of each stage entered so far.
     valid: Vec<Signal<'a>>,
     values: RefCell<Values<'a>>,
+    /// The clock domain it was made in.
+    domain: DomainId,
     loc: Loc,
 }
 
@@ -97,16 +99,26 @@ impl<'e> ModuleBuilder<'e> {
             stage: 0,
             valid: vec![valid],
             values: RefCell::default(),
+            domain: self
+                .data
+                .borrow()
+                .domains
+                .last()
+                .copied()
+                .unwrap_or(DomainId::SYNC),
             loc,
         }
     }
 
-    /// Runs `body` outside every `when` scope: the pipeline's own registers load on every
-    /// edge wherever the value they carry is read.
-    fn unscoped<R>(&self, body: impl FnOnce() -> R) -> R {
+    /// Runs `body` outside every `when` scope and in `domain`: a pipeline's registers load
+    /// on every edge of its own clock, wherever (and whenever) the value they carry is read.
+    fn in_pipeline<R>(&self, domain: DomainId, body: impl FnOnce() -> R) -> R {
         let scope = std::mem::take(&mut self.data.borrow_mut().scope);
+        self.data.borrow_mut().domains.push(domain);
         let r = body();
-        self.data.borrow_mut().scope = scope;
+        let mut d = self.data.borrow_mut();
+        d.domains.pop();
+        d.scope = scope;
         r
     }
 }
@@ -215,7 +227,7 @@ impl<'a> Pipeline<'a> {
                 c.reset,
                 self.value_name(&c.name, stage),
             );
-            let q = self.m.unscoped(|| {
+            let q = self.m.in_pipeline(self.domain, || {
                 let r = self.m.reg_at(&name, prev.ty(), self.loc);
                 let r = if reset { r.reset(0) } else { r };
                 r.next(prev);
@@ -254,7 +266,7 @@ impl<'a> Pipeline<'a> {
         let prev = self.valid();
         self.stage += 1;
         let vname = self.value_name("valid", self.stage);
-        let valid = self.m.unscoped(|| {
+        let valid = self.m.in_pipeline(self.domain, || {
             let r = self.m.reg_at(&vname, prev.ty(), loc).reset(0);
             r.next(prev);
             r.q()
