@@ -168,6 +168,7 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
     let sv =
         Verilog::from_design(&Design::elaborate(&sync).expect("the reset synchroniser elaborates"));
     let mut files = sv.files.clone();
+    let models = hv.models;
     for f in hv.files {
         if !files.iter().any(|(n, _)| *n == f.0) {
             files.push(f);
@@ -207,6 +208,7 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
             },
             Item::Instance {
                 module: "ecp5_pll".into(),
+                params: Vec::new(),
                 name: "u_pll".into(),
                 connections: vec![
                     conn("clkin", Expr::ident(pins.clock)),
@@ -218,6 +220,7 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
     }
     let module = VModule {
         name: top.clone(),
+        params: Vec::new(),
         ports: vec![
             port(true, 1, pins.clock),
             port(true, 1, pins.reset),
@@ -238,6 +241,7 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
                 },
                 Item::Instance {
                     module: sv.top.clone(),
+                    params: Vec::new(),
                     name: "u_reset".into(),
                     connections: vec![
                         conn("clk", clk()),
@@ -255,6 +259,7 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
                 },
                 Item::Instance {
                     module: hv.top.clone(),
+                    params: Vec::new(),
                     name: "u_design".into(),
                     connections: vec![
                         conn("clk", clk()),
@@ -270,5 +275,5 @@ pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> V
     files.insert(files.len(), (format!("{top}.v"), print::module(&module)));
     // `.hex` memory files stay after the `.v` files, as `Verilog` lists them.
     files.sort_by_key(|(n, _)| !n.ends_with(".v"));
-    Verilog { files, top }
+    Verilog { files, models, top }
 }

@@ -245,6 +245,28 @@ pub struct Module {
     /// Its clock domains: [`DomainId::SYNC`] first (always present), then any others, whose
     /// clock and reset inputs the module always has.
     pub domains: Vec<Domain>,
+    /// For a module defined outside the design (a vendor primitive): which one. Its body is
+    /// then only its simulation model.
+    pub external: Option<External>,
+}
+
+/// A parameter of an external module's instances, as Verilog prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Param {
+    /// An integer, printed in decimal.
+    Int(i64),
+    /// A string, printed quoted.
+    Str(String),
+}
+
+/// The module outside the design that a [`Module`] stands for: instances print as
+/// `module #(.NAME(value), ...) name (...)`, and synthesis uses the vendor's definition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct External {
+    /// The vendor's module name (`EHXPLLL`, `MMCME2_BASE`, `LUT4`).
+    pub module: String,
+    /// The instance parameters, in order.
+    pub params: Vec<(String, Param)>,
 }
 
 impl Module {
@@ -260,6 +282,7 @@ impl Module {
             checks: Vec::new(),
             clocked,
             domains: vec![Domain::sync()],
+            external: None,
         }
     }
 

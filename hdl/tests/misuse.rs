@@ -677,3 +677,56 @@ fn an_interface_of_an_instance_without_its_members_is_rejected() {
         "{err}"
     );
 }
+
+/// A vendor buffer whose simulation model is a delay of `cycles` registers.
+#[derive(Clone, PartialEq)]
+struct Buffer {
+    cycles: u32,
+}
+
+impl Block for Buffer {
+    fn name(&self) -> String {
+        format!("buffer_{}", self.cycles)
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        m.external(
+            "VENDOR_BUF",
+            &[("DELAY", hardwire_hdl::ir::Param::Int(self.cycles.into()))],
+        );
+        let mut x = m.input("I", Type::BOOL);
+        for i in 0..self.cycles {
+            let r = m.reg(&format!("d{i}"), Type::BOOL);
+            r.next(x);
+            x = r.q();
+        }
+        m.output("O", x);
+    }
+}
+
+#[test]
+fn an_external_module_whose_model_depends_on_its_parameters_is_rejected() {
+    let r = Design::build("top", |m| {
+        let a = m.instance("u_a", &Buffer { cycles: 0 });
+        let b = m.instance("u_b", &Buffer { cycles: 1 });
+        a.input("I", m.input("x", Type::BOOL));
+        b.input("I", a.output("O"));
+        m.output("y", b.output("O"));
+    });
+    let err = r.expect_err("one model serves every VENDOR_BUF");
+    assert!(err.has(Code::BadParameter), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("`VENDOR_BUF`") && text.contains("buffer_0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_external_module_needs_a_verilog_name() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        m.external("not a name", &[]);
+    });
+    expect(r, Code::BadName, line, &["`not a name`"]);
+}

@@ -150,6 +150,7 @@ impl Elaborator {
             checks: Vec::new(),
             clocked: m.clocked,
             domains: m.domains.clone(),
+            external: m.external.clone(),
         };
         Some((id, interface))
     }

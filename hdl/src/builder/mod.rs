@@ -22,6 +22,7 @@ mod check;
 mod counter;
 mod domain;
 mod elaborate;
+mod external;
 mod fsm;
 mod instance;
 pub mod interface;

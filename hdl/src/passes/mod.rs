@@ -6,6 +6,7 @@
 mod check_comb_loops;
 mod check_crossings;
 mod check_drivers;
+mod check_externals;
 mod check_widths;
 mod const_fold;
 mod csd_expand;
@@ -16,6 +17,7 @@ mod strip_checks;
 pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
 pub use check_crossings::CheckCrossings;
 pub use check_drivers::CheckDrivers;
+pub use check_externals::CheckExternals;
 pub use check_widths::CheckWidths;
 pub use const_fold::ConstFold;
 pub use csd_expand::{csd_digits, CsdExpand};
@@ -43,6 +45,7 @@ pub fn checks() -> Vec<Box<dyn Pass>> {
         Box::new(CheckDrivers),
         Box::new(CheckCombLoops),
         Box::new(CheckCrossings),
+        Box::new(CheckExternals),
     ]
 }
 

@@ -5,6 +5,8 @@
 pub struct VModule {
     /// Module name.
     pub name: String,
+    /// Parameters with their default values as Verilog text (a simulation model's).
+    pub params: Vec<(String, String)>,
     /// Ports in order.
     pub ports: Vec<VPort>,
     /// Body items in order.
@@ -65,9 +67,11 @@ pub enum Item {
         reset: Option<(String, bool)>,
         checks: Vec<(&'static str, String, Expr)>,
     },
-    /// `module name (.port(expr), ...);`
+    /// `module #(.PARAM(value), ...) name (.port(expr), ...);`
     Instance {
         module: String,
+        /// Parameters with their values as Verilog text.
+        params: Vec<(String, String)>,
         name: String,
         connections: Vec<(String, Expr)>,
     },

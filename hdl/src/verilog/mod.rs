@@ -21,6 +21,9 @@ pub struct Verilog {
     /// `(file name, contents)`: each module's `.v` file in design order (children first),
     /// then the memory `.hex` files.
     pub files: Vec<(String, String)>,
+    /// `(file name, contents)`: a simulation model of each external module (vendor
+    /// primitive) the design instantiates, for simulators and lint; not a synthesis source.
+    pub models: Vec<(String, String)>,
     /// The top module's name.
     pub top: String,
 }
@@ -37,6 +40,13 @@ impl Verilog {
             .iter()
             .map(|(n, _)| n.as_str())
             .filter(|n| n.ends_with(".v"))
+    }
+
+    /// The `.v` files a simulator or linter reads: [`Verilog::sources`], then the models of
+    /// the external modules.
+    pub fn simulation_sources(&self) -> impl Iterator<Item = &str> {
+        self.sources()
+            .chain(self.models.iter().map(|(n, _)| n.as_str()))
     }
 
     /// All modules in one text, children first.
@@ -63,7 +73,12 @@ impl Verilog {
     /// words and their count.
     pub fn listing(&self, keep: impl Fn(&str) -> bool) -> String {
         let mut out = String::new();
-        for (name, body) in self.files.iter().filter(|(n, _)| keep(n)) {
+        for (name, body) in self
+            .files
+            .iter()
+            .chain(&self.models)
+            .filter(|(n, _)| keep(n))
+        {
             if name.ends_with(".hex") {
                 let words: Vec<&str> = body.lines().collect();
                 let head = words[..words.len().min(4)].join("\n");
@@ -81,8 +96,12 @@ impl Verilog {
     /// Writes every file into `dir` (created if missing).
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for (name, text) in &self.files {
-            std::fs::write(dir.join(name), text)?;
+        for (name, text) in self.files.iter().chain(&self.models) {
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, text)?;
         }
         Ok(())
     }

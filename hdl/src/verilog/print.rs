@@ -15,10 +15,20 @@ fn range(width: u32) -> String {
 /// The text of one module, ending in a newline.
 pub fn module(m: &VModule) -> String {
     let mut s = String::new();
-    if m.ports.is_empty() {
-        let _ = writeln!(s, "module {};", m.name);
+    let params = if m.params.is_empty() {
+        String::new()
     } else {
-        let _ = writeln!(s, "module {} (", m.name);
+        let list: Vec<String> = m
+            .params
+            .iter()
+            .map(|(n, v)| format!("    parameter {n} = {v}"))
+            .collect();
+        format!(" #(\n{}\n)", list.join(",\n"))
+    };
+    if m.ports.is_empty() {
+        let _ = writeln!(s, "module {}{params};", m.name);
+    } else {
+        let _ = writeln!(s, "module {}{params} (", m.name);
         for (i, p) in m.ports.iter().enumerate() {
             let dir = if p.input { "input " } else { "output" };
             let comma = if i + 1 < m.ports.len() { "," } else { "" };
@@ -123,10 +133,17 @@ fn print_item(s: &mut String, item: &Item) {
         }
         Item::Instance {
             module,
+            params,
             name,
             connections,
         } => {
-            let _ = writeln!(s, "    {module} {name} (");
+            let params = if params.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = params.iter().map(|(n, v)| format!(".{n}({v})")).collect();
+                format!(" #({})", list.join(", "))
+            };
+            let _ = writeln!(s, "    {module}{params} {name} (");
             for (i, (port, e)) in connections.iter().enumerate() {
                 let comma = if i + 1 < connections.len() { "," } else { "" };
                 let _ = writeln!(s, "        .{port}({}){comma}", expr(e));

@@ -39,7 +39,7 @@ pub(crate) fn run(design: &Design, stimulus: &Stimulus) -> Result<IcarusRun, Cos
         "hardwire_tb",
         "hardwire_tb.v",
     ])
-    .args(verilog.sources());
+    .args(verilog.simulation_sources());
     run_logged(cmd, &dir, "iverilog.log")?;
     let build_time = start.elapsed();
     let mut cmd = Command::new("vvp");

@@ -132,7 +132,7 @@ pub fn verilator_lint(
         .args(["--lint-only", "-Wall"])
         .args(extra)
         .args(["--top-module", top])
-        .args(verilog.sources())
+        .args(verilog.simulation_sources())
         .current_dir(dir)
         .output()
         .map_err(|e| format!("verilator did not run: {e}"))?;

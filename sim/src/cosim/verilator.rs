@@ -57,7 +57,7 @@ impl VerilatorBuild {
         let flags = verilator_flags(&verilog.top, threads);
         let mut parts: Vec<&[u8]> = vec![tool_version.as_bytes(), main.as_bytes()];
         parts.extend(flags.iter().map(|f| f.as_bytes()));
-        for (name, text) in &verilog.files {
+        for (name, text) in verilog.files.iter().chain(&verilog.models) {
             parts.push(name.as_bytes());
             parts.push(text.as_bytes());
         }
@@ -84,7 +84,9 @@ impl VerilatorBuild {
             .map_err(CosimError::io("writing the C++ harness"))?;
         let start = Instant::now();
         let mut cmd = Command::new("verilator");
-        cmd.args(&flags).arg("harness.cpp").args(verilog.sources());
+        cmd.args(&flags)
+            .arg("harness.cpp")
+            .args(verilog.simulation_sources());
         run_logged(cmd, &staging, "verilator.log")?;
         std::fs::copy(staging.join("obj").join(EXE), staging.join(EXE))
             .map_err(CosimError::io("copying the Verilator executable"))?;
