@@ -230,3 +230,31 @@ fn a_pipeline_stays_in_its_clock_domain() {
     assert!(top.regs.iter().all(|r| top.domain(r.domain).name == "fast"));
     assert!(!top.clocked, "nothing is left in the default domain");
 }
+
+/// A child's named domain connected to the parent's default one gives the parent its `clk`,
+/// though nothing else of the parent is clocked.
+#[test]
+fn a_child_domain_on_the_default_clock_clocks_the_parent() {
+    let design = Design::build("wrapper", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        let fifo = m.instance(
+            "u_fifo",
+            &AsyncFifo {
+                ty: Type::unsigned(8),
+                depth: 2,
+            },
+        );
+        fifo.domain("write", fast).domain("read", m.sync_domain());
+        fifo.input("in_valid", m.input("in_valid", Type::BOOL));
+        fifo.input("in", m.input("in", Type::unsigned(8)));
+        fifo.input("out_ready", m.input("out_ready", Type::BOOL));
+        m.output("out_valid", fifo.output("out_valid"));
+    })
+    .expect("elaborates");
+    assert!(design.top_module().clocked);
+    let mut stimulus = Stimulus::random(&design, 100, 6, 3);
+    stimulus.periods = vec![("fast".into(), 4_000)];
+    if require_tool("verilator") {
+        cosimulate(&design, &stimulus, Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

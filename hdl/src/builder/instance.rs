@@ -97,7 +97,10 @@ impl ModuleBuilder<'_> {
 
     fn bind_domain(&self, inst: InstId, i: usize, child: &Domain, parent: DomainId, loc: Loc) {
         self.check_reset(inst, child, parent, loc);
-        self.data.borrow_mut().module.instances[inst.0 as usize].domains[i] = parent;
+        let mut d = self.data.borrow_mut();
+        d.module.instances[inst.0 as usize].domains[i] = parent;
+        // The child's clock comes from this module's `clk` now.
+        d.module.clocked |= parent == DomainId::SYNC;
     }
 
     fn check_reset(&self, inst: InstId, child: &Domain, parent: DomainId, loc: Loc) {
