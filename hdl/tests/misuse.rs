@@ -730,3 +730,17 @@ fn an_external_module_needs_a_verilog_name() {
     });
     expect(r, Code::BadName, line, &["`not a name`"]);
 }
+
+#[test]
+fn a_memory_read_in_the_last_stage_read_at_once_is_rejected_not_a_panic() {
+    let mut line = 0;
+    let r = pipelined(|m, mut p, a, _| {
+        let mem = m.memory("table", Type::unsigned(8), 256).init(&[0; 256]);
+        p.stage("first");
+        p.stage("second");
+        let x = p.read("x", &mem, a);
+        line = line!() + 1;
+        m.output("y", p.at(x));
+    });
+    expect(r, Code::StageMismatch, line, &["`x`", "stage 3", "extra"]);
+}

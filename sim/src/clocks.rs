@@ -2,12 +2,18 @@
 //! The simulator steps through it, and co-simulation hands the same edges to Verilator and
 //! Icarus, so both sides see one timeline.
 
-use hardwire_hdl::ir::Design;
+use hardwire_hdl::ir::{Design, Module};
 
 use crate::error::SimError;
 
 /// The period every clock has until it is set: 10 ns.
 pub const DEFAULT_PERIOD_PS: u64 = 10_000;
+
+/// Whether more than one clock is an input of `top` (the default domain's only when it is
+/// used): then every edge must say which clocks rise.
+pub(crate) fn several_clocks(top: &Module) -> bool {
+    top.domain_inputs().count() > 1
+}
 
 /// The clocks of a design's top module (one per domain) and where each is in time. Every
 /// clock starts low at time 0 and rises first one period later.
@@ -33,7 +39,7 @@ impl Schedule {
         }
         Schedule {
             names: top.domains.iter().map(|d| d.name.clone()).collect(),
-            several: live.iter().filter(|l| **l).count() > 1,
+            several: several_clocks(top),
             live,
             period_ps: vec![DEFAULT_PERIOD_PS; n],
             next_ps: vec![DEFAULT_PERIOD_PS; n],

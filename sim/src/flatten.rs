@@ -10,6 +10,7 @@ use hardwire_hdl::ir::{
 };
 use hardwire_hdl::{Bits, Loc};
 
+use crate::clocks::several_clocks;
 use crate::error::SimError;
 
 /// Index of a node in [`Flat::nodes`].
@@ -148,9 +149,8 @@ pub(crate) struct Flat<'d> {
     pub checks: Vec<FlatCheck>,
     /// Top-level inputs (including `rst` when the top is clocked), by name.
     pub inputs: Vec<(String, FlatId)>,
-    /// The `rst` node when the top is clocked.
-    pub rst: Option<FlatId>,
-    /// The top module's clock domains.
+    /// The top module's clock domains (the default one first, with `rst` when the top is
+    /// clocked).
     pub domains: Vec<FlatDomain>,
     /// Instances inlined so far.
     pub instances: u32,
@@ -170,8 +170,8 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     let mut flat = Flat::default();
     let top = design.top_module();
     let mut port_inputs = Vec::new();
-    // As `Schedule::several`: with one clock running, its domain needs no tick.
-    let several = top.domain_inputs().count() > 1;
+    // With one clock running, its domain needs no tick.
+    let several = several_clocks(top);
     for (i, d) in top.domains.iter().enumerate() {
         let id = DomainId(i as u32);
         let rst = match top.reset_port(id) {
@@ -182,9 +182,6 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
             }
             _ => None,
         };
-        if id == DomainId::SYNC {
-            flat.rst = rst;
-        }
         // Named so it gets a slot like an input; `$` keeps it apart from the design's names.
         let tick = several.then(|| {
             let t = flat.push(FlatKind::Input, Type::BOOL, 0);

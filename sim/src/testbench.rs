@@ -99,7 +99,6 @@ pub struct Simulator {
     mem_layouts: Vec<MemLayout>,
     mem_names: HashMap<String, usize>,
     names: HashMap<String, Named>,
-    rst: Option<Slot>,
     /// `comb` has not run since the inputs or state changed.
     dirty: bool,
     /// `obs` has not run since the inputs or state changed.
@@ -143,6 +142,14 @@ impl Clock {
     fn in_reset(&self, state: &[u64]) -> bool {
         self.rst
             .is_some_and(|r| (state[r as usize] & 1 != 0) != self.reset.active_low)
+    }
+
+    /// Loads every register of the domain with its reset value.
+    fn load_resets(&self, state: &mut [u64]) {
+        for &(q, r, n) in &self.resets {
+            let (q, r, n) = (q as usize, r as usize, n as usize);
+            state.copy_within(r..r + n, q);
+        }
     }
 }
 
@@ -219,7 +226,7 @@ impl Simulator {
                     input: true,
                 },
             );
-            if Some(*node) == flat.rst {
+            if Some(*node) == flat.domains.first().and_then(|d| d.rst) {
                 vcd_vars.push(VcdVar {
                     scope: Vec::new(),
                     name: name.clone(),
@@ -284,7 +291,6 @@ impl Simulator {
                 resets,
             })
             .collect();
-        let rst = clocks.first().and_then(|c| c.rst);
         let mem_names = prog
             .mems
             .iter()
@@ -309,7 +315,6 @@ impl Simulator {
             mem_layouts: prog.mems,
             mem_names,
             names,
-            rst,
             dirty: true,
             obs_dirty: true,
             cycle: 0,
@@ -437,10 +442,7 @@ impl Simulator {
             };
             if now && c.in_reset(&self.state) {
                 self.activity.wake_all();
-                for &(q, r, n) in &c.resets {
-                    let (q, r, n) = (q as usize, r as usize, n as usize);
-                    self.state.copy_within(r..r + n, q);
-                }
+                c.load_resets(&mut self.state);
             }
         }
         self.activity.end_cycle();
@@ -473,10 +475,7 @@ impl Simulator {
     fn hold_async_resets(&mut self) {
         for c in &self.clocks {
             if c.reset.kind == ResetKind::Async && c.in_reset(&self.state) {
-                for &(q, r, n) in &c.resets {
-                    let (q, r, n) = (q as usize, r as usize, n as usize);
-                    self.state.copy_within(r..r + n, q);
-                }
+                c.load_resets(&mut self.state);
                 self.activity.wake_all();
             }
         }
@@ -839,7 +838,7 @@ impl Simulator {
     /// period is 10 time units of 1 ns, the rising edge at the start of each cycle.
     /// Call [`flush_vcd`](Self::flush_vcd) (or drop the simulator) to write the last cycle.
     pub fn trace_vcd(&mut self, out: impl Write + Send + 'static) -> Result<(), SimError> {
-        let clocked = self.rst.is_some();
+        let clocked = self.clocks.first().is_some_and(|c| c.rst.is_some());
         let writer = VcdWriter::new(
             Box::new(out) as Box<dyn Write + Send>,
             &self.top_name,

@@ -211,7 +211,7 @@ impl<'a> Pipeline<'a> {
                 c.from,
                 self.name,
                 self.stage,
-                self.stages[c.from - 1]
+                self.stages.get(c.from - 1).map_or("extra", String::as_str)
             );
             let first = c.copies[0];
             drop(values);
@@ -222,18 +222,8 @@ impl<'a> Pipeline<'a> {
         while values.carried[value.index].copies.len() <= self.stage - from {
             let c = &values.carried[value.index];
             let stage = from + c.copies.len();
-            let (prev, reset, name) = (
-                c.copies[stage - from - 1],
-                c.reset,
-                self.value_name(&c.name, stage),
-            );
-            let q = self.m.in_pipeline(self.domain, || {
-                let r = self.m.reg_at(&name, prev.ty(), self.loc);
-                let r = if reset { r.reset(0) } else { r };
-                r.next(prev);
-                r.q()
-            });
-            values.stage_of.insert(q.id, (stage, name));
+            let (prev, reset, name) = (c.copies[stage - from - 1], c.reset, c.name.clone());
+            let q = self.register(&mut values, &name, stage, prev, reset, self.loc);
             values.carried[value.index].copies.push(q);
         }
         values.carried[value.index].copies[self.stage - from]
@@ -265,17 +255,37 @@ impl<'a> Pipeline<'a> {
         }
         let prev = self.valid();
         self.stage += 1;
-        let vname = self.value_name("valid", self.stage);
-        let valid = self.m.in_pipeline(self.domain, || {
-            let r = self.m.reg_at(&vname, prev.ty(), loc).reset(0);
+        let valid = self.register(
+            &mut self.values.borrow_mut(),
+            "valid",
+            self.stage,
+            prev,
+            true,
+            loc,
+        );
+        self.valid.push(valid);
+    }
+
+    /// The register carrying `prev` into `stage` as `value`, reset to 0 if `reset`, in the
+    /// pipeline's domain and outside any `when` scope; recorded as of that stage.
+    fn register(
+        &self,
+        values: &mut Values<'a>,
+        value: &str,
+        stage: usize,
+        prev: Signal<'a>,
+        reset: bool,
+        loc: Loc,
+    ) -> Signal<'a> {
+        let name = self.value_name(value, stage);
+        let q = self.m.in_pipeline(self.domain, || {
+            let r = self.m.reg_at(&name, prev.ty(), loc);
+            let r = if reset { r.reset(0) } else { r };
             r.next(prev);
             r.q()
         });
-        self.values
-            .borrow_mut()
-            .stage_of
-            .insert(valid.id, (self.stage, vname));
-        self.valid.push(valid);
+        values.stage_of.insert(q.id, (stage, name));
+        q
     }
 
     /// The stream leaving the stage being built: its valid bit and `payload`, which must

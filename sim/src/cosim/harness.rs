@@ -8,7 +8,7 @@ use std::fmt::Write;
 use hardwire_hdl::ir::Design;
 
 use super::stimulus::{driven_inputs, driven_widths, reset_inputs};
-use crate::clocks::Schedule;
+use crate::clocks::several_clocks;
 
 /// The top's clock inputs, each with its domain's bit in the stimulus's edge masks.
 fn clocks(design: &Design) -> Vec<(usize, String)> {
@@ -21,7 +21,7 @@ fn clocks(design: &Design) -> Vec<(usize, String)> {
 /// C++ statements raising the clocks (all of them, or those in `edges` with several), then
 /// lowering them, evaluating after each.
 fn cpp_edge(design: &Design, indent: &str, all: bool) -> String {
-    let several = Schedule::for_design(design).several() && !all;
+    let several = several_clocks(design.top_module()) && !all;
     let clocks = clocks(design);
     if clocks.is_empty() {
         return String::new();
@@ -62,7 +62,7 @@ fn outputs(design: &Design) -> Vec<(String, u32)> {
 /// inputs held at zero after one reset cycle and prints the outputs and the seconds taken.
 pub(crate) fn verilator_main(design: &Design) -> String {
     let top = &design.top_module().name;
-    let several = Schedule::for_design(design).several();
+    let several = several_clocks(design.top_module());
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -171,7 +171,7 @@ pub(crate) fn icarus_testbench(design: &Design) -> String {
         .collect();
     let outs = outputs(design);
     let clocks = clocks(design);
-    let several = Schedule::for_design(design).several();
+    let several = several_clocks(design.top_module());
     for (_, c) in &clocks {
         let _ = writeln!(s, "    reg {c} = 1'b0;");
     }
