@@ -17,7 +17,7 @@ use hardwire_fpga::flow::ecp5::Ecp5Flow;
 use hardwire_fpga::flow::xilinx::XilinxFlow;
 use hardwire_fpga::output_dir::OutputDir;
 use hardwire_fpga::toolchain::{Ecp5Toolchain, Provisioning};
-use hardwire_fpga::top::{board_top_of_design, parse_mhz, ClockPlan};
+use hardwire_fpga::top::{parse_mhz, BoardTop, ClockPlan};
 use hardwire_fpga::{Board, BuildReport, Family, Resources};
 use hardwire_hdl::ir::Design;
 use hardwire_hdl::verilog::Verilog;
@@ -188,14 +188,19 @@ impl BoardFlow {
 
         step(
             3,
-            "the core behind the serial token protocol: Verilog, lint",
+            "the core on the board's pins behind the serial token protocol: Verilog, lint",
         );
         let link = TokenLink::new(core.clone(), core.token_bits(), plan.clock_hz(&board));
         let pins = TokenLinkPins {
             link,
             leds: board.pins.leds.1,
         };
-        let on_board = Design::elaborate(&pins).map_err(|e| anyhow!("{e}"))?;
+        let on_board = Design::elaborate(&BoardTop {
+            board: board.clone(),
+            plan,
+            block: pins,
+        })
+        .map_err(|e| anyhow!("{e}"))?;
         let verilog = Verilog::from_design(&on_board);
         let rtl = out.path().join("rtl");
         verilog.write_to(&rtl).context("writing the Verilog")?;
@@ -219,11 +224,10 @@ impl BoardFlow {
                 shrink_advice(&predicted, &board.part.resources)
             );
         }
-        let top = board_top_of_design(&board, &on_board, plan);
         let mut report = BoardReport {
             board: board.id.to_string(),
             settings,
-            design: top.top.clone(),
+            design: verilog.top.clone(),
             elaboration_seconds,
             cycles_per_token: cycles,
             simulation,
@@ -257,14 +261,14 @@ impl BoardFlow {
                     if let Some(f) = self.freq {
                         flow.target_mhz = f;
                     }
-                    flow.run(&top, &dir, &tools)?
+                    flow.run(&verilog, &dir, &tools)?
                 }
                 Family::Xilinx7 => {
                     let mut flow = XilinxFlow::new(&board);
                     if let Some(f) = self.freq {
                         flow.target_mhz = f;
                     }
-                    flow.run(&top, &dir, &provisioning)?
+                    flow.run(&verilog, &dir, &provisioning)?
                 }
             };
             report.critical_path = critical_path(&dir);
@@ -472,7 +476,8 @@ impl Check {
 
 /// Verilator's lint and yosys' `check -assert` of the Verilog in `rtl`, each logged there.
 fn outside_checks(verilog: &Verilog, rtl: &Path) -> (Check, Check) {
-    let sources: Vec<String> = verilog.sources().map(str::to_string).collect();
+    // With the models of external modules (a PLL's), which the flow's tools provide.
+    let sources: Vec<String> = verilog.simulation_sources().map(str::to_string).collect();
     let mut lint: Vec<String> = ["--lint-only", "-Wall", "--top-module", &verilog.top]
         .iter()
         .map(|s| s.to_string())

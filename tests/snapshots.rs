@@ -62,3 +62,29 @@ fn llama_core_sequencer_and_decoder() {
         .listing(|name| name.starts_with("llama_core") || name.starts_with("decoder"));
     insta::assert_snapshot!(text);
 }
+
+/// The ULX3S's pin-level top behind its PLL: the clock input named as in the constraint
+/// file, the PLL's model, the reset synchroniser clocked by the domain it resets, and the
+/// harness in the domain `core` (the harness has its own snapshots through its blocks).
+#[test]
+fn ulx3s_top_behind_a_pll() {
+    use hardwire::blocks::{BoardHarness, MultiplierArray};
+    use hardwire::fpga::top::{BoardTop, ClockPlan};
+    use hardwire::fpga::Board;
+    let array = MultiplierArray {
+        weights: vec![vec![3, -7]],
+        weight_bits: 4,
+        ty: Type::signed(4),
+        label: "snap".into(),
+    };
+    let top = BoardTop {
+        board: Board::ulx3s(),
+        plan: ClockPlan::Pll { mhz: 50.0 },
+        block: BoardHarness::new(array, 8, 50_000_000).unwrap(),
+    };
+    let design = Design::elaborate(&top).unwrap_or_else(|e| panic!("{e}"));
+    let text = Verilog::from_design(&design).listing(|name| {
+        name == "ulx3s_top.v" || name.starts_with("reset_sync") || name.contains("ecp5_pll")
+    });
+    insta::assert_snapshot!(text);
+}

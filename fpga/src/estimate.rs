@@ -29,6 +29,11 @@ pub fn estimate(design: &Design, part: &Part) -> Resources {
         bram_blocks: 0,
     };
     for (m, n) in design.modules.iter().zip(counts) {
+        // An external module is the vendor's (a PLL is a hard block): its body is only a
+        // simulation model, which synthesis never sees.
+        if m.external.is_some() {
+            continue;
+        }
         // Checks cost nothing on the chip: synthesis never sees them.
         let stripped;
         let m = if m.checks.is_empty() {

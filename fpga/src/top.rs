@@ -1,26 +1,21 @@
-//! The board top: a design under test put on a board's pins.
+//! The board top: a design under test put on a board's pins, all of it in the DSL, so it is
+//! simulated, linted and estimated like any other design.
 //!
-//! Three pieces, the first two written in the DSL (in `hardwire-blocks`):
-//!
-//! - [`ResetSync`]: the reset button, synchronised to the clock through a chain of
-//!   flip-flops with no reset of their own, which also holds reset for the length of the
-//!   chain after configuration (flip-flops power up at 0 on ECP5 and 7-series);
-//! - [`BoardHarness`]: the design behind a 115200-baud serial link: bytes from the host
-//!   shift into a register that feeds the design's inputs, and every output is registered and
-//!   folded by XOR onto the LEDs and onto a digest byte sent back for each byte received.
-//!   Every input and output bit therefore reaches a pin, so synthesis keeps the whole design,
-//!   and timing is measured register to register. A token-stream core (the whole model)
-//!   goes behind a [`TokenLink`] instead, which speaks the
-//!   token protocol over the same serial line ([`token_link_top`]);
-//! - the pin-level module `<board>_top`, built from the Verilog syntax tree, because the
-//!   DSL's registers all share the implicit `rst`, and the design's reset must be the
-//!   synchronised one, not a pin. It takes any block with the ports `uart_rx` → `uart_tx`,
-//!   `led` ([`board_top_with`], [`board_top_of_design`]).
+//! - [`BoardTop`], the pin-level module `<board>_top`: the board's clock input (named as in
+//!   its constraint file), optionally an ECP5 PLL ([`Ecp5Pll`]), and the clock domain `core`
+//!   it drives, whose reset comes from the button through a [`ResetSync`] (held until the
+//!   PLL locks). Inside `core` sits any block with the ports `uart_rx` → `uart_tx` and `led`;
+//! - [`BoardHarness`] is such a block for a design under test: bytes from the host shift into
+//!   a register that feeds the design's inputs, and every output is registered and folded by
+//!   XOR onto the LEDs and onto a digest byte sent back for each byte received. Every input
+//!   and output bit therefore reaches a pin, so synthesis keeps the whole design, and timing
+//!   is measured register to register ([`board_top`]);
+//! - a token-stream core (the whole model) goes behind a [`TokenLink`] instead, which speaks
+//!   the token protocol over the same serial line ([`token_link_top`]).
 
-use hardwire_hdl::ir::Direction;
+use hardwire_hdl::ir::Param;
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::verilog::ast::{Expr, Item, VModule, VPort};
-use hardwire_hdl::verilog::{print, Verilog};
+use hardwire_hdl::verilog::Verilog;
 use hardwire_hdl::HdlError;
 
 use crate::board::Board;
@@ -46,8 +41,9 @@ pub fn parse_mhz(s: &str) -> Result<f64, String> {
 pub enum ClockPlan {
     /// The board's oscillator, directly.
     Board,
-    /// An ECP5 `EHXPLLL` at this many MHz: the top instantiates `ecp5_pll`, which
-    /// [`crate::flow::ecp5::Ecp5Flow::with_pll`] generates, and holds reset until it locks.
+    /// An ECP5 `EHXPLLL` at this many MHz: the top instantiates `ecp5_pll` ([`Ecp5Pll`]),
+    /// which [`crate::flow::ecp5::Ecp5Flow::with_pll`] generates, and holds reset until it
+    /// locks.
     Pll {
         /// Output frequency.
         mhz: f64,
@@ -93,9 +89,95 @@ impl ClockPlan {
     }
 }
 
-/// The Verilog of `design` on `board`'s pins, clocked by the board's oscillator: the
-/// harness, the reset synchroniser and the pin-level top `<board id>_top` whose port names
-/// are those of the board's constraint file.
+/// The ECP5 PLL as `ecppll -n ecp5_pll` writes it for the flow
+/// ([`crate::flow::ecp5::Ecp5Flow::with_pll`]): the external module `ecp5_pll` with the
+/// clock input `clkin` and the outputs `clkout0` and `locked`. Its simulation model passes
+/// the clock through and is locked at once, so in simulation the design behind it steps on
+/// the board clock's edges; its frequency is for place and route to meet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ecp5Pll {
+    /// The output frequency `ecppll` is asked for.
+    pub mhz: f64,
+}
+
+impl Block for Ecp5Pll {
+    fn name(&self) -> String {
+        "ecp5_pll_model".into()
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        // The frequency is in the generated module, not a parameter of its instances.
+        m.external("ecp5_pll", &[] as &[(&str, Param)]);
+        let clkin = m.clock_input("clkin");
+        m.output("clkout0", m.clock(clkin));
+        m.output("locked", m.lit(1, Type::BOOL));
+    }
+}
+
+/// The pin-level top `<board id>_top` around `block`, a block that already talks to the
+/// board: its ports are `uart_rx` → `uart_tx` and `led` (the board's LED count), as those of
+/// [`BoardHarness`] and [`TokenLinkPins`]. The top's ports are named as in the board's
+/// constraint file; `block` runs in the domain `core`, clocked as `plan` says and reset
+/// through a [`ResetSync`] from the button.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardTop<B> {
+    /// The board whose pins the top has.
+    pub board: Board,
+    /// Where the clock comes from.
+    pub plan: ClockPlan,
+    /// What runs on it.
+    pub block: B,
+}
+
+impl<B: Block + PartialEq + Clone + 'static> Block for BoardTop<B> {
+    fn name(&self) -> String {
+        format!("{}_top", self.board.id)
+    }
+
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let pins = &self.board.pins;
+        let oscillator = m.clock_input(pins.clock);
+        let mut button = m.input(pins.reset, Type::BOOL);
+        let clock = match self.plan {
+            ClockPlan::Board => m.clock(oscillator),
+            ClockPlan::Pll { mhz } => {
+                let pll = m.instance("u_pll", &Ecp5Pll { mhz });
+                pll.domain("clkin", oscillator);
+                // Reset also holds until the PLL locks.
+                let locked = pll.output("locked");
+                button = match pins.reset_active_low {
+                    true => button & locked,
+                    false => button | !locked,
+                };
+                pll.output("clkout0")
+            }
+        };
+        let core = m.local_domain("core", clock, Reset::SYNC);
+        let sync = ResetSync {
+            active_low: pins.reset_active_low,
+            stages: 3,
+        };
+        let u_reset = m.in_domain(core, || m.instance("u_reset", &sync));
+        u_reset.input("button", button);
+        m.drive_reset(core, u_reset.output("rst_out"));
+        let u_design = m.in_domain(core, || m.instance("u_design", &self.block));
+        u_design.input("uart_rx", m.input(pins.uart_rx, Type::BOOL));
+        m.output(pins.uart_tx, u_design.output("uart_tx"));
+        let led = u_design.output("led");
+        if led.width() != pins.leds.1 {
+            m.bad_parameter(format!(
+                "`{}` drives {} LEDs through `led`, but the {} has {}",
+                self.block.name(),
+                led.width(),
+                self.board.name,
+                pins.leds.1
+            ));
+        }
+        m.output(pins.leds.0, led);
+    }
+}
+
+/// `design` on `board`'s pins behind a [`BoardHarness`], clocked by the board's oscillator.
 pub fn board_top<B: Block + PartialEq + Clone + 'static>(
     board: &Board,
     design: B,
@@ -110,12 +192,11 @@ pub fn board_top_clocked<B: Block + PartialEq + Clone + 'static>(
     plan: ClockPlan,
 ) -> Result<Verilog, HdlError> {
     let harness = BoardHarness::new(design, board.pins.leds.1, plan.clock_hz(board))?;
-    board_top_with(board, &harness, plan)
+    board_top_with(board, harness, plan)
 }
 
 /// A token-stream core on `board`'s pins behind the token protocol: `link` (its clock set
-/// from `plan`) with its status on the LEDs ([`TokenLinkPins`]), the reset synchroniser and
-/// the pin-level top.
+/// from `plan`) with its status on the LEDs ([`TokenLinkPins`]).
 pub fn token_link_top<C: Block + PartialEq + Clone + 'static>(
     board: &Board,
     mut link: TokenLink<C>,
@@ -126,154 +207,20 @@ pub fn token_link_top<C: Block + PartialEq + Clone + 'static>(
         link,
         leds: board.pins.leds.1,
     };
-    board_top_with(board, &pins, plan)
+    board_top_with(board, pins, plan)
 }
 
-/// The pin-level top around `block`, a block that already talks to the board: its ports are
-/// `uart_rx` → `uart_tx` and `led` (the board's LED count), as those of [`BoardHarness`] and
-/// [`TokenLinkPins`].
+/// The Verilog of [`BoardTop`] around `block`. Fails, naming the port, when `block` lacks
+/// one of `uart_rx`, `uart_tx` and `led` of the board's LED count.
 pub fn board_top_with<B: Block + PartialEq + Clone + 'static>(
     board: &Board,
-    block: &B,
+    block: B,
     plan: ClockPlan,
 ) -> Result<Verilog, HdlError> {
-    Ok(board_top_of_design(board, &Design::elaborate(block)?, plan))
-}
-
-/// [`board_top_with`] for a block already elaborated (a large core takes seconds to
-/// elaborate, and the estimate reads the same design).
-///
-/// Panics when the design's top lacks one of the ports `uart_rx`, `uart_tx` and `led`.
-pub fn board_top_of_design(board: &Board, design: &Design, plan: ClockPlan) -> Verilog {
-    let ports = &design.top_module().ports;
-    for (name, dir, width) in [
-        ("uart_rx", Direction::Input, 1),
-        ("uart_tx", Direction::Output, 1),
-        ("led", Direction::Output, board.pins.leds.1),
-    ] {
-        assert!(
-            ports
-                .iter()
-                .any(|p| p.name == name && p.dir == dir && p.ty.width == width),
-            "the board top needs a block with the {dir:?} port `{name}` of {width} bits, as \
-             BoardHarness and TokenLinkPins have; `{}` has none",
-            design.top_module().name
-        );
-    }
-    let sync = ResetSync {
-        active_low: board.pins.reset_active_low,
-        stages: 3,
+    let top = BoardTop {
+        board: board.clone(),
+        plan,
+        block,
     };
-    let hv = Verilog::from_design(design);
-    let sv =
-        Verilog::from_design(&Design::elaborate(&sync).expect("the reset synchroniser elaborates"));
-    let mut files = sv.files.clone();
-    let models = hv.models;
-    for f in hv.files {
-        if !files.iter().any(|(n, _)| *n == f.0) {
-            files.push(f);
-        }
-    }
-    let pins = &board.pins;
-    let top = format!("{}_top", board.id);
-    let port = |input, width, name: &str| VPort {
-        input,
-        width,
-        name: name.to_string(),
-    };
-    let conn = |port: &str, e: Expr| (port.to_string(), e);
-    let pll = matches!(plan, ClockPlan::Pll { .. });
-    let clk = || Expr::ident(if pll { "clk" } else { pins.clock });
-    // Behind a PLL, reset also holds until it locks.
-    let button = match (pll, pins.reset_active_low) {
-        (false, _) => Expr::ident(pins.reset),
-        (true, true) => Expr::binary(Expr::ident(pins.reset), "&", Expr::ident("locked")),
-        (true, false) => Expr::binary(
-            Expr::ident(pins.reset),
-            "|",
-            Expr::Unary("~", Box::new(Expr::ident("locked"))),
-        ),
-    };
-    let mut clocking = Vec::new();
-    if let ClockPlan::Pll { mhz } = plan {
-        clocking = vec![
-            Item::Comment(format!("{mhz} MHz from the board clock through an EHXPLLL")),
-            Item::Wire {
-                name: "clk".into(),
-                width: 1,
-            },
-            Item::Wire {
-                name: "locked".into(),
-                width: 1,
-            },
-            Item::Instance {
-                module: "ecp5_pll".into(),
-                params: Vec::new(),
-                name: "u_pll".into(),
-                connections: vec![
-                    conn("clkin", Expr::ident(pins.clock)),
-                    conn("clkout0", Expr::ident("clk")),
-                    conn("locked", Expr::ident("locked")),
-                ],
-            },
-        ];
-    }
-    let module = VModule {
-        name: top.clone(),
-        params: Vec::new(),
-        ports: vec![
-            port(true, 1, pins.clock),
-            port(true, 1, pins.reset),
-            port(true, 1, pins.uart_rx),
-            port(false, 1, pins.uart_tx),
-            port(false, pins.leds.1, pins.leds.0),
-        ],
-        items: clocking
-            .into_iter()
-            .chain([
-                Item::Comment(format!(
-                    "{}: pins as named in constraints/{}",
-                    board.name, board.constraints_file
-                )),
-                Item::Wire {
-                    name: "rst".into(),
-                    width: 1,
-                },
-                Item::Instance {
-                    module: sv.top.clone(),
-                    params: Vec::new(),
-                    name: "u_reset".into(),
-                    connections: vec![
-                        conn("clk", clk()),
-                        // The synchroniser's flip-flops have no reset; its `rst` is unused.
-                        conn(
-                            "rst",
-                            Expr::Literal {
-                                width: 1,
-                                hex: "0".into(),
-                            },
-                        ),
-                        conn("button", button),
-                        conn("rst_out", Expr::ident("rst")),
-                    ],
-                },
-                Item::Instance {
-                    module: hv.top.clone(),
-                    params: Vec::new(),
-                    name: "u_design".into(),
-                    connections: vec![
-                        conn("clk", clk()),
-                        conn("rst", Expr::ident("rst")),
-                        conn("uart_rx", Expr::ident(pins.uart_rx)),
-                        conn("led", Expr::ident(pins.leds.0)),
-                        conn("uart_tx", Expr::ident(pins.uart_tx)),
-                    ],
-                },
-            ])
-            .collect(),
-    };
-    files.insert(files.len(), (format!("{top}.v"), print::module(&module)));
-    // `.hex` memory files stay after the `.v` files, as `Verilog` lists them.
-    files.sort_by_key(|(n, _)| !n.ends_with(".v"));
-    Verilog { files, models, top }
+    Ok(Verilog::from_design(&Design::elaborate(&top)?))
 }

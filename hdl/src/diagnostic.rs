@@ -70,6 +70,8 @@ pub enum Code {
     /// A register or memory port samples another clock domain's signal without a
     /// synchroniser.
     UnsyncedCrossing,
+    /// A clock read as data, or a domain clocked by something that is not a clock.
+    ClockAsData,
 }
 
 impl Code {
@@ -89,6 +91,7 @@ impl Code {
             Code::ModuleNameClash => "E011",
             Code::StageMismatch => "E012",
             Code::UnsyncedCrossing => "E013",
+            Code::ClockAsData => "E014",
         }
     }
 }

@@ -7,10 +7,14 @@
 //! register, memory port and check belongs to a clock [`Domain`] of its module. The default
 //! domain, [`DomainId::SYNC`], has the implicit clock `clk` (rising edge) and synchronous,
 //! active-high reset `rst`; a module has them when something in it uses that domain
-//! ([`Module::clocked`]). Further domains have the implicit inputs `<name>_clk` and, by their
+//! ([`Module::clocked`]). Further domains have the inputs `<name>_clk` and, by their
 //! [`Reset`], `<name>_rst` (active high) or `<name>_rst_n` (active low), synchronous or
-//! asynchronous. An instance connects each of its child's domains to one of the parent's
-//! ([`Instance::domains`]).
+//! asynchronous, unless named otherwise. An instance connects each of its child's domains to
+//! one of the parent's ([`Instance::domains`]). A *local* domain is driven inside its module
+//! ([`Drive::Local`]): its clock is a [`NodeKind::Clock`] of another domain, reached through
+//! wires and ports (a PLL's simulation model passes its input clock through, so in
+//! simulation a domain behind a PLL steps on the edges of the PLL's input), and its reset is
+//! any one-bit value, sampled like an input's.
 //!
 //! Inside a module, values are [`Node`]s in an arena indexed by [`NodeId`]. Every node has a
 //! [`Type`] (a width and a signedness) and the [`Loc`] of the user code that created it. Values
@@ -102,6 +106,30 @@ pub struct Domain {
     pub name: String,
     /// Its reset.
     pub reset: Reset,
+    /// Where its clock and reset come from.
+    pub drive: Drive,
+}
+
+/// Where a domain's clock and reset come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Drive {
+    /// Inputs of the module, by these names: the clock, and the reset when the domain has
+    /// one. A parent clocks them by [`Instance::domains`].
+    Ports {
+        /// The clock input.
+        clock: String,
+        /// The reset input.
+        reset: Option<String>,
+    },
+    /// Nodes of the module: a clock (a [`NodeKind::Clock`] reached through wires and ports,
+    /// such as a PLL's output) and the reset when the domain has one. Verilog names them
+    /// `<name>_clk` and `<name>_rst` (`_rst_n` when active low).
+    Local {
+        /// The clock.
+        clock: NodeId,
+        /// The reset, a one-bit wire.
+        reset: Option<NodeId>,
+    },
 }
 
 impl Domain {
@@ -110,7 +138,38 @@ impl Domain {
         Domain {
             name: "sync".into(),
             reset: Reset::SYNC,
+            drive: Drive::Ports {
+                clock: "clk".into(),
+                reset: Some("rst".into()),
+            },
         }
+    }
+
+    /// A domain clocked and reset through the inputs `<name>_clk` and `<name>_rst`
+    /// (`<name>_rst_n` when active low; none without reset).
+    pub fn with_ports(name: &str, reset: Reset) -> Domain {
+        Domain {
+            name: name.to_string(),
+            reset,
+            drive: Drive::Ports {
+                clock: format!("{name}_clk"),
+                reset: Domain::reset_name(name, reset),
+            },
+        }
+    }
+
+    /// `<name>_rst` or `<name>_rst_n` by polarity; none without reset.
+    pub(crate) fn reset_name(name: &str, reset: Reset) -> Option<String> {
+        match (reset.kind, reset.active_low) {
+            (ResetKind::None, _) => None,
+            (_, false) => Some(format!("{name}_rst")),
+            (_, true) => Some(format!("{name}_rst_n")),
+        }
+    }
+
+    /// Whether the clock and reset are inputs of the module.
+    pub fn is_local(&self) -> bool {
+        matches!(self.drive, Drive::Local { .. })
     }
 }
 
@@ -291,32 +350,33 @@ impl Module {
         &self.domains[id.0 as usize]
     }
 
-    /// The clock input of a domain: `clk` for the default one, `<name>_clk` otherwise.
+    /// The Verilog name of a domain's clock: its input (`clk` for the default domain,
+    /// `<name>_clk` by default otherwise), or the wire of a local domain.
     pub fn clock_port(&self, id: DomainId) -> String {
-        match id {
-            DomainId::SYNC => "clk".into(),
-            _ => format!("{}_clk", self.domain(id).name),
+        let d = self.domain(id);
+        match &d.drive {
+            Drive::Ports { clock, .. } => clock.clone(),
+            Drive::Local { .. } => format!("{}_clk", d.name),
         }
     }
 
-    /// The reset input of a domain, if it has one: `rst` for the default one, else
-    /// `<name>_rst` or `<name>_rst_n` by polarity.
+    /// The Verilog name of a domain's reset, if it has one: its input (`rst` for the
+    /// default domain, `<name>_rst` or `<name>_rst_n` by default otherwise), or the wire of a
+    /// local domain.
     pub fn reset_port(&self, id: DomainId) -> Option<String> {
         let d = self.domain(id);
-        match (id, d.reset.kind, d.reset.active_low) {
-            (DomainId::SYNC, ..) => Some("rst".into()),
-            (_, ResetKind::None, _) => None,
-            (_, _, false) => Some(format!("{}_rst", d.name)),
-            (_, _, true) => Some(format!("{}_rst_n", d.name)),
+        match &d.drive {
+            Drive::Ports { reset, .. } => reset.clone(),
+            Drive::Local { .. } => Domain::reset_name(&d.name, d.reset),
         }
     }
 
     /// The domains whose clock (and reset) are inputs of this module, in port order: the
-    /// default one when [`Module::clocked`], then every other.
+    /// default one when [`Module::clocked`], then every other not driven locally.
     pub fn domain_inputs(&self) -> impl Iterator<Item = DomainId> + '_ {
         (0..self.domains.len() as u32)
             .map(DomainId)
-            .filter(|&d| d != DomainId::SYNC || self.clocked)
+            .filter(|&d| (d != DomainId::SYNC || self.clocked) && !self.domain(d).is_local())
     }
 
     /// The node with this id.
@@ -435,6 +495,11 @@ pub enum NodeKind {
     Resize(NodeId),
     /// The operand's bits read with the node's signedness (same width).
     Cast(NodeId),
+    /// The clock of a domain of this module as a one-bit value, to hand to a child (a
+    /// PLL's input), an output or a local domain. A clock is not data: it reaches only
+    /// wires, ports and domains (the `check-clocks` pass), and the native simulator, which
+    /// steps from edge to edge, reads it as 0.
+    Clock(DomainId),
 }
 
 impl NodeKind {
@@ -446,7 +511,8 @@ impl NodeKind {
             | NodeKind::Const(_)
             | NodeKind::RegQ(_)
             | NodeKind::MemRead(..)
-            | NodeKind::InstOut(..) => Vec::new(),
+            | NodeKind::InstOut(..)
+            | NodeKind::Clock(_) => Vec::new(),
             NodeKind::Wire { driver, .. } => driver.iter().copied().collect(),
             NodeKind::Unary(_, a)
             | NodeKind::Slice(a, _)
@@ -465,7 +531,8 @@ impl NodeKind {
             | NodeKind::Const(_)
             | NodeKind::RegQ(_)
             | NodeKind::MemRead(..)
-            | NodeKind::InstOut(..) => {}
+            | NodeKind::InstOut(..)
+            | NodeKind::Clock(_) => {}
             NodeKind::Wire { driver, .. } => {
                 if let Some(d) = driver {
                     *d = f(*d);
@@ -674,6 +741,20 @@ impl Module {
         for p in &mut self.ports {
             p.node = f(p.node);
         }
+        for d in &mut self.domains {
+            if let Drive::Local { clock, reset } = &mut d.drive {
+                *clock = f(*clock);
+                *reset = reset.map(&mut f);
+            }
+        }
+    }
+
+    /// The nodes that drive local domains' clocks and resets.
+    pub fn domain_drivers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.domains.iter().flat_map(|d| match d.drive {
+            Drive::Local { clock, reset } => std::iter::once(clock).chain(reset).collect(),
+            Drive::Ports { .. } => Vec::new(),
+        })
     }
 
     /// The nodes in an order where every node comes after the nodes it reads

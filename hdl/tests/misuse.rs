@@ -744,3 +744,61 @@ fn a_memory_read_in_the_last_stage_read_at_once_is_rejected_not_a_panic() {
     });
     expect(r, Code::StageMismatch, line, &["`x`", "stage 3", "extra"]);
 }
+
+#[test]
+fn a_clock_read_as_data_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let clk = m.clock(m.sync_domain());
+        let a = m.input("a", Type::BOOL);
+        line = line!() + 1;
+        m.output("y", clk & a);
+    });
+    expect(r, Code::ClockAsData, line, &["`clk`", "read as data"]);
+}
+
+#[test]
+fn a_domain_clocked_by_logic_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::BOOL);
+        line = line!() + 1;
+        let core = m.local_domain("core", !a, Reset::NONE);
+        let q = m.in_domain(core, || {
+            let r = m.reg("r", Type::BOOL).reset(0);
+            r.next(!r.q());
+            r.q()
+        });
+        m.output("y", q);
+    });
+    expect(r, Code::ClockAsData, line, &["`core`", "not a clock"]);
+}
+
+#[test]
+fn a_clock_enters_a_child_as_a_domain_not_an_input() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        line = line!() + 1;
+        let clk = m.clock(m.sync_domain());
+        let s = m.instance("u_sampler", &Sampler);
+        s.input("d", clk);
+        m.output("y", s.output("q"));
+    });
+    expect(
+        r,
+        Code::ClockAsData,
+        line,
+        &["`d`", "`u_sampler`", "clock_input"],
+    );
+}
+
+#[test]
+fn only_a_local_domain_has_a_reset_to_drive() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let fast = m.domain("fast", Reset::SYNC);
+        line = line!() + 1;
+        m.drive_reset(fast, m.input("a", Type::BOOL));
+    });
+    expect(r, Code::BadParameter, line, &["`fast`", "local_domain"]);
+}

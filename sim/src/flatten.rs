@@ -6,7 +6,8 @@
 //! waveform writer can still find every signal the user named.
 
 use hardwire_hdl::ir::{
-    BinaryOp, CheckKind, Design, DomainId, ModuleId, NodeKind, Reset, ResetKind, Type, UnaryOp,
+    BinaryOp, CheckKind, Design, DomainId, Drive, ModuleId, NodeKind, Reset, ResetKind, Type,
+    UnaryOp,
 };
 use hardwire_hdl::{Bits, Loc};
 
@@ -52,7 +53,10 @@ pub(crate) struct FlatNode {
 pub(crate) struct FlatReg {
     pub name: String,
     pub ty: Type,
+    /// The value its domain's reset loads.
     pub reset: Option<Bits>,
+    /// The value it powers up with: a reset value in a domain without reset.
+    pub init: Option<Bits>,
     pub next: FlatId,
     pub enable: Option<FlatId>,
     /// The node that reads the register's output.
@@ -102,16 +106,23 @@ pub(crate) struct FlatCheck {
     pub domain: u32,
 }
 
-/// A clock domain of the top module, which every instance's domains resolve to.
+/// A clock domain: one of the top module's, or a local domain of some instance. Every
+/// instance's domains resolve to one of these.
 #[derive(Debug, Clone)]
 pub(crate) struct FlatDomain {
     pub name: String,
     pub reset: Reset,
-    /// The reset input, when the domain has one.
+    /// The reset: an input of the top, or for a local domain the node driving it.
     pub rst: Option<FlatId>,
     /// With several domains: an input the simulator sets on the edges where this domain's
-    /// clock rises, which enables its registers and memory ports.
+    /// clock rises, which enables its registers and memory ports (for a local domain, an
+    /// alias of its root's).
     pub tick: Option<FlatId>,
+    /// The top-level domain whose clock edges this one steps on: itself for a top domain
+    /// with a clock input, the domain its clock is carried from for a local one.
+    pub root: u32,
+    /// Driven inside the design, so its reset is computed rather than set from outside.
+    pub local: bool,
 }
 
 /// A name the user gave, with the instance path it lives under.
@@ -149,9 +160,15 @@ pub(crate) struct Flat<'d> {
     pub checks: Vec<FlatCheck>,
     /// Top-level inputs (including `rst` when the top is clocked), by name.
     pub inputs: Vec<(String, FlatId)>,
-    /// The top module's clock domains (the default one first, with `rst` when the top is
-    /// clocked).
+    /// The top module's clock domains in its order (the default one first, with `rst` when
+    /// the top is clocked), then the local domains of instances.
     pub domains: Vec<FlatDomain>,
+    /// The flattened [`NodeKind::Clock`] nodes (which read 0) and the domain of each.
+    clocks: Vec<(FlatId, u32)>,
+    /// The node carrying each local domain's clock, by domain.
+    local_clocks: std::collections::HashMap<u32, FlatId>,
+    /// More than one clock is an input of the top, so domains have ticks.
+    several: bool,
     /// Instances inlined so far.
     pub instances: u32,
     /// Every named signal: ports, registers and wires of every instance, in a stable order
@@ -172,8 +189,21 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     let mut port_inputs = Vec::new();
     // With one clock running, its domain needs no tick.
     let several = several_clocks(top);
+    flat.several = several;
     for (i, d) in top.domains.iter().enumerate() {
         let id = DomainId(i as u32);
+        if d.is_local() {
+            // Filled in when the top is inlined.
+            flat.domains.push(FlatDomain {
+                name: d.name.clone(),
+                reset: d.reset,
+                rst: None,
+                tick: None,
+                root: u32::MAX,
+                local: true,
+            });
+            continue;
+        }
         let rst = match top.reset_port(id) {
             Some(name) if (id != DomainId::SYNC || top.clocked) => {
                 let rst = flat.push(FlatKind::Input, Type::BOOL, 0);
@@ -198,6 +228,8 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
             reset,
             rst,
             tick,
+            root: i as u32,
+            local: false,
         });
     }
     for port in &top.ports {
@@ -212,6 +244,7 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
     let mut scope = Vec::new();
     let domains: Vec<u32> = (0..top.domains.len() as u32).collect();
     flat.inline(design, design.top, &port_inputs, &domains, &mut scope, 0)?;
+    flat.resolve_local_clocks()?;
     Ok(flat)
 }
 
@@ -219,6 +252,53 @@ pub(crate) fn flatten(design: &Design) -> Result<Flat<'_>, SimError> {
 const MAX_DEPTH: usize = 256;
 
 impl<'d> Flat<'d> {
+    /// Gives each local domain the root whose edges its clock is carried from (through
+    /// wires, ports and models, which are all aliases here, and other local domains).
+    fn resolve_local_clocks(&mut self) -> Result<(), SimError> {
+        let clock_of: std::collections::HashMap<FlatId, u32> =
+            self.clocks.iter().copied().collect();
+        let locals: Vec<usize> = (0..self.domains.len())
+            .filter(|&i| self.domains[i].local)
+            .collect();
+        // Each local domain's clock node, followed to the domain it is the clock of.
+        let mut source = Vec::new();
+        for &i in &locals {
+            let mut n = self.local_clocks[&(i as u32)];
+            let from = loop {
+                match self.nodes[n as usize].kind {
+                    FlatKind::Alias(a) => n = a,
+                    _ => break clock_of.get(&n).copied(),
+                }
+            };
+            source.push(from.ok_or_else(|| {
+                SimError::BadDesign(format!(
+                    "the clock of local domain `{}` is not carried from another domain's clock",
+                    self.domains[i].name
+                ))
+            })?);
+        }
+        // Roots, through chains of local domains (at most as long as there are locals).
+        for _ in 0..=locals.len() {
+            for (k, &i) in locals.iter().enumerate() {
+                let root = self.domains[source[k] as usize].root;
+                self.domains[i].root = root;
+            }
+        }
+        for &i in &locals {
+            let root = self.domains[i].root;
+            if root == u32::MAX {
+                return Err(SimError::BadDesign(format!(
+                    "local domain `{}` is clocked by a loop of local domains",
+                    self.domains[i].name
+                )));
+            }
+            if let (Some(t), Some(rt)) = (self.domains[i].tick, self.domains[root as usize].tick) {
+                self.nodes[t as usize].kind = FlatKind::Alias(rt);
+            }
+        }
+        Ok(())
+    }
+
     /// An enable narrowed to the edges of `domain`'s clock, when there are several clocks.
     fn on_tick(&mut self, enable: Option<FlatId>, domain: u32, inst: u32) -> Option<FlatId> {
         match (self.domains[domain as usize].tick, enable) {
@@ -277,6 +357,42 @@ impl<'d> Flat<'d> {
                 inst,
             });
         }
+        // Local domains become domains of their own (the top's are made already).
+        let mut domains = domains.to_vec();
+        for (k, d) in module.domains.iter().enumerate() {
+            let Drive::Local { clock, reset } = d.drive else {
+                continue;
+            };
+            let index = if depth == 0 {
+                k as u32
+            } else {
+                self.domains.push(FlatDomain {
+                    name: scoped(scope, &d.name),
+                    reset: d.reset,
+                    rst: None,
+                    tick: None,
+                    root: u32::MAX,
+                    local: true,
+                });
+                self.domains.len() as u32 - 1
+            };
+            // The tick aliases the root's once that is known.
+            let tick = self
+                .several
+                .then(|| self.push(FlatKind::Input, Type::BOOL, inst));
+            let rst = reset.map(check).transpose()?;
+            let fd = &mut self.domains[index as usize];
+            fd.tick = tick;
+            fd.rst = rst;
+            if rst.is_none() {
+                fd.reset = Reset::NONE;
+            }
+            self.local_clocks.insert(index, check(clock)?);
+            if let Some(slot) = domains.get_mut(k) {
+                *slot = index;
+            }
+        }
+        let domains = &domains[..];
         let domain_of = |d: DomainId| -> Result<u32, SimError> {
             domains.get(d.0 as usize).copied().ok_or_else(|| {
                 SimError::BadDesign(format!(
@@ -298,10 +414,19 @@ impl<'d> Flat<'d> {
             let domain = domain_of(reg.domain)?;
             let enable = reg.enable.map(check).transpose()?;
             let enable = self.on_tick(enable, domain, inst);
+            // Without a reset in its own module's domain (even one clocked by a domain with
+            // a reset), the reset value is only where it starts.
+            let reset_less = module.domain(reg.domain).reset.kind == ResetKind::None
+                || self.domains[domain as usize].reset.kind == ResetKind::None;
+            let (reset, init) = match reset_less {
+                true => (None, reg.reset.clone()),
+                false => (reg.reset.clone(), None),
+            };
             self.regs.push(FlatReg {
                 name,
                 ty: reg.ty,
-                reset: reg.reset.clone(),
+                reset,
+                init,
                 next,
                 enable,
                 q,
@@ -398,6 +523,10 @@ impl<'d> Flat<'d> {
                     }
                 },
                 NodeKind::Const(b) => FlatKind::Const(b.resize(node.ty.width, false)),
+                NodeKind::Clock(d) => {
+                    self.clocks.push((base + i as u32, domain_of(*d)?));
+                    FlatKind::Const(Bits::zero(1))
+                }
                 NodeKind::Wire { name, driver } => match driver {
                     Some(d) => FlatKind::Alias(check(*d)?),
                     None => return Err(SimError::Undriven(scoped(scope, name))),

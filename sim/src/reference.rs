@@ -371,6 +371,8 @@ impl<'d> Reference<'d> {
         let w = node.ty.width;
         let ty_of = |n: NodeId| module.node(n).ty;
         let v = match &node.kind {
+            // Read as 0, as the native simulator reads it.
+            NodeKind::Clock(_) => Bits::zero(1),
             NodeKind::Input(p) => {
                 let port = &module.ports[*p as usize];
                 if path.is_empty() {

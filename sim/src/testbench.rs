@@ -70,7 +70,9 @@ struct Named {
 /// One [`step`](Self::step) is one rising edge of the implicit clock, with the semantics of
 /// [`hardwire_hdl::ir`]: registers and read ports load from the values settled before the
 /// edge, memories are read-first, and while `rst` is high registers with a reset value load
-/// it. Registers without reset and memories without initial contents start at zero.
+/// it. Registers of a domain without reset start at their reset value (a power-up value, as
+/// the Verilog gives them); other registers, and memories without initial contents, start
+/// at zero.
 ///
 /// Names are those of ports, registers and wires, with instance paths below the top
 /// (`u_child.acc`); memories are reached with [`peek_mem`](Self::peek_mem) and
@@ -91,6 +93,8 @@ pub struct Simulator {
     clocks: Vec<Clock>,
     /// Whether some domain resets asynchronously.
     any_async: bool,
+    /// Whether some local domain resets asynchronously, from a computed value.
+    local_async: bool,
     /// When each clock rises.
     schedule: Schedule,
     /// The domains whose clocks rose at the last edge, one bit each.
@@ -136,6 +140,10 @@ struct Clock {
     tick: Option<Slot>,
     /// `(q, reset value, words)` of its registers with a reset.
     resets: Vec<(Slot, Slot, u32)>,
+    /// The top domain whose edges it steps on (its own index for a top domain).
+    root: u32,
+    /// Its reset is computed in the design, not set from outside.
+    local: bool,
 }
 
 impl Clock {
@@ -289,8 +297,16 @@ impl Simulator {
                 rst: slot(d.rst),
                 tick: slot(d.tick),
                 resets,
+                root: d.root,
+                local: d.local,
             })
             .collect();
+        if clocks.len() > 64 {
+            return Err(SimError::BadDesign(format!(
+                "{} clock domains; the simulator steps up to 64",
+                clocks.len()
+            )));
+        }
         let mem_names = prog
             .mems
             .iter()
@@ -308,6 +324,9 @@ impl Simulator {
             any_async: clocks
                 .iter()
                 .any(|c| c.reset.kind == ResetKind::Async && c.rst.is_some()),
+            local_async: clocks
+                .iter()
+                .any(|c| c.reset.kind == ResetKind::Async && c.rst.is_some() && c.local),
             clocks,
             schedule: Schedule::for_design(design),
             rose: 0,
@@ -374,6 +393,12 @@ impl Simulator {
                 run_comb(&self.all, &self.side, &mut self.state);
                 self.activity.ran_all();
             }
+            // A reset computed from what just settled acts at once, and what its registers
+            // feed settles again.
+            if self.local_async && self.hold_async_resets() {
+                run_comb(&self.all, &self.side, &mut self.state);
+                self.activity.ran_all();
+            }
             self.dirty = false;
         }
     }
@@ -423,6 +448,16 @@ impl Simulator {
         if !self.checks.is_empty() {
             self.sample_checks(ticking);
         }
+        // Synchronous resets are sampled with the edge, before it changes what drives them.
+        let mut resetting = 0u64;
+        for (i, c) in self.clocks.iter().enumerate() {
+            if c.reset.kind == ResetKind::Sync
+                && ticking & (1 << c.root) != 0
+                && c.in_reset(&self.state)
+            {
+                resetting |= 1 << i;
+            }
+        }
         let (edge, st, mems, act) = (
             &self.edge,
             &mut self.state,
@@ -437,10 +472,10 @@ impl Simulator {
         for (i, c) in self.clocks.iter().enumerate() {
             let now = match c.reset.kind {
                 ResetKind::None => false,
-                ResetKind::Sync => ticking & (1 << i) != 0,
-                ResetKind::Async => true,
+                ResetKind::Sync => resetting & (1 << i) != 0,
+                ResetKind::Async => c.in_reset(&self.state),
             };
-            if now && c.in_reset(&self.state) {
+            if now {
                 self.activity.wake_all();
                 c.load_resets(&mut self.state);
             }
@@ -460,7 +495,8 @@ impl Simulator {
                 let Some(tick) = self.clocks[i].tick else {
                     continue;
                 };
-                let v = (rising >> i) & 1;
+                // A local domain's tick is its root's.
+                let v = (rising >> self.clocks[i].root) & 1;
                 if self.state[tick as usize] != v {
                     self.state[tick as usize] = v;
                     self.poked(tick as usize, 1);
@@ -471,20 +507,30 @@ impl Simulator {
     }
 
     /// Registers of a domain with an asynchronous reset take their reset values as soon as
-    /// it is asserted, before anything reads them.
-    fn hold_async_resets(&mut self) {
+    /// it is asserted, before anything reads them. Returns whether any did.
+    fn hold_async_resets(&mut self) -> bool {
+        let mut any = false;
         for c in &self.clocks {
             if c.reset.kind == ResetKind::Async && c.in_reset(&self.state) {
                 c.load_resets(&mut self.state);
                 self.activity.wake_all();
+                any = true;
             }
         }
+        any
     }
 
     /// Sets the period of the clock of domain `name` (`sync` for the default one), from its
     /// next edge on; every clock starts at [`DEFAULT_PERIOD_PS`](crate::DEFAULT_PERIOD_PS), its first edge one period
     /// after time 0.
     pub fn set_period(&mut self, name: &str, period_ps: u64) -> Result<(), SimError> {
+        if let Some(c) = self.clocks.iter().find(|c| c.name == name && c.local) {
+            return Err(SimError::BadDesign(format!(
+                "domain `{name}` is clocked inside the design: it steps on the edges of \
+                 `{}`, whose period sets its own",
+                self.clocks[c.root as usize].name
+            )));
+        }
         self.schedule.set_period(name, period_ps)
     }
 
@@ -493,17 +539,18 @@ impl Simulator {
         self.schedule.time_ps()
     }
 
-    /// The domains whose clocks rose at the last edge.
+    /// The domains whose clocks rose at the last edge (local domains with the clock they
+    /// are carried from).
     pub fn rose(&self) -> Vec<&str> {
         self.clocks
             .iter()
-            .enumerate()
-            .filter(|(i, _)| self.rose & (1 << i) != 0)
-            .map(|(_, c)| c.name.as_str())
+            .filter(|c| self.rose & (1 << c.root) != 0)
+            .map(|c| c.name.as_str())
             .collect()
     }
 
-    /// The clock domains of the top module, by name.
+    /// The clock domains: the top module's, then the local domains of instances (as
+    /// `u_child.name`).
     pub fn domains(&self) -> Vec<String> {
         self.clocks.iter().map(|c| c.name.clone()).collect()
     }
@@ -511,7 +558,8 @@ impl Simulator {
     fn sample_checks(&mut self, ticking: u64) {
         let (clocks, state) = (&self.clocks, &self.state);
         for c in &mut self.checks {
-            if ticking & (1 << c.domain) == 0 || clocks[c.domain].in_reset(state) {
+            let clock = &clocks[c.domain];
+            if ticking & (1 << clock.root) == 0 || clock.in_reset(state) {
                 continue;
             }
             let holds = state[c.slot as usize] & 1 != 0;
@@ -578,12 +626,13 @@ impl Simulator {
         }
     }
 
-    /// Holds `rst` (and every other domain's reset) asserted for `cycles` edges, then
-    /// releases it.
+    /// Holds `rst` (and every other domain's reset input) asserted for `cycles` edges, then
+    /// releases it. (Local domains reset as their design drives them.)
     pub fn reset(&mut self, cycles: u64) -> Result<(), SimError> {
         let resets: Vec<(Slot, bool)> = self
             .clocks
             .iter()
+            .filter(|c| !c.local)
             .filter_map(|c| Some((c.rst?, c.reset.active_low)))
             .collect();
         if resets.is_empty() {

@@ -26,9 +26,9 @@
 //! the parent gets as inputs if it has none). A register that reads another domain's
 //! signal except through a synchroniser is reported by the crossing check.
 
-use super::module::ModuleBuilder;
+use super::module::{ModuleBuilder, Signal};
 use crate::diagnostic::{Code, Loc};
-use crate::ir::{Domain, DomainId, Reset};
+use crate::ir::{Domain, DomainId, Drive, NodeKind, Reset, Type};
 
 /// A clock domain of the module being built, from [`ModuleBuilder::domain`] or
 /// [`ModuleBuilder::sync_domain`].
@@ -50,6 +50,141 @@ impl<'e> ModuleBuilder<'e> {
     #[track_caller]
     pub fn domain(&self, name: &str, reset: Reset) -> ClockDomain {
         let loc = Loc::caller();
+        if self.refuse_twice(name, loc) {
+            return ClockDomain { id: DomainId::SYNC };
+        }
+        ClockDomain {
+            id: self.add_domain(Domain::with_ports(name, reset), loc),
+        }
+    }
+
+    /// Declares the clock input `name` (a board's `clk_25mhz`, a PLL's `clkin`) as the
+    /// clock domain `name`, without reset. Registers put in it get no reset either; hand its
+    /// clock on with [`ModuleBuilder::clock`] or clock a child by it with
+    /// [`Instance::domain`](super::Instance::domain).
+    #[track_caller]
+    pub fn clock_input(&self, name: &str) -> ClockDomain {
+        let loc = Loc::caller();
+        if self.refuse_twice(name, loc) {
+            return ClockDomain { id: DomainId::SYNC };
+        }
+        let domain = Domain {
+            name: name.to_string(),
+            reset: Reset::NONE,
+            drive: Drive::Ports {
+                clock: name.to_string(),
+                reset: None,
+            },
+        };
+        ClockDomain {
+            id: self.add_domain(domain, loc),
+        }
+    }
+
+    /// Declares the clock domain `name` clocked by `clock`, a clock carried here from
+    /// [`ModuleBuilder::clock`] through wires and ports (a PLL's output, say). The module
+    /// gets the wire `<name>_clk`, and with a reset the wire `<name>_rst` (`<name>_rst_n`
+    /// when active low) for [`ModuleBuilder::drive_reset`] to drive.
+    ///
+    /// In the native simulator the domain steps on the edges of the clock it is carried
+    /// from: a PLL's model passes its input through, so a design behind a PLL runs at the
+    /// board clock's edges there, and its real frequency is a matter for place and route.
+    #[track_caller]
+    pub fn local_domain(&self, name: &str, clock: Signal<'_>, reset: Reset) -> ClockDomain {
+        let loc = Loc::caller();
+        if self.refuse_twice(name, loc) {
+            return ClockDomain { id: DomainId::SYNC };
+        }
+        if clock.ty != Type::BOOL {
+            self.error(
+                Code::ClockAsData,
+                loc,
+                format!(
+                    "the clock of domain `{name}` is `{}` ({}), not a one-bit clock",
+                    self.describe(clock.id),
+                    clock.ty
+                ),
+            );
+            return ClockDomain { id: DomainId::SYNC };
+        }
+        let clk = self.wire_at(&format!("{name}_clk"), Type::BOOL, loc);
+        self.assign_at(clk, clock, None, loc);
+        let rst = Domain::reset_name(name, reset).map(|r| self.wire_at(&r, Type::BOOL, loc).id);
+        let domain = Domain {
+            name: name.to_string(),
+            reset,
+            drive: Drive::Local {
+                clock: clk.id,
+                reset: rst,
+            },
+        };
+        let mut d = self.data.borrow_mut();
+        d.module.domains.push(domain);
+        ClockDomain {
+            id: DomainId(d.module.domains.len() as u32 - 1),
+        }
+    }
+
+    /// Drives the reset of `domain`, declared with [`ModuleBuilder::local_domain`], with
+    /// `value` (asserted high, or low for an active-low reset), sampled like a reset input.
+    #[track_caller]
+    pub fn drive_reset(&self, domain: ClockDomain, value: Signal<'_>) {
+        let loc = Loc::caller();
+        let wire = match self.data.borrow().module.domain(domain.id).drive {
+            Drive::Local { reset, .. } => reset,
+            Drive::Ports { .. } => None,
+        };
+        match wire {
+            Some(w) => self.assign_at(
+                Signal {
+                    m: self,
+                    id: w,
+                    ty: Type::BOOL,
+                },
+                value,
+                None,
+                loc,
+            ),
+            None => {
+                let name = self.data.borrow().module.domain(domain.id).name.clone();
+                self.error(
+                    Code::BadParameter,
+                    loc,
+                    format!(
+                        "domain `{name}` has no reset to drive here: only a domain made by \
+                         `local_domain` with a reset has one (others reset from their inputs)"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The clock of `domain` as a one-bit value: for a child's clock input, an output, or
+    /// [`ModuleBuilder::local_domain`]. It is not data: logic may not read it
+    /// (`check-clocks`).
+    #[track_caller]
+    pub fn clock(&self, domain: ClockDomain) -> Signal<'_> {
+        if domain.id == DomainId::SYNC {
+            self.data.borrow_mut().module.clocked = true;
+        }
+        self.signal(NodeKind::Clock(domain.id), Type::BOOL, Loc::caller())
+    }
+
+    /// Makes the default domain's registers reset-less: the module gets `clk` but no `rst`,
+    /// and can be clocked by any domain of its parent. For blocks that must not be reset,
+    /// such as a reset synchroniser. Call it before anything uses the domain.
+    #[track_caller]
+    pub fn reset_less(&self) {
+        let mut d = self.data.borrow_mut();
+        let sync = &mut d.module.domains[0];
+        sync.reset = Reset::NONE;
+        sync.drive = Drive::Ports {
+            clock: "clk".into(),
+            reset: None,
+        };
+    }
+
+    fn refuse_twice(&self, name: &str, loc: Loc) -> bool {
         if name == "sync" || self.find_domain(name).is_some() {
             self.error(
                 Code::BadName,
@@ -59,26 +194,17 @@ impl<'e> ModuleBuilder<'e> {
                      domain's name); give it another name"
                 ),
             );
-            return ClockDomain { id: DomainId::SYNC };
+            return true;
         }
-        ClockDomain {
-            id: self.add_domain(
-                Domain {
-                    name: name.to_string(),
-                    reset,
-                },
-                loc,
-            ),
-        }
+        false
     }
 
     pub(super) fn add_domain(&self, domain: Domain, loc: Loc) -> DomainId {
-        let mut probe = crate::ir::Module::empty("", false);
-        probe.domains.push(domain.clone());
-        let last = DomainId(1);
-        self.claim_name(&probe.clock_port(last), "a clock input", loc);
-        if let Some(rst) = probe.reset_port(last) {
-            self.claim_name(&rst, "a reset input", loc);
+        if let Drive::Ports { clock, reset } = &domain.drive {
+            self.claim_name(clock, "a clock input", loc);
+            if let Some(rst) = reset {
+                self.claim_name(rst, "a reset input", loc);
+            }
         }
         let mut d = self.data.borrow_mut();
         d.module.domains.push(domain);

@@ -4,7 +4,7 @@ use super::elaborate::Block;
 use super::module::{ModuleBuilder, Signal};
 use crate::diagnostic::{Code, Loc};
 use crate::ir::{
-    Direction, Domain, DomainId, InstId, Instance as IrInstance, NodeKind, Port, Type,
+    Direction, Domain, DomainId, InstId, Instance as IrInstance, NodeKind, Port, ResetKind, Type,
 };
 
 /// An instance being connected: drive each input with [`Instance::input`], read outputs
@@ -77,8 +77,11 @@ impl ModuleBuilder<'_> {
             self.check_reset(id, &child[0], map[0], loc);
         }
         let mut d = self.data.borrow_mut();
+        // A child's local domains are its own business.
         for (i, domain) in child.iter().enumerate().skip(1) {
-            d.pending_domains.push((id, i, domain.clone(), loc));
+            if !domain.is_local() {
+                d.pending_domains.push((id, i, domain.clone(), loc));
+            }
         }
         map
     }
@@ -114,7 +117,8 @@ impl ModuleBuilder<'_> {
                 .map(|i| i.name.clone());
             (p.reset, p.name.clone(), name.unwrap_or_default())
         };
-        if theirs != child.reset {
+        // A reset-less domain ignores the reset of the domain clocking it.
+        if child.reset.kind != ResetKind::None && theirs != child.reset {
             self.error(
                 Code::BadParameter,
                 loc,

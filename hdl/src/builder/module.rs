@@ -546,6 +546,7 @@ pub(crate) fn describe_node(module: &Module, id: NodeId) -> String {
             format!("{}.out{port}", module.instances[inst.0 as usize].name)
         }
         NodeKind::Const(b) => format!("{b}"),
+        NodeKind::Clock(d) => module.clock_port(*d),
         kind => {
             let op = match kind {
                 NodeKind::Unary(op, _) => format!("{op:?}"),

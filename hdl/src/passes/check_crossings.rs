@@ -124,12 +124,22 @@ impl Tree {
         while i < tree.insts.len() {
             let module = design.module(tree.insts[i].module);
             for (k, child) in module.instances.iter().enumerate() {
+                let path = format!("{}{}.", tree.insts[i].path, child.name);
+                // A child's local domains are domains of their own.
+                let child_module = design.module(child.module);
                 let domains = child
                     .domains
                     .iter()
-                    .map(|d| tree.insts[i].domains[d.0 as usize])
+                    .zip(&child_module.domains)
+                    .map(|(d, theirs)| {
+                        if theirs.is_local() {
+                            tree.domain_names.push(format!("{path}{}", theirs.name));
+                            tree.domain_names.len() as u32 - 1
+                        } else {
+                            tree.insts[i].domains[d.0 as usize]
+                        }
+                    })
                     .collect();
-                let path = format!("{}{}.", tree.insts[i].path, child.name);
                 tree.insts.push(Inst {
                     module: child.module,
                     parent: Some((i, InstId(k as u32))),

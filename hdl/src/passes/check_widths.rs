@@ -40,6 +40,7 @@ fn check_module(design: &Design, m: &Module, out: &mut Vec<Diagnostic>) {
         let name = crate::builder::describe_node(m, crate::ir::NodeId(i as u32));
         let expected: Option<Type> = match &n.kind {
             NodeKind::Input(p) => Some(m.ports[*p as usize].ty),
+            NodeKind::Clock(_) => Some(Type::BOOL),
             NodeKind::Const(b) => Some(n.ty.with_width(b.width())),
             NodeKind::Wire { driver, .. } => driver.map(ty),
             NodeKind::RegQ(r) => Some(m.regs[r.0 as usize].ty),

@@ -32,6 +32,7 @@ pub(super) fn sweep_module(m: &mut Module) {
             .flat_map(|i| i.connections.iter().flatten().copied()),
     );
     work.extend(m.checks.iter().map(|c| c.cond));
+    work.extend(m.domain_drivers());
     while let Some(id) = work.pop() {
         if std::mem::replace(&mut live[id.0 as usize], true) {
             continue;

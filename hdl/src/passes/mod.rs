@@ -3,6 +3,7 @@
 //! The checks run on every elaborated design; the optimisations run by default in
 //! [`Design::elaborate`] and can be run selectively with [`run`].
 
+mod check_clocks;
 mod check_comb_loops;
 mod check_crossings;
 mod check_drivers;
@@ -14,6 +15,7 @@ mod cse;
 mod dead_logic;
 mod strip_checks;
 
+pub use check_clocks::CheckClocks;
 pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
 pub use check_crossings::CheckCrossings;
 pub use check_drivers::CheckDrivers;
@@ -43,6 +45,7 @@ pub fn checks() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(CheckWidths),
         Box::new(CheckDrivers),
+        Box::new(CheckClocks),
         Box::new(CheckCombLoops),
         Box::new(CheckCrossings),
         Box::new(CheckExternals),

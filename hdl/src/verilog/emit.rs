@@ -87,8 +87,10 @@ struct Lower<'d> {
     whole: Vec<bool>,
     /// Per node: the bits read when only some are.
     partial: Vec<Option<Vec<bool>>>,
-    /// The reset inputs something reads.
+    /// The reset inputs (or local domains' reset wires) something reads.
     resets_used: HashSet<String>,
+    /// The clocks something is clocked by.
+    clocks_used: HashSet<String>,
     /// Nets made only to connect instance outputs nobody reads.
     unread: Vec<(String, u32)>,
     /// The first node reading each instance output and memory read port.
@@ -129,6 +131,7 @@ impl<'d> Lower<'d> {
             whole: vec![false; n],
             partial: vec![None; n],
             resets_used: HashSet::new(),
+            clocks_used: HashSet::new(),
             unread: Vec::new(),
             port_nodes,
         }
@@ -159,6 +162,7 @@ impl<'d> Lower<'d> {
             }
             let name = match &n.kind {
                 NodeKind::Input(p) => Name::Net(m.ports[*p as usize].name.clone()),
+                NodeKind::Clock(d) => Name::Net(m.clock_port(*d)),
                 NodeKind::Wire { name, .. } => Name::Net(name.clone()),
                 NodeKind::RegQ(r) => Name::Net(m.regs[r.0 as usize].name.clone()),
                 NodeKind::Const(b) => Name::Const(b.clone()),
@@ -345,7 +349,10 @@ impl<'d> Lower<'d> {
             };
             let width = n.ty.width;
             match &n.kind {
-                NodeKind::Input(_) | NodeKind::Const(_) | NodeKind::Cast(_) => {}
+                NodeKind::Input(_)
+                | NodeKind::Const(_)
+                | NodeKind::Cast(_)
+                | NodeKind::Clock(_) => {}
                 NodeKind::RegQ(r) => {
                     let reg = &m.regs[r.0 as usize];
                     let no_reset = m.domain(reg.domain).reset.kind == ResetKind::None;
@@ -434,7 +441,7 @@ impl<'d> Lower<'d> {
                 }
             }
             always.push(Item::AlwaysPosedge {
-                clock: m.clock_port(r.domain),
+                clock: self.clock_of(r.domain),
                 async_reset,
                 body,
             });
@@ -479,7 +486,7 @@ impl<'d> Lower<'d> {
                     rhs: self.op(w.data),
                 };
                 always.push(Item::AlwaysPosedge {
-                    clock: m.clock_port(w.domain),
+                    clock: self.clock_of(w.domain),
                     async_reset: None,
                     body: vec![Stmt::If {
                         cond,
@@ -517,7 +524,7 @@ impl<'d> Lower<'d> {
                     None => vec![load],
                 };
                 always.push(Item::AlwaysPosedge {
-                    clock: m.clock_port(rp.domain),
+                    clock: self.clock_of(rp.domain),
                     async_reset: None,
                     body,
                 });
@@ -529,7 +536,7 @@ impl<'d> Lower<'d> {
             let mut connections = Vec::new();
             for d in child.domain_inputs() {
                 let ours = inst.domains[d.0 as usize];
-                connections.push((child.clock_port(d), Expr::ident(m.clock_port(ours))));
+                connections.push((child.clock_port(d), Expr::ident(self.clock_of(ours))));
                 if let (Some(theirs), Some(rst)) = (child.reset_port(d), m.reset_port(ours)) {
                     self.resets_used.insert(rst.clone());
                     connections.push((theirs, Expr::ident(&rst)));
@@ -585,7 +592,7 @@ impl<'d> Lower<'d> {
             formal_only.extend(checks.iter().map(|c| c.2.clone()));
             if !checks.is_empty() {
                 always.push(Item::Formal {
-                    clock: m.clock_port(d),
+                    clock: self.clock_of(d),
                     // Read only under `FORMAL`: outside it the reset stays in the sink.
                     reset: m
                         .reset_port(d)
@@ -638,6 +645,13 @@ impl<'d> Lower<'d> {
 }
 
 impl Lower<'_> {
+    /// A domain's clock, marked as used.
+    fn clock_of(&mut self, d: DomainId) -> String {
+        let clk = self.m.clock_port(d);
+        self.clocks_used.insert(clk.clone());
+        clk
+    }
+
     /// A domain's reset input, its polarity (asserted low) and kind, marked as read.
     fn reset_of(&mut self, d: DomainId) -> Option<(String, bool, ResetKind)> {
         let rst = self.m.reset_port(d)?;
@@ -672,8 +686,12 @@ impl Lower<'_> {
                 continue;
             };
             let declared = match n.kind {
-                NodeKind::Wire { .. } => !self.m.ports.iter().any(|p| p.node.0 as usize == i),
-                NodeKind::Const(_) | NodeKind::Cast(_) => false,
+                NodeKind::Wire { .. } => {
+                    !self.m.ports.iter().any(|p| p.node.0 as usize == i)
+                        && !self.clocks_used.contains(name)
+                        && !self.resets_used.contains(name)
+                }
+                NodeKind::Const(_) | NodeKind::Cast(_) | NodeKind::Clock(_) => false,
                 _ => true,
             };
             if !declared || self.whole[i] {

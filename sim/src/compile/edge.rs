@@ -96,6 +96,10 @@ impl Compiler<'_> {
                 let r = self.alloc_const(&r.resize(w, false));
                 resets[reg.domain as usize].push((q, r, n));
             }
+            if let Some(v) = &reg.init {
+                let v = v.resize(w, false);
+                self.state[q as usize..][..n as usize].copy_from_slice(v.words());
+            }
         }
         // A one-word register reading another one's output (a shift register, a pipeline
         // of valid bits) needs no staging copy if it commits first: order them readers

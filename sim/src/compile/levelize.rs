@@ -165,6 +165,13 @@ pub(super) fn feeds_state(flat: &Flat, rep: &[FlatId], ranges: &[Option<Range>])
     let mut seen = vec![false; flat.nodes.len()];
     // Checks are sampled at every edge, like the registers' inputs.
     let mut stack: Vec<FlatId> = flat.checks.iter().map(|c| c.cond).collect();
+    // So are local domains' computed resets.
+    stack.extend(
+        flat.domains
+            .iter()
+            .filter(|d| d.local)
+            .filter_map(|d| d.rst),
+    );
     for r in &flat.regs {
         stack.push(r.next);
         stack.extend(r.enable);

@@ -23,7 +23,7 @@ use hardwire_hdl::ir::Design;
 use hardwire_hdl::Bits;
 
 pub use recorder::Recorder;
-pub use stimulus::Stimulus;
+pub use stimulus::{driven_inputs, Stimulus};
 pub use tools::{cache_dir, require_tool, tool_available, verilator_lint};
 pub use verilator::{VerilatorBench, VerilatorBuild};
 
