@@ -87,32 +87,40 @@ impl Block for Linear {
         let x = m.input("x", Type::unsigned(mat.cols as u32 * self.input.width));
         let in_valid = m.input("in_valid", Type::BOOL);
         let groups = self.groups();
-        let latency = groups.iter().map(|g| g.latency()).max().unwrap_or(0);
         let sum_ty = groups
             .iter()
             .map(|g| g.output_type())
             .max_by_key(|t| t.width)
             .expect("a group");
         // Per group: its rows' sums, delayed to the slowest group's latency.
+        let units: Vec<_> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, block)| {
+                let w = self.input.width;
+                let lo = (g * mat.group_size) as u32 * w;
+                let hi = ((g * mat.group_size + block.weights[0].len()) as u32) * w - 1;
+                let u = m.instance(&format!("u_group{g}"), block);
+                u.input(
+                    "x",
+                    if lo == 0 && hi + 1 == x.width() {
+                        x
+                    } else {
+                        x.bits(hi, lo)
+                    },
+                );
+                u.input("in_valid", in_valid);
+                let latency = u.latency("out").map_or(0, |l| l.1);
+                (u, latency)
+            })
+            .collect();
+        let latency = units.iter().map(|u| u.1).max().unwrap_or(0);
         let mut per_group: Vec<Vec<Signal<'_>>> = Vec::new();
         let mut valid = in_valid;
-        for (g, block) in groups.iter().enumerate() {
-            let w = self.input.width;
-            let lo = (g * mat.group_size) as u32 * w;
-            let hi = ((g * mat.group_size + block.weights[0].len()) as u32) * w - 1;
-            let u = m.instance(&format!("u_group{g}"), block);
-            u.input(
-                "x",
-                if lo == 0 && hi + 1 == x.width() {
-                    x
-                } else {
-                    x.bits(hi, lo)
-                },
-            );
-            u.input("in_valid", in_valid);
+        for (g, ((u, group_latency), block)) in units.into_iter().zip(&groups).enumerate() {
             let mut y = u.output("y");
             let mut v = u.output("out_valid");
-            for stage in block.latency()..latency {
+            for stage in group_latency..latency {
                 let ry = m.reg(&format!("g{g}_d{stage}"), y.ty());
                 ry.next(y);
                 y = ry.q();
@@ -162,5 +170,6 @@ impl Block for Linear {
         u.input("in_valid", valid);
         m.output("y", u.output("y"));
         m.output("out_valid", u.output("out_valid"));
+        m.latency("out", "in", self.latency().into());
     }
 }

@@ -79,18 +79,23 @@ impl Block for MultiplierArray {
         let x = m.input("x", Type::unsigned(cols as u32 * self.ty.width));
         let in_valid = m.input("in_valid", Type::BOOL);
         let out_ty = self.output_type();
-        let latency = self.latency();
+        let rows: Vec<_> = (0..self.weights.len())
+            .map(|r| {
+                let u = m.instance(&format!("u_row{r}"), &self.row(r));
+                u.input("x", x);
+                u.input("in_valid", in_valid);
+                let latency = u.latency("out").map_or(0, |l| l.1);
+                (u, latency)
+            })
+            .collect();
+        let latency = rows.iter().map(|r| r.1).max().unwrap_or(0);
         let mut ys = Vec::with_capacity(self.weights.len());
         let mut valid = None;
-        for r in 0..self.weights.len() {
-            let row = self.row(r);
-            let u = m.instance(&format!("u_row{r}"), &row);
-            u.input("x", x);
-            u.input("in_valid", in_valid);
+        for (r, (u, row_latency)) in rows.into_iter().enumerate() {
             // Rows with fewer nonzero weights finish early: delay them to the common latency.
             let mut y = u.output("y").extend(out_ty.width);
             let mut v = u.output("out_valid");
-            for stage in row.latency()..latency {
+            for stage in row_latency..latency {
                 let ry = m.reg(&format!("row{r}_d{stage}"), out_ty);
                 ry.next(y);
                 y = ry.q();
@@ -99,12 +104,13 @@ impl Block for MultiplierArray {
                 v = rv.q();
             }
             ys.push(y.as_unsigned());
-            if row.latency() == latency && valid.is_none() {
+            if row_latency == latency && valid.is_none() {
                 valid = Some(v);
             }
         }
         ys.reverse();
         m.output("y", m.concat(&ys));
         m.output("out_valid", valid.unwrap_or(in_valid));
+        m.latency("out", "in", self.latency().into());
     }
 }

@@ -99,5 +99,6 @@ impl Block for Requantize {
         let valid = m.reg("valid", Type::BOOL).reset(0);
         valid.next(in_valid);
         m.output("out_valid", valid.q());
+        m.latency("out", "in", 1);
     }
 }

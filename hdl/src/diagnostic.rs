@@ -72,6 +72,8 @@ pub enum Code {
     UnsyncedCrossing,
     /// A clock read as data, or a domain clocked by something that is not a clock.
     ClockAsData,
+    /// A declared stream latency that the structure does not have.
+    LatencyMismatch,
 }
 
 impl Code {
@@ -92,6 +94,7 @@ impl Code {
             Code::StageMismatch => "E012",
             Code::UnsyncedCrossing => "E013",
             Code::ClockAsData => "E014",
+            Code::LatencyMismatch => "E015",
         }
     }
 }

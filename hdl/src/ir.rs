@@ -307,6 +307,32 @@ pub struct Module {
     /// For a module defined outside the design (a vendor primitive): which one. Its body is
     /// then only its simulation model.
     pub external: Option<External>,
+    /// Fixed latencies between its streams, checked against its structure by
+    /// `check-latency`.
+    pub latencies: Vec<Latency>,
+}
+
+/// A fixed latency between two streams of a module: every transfer on the input `from`
+/// comes out of `to` exactly `cycles` edges later. A stream `s` is named by its valid port
+/// `s_valid` (`in_valid` for a block whose input bus is `x`, `x_valid` for an element
+/// stream `x`); it has no `ready`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Latency {
+    /// The output stream.
+    pub to: String,
+    /// The input stream.
+    pub from: String,
+    /// Edges from one to the other.
+    pub cycles: u64,
+    /// Where it was declared.
+    pub loc: Loc,
+}
+
+impl Latency {
+    /// The valid port of a stream.
+    pub fn valid_port(stream: &str) -> String {
+        format!("{stream}_valid")
+    }
 }
 
 /// A parameter of an external module's instances, as Verilog prints it.
@@ -342,6 +368,7 @@ impl Module {
             clocked,
             domains: vec![Domain::sync()],
             external: None,
+            latencies: Vec::new(),
         }
     }
 

@@ -802,3 +802,106 @@ fn only_a_local_domain_has_a_reset_to_drive() {
     });
     expect(r, Code::BadParameter, line, &["`fast`", "local_domain"]);
 }
+
+/// `in_valid` through `stages` registers to `out_valid`, declared `declared` cycles.
+#[derive(Clone, PartialEq)]
+struct Delay {
+    stages: u64,
+    declared: u64,
+}
+
+impl Block for Delay {
+    fn name(&self) -> String {
+        format!("delay_{}_{}", self.stages, self.declared)
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let mut v = m.input("in_valid", Type::BOOL);
+        for i in 0..self.stages {
+            let r = m.reg(&format!("v{i}"), Type::BOOL).reset(0);
+            r.next(v);
+            v = r.q();
+        }
+        m.output("out_valid", v);
+        m.latency("out", "in", self.declared);
+    }
+}
+
+#[test]
+fn a_latency_the_registers_do_not_have_is_rejected() {
+    Design::elaborate(&Delay {
+        stages: 3,
+        declared: 3,
+    })
+    .expect("three registers, three cycles");
+    let r = Design::elaborate(&Delay {
+        stages: 2,
+        declared: 3,
+    });
+    let err = r.expect_err("declared 3, built 2");
+    assert!(err.has(Code::LatencyMismatch), "{err}");
+    assert!(
+        err.to_string()
+            .contains("every path between their valids has 2 cycles"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_composite_latency_comes_from_its_parts() {
+    let mut line = 0;
+    let mut seen = None;
+    let r = Design::build("top", |m| {
+        let u = m.instance(
+            "u_delay",
+            &Delay {
+                stages: 2,
+                declared: 2,
+            },
+        );
+        seen = u.latency("out");
+        u.input("in_valid", m.input("in_valid", Type::BOOL));
+        let r = m.reg("last", Type::BOOL).reset(0);
+        r.next(u.output("out_valid"));
+        m.output("out_valid", r.q());
+        line = line!() + 1;
+        m.latency("out", "in", 4);
+    });
+    assert_eq!(seen, Some(("in".to_string(), 2)));
+    expect(
+        r,
+        Code::LatencyMismatch,
+        line,
+        &["`out`", "4 cycles", "has 3 cycles"],
+    );
+}
+
+#[test]
+fn paths_of_different_lengths_have_no_latency() {
+    let r = Design::build("top", |m| {
+        let v = m.input("in_valid", Type::BOOL);
+        let a = m.reg("a", Type::BOOL).reset(0);
+        a.next(v);
+        let b = m.reg("b", Type::BOOL).reset(0);
+        b.next(a.q());
+        m.output("out_valid", a.q() | b.q());
+        m.latency("out", "in", 1);
+    });
+    let err = r.expect_err("one path of 1, one of 2");
+    assert!(err.to_string().contains("have 1, 2 cycles"), "{err}");
+}
+
+#[test]
+fn a_sequencer_has_no_structural_latency() {
+    let r = Design::build("top", |m| {
+        let v = m.input("in_valid", Type::BOOL);
+        let count = m.reg("count", Type::unsigned(2)).reset(0);
+        count.next_when(v, count.q().wrapping_add(1));
+        m.output("out_valid", count.q().eq(3));
+        m.latency("out", "in", 3);
+    });
+    let err = r.expect_err("a counter decides");
+    assert!(
+        err.to_string().contains("register loop at `count`"),
+        "{err}"
+    );
+}

@@ -43,8 +43,9 @@ pub(super) fn build(b: &FixedWeightMatVec, s: Shape, m: &ModuleBuilder<'_>) {
         u.input("x", bus);
         u.input("in_valid", full.q());
         ys.push(u.output("y"));
-        if n == 0 || linear.latency() > done.0 {
-            done = (linear.latency(), u.output("out_valid"));
+        let latency = u.latency("out").map_or(0, |l| l.1);
+        if n == 0 || latency > done.0 {
+            done = (latency, u.output("out_valid"));
         }
     }
     let y_bus = select(layer, &ys);

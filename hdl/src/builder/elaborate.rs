@@ -151,6 +151,7 @@ impl Elaborator {
             clocked: m.clocked,
             domains: m.domains.clone(),
             external: m.external.clone(),
+            latencies: m.latencies.clone(),
         };
         Some((id, interface))
     }

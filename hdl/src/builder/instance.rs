@@ -4,7 +4,8 @@ use super::elaborate::Block;
 use super::module::{ModuleBuilder, Signal};
 use crate::diagnostic::{Code, Loc};
 use crate::ir::{
-    Direction, Domain, DomainId, InstId, Instance as IrInstance, NodeKind, Port, ResetKind, Type,
+    Direction, Domain, DomainId, InstId, Instance as IrInstance, Latency, NodeKind, Port,
+    ResetKind, Type,
 };
 
 /// An instance being connected: drive each input with [`Instance::input`], read outputs
@@ -14,6 +15,8 @@ pub struct Instance<'a> {
     id: InstId,
     module_name: String,
     ports: Vec<Port>,
+    /// The child's declared stream latencies.
+    latencies: Vec<Latency>,
     /// The child did not elaborate (already reported): stay quiet about its ports.
     failed: bool,
 }
@@ -30,14 +33,15 @@ impl<'e> ModuleBuilder<'e> {
         self.claim_name(name, "an instance", loc);
         let child = self.elab.elaborate_child(block, loc);
         let failed = child.is_none();
-        let (module_id, module_name, ports, clocked, domains) = match child {
-            Some((id, m)) => (id, m.name, m.ports, m.clocked, m.domains),
+        let (module_id, module_name, ports, clocked, domains, latencies) = match child {
+            Some((id, m)) => (id, m.name, m.ports, m.clocked, m.domains, m.latencies),
             None => (
                 crate::ir::ModuleId(u32::MAX),
                 block.name(),
                 Vec::new(),
                 false,
                 vec![crate::ir::Domain::sync()],
+                Vec::new(),
             ),
         };
         let id = InstId(self.data.borrow().module.instances.len() as u32);
@@ -55,6 +59,7 @@ impl<'e> ModuleBuilder<'e> {
             id,
             module_name,
             ports,
+            latencies,
             failed,
         }
     }
@@ -175,6 +180,16 @@ impl<'a> Instance<'a> {
         self.m.data.borrow().module.instances[self.id.0 as usize]
             .name
             .clone()
+    }
+
+    /// The child's declared latency from a stream to its output stream `to`
+    /// ([`ModuleBuilder::latency`]): `(from, cycles)`, or `None` if it declares none. How a
+    /// composite's latency comes from its parts.
+    pub fn latency(&self, to: &str) -> Option<(String, u64)> {
+        self.latencies
+            .iter()
+            .find(|l| l.to == to)
+            .map(|l| (l.from.clone(), l.cycles))
     }
 
     /// Clocks the child's domain `name` by `domain` of this module (its default domain is

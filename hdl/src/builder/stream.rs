@@ -26,7 +26,7 @@
 use super::instance::Instance;
 use super::module::{ModuleBuilder, Signal};
 use crate::diagnostic::{Code, Loc};
-use crate::ir::{Direction, Type};
+use crate::ir::{Direction, Latency, Type};
 
 /// The shape of a stream: its payload type and whether the consumer can hold it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +150,23 @@ impl<'e> ModuleBuilder<'e> {
             let ready = self.input_at(&format!("{name}_ready"), Type::BOOL, loc);
             self.assign_at(wire, ready, None, loc);
         }
+    }
+
+    /// Declares that every transfer on the input stream `from` comes out of the output
+    /// stream `to` exactly `cycles` edges later (streams by name: `<name>_valid` carries the
+    /// transfer). The `check-latency` pass derives the same number from the structure, the
+    /// registers on every path from one valid to the other and the latencies the children
+    /// declare, and rejects a declaration that disagrees (E015); a parent reads it with
+    /// [`Instance::latency`].
+    #[track_caller]
+    pub fn latency(&self, to: &str, from: &str, cycles: u64) {
+        let loc = Loc::caller();
+        self.data.borrow_mut().module.latencies.push(Latency {
+            to: to.to_string(),
+            from: from.to_string(),
+            cycles,
+            loc,
+        });
     }
 }
 

@@ -8,6 +8,7 @@ mod check_comb_loops;
 mod check_crossings;
 mod check_drivers;
 mod check_externals;
+mod check_latency;
 mod check_widths;
 mod const_fold;
 mod csd_expand;
@@ -20,6 +21,7 @@ pub use check_comb_loops::{comb_inputs_of_outputs, CheckCombLoops};
 pub use check_crossings::CheckCrossings;
 pub use check_drivers::CheckDrivers;
 pub use check_externals::CheckExternals;
+pub use check_latency::CheckLatency;
 pub use check_widths::CheckWidths;
 pub use const_fold::ConstFold;
 pub use csd_expand::{csd_digits, CsdExpand};
@@ -49,6 +51,7 @@ pub fn checks() -> Vec<Box<dyn Pass>> {
         Box::new(CheckCombLoops),
         Box::new(CheckCrossings),
         Box::new(CheckExternals),
+        Box::new(CheckLatency),
     ]
 }
 

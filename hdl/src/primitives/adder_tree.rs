@@ -70,5 +70,6 @@ impl Block for AdderTree {
         }
         m.output("sum", level[0].extend(self.sum_type().width));
         m.output("out_valid", valid);
+        m.latency("out", "in", self.latency().into());
     }
 }

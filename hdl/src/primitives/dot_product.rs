@@ -87,5 +87,6 @@ impl Block for FixedWeightDot {
         tree.input("in_valid", in_valid);
         m.output("y", tree.output("sum"));
         m.output("out_valid", tree.output("out_valid"));
+        m.latency("out", "in", self.latency().into());
     }
 }
