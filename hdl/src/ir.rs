@@ -32,6 +32,8 @@
 //! data appears one cycle after the address. Memory contents ignore reset. A read address at
 //! or beyond the depth reads zero; a write there is ignored.
 
+mod text;
+
 use crate::bits::Bits;
 use crate::diagnostic::Loc;
 
