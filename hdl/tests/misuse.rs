@@ -667,7 +667,9 @@ fn an_interface_of_an_instance_without_its_members_is_rejected() {
         .map(|d| d.message.clone())
         .collect();
     assert!(
-        at_line.iter().any(|m| m.contains("no input `key`")),
+        at_line
+            .iter()
+            .any(|m| m.contains("`key` of module `not_a_lookup` is an output")),
         "{err}"
     );
     assert!(
@@ -903,5 +905,44 @@ fn a_sequencer_has_no_structural_latency() {
     assert!(
         err.to_string().contains("register loop at `count`"),
         "{err}"
+    );
+}
+
+#[test]
+fn two_drivers_in_one_when_branch_are_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let (a, b) = (m.input("a", Type::BOOL), m.input("b", Type::BOOL));
+        let y = m.output_wire("y", Type::BOOL);
+        m.assign(y, a);
+        m.when(a, || {
+            m.assign(y, b);
+            line = line!() + 1;
+            m.assign(y, !b);
+        });
+    });
+    expect(
+        r,
+        Code::MultiplyDriven,
+        line,
+        &["`y`", "same `when` branch"],
+    );
+}
+
+#[test]
+fn an_output_connected_as_an_input_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let s = m.instance("u_sampler", &Sampler);
+        s.input("d", m.input("d", Type::BOOL));
+        line = line!() + 1;
+        s.input("q", m.lit(0, Type::BOOL));
+        m.output("y", s.output("q"));
+    });
+    expect(
+        r,
+        Code::UnknownPort,
+        line,
+        &["`q`", "an output", "`sampler`"],
     );
 }

@@ -144,7 +144,22 @@ impl<'a> Instance<'a> {
         match found {
             Some(i) if self.ports[i].dir == dir => Some((i, self.ports[i].ty)),
             _ if self.failed => None,
-            _ => {
+            Some(_) => {
+                let (is, use_) = match dir {
+                    Direction::Input => ("an output", "read it with `output`"),
+                    Direction::Output => ("an input", "drive it with `input`"),
+                };
+                self.m.error(
+                    Code::UnknownPort,
+                    loc,
+                    format!(
+                        "`{port}` of module `{}` is {is}, the other direction: {use_}",
+                        self.module_name
+                    ),
+                );
+                None
+            }
+            None => {
                 let want = if dir == Direction::Input {
                     "input"
                 } else {

@@ -472,20 +472,27 @@ impl<'e> ModuleBuilder<'e> {
         let Some(assigns) = d.wire_assigns.get_mut(&target.id) else {
             return;
         };
-        let previous = assigns.iter().find(|a| a.cond.is_none()).map(|a| a.loc);
+        // Under the same condition (none, or the same `when` branch) the first assignment
+        // would never show.
+        let previous = assigns.iter().find(|a| a.cond == cond).map(|a| a.loc);
         assigns.push(Assign {
             cond,
             value: value.id,
             loc,
         });
         drop(d);
-        if let (None, Some(first)) = (cond, previous) {
+        if let Some(first) = previous {
+            let scope = if cond.is_some() {
+                " under the same condition (the same `when` branch)"
+            } else {
+                ""
+            };
             self.error(
                 Code::MultiplyDriven,
                 loc,
                 format!(
-                    "`{target_name}` is driven twice: it was already assigned at {first}; use \
-                     `assign_when` for a conditional override"
+                    "`{target_name}` is driven twice{scope}: it was already assigned at \
+                     {first}; use `assign_when` for a conditional override"
                 ),
             );
         }

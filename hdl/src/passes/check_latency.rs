@@ -99,10 +99,11 @@ fn check(design: &Design, m: &Module, l: &Latency) -> Result<(), String> {
     };
     match walk.reach(to) {
         Reach::At(c) if c.len() == 1 && c.contains(&l.cycles) => Ok(()),
-        Reach::At(c) if c.len() == 1 => Err(format!(
-            "every path between their valids has {} cycles",
-            c.first().expect("one")
-        )),
+        Reach::At(c) if c.len() == 1 => {
+            let n = *c.first().expect("one");
+            let s = if n == 1 { "" } else { "s" };
+            Err(format!("every path between their valids has {n} cycle{s}"))
+        }
         Reach::At(c) => Err(format!(
             "paths between their valids have {} cycles, so transfers would come out of order \
              or merge",
