@@ -20,6 +20,8 @@ pub(crate) fn several_clocks(top: &Module) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Schedule {
     names: Vec<String>,
+    /// Each clock's input.
+    ports: Vec<String>,
     /// Whether the clock is an input of the top (the default domain's only when it is used).
     live: Vec<bool>,
     /// More than one is.
@@ -39,6 +41,9 @@ impl Schedule {
         }
         Schedule {
             names: top.domains.iter().map(|d| d.name.clone()).collect(),
+            ports: (0..n as u32)
+                .map(|d| top.clock_port(hardwire_hdl::ir::DomainId(d)))
+                .collect(),
             several: several_clocks(top),
             live,
             period_ps: vec![DEFAULT_PERIOD_PS; n],
@@ -99,5 +104,12 @@ impl Schedule {
     /// The time of the last edge.
     pub fn time_ps(&self) -> u64 {
         self.time_ps
+    }
+
+    /// The clocks that run: each one's index, input and period.
+    pub fn live(&self) -> impl Iterator<Item = (usize, String, u64)> + '_ {
+        (0..self.names.len())
+            .filter(|&i| self.live[i])
+            .map(|i| (i, self.ports[i].clone(), self.period_ps[i]))
     }
 }

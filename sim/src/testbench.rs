@@ -17,7 +17,7 @@ use crate::exec::{run_active, run_comb, Code};
 use crate::flatten::flatten;
 use crate::instr::{top, words, Instr, Side, Slot};
 use crate::partition::partition;
-use crate::vcd::{VcdVar, VcdWriter};
+use crate::vcd::{VcdClock, VcdVar, VcdWriter};
 
 /// A handle to a top-level input, for pokes in hot loops without a name lookup.
 ///
@@ -437,11 +437,12 @@ impl Simulator {
     /// domains whose clocks rise then commit, the others hold.
     #[inline]
     pub fn step(&mut self) {
+        let last_edge = (self.schedule.time_ps(), self.rose);
         let ticking = self.advance_clocks();
         self.rose = ticking;
         if self.vcd.is_some() {
             self.settle();
-            self.dump_vcd();
+            self.dump_vcd(last_edge);
         } else {
             self.settle_core();
         }
@@ -884,15 +885,27 @@ impl Simulator {
 
     /// Starts writing a VCD waveform of every named signal (with instances as `$scope`s and
     /// a `clk`) to `out`, one sample per cycle and only changes; GTKWave reads it. The clock
-    /// period is 10 time units of 1 ns, the rising edge at the start of each cycle.
+    /// period is 10 time units of 1 ns, the rising edge at the start of each cycle. With
+    /// several clocks, time is in picoseconds and each clock input rises at its own edges
+    /// (at the periods set when tracing starts).
     /// Call [`flush_vcd`](Self::flush_vcd) (or drop the simulator) to write the last cycle.
     pub fn trace_vcd(&mut self, out: impl Write + Send + 'static) -> Result<(), SimError> {
         let clocked = self.clocks.first().is_some_and(|c| c.rst.is_some());
+        let several = self
+            .schedule
+            .live()
+            .map(|(i, name, period_ps)| VcdClock {
+                name,
+                bit: i as u32,
+                period_ps,
+            })
+            .collect();
         let writer = VcdWriter::new(
             Box::new(out) as Box<dyn Write + Send>,
             &self.top_name,
             self.vcd_vars.clone(),
             clocked,
+            several,
         )?;
         self.vcd = Some(writer);
         Ok(())
@@ -902,21 +915,23 @@ impl Simulator {
     pub fn flush_vcd(&mut self) -> Result<(), SimError> {
         if self.vcd.is_some() {
             self.settle();
-            let cycle = self.cycle;
+            let (cycle, edge) = (self.cycle, (self.schedule.time_ps(), self.rose));
             let state = &self.state;
             if let Some(v) = self.vcd.as_mut() {
-                v.sample(cycle, state)?;
+                v.sample(cycle, edge, state)?;
                 v.flush()?;
             }
         }
         Ok(())
     }
 
-    fn dump_vcd(&mut self) {
+    /// Samples the waveform: the values that followed the edge at `edge` (its time and the
+    /// clocks that rose).
+    fn dump_vcd(&mut self, edge: (u64, u64)) {
         let cycle = self.cycle;
         if let Some(v) = self.vcd.as_mut() {
             // A failing trace must not stop the simulation; the error surfaces at flush.
-            v.sample(cycle, &self.state).ok();
+            v.sample(cycle, edge, &self.state).ok();
         }
     }
 }

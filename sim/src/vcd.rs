@@ -2,8 +2,11 @@
 //!
 //! Signals that share a slot (a port and the wire that drives it, a child's input and the
 //! parent's net) share one identifier code, so each value is compared and written once per
-//! cycle. Time runs at 10 units (1 ns each) per cycle; the clock rises at the start of each
-//! cycle, together with the register updates it causes, and falls at mid-cycle.
+//! cycle. With one clock, time runs at 10 units (1 ns each) per cycle; the clock `clk` rises
+//! at the start of each cycle, together with the register updates it causes, and falls at
+//! mid-cycle. With several, time is the simulator's in picoseconds and each clock (named by
+//! its input) rises at its own edges, with the updates they cause, and falls half a period
+//! later.
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
@@ -41,9 +44,33 @@ pub(crate) struct VcdWriter<W: Write> {
     codes: Vec<Code>,
     /// The last written value of every code's words, concatenated.
     last: Vec<u64>,
-    clk_id: Option<String>,
+    clocks: Clocks,
     last_time: Option<u64>,
     error: Option<String>,
+}
+
+/// The clock variables of a waveform.
+enum Clocks {
+    /// None traced.
+    None,
+    /// One clock, `clk`, at [`PERIOD`] per cycle.
+    One(String),
+    /// Several, in picoseconds: each one's identifier, bit in the rising mask and half
+    /// period, and the falling edges still to write.
+    Several {
+        clocks: Vec<(String, u32, u64)>,
+        falls: Vec<(u64, String)>,
+    },
+}
+
+/// A clock to show, for a waveform of several clocks.
+pub(crate) struct VcdClock {
+    /// Its name in the waveform (its input's name).
+    pub name: String,
+    /// Its bit in the masks of rising clocks.
+    pub bit: u32,
+    /// Its period.
+    pub period_ps: u64,
 }
 
 /// The identifier for code number `i`: base-94 digits over the printable ASCII range.
@@ -97,22 +124,38 @@ impl Scope {
 
 impl<W: Write> VcdWriter<W> {
     /// Writes the header declaring `vars` under a top scope named `top`, plus a `clk` when
-    /// `clocked`.
+    /// `clocked`, or, for more than one clock, each of `several`.
     pub(crate) fn new(
         out: W,
         top: &str,
         vars: Vec<VcdVar>,
         clocked: bool,
+        several: Vec<VcdClock>,
     ) -> Result<Self, SimError> {
         let mut out = BufWriter::new(out);
         let mut codes: Vec<Code> = Vec::new();
         let mut by_slot: HashMap<(Slot, u32, bool), usize> = HashMap::new();
         let mut root = Scope::default();
-        let clk_id = clocked.then(|| ident(0));
-        if let Some(id) = &clk_id {
-            root.vars.push(("clk".to_string(), 1, id.clone()));
-        }
-        let first = usize::from(clocked);
+        let clocks = if several.len() > 1 {
+            let clocks: Vec<(String, u32, u64)> = several
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (ident(i), c.bit, c.period_ps / 2))
+                .collect();
+            for (c, (id, ..)) in several.iter().zip(&clocks) {
+                root.vars.push((c.name.clone(), 1, id.clone()));
+            }
+            Clocks::Several {
+                clocks,
+                falls: Vec::new(),
+            }
+        } else if clocked {
+            root.vars.push(("clk".to_string(), 1, ident(0)));
+            Clocks::One(ident(0))
+        } else {
+            Clocks::None
+        };
+        let first = root.vars.len();
         for v in vars {
             let labelled = !v.labels.is_empty();
             let code = *by_slot
@@ -138,7 +181,11 @@ impl<W: Write> VcdWriter<W> {
             "$version hardwire-sim {} $end",
             env!("CARGO_PKG_VERSION")
         )?;
-        writeln!(out, "$timescale 1ns $end")?;
+        let scale = match clocks {
+            Clocks::Several { .. } => "1ps",
+            _ => "1ns",
+        };
+        writeln!(out, "$timescale {scale} $end")?;
         writeln!(out, "$scope module {top} $end")?;
         root.write(&mut out)?;
         writeln!(out, "$upscope $end")?;
@@ -148,42 +195,87 @@ impl<W: Write> VcdWriter<W> {
             out,
             codes,
             last: vec![0; total],
-            clk_id,
+            clocks,
             last_time: None,
             error: None,
         })
     }
 
     /// Records the values of `cycle` (the settled state before its edge): at the first
-    /// sample every value, afterwards only changes.
-    pub(crate) fn sample(&mut self, cycle: u64, state: &[u64]) -> Result<(), SimError> {
+    /// sample every value, afterwards only changes. With several clocks, `edge` is the time
+    /// of the edge these values follow and the clocks that rose at it.
+    pub(crate) fn sample(
+        &mut self,
+        cycle: u64,
+        edge: (u64, u64),
+        state: &[u64],
+    ) -> Result<(), SimError> {
         if let Some(e) = &self.error {
             return Err(SimError::Io(e.clone()));
         }
-        if let Err(e) = self.write_sample(cycle, state) {
+        if let Err(e) = self.write_sample(cycle, edge, state) {
             self.error = Some(e.to_string());
             return Err(e.into());
         }
         Ok(())
     }
 
-    fn write_sample(&mut self, cycle: u64, state: &[u64]) -> io::Result<()> {
-        let time = cycle * PERIOD;
+    fn write_sample(&mut self, cycle: u64, edge: (u64, u64), state: &[u64]) -> io::Result<()> {
+        let time = match self.clocks {
+            Clocks::Several { .. } => edge.0,
+            _ => cycle * PERIOD,
+        };
         let first = self.last_time.is_none();
         if self.last_time != Some(time) {
-            // The previous cycle's falling edge, written only now so that a second sample
-            // of that cycle (a flush, then more pokes) still lands at its own time.
-            if let (Some(id), Some(prev)) = (&self.clk_id, self.last_time) {
-                if prev > 0 {
-                    writeln!(self.out, "#{}\n0{id}", prev + PERIOD / 2)?;
+            // Falling edges before now, written only now so that a second sample at one time
+            // (a flush, then more pokes) still lands at its own time.
+            match &mut self.clocks {
+                Clocks::One(id) => {
+                    if let Some(prev) = self.last_time.filter(|&p| p > 0) {
+                        writeln!(self.out, "#{}\n0{id}", prev + PERIOD / 2)?;
+                    }
                 }
+                Clocks::Several { falls, .. } => {
+                    falls.sort();
+                    let due = falls.iter().take_while(|f| f.0 < time).count();
+                    let mut written = None;
+                    for (at, id) in falls.drain(..due) {
+                        if written != Some(at) {
+                            writeln!(self.out, "#{at}")?;
+                            written = Some(at);
+                        }
+                        writeln!(self.out, "0{id}")?;
+                    }
+                }
+                Clocks::None => {}
             }
             writeln!(self.out, "#{time}")?;
+            if let Clocks::Several { falls, .. } = &mut self.clocks {
+                // Falls at this very time.
+                let now = falls.iter().take_while(|f| f.0 == time).count();
+                for (_, id) in falls.drain(..now) {
+                    writeln!(self.out, "0{id}")?;
+                }
+            }
             if first {
                 writeln!(self.out, "$dumpvars")?;
             }
-            if let Some(id) = &self.clk_id {
-                writeln!(self.out, "{}{id}", if cycle == 0 { '0' } else { '1' })?;
+            match &mut self.clocks {
+                Clocks::One(id) => {
+                    writeln!(self.out, "{}{id}", if cycle == 0 { '0' } else { '1' })?
+                }
+                Clocks::Several { clocks, falls } => {
+                    for (id, bit, half) in clocks.iter() {
+                        let rose = time > 0 && edge.1 >> bit & 1 == 1;
+                        if rose {
+                            falls.push((time + half, id.clone()));
+                        }
+                        if rose || first {
+                            writeln!(self.out, "{}{id}", u8::from(rose))?;
+                        }
+                    }
+                }
+                Clocks::None => {}
             }
         }
         let mut off = 0;

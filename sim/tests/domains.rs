@@ -258,3 +258,44 @@ fn a_child_domain_on_the_default_clock_clocks_the_parent() {
         cosimulate(&design, &stimulus, Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// With several clocks the waveform is in picoseconds and shows each clock at its own
+/// edges, with the updates each causes.
+#[test]
+fn a_waveform_shows_each_clock_at_its_own_period() {
+    let mut sim = Simulator::new(&two_counters()).unwrap();
+    sim.set_period("sync", 10_000).unwrap();
+    sim.set_period("fast", 4_000).unwrap();
+    let path = std::env::temp_dir().join(format!("two_clocks_{}.vcd", std::process::id()));
+    sim.trace_vcd(std::fs::File::create(&path).unwrap())
+        .unwrap();
+    sim.poke("fast_rst_n", 1).unwrap();
+    while sim.time_ps() < 20_000 {
+        sim.step();
+    }
+    sim.flush_vcd().unwrap();
+    let vcd = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(vcd.contains("$timescale 1ps $end"), "{vcd}");
+    assert!(vcd.contains("$var wire 1 ! clk $end"), "{vcd}");
+    assert!(vcd.contains("$var wire 1 \" fast_clk $end"), "{vcd}");
+    // fast rises at 4, 8, 12, 16 and 20 ns, falling 2 ns later; clk at 10 and 20 ns.
+    let times: Vec<&str> = vcd.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        times,
+        [
+            "#0", "#4000", "#6000", "#8000", "#10000", "#12000", "#14000", "#15000", "#16000",
+            "#18000", "#20000"
+        ]
+    );
+    let at = |t: &str| {
+        vcd.split(&format!("{t}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split('#').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(at("#10000").contains("1!"), "clk rises at 10 ns");
+    assert!(at("#15000").contains("0!"), "and falls at 15 ns");
+    assert!(at("#4000").contains("1\""), "fast_clk rises at 4 ns");
+}
