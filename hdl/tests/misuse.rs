@@ -946,3 +946,16 @@ fn an_output_connected_as_an_input_is_rejected() {
         &["`q`", "an output", "`sampler`"],
     );
 }
+
+#[test]
+fn reset_less_after_the_default_domain_is_used_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let r = m.reg("r", Type::BOOL).reset(1);
+        r.next(!r.q());
+        line = line!() + 1;
+        m.reset_less();
+        m.output("y", r.q());
+    });
+    expect(r, Code::BadParameter, line, &["`reset_less`", "before"]);
+}

@@ -176,6 +176,18 @@ impl<'e> ModuleBuilder<'e> {
     #[track_caller]
     pub fn reset_less(&self) {
         let mut d = self.data.borrow_mut();
+        // Anything made in the default domain has made the module clocked.
+        if d.module.clocked {
+            drop(d);
+            self.error(
+                Code::BadParameter,
+                Loc::caller(),
+                "`reset_less` comes before anything uses the default domain: registers, \
+                 memory ports, checks and instances made before it were made with a reset"
+                    .into(),
+            );
+            return;
+        }
         let sync = &mut d.module.domains[0];
         sync.reset = Reset::NONE;
         sync.drive = Drive::Ports {
