@@ -3,6 +3,7 @@
 use hardwire_hdl::prelude::*;
 use hardwire_model::fixed::FixedMatrix;
 
+use super::elementwise::delay;
 use super::{MultiplierArray, Requantize};
 
 /// A quantised linear layer matching `hardwire_model::fixed::matvec_row` bit for bit: for each
@@ -121,12 +122,8 @@ impl Block for Linear {
             let mut y = u.output("y");
             let mut v = u.output("out_valid");
             for stage in group_latency..latency {
-                let ry = m.reg(&format!("g{g}_d{stage}"), y.ty());
-                ry.next(y);
-                y = ry.q();
-                let rv = m.reg(&format!("g{g}_v{stage}"), Type::BOOL).reset(0);
-                rv.next(v);
-                v = rv.q();
+                y = delay(m, &format!("g{g}_d{stage}"), y, false);
+                v = delay(m, &format!("g{g}_v{stage}"), v, true);
             }
             let ty = block.output_type();
             per_group.push(

@@ -4,6 +4,8 @@
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::FixedWeightDot;
 
+use super::elementwise::delay;
+
 /// `y = W x` for a quantised weight matrix hardwired into logic: one
 /// [`FixedWeightDot`] per row, all rows in parallel (reuse factor 1). Rows with equal
 /// weights share one module.
@@ -96,12 +98,8 @@ impl Block for MultiplierArray {
             let mut y = u.output("y").extend(out_ty.width);
             let mut v = u.output("out_valid");
             for stage in row_latency..latency {
-                let ry = m.reg(&format!("row{r}_d{stage}"), out_ty);
-                ry.next(y);
-                y = ry.q();
-                let rv = m.reg(&format!("row{r}_v{stage}"), Type::BOOL).reset(0);
-                rv.next(v);
-                v = rv.q();
+                y = delay(m, &format!("row{r}_d{stage}"), y, false);
+                v = delay(m, &format!("row{r}_v{stage}"), v, true);
             }
             ys.push(y.as_unsigned());
             if row_latency == latency && valid.is_none() {

@@ -780,10 +780,13 @@ impl Module {
 
     /// The nodes that drive local domains' clocks and resets.
     pub fn domain_drivers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.domains.iter().flat_map(|d| match d.drive {
-            Drive::Local { clock, reset } => std::iter::once(clock).chain(reset).collect(),
-            Drive::Ports { .. } => Vec::new(),
-        })
+        self.domains
+            .iter()
+            .filter_map(|d| match d.drive {
+                Drive::Local { clock, reset } => Some(std::iter::once(clock).chain(reset)),
+                Drive::Ports { .. } => None,
+            })
+            .flatten()
     }
 
     /// The nodes in an order where every node comes after the nodes it reads

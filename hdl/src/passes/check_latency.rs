@@ -141,23 +141,27 @@ fn declared_input(design: &Design, m: &Module, n: NodeId) -> Option<(NodeId, u64
     Some(((*inst.connections.get(k)?)?, l.cycles))
 }
 
+/// What a node's value comes from: a register's next value and enable, the input of a child's
+/// declared latency, or the operands of logic.
+fn inputs(design: &Design, m: &Module, n: NodeId) -> Vec<NodeId> {
+    match &m.node(n).kind {
+        NodeKind::RegQ(r) => {
+            let reg = &m.regs[r.0 as usize];
+            reg.next.into_iter().chain(reg.enable).collect()
+        }
+        NodeKind::InstOut(..) => declared_input(design, m, n)
+            .map(|d| d.0)
+            .into_iter()
+            .collect(),
+        kind => kind.operands(),
+    }
+}
+
 /// Which nodes depend on `from`, through logic, registers and declared child latencies.
 fn reaches_from(design: &Design, m: &Module, from: NodeId) -> Vec<bool> {
     let mut users: Vec<Vec<NodeId>> = vec![Vec::new(); m.nodes.len()];
-    for (i, node) in m.nodes.iter().enumerate() {
-        let n = NodeId(i as u32);
-        let inputs = match node.kind {
-            NodeKind::RegQ(r) => {
-                let reg = &m.regs[r.0 as usize];
-                reg.next.into_iter().chain(reg.enable).collect()
-            }
-            NodeKind::InstOut(..) => declared_input(design, m, n)
-                .map(|d| d.0)
-                .into_iter()
-                .collect(),
-            ref kind => kind.operands(),
-        };
-        for o in inputs {
+    for n in (0..m.nodes.len() as u32).map(NodeId) {
+        for o in inputs(design, m, n) {
             users[o.0 as usize].push(n);
         }
     }
@@ -201,11 +205,7 @@ impl Walk<'_> {
                     return Reach::Loop(reg.name.clone());
                 }
                 self.on_path.push(n);
-                let inputs: Vec<NodeId> = reg.next.into_iter().chain(reg.enable).collect();
-                let mut reach = Reach::Never;
-                for i in inputs {
-                    reach = reach.join(self.reach(i));
-                }
+                let reach = self.join(n);
                 self.on_path.pop();
                 // A register that holds its value (an enable) on the path is state, not delay.
                 match (&reach, reg.enable) {
@@ -217,15 +217,18 @@ impl Walk<'_> {
                 Some((input, cycles)) => self.reach(input).later(cycles),
                 None => Reach::Never,
             },
-            kind => {
-                let mut reach = Reach::Never;
-                for o in kind.operands() {
-                    reach = reach.join(self.reach(o));
-                }
-                reach
-            }
+            _ => self.join(n),
         };
         self.memo.insert(n, r.clone());
         r
+    }
+
+    /// How far the inputs of `n` are, together.
+    fn join(&mut self, n: NodeId) -> Reach {
+        let mut reach = Reach::Never;
+        for i in inputs(self.design, self.m, n) {
+            reach = reach.join(self.reach(i));
+        }
+        reach
     }
 }
