@@ -68,7 +68,7 @@ fn the_synthetic_8b_is_refused_where_it_would_need_f32() {
 
 #[test]
 fn formats_that_would_wrap_are_refused_by_name() {
-    for flag in ["--act", "--resid"] {
+    for flag in ["--act", "--resid", "--prod"] {
         for value in [
             "20.4294967294",
             "20.4294967295",
@@ -266,6 +266,10 @@ fn flag_sets() -> impl Strategy<Value = Vec<(&'static str, String)>> {
             value((6u32..=26, 0u32..=24).prop_map(|(b, f)| format!("{b}.{f}"))),
         ),
         (
+            "--prod",
+            value((6u32..=26, 0u32..=24).prop_map(|(b, f)| format!("{b}.{f}"))),
+        ),
+        (
             "--acc-bits",
             value((14u32..=50).prop_map(|b| b.to_string())),
         ),
@@ -355,6 +359,7 @@ fn golden(flags: &[(&str, String)], prompt: &[u32]) -> Option<Vec<u32>> {
     let mut n = NumericConfig::tiny();
     n.act = format("--act", n.act)?;
     n.resid = format("--resid", n.resid)?;
+    n.prod = format("--prod", n.prod)?;
     n.acc_bits = u32::try_from(num("--acc-bits", u64::from(n.acc_bits))?).ok()?;
     n.validate().ok()?;
     let new = num("--max-new-tokens", 32)?;

@@ -1,8 +1,8 @@
 //! The hardware commands with the precision options the README documents: `--mixed 3/6` (layers
-//! whose matrices differ in width, on the one decoder engine) and `--gptq` (calibrated on text
-//! longer than the tiny model's context), run through the real `hardwire` binary. The
-//! simulated core must generate the golden model's tokens in the predicted cycles, and with
-//! `--gptq` the same tokens `generate --numerics fixed --gptq` gives.
+//! whose matrices differ in width, on the one decoder engine), `--gptq` (calibrated on text
+//! longer than the tiny model's context) and `--awq`, run through the real `hardwire` binary.
+//! The simulated core must generate the golden model's tokens in the predicted cycles, and with
+//! `--gptq` or `--awq` the same tokens `generate --numerics fixed` gives with the same flag.
 
 mod cli;
 
@@ -100,6 +100,30 @@ fn gptq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
         "--prompt",
         "hi",
     ]);
+}
+
+/// AWQ's scales are ordinary weights: the core built from them generates the golden model's
+/// tokens, the same ones `generate --numerics fixed --awq` gives.
+#[test]
+fn awq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
+    let flags = ["--awq", "--weight-bits", "3", "--offset"];
+    let report = sim(&flags);
+    let mut args = vec!["generate", "--model", "tiny", "--numerics", "fixed"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&[
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "4",
+        "--ignore-eos",
+        "--json",
+    ]);
+    let golden: Value = serde_json::from_str(&hardwire(&args)).expect("a JSON report");
+    assert_eq!(golden["awq"], true, "{golden:#}");
+    assert_eq!(
+        report["generated_ids"], golden["generated_ids"],
+        "{golden:#}"
+    );
 }
 
 /// The explorer on the tiny model: a mixed policy chosen by measured cost under 4.0 bits, its

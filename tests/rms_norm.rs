@@ -106,7 +106,8 @@ fn case() -> impl Strategy<Value = (RmsNorm, Vec<Vector>)> {
     (
         1usize..13,
         1usize..4,
-        format(4..=24),
+        // Up to 32-bit inputs: a dozen squares then pass 64 bits.
+        format(4..=32),
         format(4..=24),
         table(),
     )
@@ -235,13 +236,6 @@ fn misuse_is_reported() {
                 ..good.clone()
             },
             "fractional bits",
-        ),
-        (
-            RmsNorm {
-                input: Format { bits: 32, frac: 8 },
-                ..good.clone()
-            },
-            "64 bits",
         ),
         (
             RmsNorm {

@@ -186,10 +186,14 @@ impl DecoderBlock {
             gate_up: matvec(gate_up, act, "gate_up"),
             swiglu: SwiGlu {
                 act,
-                out: resid,
+                out: n.prod,
                 table: model.silu_table.clone(),
             },
-            down: matvec(ls.iter().map(|l| l.w_down.clone()).collect(), resid, "down"),
+            down: matvec(
+                ls.iter().map(|l| l.w_down.clone()).collect(),
+                n.prod,
+                "down",
+            ),
             residual_ffn: ResidualAdd {
                 n: c.hidden_size,
                 format: resid,

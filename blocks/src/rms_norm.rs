@@ -92,13 +92,6 @@ impl RmsNorm {
                 NORM_FRAC + GAIN_FRAC
             ));
         }
-        if sum_bits(n, self.input.bits, self.max_eps()) > 64 {
-            return Err(format!(
-                "RmsNorm `{}`: {n} squares of {}-bit inputs plus eps may not fit the 64 bits \
-                 of the golden rsqrt; use fewer elements or narrower inputs",
-                self.label, self.input.bits
-            ));
-        }
         analyse(&self.table)
     }
 
@@ -107,7 +100,8 @@ impl RmsNorm {
     }
 }
 
-/// Bits of the largest possible `Σx² + eps` (up to 128).
+/// Bits of the largest possible `Σx² + eps`: at most 128, since inputs have at most 32 bits
+/// and `n` fits a `usize`.
 fn sum_bits(n: usize, input_bits: u32, max_eps: u64) -> u32 {
     let max = (n as u128) << (2 * (input_bits - 1));
     128 - (max + u128::from(max_eps)).leading_zeros()
@@ -312,7 +306,7 @@ fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
 /// Latency: [`Rsqrt::LATENCY`] cycles. Throughput: one value per cycle.
 #[derive(Debug, Clone, PartialEq)]
 struct Rsqrt {
-    /// Width of `v`, 2 to 64.
+    /// Width of `v`, 2 to 128.
     width: u32,
     /// The seed table (checked by [`analyse`]).
     table: RsqrtTable,
@@ -335,9 +329,9 @@ impl Block for Rsqrt {
 
     fn build(&self, m: &ModuleBuilder<'_>) {
         let seeds = match analyse(&self.table) {
-            Ok(s) if (2..=64).contains(&self.width) => s,
+            Ok(s) if (2..=128).contains(&self.width) => s,
             Ok(_) => {
-                m.bad_parameter(format!("rsqrt takes 2 to 64 bits, not {}", self.width));
+                m.bad_parameter(format!("rsqrt takes 2 to 128 bits, not {}", self.width));
                 return;
             }
             Err(e) => {

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod accuracy;
+pub mod awq;
 pub mod bytes;
 pub mod config;
 pub mod error;

@@ -3,6 +3,7 @@
 use super::ModelArgs;
 use anyhow::{bail, Context};
 use hardwire_model::accuracy::{score_f32, score_fixed, Score, CALIBRATION_TEXT};
+use hardwire_model::awq::scale_for_quantization;
 use hardwire_model::fixed::{argmax, FixedKvCache, FixedModel, NumericConfig};
 use hardwire_model::gptq::quantize_model_gptq;
 use hardwire_model::quant::{
@@ -43,6 +44,8 @@ pub struct NumericsReport {
     pub policy: Option<QuantPolicy>,
     /// Whether GPTQ chose the integers (fixed numerics only).
     pub gptq: bool,
+    /// Whether activation-aware scales were folded into the weights before quantising.
+    pub awq: bool,
 }
 
 /// The datapath the arguments ask for.
@@ -54,11 +57,49 @@ pub fn datapath(a: &ModelArgs) -> anyhow::Result<NumericConfig> {
     };
     n.act = a.act.unwrap_or(n.act);
     n.resid = a.resid.unwrap_or(n.resid);
+    n.prod = a.prod.unwrap_or(n.prod);
     n.acc_bits = a.acc_bits.unwrap_or(n.acc_bits);
     // The flags' parsers checked each value; this checks them together.
     n.validate()
-        .map_err(|e| anyhow::anyhow!("--act, --resid and --acc-bits: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--act, --resid, --prod and --acc-bits: {e}"))?;
     Ok(n)
+}
+
+/// The model the flags name, loaded (`--layers`, `--seed`), with activation-aware scales
+/// folded in when `--awq` asks for them. Every command that quantises loads through here.
+pub fn load(a: &ModelArgs) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
+    let (w, tok) = super::model_source::load(&a.model, a.layers, a.seed)?;
+    if !a.awq {
+        return Ok((w, tok));
+    }
+    let grid = match (&a.policy, a.mixed) {
+        (Some(path), _) => read_policy(path, &w)?,
+        (None, Some(m)) => QuantPolicy::uniform(spec(a, m.base)),
+        (None, None) if a.best_grid => {
+            QuantPolicy::best_grid(&w, a.weight_bits, spec(a, a.weight_bits).group_size)
+        }
+        (None, None) => QuantPolicy::uniform(spec(a, a.weight_bits)),
+    };
+    let tokens = tok.encode(CALIBRATION_TEXT)?;
+    let tokens = &tokens[..tokens.len().min(SENSITIVITY_TOKENS)];
+    let t = Instant::now();
+    eprintln!(
+        "searching activation-aware scales for {} layers on {} calibration tokens",
+        w.layers.len(),
+        tokens.len()
+    );
+    let (scaled, sites) = scale_for_quantization(&w, |n| grid.spec_for(n), tokens)?;
+    let (before, after) = sites.iter().fold((0.0, 0.0), |(b, a), s| {
+        (b + s.error_unscaled, a + s.error_scaled)
+    });
+    eprintln!(
+        "scaled {} of {} sites in {:.1} s; calibration output error {:+.1}%",
+        sites.iter().filter(|s| s.alpha > 0.0).count(),
+        sites.len(),
+        t.elapsed().as_secs_f64(),
+        100.0 * (after / before.max(f64::MIN_POSITIVE) - 1.0)
+    );
+    Ok((scaled, tok))
 }
 
 /// Calibration tokens the loss-measured sensitivity (`--avg-bits`) runs on: the first of the
@@ -230,6 +271,7 @@ impl<'w> Engine<'w> {
                     datapath: None,
                     policy: None,
                     gptq: false,
+                    awq: false,
                 },
             ),
             Numerics::Fixed => {
@@ -245,6 +287,7 @@ impl<'w> Engine<'w> {
                         datapath: Some(n),
                         policy: Some(policy),
                         gptq: a.gptq,
+                        awq: a.awq,
                     },
                 )
             }
@@ -261,8 +304,8 @@ impl<'w> Engine<'w> {
         if a.numerics != Numerics::Fixed {
             bail!("{}: the f32 reference would hold the whole model in f32; use --numerics fixed, which streams it", a.model);
         }
-        if a.mixed.is_some() || a.policy.is_some() || a.best_grid || a.gptq {
-            bail!("{}: --mixed, --policy, --best-grid and --gptq measure the whole model in f32; the streaming synthetic model takes --weight-bits, --group-size and --offset", a.model);
+        if a.mixed.is_some() || a.policy.is_some() || a.best_grid || a.gptq || a.awq {
+            bail!("{}: --mixed, --policy, --best-grid, --gptq and --awq measure the whole model in f32; the streaming synthetic model takes --weight-bits, --group-size and --offset", a.model);
         }
         let n = datapath(a)?;
         let policy = QuantPolicy::uniform(spec(a, a.weight_bits));
@@ -289,6 +332,7 @@ impl<'w> Engine<'w> {
                 datapath: Some(n),
                 policy: Some(policy),
                 gptq: false,
+                awq: false,
             },
         ))
     }

@@ -83,6 +83,13 @@ pub fn resid_format(s: &str) -> Result<Format, String> {
     Ok(f)
 }
 
+/// `--prod`: `BITS.FRAC` within the datapath's limits.
+pub fn prod_format(s: &str) -> Result<Format, String> {
+    let f = s.parse()?;
+    NumericConfig::check_format("prod", f)?;
+    Ok(f)
+}
+
 /// `--acc-bits`: within [`NumericConfig::ACC_BITS`].
 pub fn acc_bits(s: &str) -> Result<u32, String> {
     let bits: u32 = s.parse().map_err(|_| format!("`{s}` is not a bit width"))?;

@@ -46,7 +46,7 @@ struct Report<'a> {
 /// Runs the command.
 pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let source = model_source::open(&a.model.model, a.model.layers, a.model.seed)?;
+    let source = model_source::open(&a.model)?;
     // No tokenizer ships with synthetic weights: the prompt's bytes are its token ids.
     let bytes = Tokenizer::bytes();
     let (config, tok) = match &source {

@@ -8,7 +8,7 @@ use hardwire_hdl::ir::Design;
 use hardwire_model::fixed::FixedModel;
 use hardwire_model::Tokenizer;
 
-use super::{engine, flags, model_source, ModelArgs};
+use super::{engine, flags, ModelArgs};
 use hardwire::blocks::LlamaCore;
 
 /// How the hardware is shaped.
@@ -42,7 +42,7 @@ pub struct Built {
 /// Loads and quantises the model and shapes its hardware, telling stderr how it goes.
 pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
     let t = Instant::now();
-    let (weights, tokenizer) = model_source::load(&m.model, m.layers, m.seed)?;
+    let (weights, tokenizer) = engine::load(m)?;
     if h.max_seq > weights.config.max_seq {
         bail!(
             "--max-seq {} is more than the model's max_seq {}",

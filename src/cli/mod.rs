@@ -88,10 +88,14 @@ pub struct ModelArgs {
     /// fractional and 2 integer).
     #[arg(long, value_name = "BITS.FRAC", value_parser = flags::act_format)]
     pub act: Option<Format>,
-    /// Residual-stream width and fractional bits, e.g. `24.7` (8 to 24 bits, at least 2
+    /// Residual-stream width and fractional bits, e.g. `28.11` (8 to 32 bits, at least 2
     /// integer).
     #[arg(long, value_name = "BITS.FRAC", value_parser = flags::resid_format)]
     pub resid: Option<Format>,
+    /// Width and fractional bits of the SwiGLU product, the down projection's input, e.g.
+    /// `24.9` (8 to 24 bits, at least 2 integer, at most twice --act's fractional bits).
+    #[arg(long, value_name = "BITS.FRAC", value_parser = flags::prod_format)]
+    pub prod: Option<Format>,
     /// Accumulator width (16 to 48).
     #[arg(long, value_parser = flags::acc_bits)]
     pub acc_bits: Option<u32>,
@@ -107,6 +111,12 @@ pub struct ModelArgs {
     /// to build: about a minute for SmolLM2-135M).
     #[arg(long)]
     pub gptq: bool,
+    /// Scale each matrix's salient input channels up, and what feeds them down, before
+    /// quantising (AWQ): the f32 model is unchanged, the search for each site's scale runs on
+    /// the built-in calibration paragraph at the low width. Combines with every policy and with
+    /// --gptq.
+    #[arg(long)]
+    pub awq: bool,
 }
 
 /// Parses the command line and runs the command.

@@ -23,18 +23,19 @@ pub enum Source {
     Synthetic(LlamaConfig),
 }
 
-/// The model named by `--model`.
-pub fn open(model: &str, layers: Option<usize>, seed: u64) -> anyhow::Result<Source> {
-    if model == "llama-3.1-8b" {
+/// The model named by `--model`, loaded as [`super::engine::load`] does unless it is the
+/// synthetic 8B.
+pub fn open(a: &super::ModelArgs) -> anyhow::Result<Source> {
+    if a.model == "llama-3.1-8b" {
         let c = LlamaConfig::llama_3_1_8b();
-        return Ok(Source::Synthetic(match layers {
+        return Ok(Source::Synthetic(match a.layers {
             Some(n) => c
                 .reduce_layers(n)
                 .with_context(|| format!("--layers {n}"))?,
             None => c,
         }));
     }
-    let (w, tok) = load(model, layers, seed)?;
+    let (w, tok) = super::engine::load(a)?;
     Ok(Source::Loaded(w, tok))
 }
 

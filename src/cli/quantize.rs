@@ -5,7 +5,7 @@
 //! with the chosen policy as `policy.json` for `--policy` of `rtl`, `sim` and `build`.
 
 use super::engine::{self, Quantized};
-use super::{model_source, ModelArgs};
+use super::ModelArgs;
 use clap::Args;
 use hardwire::plot::{pareto_front, Point, Scatter};
 use hardwire_fpga::output_dir::{OutputDir, Overwrite};
@@ -80,6 +80,7 @@ struct Report {
     f32_perplexity: f64,
     policy: QuantPolicy,
     gptq: bool,
+    awq: bool,
     chosen: Trial,
     tensors: Vec<TensorRow>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -161,7 +162,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
         Some(dir) => Some(OutputDir::create(dir, Overwrite::from_force(a.force))?),
         None => None,
     };
-    let (w, tok) = model_source::load(&a.model.model, a.model.layers, a.model.seed)?;
+    let (w, tok) = engine::load(&a.model)?;
     let numerics = engine::datapath(&a.model)?;
     let mut tokens = tok.encode(a.text.as_deref().unwrap_or(SAMPLE_TEXT))?;
     tokens.truncate(w.config.max_seq);
@@ -222,6 +223,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
         f32_perplexity: f32_score.perplexity,
         policy,
         gptq: a.model.gptq,
+        awq: a.model.awq,
         chosen,
         tensors: rows,
         ladder: trials,
@@ -312,10 +314,11 @@ fn pareto_plot(r: &Report) -> Scatter {
 fn summary(r: &Report) -> String {
     let c = &r.chosen;
     let mut s = format!(
-        "policy: default {:?}, {} overrides{}\naverage bits per weight: {:.3} ({:.3} with scales and offsets)\ngolden model on {} tokens: perplexity {:.3} ({:+.1}% vs f32 {:.3}), top-1 agreement {:.2}%\n",
+        "policy: default {:?}, {} overrides{}{}\naverage bits per weight: {:.3} ({:.3} with scales and offsets)\ngolden model on {} tokens: perplexity {:.3} ({:+.1}% vs f32 {:.3}), top-1 agreement {:.2}%\n",
         r.policy.default,
         r.policy.overrides.len(),
         if r.gptq { ", GPTQ" } else { "" },
+        if r.awq { ", AWQ" } else { "" },
         c.avg_bits,
         c.stored_bits,
         r.tokens,

@@ -1,7 +1,7 @@
 //! `hardwire score`: per-position argmax, next-token negative log-likelihood and perplexity.
 
 use super::engine::Engine;
-use super::{model_source, ModelArgs};
+use super::{engine, ModelArgs};
 use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
@@ -38,7 +38,7 @@ struct Report {
 
 /// Runs the command.
 pub fn run(a: &ScoreArgs) -> anyhow::Result<()> {
-    let (weights, tok) = model_source::load(&a.model.model, a.model.layers, a.model.seed)?;
+    let (weights, tok) = engine::load(&a.model)?;
     let tokens = match (&a.text, &a.tokens) {
         (Some(t), _) => tok.encode(t)?,
         (None, Some(p)) => super::token_file::read_tokens(p)?,

@@ -80,17 +80,22 @@ impl std::str::FromStr for Format {
 
 /// Widths of the datapath.
 ///
-/// Two activation formats: `resid` for the residual stream and everything added to it (the
-/// embedding, the attention and FFN output projections and the SwiGLU product feeding the down
-/// projection), whose magnitudes reach tens of thousands in real models ("massive
-/// activations"); and `act` for everything else (norm outputs, Q/K/V, scores, attention output,
-/// gate/up, logits), which stays within a few hundred and wants more fractional bits.
+/// Three activation formats: `resid` for the residual stream and everything added to it (the
+/// embedding, the attention and FFN output projections), whose magnitudes reach tens of
+/// thousands in real models ("massive activations"); `prod` for the SwiGLU product, the down
+/// projection's input, which is mostly small but is where those massive values are born; and
+/// `act` for everything else (norm outputs, Q/K/V, scores, attention output, gate/up, logits),
+/// which stays within a few hundred and wants more fractional bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumericConfig {
-    /// Format of ordinary activations; at most 24 bits, at least 4 fractional bits.
+    /// Format of ordinary activations; at most 24 bits (a matrix input), at least 4 fractional
+    /// bits.
     pub act: Format,
-    /// Format of the residual stream; at most 24 bits.
+    /// Format of the residual stream; at most 32 bits.
     pub resid: Format,
+    /// Format of the SwiGLU product `silu(gate) * up`; at most 24 bits, at most `2 * act.frac`
+    /// fractional.
+    pub prod: Format,
     /// Width of a matrix-vector accumulator (wraps), at most 48.
     pub acc_bits: u32,
     /// Width of a requantisation multiplier (sign included), 8 to 24.
@@ -98,13 +103,15 @@ pub struct NumericConfig {
 }
 
 impl Default for NumericConfig {
-    /// `act` 20 bits with 12 fractional (±256, step 1/4096); `resid` 24 bits with 7 fractional
-    /// (±65536, step 1/128: SmolLM2-135M's residual stream reaches about 30000); 40-bit
-    /// accumulators; 16-bit multipliers.
+    /// `act` 20 bits with 12 fractional (±256, step 1/4096); `resid` 28 bits with 11
+    /// fractional (±65536, step 1/2048: SmolLM2-135M's residual stream reaches about 25000 at
+    /// the first token, while most of its elements stay within a few units); `prod` 24 bits
+    /// with 9 fractional (±16384, step 1/512); 40-bit accumulators; 16-bit multipliers.
     fn default() -> Self {
         NumericConfig {
             act: Format { bits: 20, frac: 12 },
-            resid: Format { bits: 24, frac: 7 },
+            resid: Format { bits: 28, frac: 11 },
+            prod: Format { bits: 24, frac: 9 },
             acc_bits: 40,
             mult_bits: 16,
         }
@@ -117,12 +124,17 @@ impl NumericConfig {
     pub fn tiny() -> Self {
         NumericConfig {
             resid: Format { bits: 20, frac: 14 },
+            prod: Format { bits: 20, frac: 14 },
             ..Self::default()
         }
     }
 
-    /// Widths an activation or residual format may have.
+    /// Widths a matrix input (`act`, `prod`) may have: the golden kernels' products of 8-bit
+    /// weights fit 31 bits.
     pub const FORMAT_BITS: std::ops::RangeInclusive<u32> = 8..=24;
+    /// Widths the residual stream may have (it is added and normalised, never multiplied by a
+    /// weight).
+    pub const RESID_BITS: std::ops::RangeInclusive<u32> = 8..=32;
     /// Fewest fractional bits of `act` (the SiLU table's step).
     pub const MIN_ACT_FRAC: u32 = 4;
     /// Widths the accumulator may have.
@@ -130,17 +142,22 @@ impl NumericConfig {
     /// Widths a requantisation multiplier may have.
     pub const MULT_BITS: std::ops::RangeInclusive<u32> = 8..=24;
 
-    /// Checks `f` as the format of `name` (`act` or `resid`): its width is in
-    /// [`Self::FORMAT_BITS`] and it keeps at least 2 integer bits (and, for `act`, at least
-    /// [`Self::MIN_ACT_FRAC`] fractional bits).
+    /// Checks `f` as the format of `name` (`act`, `resid` or `prod`): its width is in
+    /// [`Self::FORMAT_BITS`] ([`Self::RESID_BITS`] for `resid`) and it keeps at least 2 integer
+    /// bits (and, for `act`, at least [`Self::MIN_ACT_FRAC`] fractional bits).
     pub fn check_format(name: &str, f: Format) -> Result<(), String> {
         let mut bad = Vec::new();
-        if !Self::FORMAT_BITS.contains(&f.bits) {
+        let widths = if name == "resid" {
+            Self::RESID_BITS
+        } else {
+            Self::FORMAT_BITS
+        };
+        if !widths.contains(&f.bits) {
             bad.push(format!(
                 "{name}.bits {} is outside {}..={}",
                 f.bits,
-                Self::FORMAT_BITS.start(),
-                Self::FORMAT_BITS.end()
+                widths.start(),
+                widths.end()
             ));
         }
         // In u64: `frac + 2` must not wrap for a frac near u32::MAX.
@@ -167,18 +184,22 @@ impl NumericConfig {
     /// Checks the widths against the limits documented on each field.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
-        for (name, f) in [("act", self.act), ("resid", self.resid)] {
+        for (name, f) in [
+            ("act", self.act),
+            ("resid", self.resid),
+            ("prod", self.prod),
+        ] {
             if let Err(e) = Self::check_format(name, f) {
                 bad.push(e);
             }
         }
         // The SwiGLU product `act * act` has 2 * act.frac fractional bits and is shifted right
-        // into `resid` (`elementwise::mul`); a shift to the left is not part of the contract.
-        if 2 * u64::from(self.act.frac) < u64::from(self.resid.frac) {
+        // into `prod` (`elementwise::mul`); a shift to the left is not part of the contract.
+        if 2 * u64::from(self.act.frac) < u64::from(self.prod.frac) {
             bad.push(format!(
-                "resid.frac {} is more than twice act.frac {} (the SwiGLU product has \
+                "prod.frac {} is more than twice act.frac {} (the SwiGLU product has \
                  2 * act.frac fractional bits)",
-                self.resid.frac, self.act.frac
+                self.prod.frac, self.act.frac
             ));
         }
         for (name, bits, range) in [
@@ -290,7 +311,7 @@ mod tests {
         assert!(e.contains("fewer than 2 integer bits"), "{e}");
         let e = NumericConfig::check_format("act", Format { bits: 20, frac: 2 }).unwrap_err();
         assert!(e.contains("SiLU"), "{e}");
-        // Found by the CLI's flag property test: act 8.4 with resid 20.14 made the SwiGLU
+        // Found by the CLI's flag property test: act 8.4 with prod 20.14 made the SwiGLU
         // product's shift negative (a panic in debug builds, garbage in release).
         let narrow = NumericConfig {
             act: Format { bits: 8, frac: 4 },

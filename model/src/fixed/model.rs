@@ -257,7 +257,12 @@ impl FixedModel {
         c.validate()?;
         Self::check_fits(c, max_seq)?;
         let max_seq = max_seq.min(c.max_seq).max(1);
-        let (act, resid, mb) = (numerics.act, numerics.resid, numerics.mult_bits);
+        let (act, resid, prod, mb) = (
+            numerics.act,
+            numerics.resid,
+            numerics.prod,
+            numerics.mult_bits,
+        );
         let mut report = Vec::new();
         let (embed, tied_head) = {
             let (q, r) = matrix("model.embed_tokens.weight")?;
@@ -297,7 +302,7 @@ impl FixedModel {
                 ffn_norm,
                 w_gate: fixed(&format!("{p}.mlp.gate_proj.weight"), act, act)?,
                 w_up: fixed(&format!("{p}.mlp.up_proj.weight"), act, act)?,
-                w_down: fixed(&format!("{p}.mlp.down_proj.weight"), resid, resid)?,
+                w_down: fixed(&format!("{p}.mlp.down_proj.weight"), prod, resid)?,
             });
         }
         let final_norm = RmsNormParams::new(&norm("model.norm.weight")?, eps, resid);
@@ -335,8 +340,8 @@ impl FixedModel {
     /// One decoder step: feeds `token` at the next position and returns the logits (in the
     /// `act` format).
     ///
-    /// Formats along the way: embedding, residual stream, `o_proj` and `down_proj` outputs and
-    /// the SwiGLU product in `resid`; everything else in `act`.
+    /// Formats along the way: embedding, residual stream, `o_proj` and `down_proj` outputs in
+    /// `resid`; the SwiGLU product in `prod`; everything else in `act`.
     pub fn step(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
         let c = &self.config;
         let (act, resid, acc) = (
@@ -392,7 +397,7 @@ impl FixedModel {
             x = residual_add(&x, &matvec(&l.wo, &att, acc), resid);
             let h = rms_norm(&x, &l.ffn_norm, &self.rsqrt_table, act);
             let g = silu(&matvec(&l.w_gate, &h, acc), &self.silu_table, act);
-            let m = mul(&g, &matvec(&l.w_up, &h, acc), act.frac, resid);
+            let m = mul(&g, &matvec(&l.w_up, &h, acc), act.frac, self.numerics.prod);
             x = residual_add(&x, &matvec(&l.w_down, &m, acc), resid);
         }
         cache.len += 1;

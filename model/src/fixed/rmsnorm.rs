@@ -44,9 +44,9 @@ impl Default for RsqrtTable {
 /// `[1, 4)` with `RSQRT_FRAC` fractional bits (a barrel shift); the table gives `y0` from the
 /// parity of `p` and the next `RSQRT_INDEX_BITS` bits; one Newton step
 /// `y1 = y0 * (3 - u*y0²) / 2` (three multiplies) gives about 2^-14 relative error; `k = e/2`.
-pub fn rsqrt(v: u64, table: &RsqrtTable) -> (u32, u32) {
+pub fn rsqrt(v: u128, table: &RsqrtTable) -> (u32, u32) {
     let v = v.max(1);
-    let p = 63 - v.leading_zeros();
+    let p = 127 - v.leading_zeros();
     let e = p & !1;
     let odd = p - e;
     let u = if e >= RSQRT_FRAC {
@@ -94,10 +94,14 @@ impl RmsNormParams {
 ///
 /// Contract: `(y1, k) = rsqrt(Σx² + eps)`, `t_i = shift(x_i * y1, RSQRT_FRAC + k - NORM_FRAC)`,
 /// `out_i = sat(round_shift(t_i * gain_i, NORM_FRAC + GAIN_FRAC - out.frac))`; relative error
-/// of the scale about 2^-13, plus a step from each rounding. Inputs of at most 24 bits and
-/// `n <= 2^16` keep `Σx²` within 64 bits.
+/// of the scale about 2^-13, plus a step from each rounding. `Σx²` is exact: 32-bit inputs
+/// square to at most 2^62, so 128 bits hold the sum of any vector a machine can hold.
 pub fn rms_norm(x: &[i32], p: &RmsNormParams, table: &RsqrtTable, out: Format) -> Vec<i32> {
-    let ss: u64 = x.iter().map(|&v| (v as i64 * v as i64) as u64).sum::<u64>() + p.eps;
+    let ss = x
+        .iter()
+        .map(|&v| (i64::from(v) * i64::from(v)) as u128)
+        .sum::<u128>()
+        + u128::from(p.eps);
     let (y1, k) = rsqrt(ss, table);
     let s1 = RSQRT_FRAC as i32 + k as i32 - NORM_FRAC as i32;
     let s2 = NORM_FRAC + GAIN_FRAC - out.frac;
@@ -118,7 +122,7 @@ mod tests {
     proptest! {
         /// rsqrt is within 2^-13 relative of 1/sqrt(v).
         #[test]
-        fn rsqrt_relative_error(v in 1u64..(1u64 << 60)) {
+        fn rsqrt_relative_error(v in 1u128..(1u128 << 100)) {
             let t = RsqrtTable::default();
             let (m, k) = rsqrt(v, &t);
             let got = m as f64 * (-(RSQRT_FRAC as f64)).exp2() * (-(k as f64)).exp2();
