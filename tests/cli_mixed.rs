@@ -34,6 +34,21 @@ fn sim(args: &[&str]) -> Value {
     report
 }
 
+/// `generate --numerics fixed --json` on the tiny model with `flags`, for 4 tokens of "hi".
+fn golden(flags: &[&str]) -> Value {
+    let mut all = vec!["generate", "--model", "tiny", "--numerics", "fixed"];
+    all.extend_from_slice(flags);
+    all.extend_from_slice(&[
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "4",
+        "--ignore-eos",
+        "--json",
+    ]);
+    serde_json::from_str(&hardwire(&all)).expect("a JSON report")
+}
+
 #[test]
 fn rtl_with_mixed_precision_writes_the_core_and_counts_its_padding() {
     let scratch = Scratch::new("cli-mixed-rtl");
@@ -68,21 +83,7 @@ fn sim_with_mixed_precision_matches_the_golden_model() {
 #[test]
 fn gptq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
     let report = sim(&["--gptq"]);
-    let golden: Value = serde_json::from_str(&hardwire(&[
-        "generate",
-        "--model",
-        "tiny",
-        "--numerics",
-        "fixed",
-        "--gptq",
-        "--prompt",
-        "hi",
-        "--max-new-tokens",
-        "4",
-        "--ignore-eos",
-        "--json",
-    ]))
-    .expect("a JSON report");
+    let golden = golden(&["--gptq"]);
     assert_eq!(golden["gptq"], true);
     // The hardware's golden model is the one `generate` quantises the same way.
     assert_eq!(
@@ -108,17 +109,7 @@ fn gptq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
 fn awq_runs_on_tiny_in_the_golden_model_and_in_hardware() {
     let flags = ["--awq", "--weight-bits", "3", "--offset"];
     let report = sim(&flags);
-    let mut args = vec!["generate", "--model", "tiny", "--numerics", "fixed"];
-    args.extend_from_slice(&flags);
-    args.extend_from_slice(&[
-        "--prompt",
-        "hi",
-        "--max-new-tokens",
-        "4",
-        "--ignore-eos",
-        "--json",
-    ]);
-    let golden: Value = serde_json::from_str(&hardwire(&args)).expect("a JSON report");
+    let golden = golden(&flags);
     assert_eq!(golden["awq"], true, "{golden:#}");
     assert_eq!(
         report["generated_ids"], golden["generated_ids"],

@@ -22,13 +22,13 @@
 //! scales into the RMSNorm units).
 
 use crate::error::Result;
+use crate::gptq::site_of;
 use crate::kernels::dot;
-use crate::quant::{QuantSpec, QuantizedMatrix};
+use crate::quant::{named_matrices, QuantSpec, QuantizedMatrix};
 use crate::reference::{MatrixInput, Reference};
 use crate::weights::{LlamaWeights, Matrix};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// The exponents searched per site.
 pub const ALPHAS: [f32; 10] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -57,13 +57,7 @@ pub fn scale_for_quantization(
     spec_for: impl Fn(&str) -> QuantSpec + Sync,
     calibration: &[u32],
 ) -> Result<(LlamaWeights, Vec<SiteScale>)> {
-    let r = Reference::new(w);
-    let mut inputs: HashMap<(usize, MatrixInput), Vec<f32>> = HashMap::new();
-    for window in calibration.chunks(w.config.max_seq.max(1)) {
-        r.forward_observed(&mut r.new_cache(), window, false, &mut |l, site, x| {
-            inputs.entry((l, site)).or_default().extend_from_slice(x);
-        })?;
-    }
+    let inputs = Reference::new(w).matrix_inputs(calibration)?;
     let c = &w.config;
     let (hd, group) = (
         c.head_dim(),
@@ -81,25 +75,12 @@ pub fn scale_for_quantization(
             let Some(x) = inputs.get(&(l, site)) else {
                 continue;
             };
-            let layer = &out.layers[l];
-            let p = format!("model.layers.{l}");
-            let matrices: Vec<(String, &Matrix)> = match site {
-                MatrixInput::Attention => vec![
-                    (format!("{p}.self_attn.q_proj.weight"), &layer.wq),
-                    (format!("{p}.self_attn.k_proj.weight"), &layer.wk),
-                    (format!("{p}.self_attn.v_proj.weight"), &layer.wv),
-                ],
-                MatrixInput::AttentionOutput => {
-                    vec![(format!("{p}.self_attn.o_proj.weight"), &layer.wo)]
-                }
-                MatrixInput::Ffn => vec![
-                    (format!("{p}.mlp.gate_proj.weight"), &layer.w_gate),
-                    (format!("{p}.mlp.up_proj.weight"), &layer.w_up),
-                ],
-                MatrixInput::FfnHidden => {
-                    vec![(format!("{p}.mlp.down_proj.weight"), &layer.w_down)]
-                }
-            };
+            // The matrices this input feeds, as earlier sites of the layer left them.
+            let named = named_matrices(&out);
+            let matrices: Vec<&(String, &Matrix)> = named
+                .iter()
+                .filter(|(name, _)| site_of(name) == Some((l, site)))
+                .collect();
             let cols = matrices[0].1.cols;
             let mut magnitude = mean_magnitude(x, cols);
             // An o_proj column reads the v row `(head / group) * hd + d`: columns sharing a

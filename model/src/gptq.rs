@@ -11,7 +11,6 @@ use crate::quant::{
 use crate::reference::{MatrixInput, Reference};
 use crate::weights::{LlamaWeights, Matrix};
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// `XᵀX` of the observed inputs, `cols x cols`, row-major, in f64.
 pub fn hessian(x: &[f32], cols: usize) -> Vec<f64> {
@@ -163,13 +162,7 @@ pub fn quantize_model_gptq(
     policy: &QuantPolicy,
     calibration: &[u32],
 ) -> Result<Vec<(String, QuantizedMatrix)>> {
-    let r = Reference::new(w);
-    let mut inputs: HashMap<(usize, MatrixInput), Vec<f32>> = HashMap::new();
-    for window in calibration.chunks(w.config.max_seq.max(1)) {
-        r.forward_observed(&mut r.new_cache(), window, false, &mut |l, site, x| {
-            inputs.entry((l, site)).or_default().extend_from_slice(x);
-        })?;
-    }
+    let inputs = Reference::new(w).matrix_inputs(calibration)?;
     let mut out = Vec::new();
     let mut cache: Option<((usize, MatrixInput), Vec<f64>)> = None;
     for (name, m) in named_matrices(w) {
@@ -190,7 +183,7 @@ pub fn quantize_model_gptq(
     Ok(out)
 }
 
-fn site_of(name: &str) -> Option<(usize, MatrixInput)> {
+pub(crate) fn site_of(name: &str) -> Option<(usize, MatrixInput)> {
     let layer = layer_of(name)?;
     let site = if name.contains("q_proj") || name.contains("k_proj") || name.contains("v_proj") {
         MatrixInput::Attention

@@ -5,6 +5,7 @@
 use crate::error::{ModelError, Result};
 use crate::kernels::{dot, matmul};
 use crate::weights::LlamaWeights;
+use std::collections::HashMap;
 
 /// Keys and values of the positions decoded so far, per layer.
 pub struct KvCache {
@@ -126,6 +127,22 @@ impl<'w> Reference<'w> {
         self.layers(cache, &mut x, 0, observe, &mut |_, _| {});
         cache.len = end;
         Ok(self.head(&x, all_logits))
+    }
+
+    /// Every matrix's inputs over `calibration`, by layer and site (`t × cols`, row-major). The
+    /// text may be longer than the model's context: it runs as consecutive windows of at most
+    /// `max_seq` tokens, each a fresh sequence from position 0, their inputs gathered in order.
+    pub fn matrix_inputs(
+        &self,
+        calibration: &[u32],
+    ) -> Result<HashMap<(usize, MatrixInput), Vec<f32>>> {
+        let mut inputs: HashMap<(usize, MatrixInput), Vec<f32>> = HashMap::new();
+        for window in calibration.chunks(self.w.config.max_seq.max(1)) {
+            self.forward_observed(&mut self.new_cache(), window, false, &mut |l, site, x| {
+                inputs.entry((l, site)).or_default().extend_from_slice(x);
+            })?;
+        }
+        Ok(inputs)
     }
 
     /// The residual stream entering each layer (and, last, leaving the last one) for `tokens`
