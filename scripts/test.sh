@@ -3,6 +3,8 @@
 #   - verilator, iverilog and yosys (Debian packages) for co-simulation and lint;
 #   - python3 with venv, in which the ECP5 tests install the YoWASP tools on first use;
 #   - the real SmolLM2-135M (scripts/fetch-smollm2.sh, into ~/.cache/hardwire, never into git).
+#   - the gguf Python package (scripts/gguf-venv.sh, a venv in ~/.cache/hardwire) for the
+#     K-quant decoders' check.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test cli_output`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +32,7 @@ echo "$(verilator --version); $(iverilog -V 2>/dev/null | head -1 || true); $(yo
 
 echo "the real SmolLM2-135M for the outside check:" >&2
 bash scripts/fetch-smollm2.sh >&2
+echo "the gguf Python package, the K-quant decoders' independent check:" >&2
+bash scripts/gguf-venv.sh >/dev/null
 
 cargo test --workspace "$@"

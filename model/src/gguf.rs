@@ -1,5 +1,6 @@
 //! A GGUF (version 2 and 3) reader: metadata, tensor directory and dequantisation of F32, F16,
-//! Q8_0, Q4_0 and Q4_1 tensors.
+//! Q8_0, Q4_0 and Q4_1 tensors, and of the K-quants Q4_K and Q6_K that Llama 3.1 8B GGUF files
+//! ship in (Q4_K_M mixes the two).
 //!
 //! Every count and length read from the file is checked against the bytes that remain before
 //! anything is allocated from it, so a malformed file is an error, never a panic or a huge
@@ -25,7 +26,20 @@ pub enum GgmlType {
     Q4_1,
     /// Blocks of 32: f16 `d`, 32 signed bytes; `x = d * q`.
     Q8_0,
+    /// Super-blocks of 256 in 8 sub-blocks of 32: f16 `d` and `dmin`, 12 bytes packing each
+    /// sub-block's 6-bit scale and 6-bit min, 128 bytes of nibbles; `x = d·sc·q − dmin·m`.
+    Q4K,
+    /// Super-blocks of 256 in 16 sub-blocks of 16: the low 4 bits of each 6-bit quant (128
+    /// bytes), the high 2 (64 bytes), a signed 8-bit scale per sub-block, f16 `d`;
+    /// `x = d·sc·(q − 32)`.
+    Q6K,
 }
+
+/// Names of the ggml types by code, for messages about the ones this reader does not take.
+const GGML_TYPE_NAMES: [&str; 16] = [
+    "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K",
+    "Q4_K", "Q5_K", "Q6_K", "Q8_K",
+];
 
 impl GgmlType {
     fn from_code(code: u32) -> Option<Self> {
@@ -35,6 +49,8 @@ impl GgmlType {
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
+            12 => GgmlType::Q4K,
+            14 => GgmlType::Q6K,
             _ => return None,
         })
     }
@@ -47,6 +63,8 @@ impl GgmlType {
             GgmlType::Q4_0 => (32, 18),
             GgmlType::Q4_1 => (32, 20),
             GgmlType::Q8_0 => (32, 34),
+            GgmlType::Q4K => (256, 144),
+            GgmlType::Q6K => (256, 210),
         }
     }
 }
@@ -176,7 +194,9 @@ impl GgufFile {
             &format!("tensor `{name}` of {} as f32", self.path.display()),
             (n as u64).saturating_mul(4),
         )?;
-        Ok((info.shape.clone(), dequantize(info.ggml_type, raw, n)))
+        let values = dequantize(info.ggml_type, raw, n);
+        self.bytes.release(info.start, info.len);
+        Ok((info.shape.clone(), values))
     }
 }
 
@@ -241,8 +261,16 @@ fn parse_layout(path: &PathBuf, bytes: &[u8]) -> Result<Layout> {
             dims.push(c.u64(&name)?);
         }
         let code = c.u32(&name)?;
-        let ty = GgmlType::from_code(code)
-            .ok_or_else(|| bad(format!("unsupported ggml type {code}")))?;
+        let ty = GgmlType::from_code(code).ok_or_else(|| {
+            let name = GGML_TYPE_NAMES
+                .get(code as usize)
+                .copied()
+                .unwrap_or("unknown");
+            bad(format!(
+                "ggml type {code} ({name}) is not supported; this reader takes F32, F16, \
+                     Q4_0, Q4_1, Q8_0, Q4_K and Q6_K"
+            ))
+        })?;
         let offset = c.u64(&name)?;
         let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
         let n = n
@@ -335,6 +363,20 @@ fn check_no_overlap(path: &PathBuf, tensors: &[GgufTensorInfo]) -> Result<()> {
     Ok(())
 }
 
+/// Sub-block `j`'s 6-bit scale and min from a Q4_K block's 12 packed bytes: for `j < 4` the
+/// low 6 bits of bytes `j` and `j + 4`; after, 4 bits from byte `j + 4` (low nibble: scale,
+/// high: min) and 2 from the top of bytes `j − 4` (scale) and `j` (min).
+fn k4_scale_min(s: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    }
+}
+
 fn f16_at(b: &[u8], i: usize) -> f32 {
     half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
@@ -371,6 +413,39 @@ pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Vec<f32> {
                 let q = &b[4..20];
                 out.extend(q.iter().map(|&x| d * (x & 0xf) as f32 + m));
                 out.extend(q.iter().map(|&x| d * (x >> 4) as f32 + m));
+            }
+        }
+        GgmlType::Q4K => {
+            for b in raw.chunks_exact(144) {
+                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+                let (scales, q) = (&b[4..16], &b[16..144]);
+                // Four groups of 64: 32 bytes whose low nibbles are sub-block 2j, high 2j + 1.
+                for (j, q) in q.chunks_exact(32).enumerate() {
+                    for (sub, shift) in [(2 * j, 0), (2 * j + 1, 4)] {
+                        let (sc, m) = k4_scale_min(scales, sub);
+                        let (scale, min) = (d * sc as f32, dmin * m as f32);
+                        out.extend(q.iter().map(|&x| scale * ((x >> shift) & 0xf) as f32 - min));
+                    }
+                }
+            }
+        }
+        GgmlType::Q6K => {
+            for b in raw.chunks_exact(210) {
+                let (ql, qh, sc) = (&b[..128], &b[128..192], &b[192..208]);
+                let d = f16_at(b, 208);
+                // Two halves of 128: quant `l + 32k` of a half takes its low nibble from
+                // `ql[l + 32(k % 2)]` (high nibble for k ≥ 2) and bits `2k..2k+2` of `qh[l]`.
+                for half in 0..2 {
+                    let (ql, qh, sc) = (&ql[64 * half..], &qh[32 * half..], &sc[8 * half..]);
+                    for k in 0..4 {
+                        out.extend((0..32).map(|l| {
+                            let lo = (ql[l + 32 * (k % 2)] >> (4 * (k / 2))) & 0xf;
+                            let hi = (qh[l] >> (2 * k)) & 3;
+                            let q = (lo | hi << 4) as i32 - 32;
+                            d * (sc[2 * k + l / 16] as i8) as f32 * q as f32
+                        }));
+                    }
+                }
             }
         }
     }
