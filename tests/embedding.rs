@@ -10,7 +10,7 @@ use hardwire::blocks::Embedding;
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
 use hardwire::hdl::Code;
-use hardwire::model::fixed::{embed_lookup, FixedMatrix};
+use hardwire::model::fixed::{embed_lookup, FixedMatrix, PackedWeights};
 use hardwire::sim::cosim::require_tool;
 use proptest::prelude::*;
 
@@ -63,7 +63,7 @@ fn matrix() -> impl Strategy<Value = FixedMatrix> {
                             cols,
                             group_size,
                             weight_bits,
-                            weights,
+                            weights: PackedWeights::new(rows, cols, &weights),
                             mults,
                             shifts,
                             out_bits,
@@ -120,9 +120,13 @@ fn seeded(
         cols,
         group_size,
         weight_bits,
-        weights: (0..rows * cols)
-            .map(|_| (next(q) as i64 - (q / 2) as i64) as i8)
-            .collect(),
+        weights: PackedWeights::new(
+            rows,
+            cols,
+            &(0..rows * cols)
+                .map(|_| (next(q) as i64 - (q / 2) as i64) as i8)
+                .collect::<Vec<_>>(),
+        ),
         mults: (0..scales).map(|_| next(1 << 15) as i32).collect(),
         shifts: (0..rows).map(|_| 8 + next(10) as u32).collect(),
         out_bits: 16,
@@ -169,7 +173,7 @@ fn misuse_is_reported() {
         label: "m".into(),
     };
     let mut too_wide = good.clone();
-    too_wide.matrix.weights[4] = 8;
+    too_wide.matrix.weights.set(4, 8);
     let mut short = good.clone();
     short.matrix.mults.pop();
     let mut empty = good.clone();

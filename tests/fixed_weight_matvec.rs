@@ -7,7 +7,7 @@ use hardwire::blocks::{FixedWeightMatVec, WeightStore};
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
 use hardwire::model::fixed::matvec::matvec_row;
-use hardwire::model::fixed::FixedMatrix;
+use hardwire::model::fixed::{FixedMatrix, PackedWeights};
 use hardwire::sim::cosim::{cosimulate, require_tool, Backend, Recorder};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -62,7 +62,7 @@ fn matrix(s: Shape) -> impl Strategy<Value = FixedMatrix> {
             cols: s.cols,
             group_size: s.group_size,
             weight_bits: s.weight_bits,
-            weights,
+            weights: PackedWeights::new(s.rows, s.cols, &weights),
             mults,
             shifts,
             out_bits: s.out_bits,
@@ -268,9 +268,13 @@ fn fixed(rows: usize, cols: usize, group_size: usize, layers: usize) -> Vec<Fixe
             cols,
             group_size,
             weight_bits: 4,
-            weights: (0..rows * cols)
-                .map(|i| ((i * 7 + n * 5) % 16) as i8 - 8)
-                .collect(),
+            weights: PackedWeights::new(
+                rows,
+                cols,
+                &(0..rows * cols)
+                    .map(|i| ((i * 7 + n * 5) % 16) as i8 - 8)
+                    .collect::<Vec<_>>(),
+            ),
             mults: (0..rows * groups)
                 .map(|i| ((i * 2731 + n * 977) % 16384) as i32)
                 .collect(),
@@ -342,10 +346,14 @@ fn mixed(rows: usize, cols: usize, bits: &[u32], symmetric: &[bool]) -> Vec<Fixe
     for ((m, &b), &sym) in matrices.iter_mut().zip(bits).zip(symmetric) {
         m.weight_bits = b;
         let half = 1i32 << (b - 1);
-        for (i, w) in m.weights.iter_mut().enumerate() {
+        let w: Vec<i8> = m
+            .weights
+            .iter()
+            .enumerate()
             // Reach both ends of the range, so sign extension is exercised.
-            *w = ((i32::from(*w) * 37 + i as i32 * 11).rem_euclid(2 * half) - half) as i8;
-        }
+            .map(|(i, w)| ((i32::from(w) * 37 + i as i32 * 11).rem_euclid(2 * half) - half) as i8)
+            .collect();
+        m.weights = PackedWeights::new(rows, cols, &w);
         if sym {
             m.offset_mults.clear();
         }
@@ -501,7 +509,7 @@ fn bad_parameters_are_errors() {
         ),
         (
             "does not fit 4 bits",
-            Box::new(|b| b.matrices[1].weights[3] = 9),
+            Box::new(|b| b.matrices[1].weights.set(3, 9)),
         ),
         ("wraps accumulators at 0 bits", Box::new(|b| b.acc_bits = 0)),
         (
@@ -577,6 +585,6 @@ fn reuse_lanes_and_latency_figures() {
     assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 3);
     let hw = block(WeightStore::Hardwired);
     assert_eq!(hw.reuse(), 1);
-    let nonzero = hw.matrices[0].weights.iter().filter(|&&w| w != 0).count();
+    let nonzero = hw.matrices[0].weights.iter().filter(|&w| w != 0).count();
     assert_eq!(hw.multipliers(), nonzero);
 }

@@ -10,7 +10,7 @@ use hardwire::blocks::uart::{UartRx, UartTx};
 use hardwire::blocks::{FixedWeightMatVec, WeightStore};
 use hardwire::fpga::formal::{require_formal_tools, FormalTask, Mode, Status};
 use hardwire::hdl::prelude::*;
-use hardwire::model::fixed::FixedMatrix;
+use hardwire::model::fixed::{FixedMatrix, PackedWeights};
 
 /// A scratch directory for one run, removed first so a rerun starts clean.
 fn scratch(name: &str) -> PathBuf {
@@ -229,7 +229,7 @@ fn the_optimisation_passes_keep_a_hardwired_matrix_unit() {
         cols: 2,
         group_size: 2,
         weight_bits: 4,
-        weights: vec![-8, 3, 7, -1],
+        weights: PackedWeights::new(2, 2, &[-8, 3, 7, -1]),
         mults: vec![12_345, 677],
         shifts: vec![9, 4],
         out_bits: 10,

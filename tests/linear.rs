@@ -5,7 +5,7 @@
 use hardwire::blocks::Linear;
 use hardwire::hdl::prelude::*;
 use hardwire::model::fixed::matvec::matvec_row;
-use hardwire::model::fixed::FixedMatrix;
+use hardwire::model::fixed::{FixedMatrix, PackedWeights};
 use hardwire::sim::cosim::{cosimulate, require_tool, Backend, Stimulus};
 use hardwire::sim::Simulator;
 use proptest::prelude::*;
@@ -33,7 +33,7 @@ fn matrix() -> impl Strategy<Value = FixedMatrix> {
                             cols,
                             group_size,
                             weight_bits,
-                            weights,
+                            weights: PackedWeights::new(rows, cols, &weights),
                             mults,
                             shifts,
                             out_bits,
@@ -118,7 +118,13 @@ fn linear_under_verilator() {
         cols: 10,
         group_size: 4,
         weight_bits: 4,
-        weights: (0..30).map(|i| ((i * 7) % 16 - 8) as i8).collect(),
+        weights: PackedWeights::new(
+            3,
+            10,
+            &(0..30)
+                .map(|i| ((i * 7) % 16 - 8) as i8)
+                .collect::<Vec<_>>(),
+        ),
         mults: vec![12345, 300, 7, 0, 16383, 2, 999, 1, 4096],
         shifts: vec![9, 0, 14],
         out_bits: 20,

@@ -3,7 +3,7 @@
 use hardwire::blocks::Linear;
 use hardwire::hdl::prelude::*;
 use hardwire::hdl::verilog::Verilog;
-use hardwire::model::fixed::FixedMatrix;
+use hardwire::model::fixed::{FixedMatrix, PackedWeights};
 
 fn verilog<B: Block>(block: &B) -> String {
     let design = Design::elaborate(block).unwrap_or_else(|e| panic!("{e}"));
@@ -17,7 +17,7 @@ fn linear_2x3_two_groups() {
         cols: 3,
         group_size: 2,
         weight_bits: 4,
-        weights: vec![3, -8, 1, 0, 5, -1],
+        weights: PackedWeights::new(2, 3, &[3, -8, 1, 0, 5, -1]),
         mults: vec![300, 17, 1024, 0],
         shifts: vec![6, 3],
         out_bits: 12,

@@ -68,6 +68,16 @@ impl Attention {
         self.heads as u64 * per_head + issue + WSUM_STAGES
     }
 
+    /// Entries of each of the K and V caches: every layer's keys (values) at every position.
+    fn kv_cache_depth(&self) -> usize {
+        self.layers * self.max_seq * self.kv_dim()
+    }
+
+    /// Bits of the K and V caches together.
+    pub fn kv_cache_bits(&self) -> u64 {
+        2 * self.kv_cache_depth() as u64 * u64::from(self.act.bits)
+    }
+
     /// The RoPE unit: the tables cut to `max_seq` positions.
     pub fn rotary(&self) -> RotaryEmbedding {
         let n = (self.max_seq * self.rope.half)
@@ -185,7 +195,7 @@ impl Block for Attention {
         let (qd, kvd) = (self.heads * hd, self.kv_dim());
         let softmax = self.softmax();
         let prob_bits = softmax.prob_bits();
-        let depth = self.layers * self.max_seq * kvd;
+        let depth = self.kv_cache_depth();
         let aw = clog2(depth).max(1);
         let pw = clog2(self.max_seq).max(1);
 

@@ -3,7 +3,7 @@
 
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
-use hardwire_model::fixed::{FixedMatrix, FixedModel, Format};
+use hardwire_model::fixed::{FixedMatrix, FixedModel, Format, PackedWeights};
 
 use super::{Attention, FixedWeightMatVec, ResidualAdd, RmsNorm, SwiGlu, WeightStore};
 
@@ -60,12 +60,13 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
         cols: first.cols,
         group_size: first.group_size,
         weight_bits: parts.iter().map(|(m, _)| m.weight_bits).max().unwrap_or(1),
-        weights: Vec::new(),
+        weights: PackedWeights::new(0, first.cols, &[]),
         mults: Vec::new(),
         shifts: Vec::new(),
         out_bits: first.out_bits,
         offset_mults: Vec::new(),
     };
+    let mut weights = Vec::new();
     for (m, order) in parts {
         assert!(
             m.cols == first.cols
@@ -74,8 +75,7 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
             "stacked matrices share their columns, groups and output width"
         );
         for &r in order {
-            out.weights
-                .extend_from_slice(&m.weights[r * m.cols..(r + 1) * m.cols]);
+            weights.extend_from_slice(&m.weights.row(r));
             out.mults
                 .extend_from_slice(&m.mults[r * groups..(r + 1) * groups]);
             out.shifts.push(m.shifts[r]);
@@ -90,6 +90,7 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
             out.rows += 1;
         }
     }
+    out.weights = PackedWeights::new(out.rows, out.cols, &weights);
     out
 }
 

@@ -83,14 +83,15 @@ impl Embedding {
             ));
         }
         let limit = 1i32 << (m.weight_bits - 1);
-        if let Some(i) = m
+        if let Some((i, w)) = m
             .weights
             .iter()
-            .position(|&w| !(-limit..limit).contains(&i32::from(w)))
+            .enumerate()
+            .find(|&(_, w)| !(-limit..limit).contains(&i32::from(w)))
         {
             return Err(format!(
-                "embedding `{label}`'s weight {i} ({}) does not fit {} bits",
-                m.weights[i], m.weight_bits
+                "embedding `{label}`'s weight {i} ({w}) does not fit {} bits",
+                m.weight_bits
             ));
         }
         if let Some(s) = m.shifts.iter().find(|&&s| s > 126) {
@@ -105,6 +106,33 @@ impl Embedding {
             ));
         }
         Ok(())
+    }
+}
+
+impl Embedding {
+    /// Widths of the multiplier, offset multiplier (0 for a symmetric grid) and shift fields.
+    fn scale_widths(&self) -> (u32, u32, u32) {
+        let mat = &self.matrix;
+        let width_of = |v: &[i32]| v.iter().map(|&x| signed_width(x.into())).max().unwrap_or(2);
+        let mult_bits = width_of(&mat.mults).max(2);
+        let offset_bits = if mat.offset_mults.is_empty() {
+            0
+        } else {
+            width_of(&mat.offset_mults).max(2)
+        };
+        let shift_bits = unsigned_width(mat.shifts.iter().copied().max().unwrap_or(0).into());
+        (mult_bits, offset_bits, shift_bits)
+    }
+
+    /// Bits of the ROMs the block builds (weights, scales, shifts), computed without
+    /// elaborating it.
+    pub fn rom_bits(&self) -> u64 {
+        let m = &self.matrix;
+        let lanes = self.lanes();
+        let (mult_bits, offset_bits, shift_bits) = self.scale_widths();
+        (m.rows * m.cols.div_ceil(lanes)) as u64 * u64::from(lanes as u32 * m.weight_bits)
+            + (m.rows * m.groups_per_row()) as u64 * u64::from(mult_bits + offset_bits)
+            + m.rows as u64 * u64::from(shift_bits)
     }
 }
 
@@ -148,13 +176,7 @@ impl Block for Embedding {
 
         // Per (token, group): the multiplier, with the offset multiplier above it if affine.
         let groups = mat.groups_per_row();
-        let width_of = |v: &[i32]| v.iter().map(|&x| signed_width(x.into())).max().unwrap_or(2);
-        let mult_bits = width_of(&mat.mults).max(2);
-        let offset_bits = if mat.offset_mults.is_empty() {
-            0
-        } else {
-            width_of(&mat.offset_mults).max(2)
-        };
+        let (mult_bits, offset_bits, shift_bits) = self.scale_widths();
         let scale_words: Vec<Bits> = (0..rows * groups)
             .map(|i| {
                 let field = |v: i32, bits: u32| (v as u64) & (u64::MAX >> (64 - bits));
@@ -173,7 +195,6 @@ impl Block for Embedding {
             )
             .init_bits(scale_words)
             .style(MemStyle::Block);
-        let shift_bits = unsigned_width(mat.shifts.iter().copied().max().unwrap_or(0).into());
         let shifts: Vec<i64> = mat.shifts.iter().map(|&s| s.into()).collect();
         let shift_rom = m
             .memory("shifts", Type::unsigned(shift_bits), rows as u32)
@@ -277,8 +298,8 @@ fn pack_weights(m: &FixedMatrix, lanes: usize) -> Vec<Bits> {
     let wb = m.weight_bits as usize;
     let mask = u64::MAX >> (64 - wb);
     let mut words = Vec::with_capacity(m.rows * m.cols.div_ceil(lanes));
-    for row in m.weights.chunks_exact(m.cols) {
-        for chunk in row.chunks(lanes) {
+    for r in 0..m.rows {
+        for chunk in m.weights.row(r).chunks(lanes) {
             let packed = chunk.iter().enumerate().fold(0u64, |acc, (l, &w)| {
                 acc | ((w as u8 as u64) & mask) << (l * wb)
             });

@@ -109,14 +109,14 @@ impl WeightStore {
 ///
 /// ```
 /// use hardwire_blocks::{FixedWeightMatVec, WeightStore};
-/// use hardwire_model::fixed::FixedMatrix;
+/// use hardwire_model::fixed::{FixedMatrix, PackedWeights};
 ///
 /// let matrix = FixedMatrix {
 ///     rows: 3,
 ///     cols: 4,
 ///     group_size: 2,
 ///     weight_bits: 4,
-///     weights: vec![1, -2, 3, -4, 5, -6, 7, -8, 0, 1, 0, 1],
+///     weights: PackedWeights::new(3, 4, &[1, -2, 3, -4, 5, -6, 7, -8, 0, 1, 0, 1]),
 ///     mults: vec![100, 200, 300, 400, 500, 600],
 ///     shifts: vec![4, 5, 6],
 ///     out_bits: 12,
@@ -215,7 +215,7 @@ impl FixedWeightMatVec {
             WeightStore::Hardwired => self
                 .matrices
                 .iter()
-                .map(|m| m.weights.iter().filter(|&&w| w != 0).count())
+                .map(|m| m.weights.iter().filter(|&w| w != 0).count())
                 .sum(),
             WeightStore::Rom { lanes } => lanes,
         }
@@ -358,7 +358,7 @@ impl FixedWeightMatVec {
             if let Some(w) = m
                 .weights
                 .iter()
-                .find(|&&w| !(-lim..lim).contains(&i32::from(w)))
+                .find(|&w| !(-lim..lim).contains(&i32::from(w)))
             {
                 return Err(format!(
                     "layer {n} of `{label}` has the weight {w}, which does not fit {} bits",
@@ -367,6 +367,16 @@ impl FixedWeightMatVec {
             }
         }
         Ok(shape)
+    }
+
+    /// Bits of the ROMs the block builds (weights, group multipliers, row shifts), padding
+    /// included, computed without elaborating it; 0 for hardwired weights (they are logic) and
+    /// for a block that would not elaborate.
+    pub fn rom_bits(&self) -> u64 {
+        match (self.store, self.check()) {
+            (WeightStore::Rom { lanes }, Ok(shape)) => rom::rom_bits(self, &shape, lanes),
+            _ => 0,
+        }
     }
 
     /// ROM bits that hold no information because a layer's weights are narrower than the

@@ -35,7 +35,7 @@ impl Linear {
         let hi = (lo + m.group_size).min(m.cols);
         let mut weights: Vec<Vec<i64>> = (0..m.rows)
             .map(|r| {
-                m.weights[r * m.cols + lo..r * m.cols + hi]
+                m.weights.row(r)[lo..hi]
                     .iter()
                     .map(|&w| i64::from(w))
                     .collect()

@@ -130,7 +130,7 @@ fn weight_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
         for r in 0..s.rows {
             let (pass, lane) = (r / p.lanes, r % p.lanes);
             let first = (n * p.passes + pass) * s.cols;
-            for (c, &w) in mat.weights[r * s.cols..(r + 1) * s.cols].iter().enumerate() {
+            for (c, &w) in mat.weights.row(r).iter().enumerate() {
                 words.put(first + c, lane * wb as usize, wb, w.into());
             }
         }
@@ -416,6 +416,33 @@ enum Shift<'a> {
 
 /// The shift of the row at the head of the output shift register: a constant when every row
 /// of every layer has the same one, otherwise a ROM read one cycle ahead of the emission.
+/// Every row's shift (of every layer), clamped to the row sum's width: the shift ROM's
+/// contents, or `Err(shift)` when all are one shift (a constant, no ROM).
+fn shift_table(b: &FixedWeightMatVec, p: &Plan) -> Result<Vec<i64>, u32> {
+    let all: Vec<i64> = b
+        .matrices
+        .iter()
+        .flat_map(|mat| mat.shifts.iter().map(|&v| i64::from(v.min(p.sum_w))))
+        .collect();
+    match all.first() {
+        Some(&one) if all.iter().all(|&v| v == one) => Err(one as u32),
+        _ => Ok(all),
+    }
+}
+
+/// Bits of the ROMs [`build`] makes (weights, multipliers, and the shifts unless they are one
+/// constant), computed without building them: the same plan sizes both.
+pub(super) fn rom_bits(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> u64 {
+    let p = Plan::new(b, s, lanes);
+    let words = |depth: usize, width: u32| depth as u64 * u64::from(width);
+    words(s.layers * p.passes * s.cols, p.lanes as u32 * s.weight_bits)
+        + words(
+            s.layers * p.passes * s.groups,
+            p.lanes as u32 * (p.mult_w + p.offset_w),
+        )
+        + shift_table(b, &p).map_or(0, |t| words(t.len(), p.shift_w))
+}
+
 fn row_shift<'a>(
     b: &FixedWeightMatVec,
     s: &Shape,
@@ -424,15 +451,10 @@ fn row_shift<'a>(
     layer: Option<Signal<'a>>,
     emit: Signal<'a>,
 ) -> Shift<'a> {
-    let clamp = |v: u32| v.min(p.sum_w);
-    let all: Vec<i64> = b
-        .matrices
-        .iter()
-        .flat_map(|mat| mat.shifts.iter().map(|&v| i64::from(clamp(v))))
-        .collect();
-    if all.iter().all(|&v| v == all[0]) {
-        return Shift::Const(all[0] as u32);
-    }
+    let all = match shift_table(b, p) {
+        Ok(all) => all,
+        Err(one) => return Shift::Const(one),
+    };
     let row_w = addr_width(s.rows as u32);
     let ty = Type::unsigned(row_w);
     let row = m.reg("out_row", ty).reset(0);

@@ -2,6 +2,7 @@
 //! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
 //! multiplier, the sum shifted back to an activation.
 
+use super::packed::PackedWeights;
 use super::split_dot::{self, SplitInput};
 use super::{round_shift_i128, saturate, wrap, Format};
 use crate::quant::QuantizedMatrix;
@@ -59,8 +60,8 @@ pub struct FixedMatrix {
     pub group_size: usize,
     /// Weight width in bits.
     pub weight_bits: u32,
-    /// Integer weights, row-major.
-    pub weights: Vec<i8>,
+    /// Integer weights, row-major, packed at their width.
+    pub weights: PackedWeights,
     /// Per (row, group) multipliers, row-major; they share the row's shift.
     pub mults: Vec<i32>,
     /// Per-row right shift.
@@ -115,7 +116,7 @@ impl FixedMatrix {
             cols: q.cols,
             group_size: q.group_size,
             weight_bits: q.spec.bits,
-            weights: q.q.clone(),
+            weights: PackedWeights::new(q.rows, q.cols, &q.q),
             mults,
             shifts,
             out_bits: output.bits,
@@ -190,7 +191,7 @@ fn dot_i8_portable(w: &[i8], x: &[i32]) -> i64 {
 /// saturates to `m.out_bits`.
 pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
     let groups = m.groups_per_row();
-    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
+    let row = m.weights.row(r);
     let mut sum: i128 = 0;
     for g in 0..groups {
         let lo = g * m.group_size;
@@ -237,9 +238,10 @@ pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
 /// output units).
 pub fn embed_lookup(m: &FixedMatrix, token: usize) -> Vec<i32> {
     let groups = m.groups_per_row();
+    let row = m.weights.row(token);
     (0..m.cols)
         .map(|c| {
-            let q = m.weights[token * m.cols + c] as i64;
+            let q = row[c] as i64;
             let g = token * groups + c / m.group_size;
             let offset = m.offset_mults.get(g).map_or(0, |&o| o as i64);
             let v = q * m.mults[g] as i64 + offset;
@@ -327,7 +329,7 @@ mod tests {
             cols: 2,
             group_size: 2,
             weight_bits: 8,
-            weights: vec![127, 127],
+            weights: PackedWeights::new(1, 2, &[127, 127]),
             mults: vec![1],
             shifts: vec![0],
             out_bits: 24,

@@ -14,6 +14,7 @@
 pub mod elementwise;
 pub mod matvec;
 pub mod model;
+pub mod packed;
 pub mod rmsnorm;
 pub mod rope;
 pub mod silu;
@@ -23,6 +24,7 @@ mod split_dot;
 pub use elementwise::{argmax, mul, residual_add};
 pub use matvec::{embed_lookup, matvec, matvec_row, FixedMatrix, Requant};
 pub use model::{FixedKvCache, FixedLayer, FixedModel};
+pub use packed::{Container, PackedWeights};
 pub use rmsnorm::{rms_norm, rsqrt, RmsNormParams, RsqrtTable};
 pub use rope::{rope, RopeTables};
 pub use silu::{silu, SiluTable};

@@ -36,6 +36,29 @@ pub struct FixedLayer {
     pub w_down: FixedMatrix,
 }
 
+impl FixedLayer {
+    /// The layer's matrices by role, in decode order.
+    pub fn matrices(&self) -> [(&'static str, &FixedMatrix); 7] {
+        [
+            ("wq", &self.wq),
+            ("wk", &self.wk),
+            ("wv", &self.wv),
+            ("wo", &self.wo),
+            ("w_gate", &self.w_gate),
+            ("w_up", &self.w_up),
+            ("w_down", &self.w_down),
+        ]
+    }
+}
+
+/// What a model holds besides its tables: weights and norms.
+pub(crate) struct Parts {
+    pub embed: FixedMatrix,
+    pub layers: Vec<FixedLayer>,
+    pub final_norm: RmsNormParams,
+    pub lm_head: FixedMatrix,
+}
+
 /// The fixed-point model: quantised weights, folded constants and every table.
 #[derive(Debug, Clone)]
 pub struct FixedModel {
@@ -256,7 +279,6 @@ impl FixedModel {
         numerics.validate().map_err(ModelError::Config)?;
         c.validate()?;
         Self::check_fits(c, max_seq)?;
-        let max_seq = max_seq.min(c.max_seq).max(1);
         let (act, resid, prod, mb) = (
             numerics.act,
             numerics.resid,
@@ -310,21 +332,69 @@ impl FixedModel {
             Some(h) => h,
             None => fixed("lm_head.weight", act, act)?,
         };
-        Ok(FixedModel {
+        Ok(Self::from_parts(
+            c.clone(),
             numerics,
-            config: c.clone(),
-            embed,
-            layers,
-            final_norm,
-            lm_head,
-            rope: RopeTables::new(c, max_seq),
-            score_scale: score_requant(c.head_dim(), act, mb),
+            max_seq,
+            Parts {
+                embed,
+                layers,
+                final_norm,
+                lm_head,
+            },
+            report,
+        ))
+    }
+
+    /// The model from its weights and norms: the tables follow from the configuration and
+    /// the datapath, the RoPE tables up to `max_seq` positions.
+    pub(crate) fn from_parts(
+        config: LlamaConfig,
+        numerics: NumericConfig,
+        max_seq: usize,
+        p: Parts,
+        report: Vec<TensorReport>,
+    ) -> Self {
+        let max_seq = max_seq.min(config.max_seq).max(1);
+        FixedModel {
+            rope: RopeTables::new(&config, max_seq),
+            score_scale: score_requant(config.head_dim(), numerics.act, numerics.mult_bits),
+            numerics,
+            config,
+            embed: p.embed,
+            layers: p.layers,
+            final_norm: p.final_norm,
+            lm_head: p.lm_head,
             rsqrt_table: RsqrtTable::default(),
             exp_table: ExpTable::default(),
             recip_table: RecipTable::default(),
             silu_table: SiluTable::default(),
             report,
-        })
+        }
+    }
+
+    /// Every matrix by role (`embed`, `layers.{i}.wq`, …, `lm_head`), in the order the weight
+    /// store writes them.
+    pub fn matrices(&self) -> Vec<(String, &FixedMatrix)> {
+        let mut out = vec![("embed".to_string(), &self.embed)];
+        for (i, l) in self.layers.iter().enumerate() {
+            for (role, m) in l.matrices() {
+                out.push((format!("layers.{i}.{role}"), m));
+            }
+        }
+        out.push(("lm_head".to_string(), &self.lm_head));
+        out
+    }
+
+    /// Every norm by role (`layers.{i}.attn_norm`, `layers.{i}.ffn_norm`, `final_norm`).
+    pub fn norms(&self) -> Vec<(String, &RmsNormParams)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            out.push((format!("layers.{i}.attn_norm"), &l.attn_norm));
+            out.push((format!("layers.{i}.ffn_norm"), &l.ffn_norm));
+        }
+        out.push(("final_norm".to_string(), &self.final_norm));
+        out
     }
 
     /// An empty KV cache.

@@ -64,7 +64,7 @@ pub fn rsqrt(v: u128, table: &RsqrtTable) -> (u32, u32) {
 }
 
 /// The constants of one RMSNorm unit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RmsNormParams {
     /// `round(g_i * sqrt(n) * 2^GAIN_FRAC)`.
     pub gain: Vec<i32>,

@@ -66,15 +66,18 @@ impl SplitInput {
 /// [`super::matvec_row`]'s value.
 #[inline]
 pub(super) fn rows(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInput, acc_bits: u32) {
+    // Packed rows are unpacked here, one or two at a time, so they stay in the L1 cache.
+    let mut buf = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the feature was just detected.
-            return unsafe { rows_avx2(m, first, out, s, acc_bits) };
+            return unsafe { rows_avx2(m, first, out, s, acc_bits, &mut buf) };
         }
     }
     for (i, y) in out.iter_mut().enumerate() {
-        *y = row_with(m, first + i, s, acc_bits, dot_portable);
+        let row = m.weights.rows_in(first + i, 1, &mut buf);
+        *y = row_with(m, first + i, row, s, acc_bits, dot_portable);
     }
 }
 
@@ -82,7 +85,14 @@ pub(super) fn rows(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInpu
 /// its reductions), else one by one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn rows_avx2(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInput, acc_bits: u32) {
+unsafe fn rows_avx2(
+    m: &FixedMatrix,
+    first: usize,
+    out: &mut [i32],
+    s: &SplitInput,
+    acc_bits: u32,
+    buf: &mut Vec<i8>,
+) {
     let paired = s.no_wrap
         && m.group_size.is_multiple_of(16)
         && m.group_size <= SHORT_GROUP
@@ -91,14 +101,16 @@ unsafe fn rows_avx2(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInp
     let mut i = 0;
     while i < out.len() {
         if paired && i + 1 < out.len() {
+            let pair = m.weights.rows_in(first + i, 2, buf).split_at(m.cols);
             // SAFETY: AVX2 is enabled here; the shape is what the pair kernel asks for.
-            if let Some((a, b)) = unsafe { row_pair_no_wrap_avx2(m, first + i, s) } {
+            if let Some((a, b)) = unsafe { row_pair_no_wrap_avx2(m, first + i, pair, s) } {
                 (out[i], out[i + 1]) = (a, b);
                 i += 2;
                 continue;
             }
         }
-        out[i] = row_with(m, first + i, s, acc_bits, |w, lo, hi| unsafe {
+        let row = m.weights.rows_in(first + i, 1, buf);
+        out[i] = row_with(m, first + i, row, s, acc_bits, |w, lo, hi| unsafe {
             dot_avx2(w, lo, hi)
         });
         i += 1;
@@ -111,19 +123,20 @@ unsafe fn rows_avx2(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInp
 #[cfg(target_arch = "x86_64")]
 const MAX_COLS: usize = 1 << 20;
 
-/// Rows `r` and `r + 1`, whose group accumulators cannot wrap (so wrapping them is the
+/// Rows `r` and `r + 1` (their weights `rows`), whose group accumulators cannot wrap (so wrapping them is the
 /// identity), whose groups are multiples of 16 up to [`SHORT_GROUP`] and whose multipliers are
 /// below `2^24` (else `None`): per group, the two rows' four sums are reduced together in the
 /// register and multiplied in 64-bit lanes, with no scalar work.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn row_pair_no_wrap_avx2(m: &FixedMatrix, r: usize, s: &SplitInput) -> Option<(i32, i32)> {
+unsafe fn row_pair_no_wrap_avx2(
+    m: &FixedMatrix,
+    r: usize,
+    (row_a, row_b): (&[i8], &[i8]),
+    s: &SplitInput,
+) -> Option<(i32, i32)> {
     use std::arch::x86_64::*;
     let groups = m.groups_per_row();
-    let (row_a, row_b) = (
-        &m.weights[r * m.cols..(r + 1) * m.cols],
-        &m.weights[(r + 1) * m.cols..(r + 2) * m.cols],
-    );
     let mults = &m.mults[r * groups..(r + 2) * groups];
     if mults.iter().any(|m| m.unsigned_abs() >= 1 << 24) {
         return None;
@@ -179,17 +192,18 @@ unsafe fn row_pair_no_wrap_avx2(m: &FixedMatrix, r: usize, s: &SplitInput) -> Op
     Some((finish(0), finish(1)))
 }
 
-/// The row's requantised sum, with `dot` giving a group's `(Σ w·lo, Σ w·hi)`.
+/// Row `r`'s requantised sum (its weights `row`), with `dot` giving a group's
+/// `(Σ w·lo, Σ w·hi)`.
 #[inline(always)]
 fn row_with(
     m: &FixedMatrix,
     r: usize,
+    row: &[i8],
     s: &SplitInput,
     acc_bits: u32,
     dot: impl Fn(&[i8], &[i16], &[i16]) -> (i64, i64),
 ) -> i32 {
     let groups = m.groups_per_row();
-    let row = &m.weights[r * m.cols..(r + 1) * m.cols];
     let mults = &m.mults[r * groups..(r + 1) * groups];
     let offsets = m.offset_mults.get(r * groups..(r + 1) * groups);
     let mut sum: i128 = 0;
@@ -261,6 +275,7 @@ unsafe fn dot_avx2(w: &[i8], lo: &[i16], hi: &[i16]) -> (i64, i64) {
 mod tests {
     use super::*;
     use crate::fixed::matvec::matvec_row;
+    use crate::fixed::packed::PackedWeights;
     use proptest::prelude::*;
 
     fn matrix() -> impl Strategy<Value = FixedMatrix> {
@@ -300,7 +315,7 @@ mod tests {
                             cols,
                             group_size: group,
                             weight_bits: bits,
-                            weights,
+                            weights: PackedWeights::new(rows, cols, &weights),
                             mults,
                             shifts,
                             out_bits: 24,
@@ -333,7 +348,7 @@ mod tests {
                 let mut one = [0];
                 rows(&m, r, &mut one, &s, acc_bits);
                 prop_assert_eq!(one[0], want, "row {} alone", r);
-                prop_assert_eq!(row_with(&m, r, &s, acc_bits, dot_portable), want, "row {} (portable)", r);
+                prop_assert_eq!(row_with(&m, r, &m.weights.row(r), &s, acc_bits, dot_portable), want, "row {} (portable)", r);
             }
         }
     }
