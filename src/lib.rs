@@ -26,4 +26,5 @@ pub use hardwire_hdl as hdl;
 pub use hardwire_model as model;
 pub use hardwire_sim as sim;
 pub mod report;
+pub mod scale;
 pub mod token_stream;

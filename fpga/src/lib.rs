@@ -27,6 +27,7 @@
 //! ```
 
 pub mod board;
+pub mod capacity;
 pub mod error;
 pub mod estimate;
 pub mod flow;

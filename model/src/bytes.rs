@@ -24,6 +24,26 @@ impl std::ops::Deref for FileBytes {
 }
 
 impl FileBytes {
+    /// Tells the system this process is done with bytes `start..start + len` of a mapped
+    /// file: their pages leave the process's resident set (the page cache may keep them), so
+    /// reading a model tensor by tensor keeps one tensor resident, not the whole file. A later
+    /// read maps them in again; owned bytes are left alone.
+    pub fn release(&self, start: usize, len: usize) {
+        #[cfg(unix)]
+        if let FileBytes::Mapped(m) = self {
+            if start.checked_add(len).is_some_and(|end| end <= m.len()) {
+                // SAFETY: the map is read-only and private, so dropping its pages loses
+                // nothing: the next access reads them from the file again. No reference into
+                // the range is held across this call by the readers that make it.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (start, len);
+    }
+
     /// Maps `path` read-only; anything but a regular file is refused before it is opened.
     pub fn map(path: &Path) -> Result<Self> {
         let io = |source| ModelError::Io {
@@ -168,5 +188,43 @@ impl<'a> Cursor<'a> {
 
     pub fn u64(&mut self, what: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// This process's resident file-backed memory (`RssFile`), in bytes.
+    fn rss_file() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: u64 = s
+            .lines()
+            .find(|l| l.starts_with("RssFile:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+
+    #[test]
+    fn a_released_range_leaves_the_resident_set_and_reads_back_the_same() {
+        let path = std::env::temp_dir().join(format!("hardwire-release-{}", std::process::id()));
+        let data: Vec<u8> = (0..64u32 << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let map = FileBytes::map(&path).unwrap();
+        let sum = |b: &[u8]| b.iter().map(|&x| x as u64).sum::<u64>();
+        let want = sum(&data);
+        assert_eq!(sum(&map), want);
+        let touched = rss_file();
+        map.release(0, map.len());
+        let released = rss_file();
+        assert!(
+            touched.saturating_sub(released) >= 48 << 20,
+            "resident file pages {touched} -> {released}"
+        );
+        assert_eq!(sum(&map), want, "the bytes read back the same");
+        drop(map);
+        std::fs::remove_file(&path).unwrap();
     }
 }

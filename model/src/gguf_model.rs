@@ -178,30 +178,34 @@ pub fn gguf_tensors(w: &LlamaWeights) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 /// Loads the weights of a GGUF file for `config` (usually [`config_from_gguf`], possibly with
 /// fewer layers).
 pub fn weights_from_gguf(f: &GgufFile, config: &LlamaConfig) -> Result<LlamaWeights> {
-    LlamaWeights::assemble(config, f.path(), |hf| {
-        let name = gguf_name(hf);
-        if f.tensor_info(&name).is_none() {
-            return Ok(None);
+    LlamaWeights::assemble(config, f.path(), |hf| gguf_tensor(f, config, hf))
+}
+
+/// The tensor of Hugging Face name `hf` from a GGUF file, as Hugging Face lays it out (Q/K rows
+/// unpermuted, norm gains 1-D); `Ok(None)` when the file lacks it.
+pub fn gguf_tensor(f: &GgufFile, config: &LlamaConfig, hf: &str) -> Result<Option<FetchedTensor>> {
+    let name = gguf_name(hf);
+    if f.tensor_info(&name).is_none() {
+        return Ok(None);
+    }
+    let (mut shape, mut data) = f.tensor_f32(&name)?;
+    // Norm gains are 1-D in both formats.
+    if shape.len() == 2 && shape[0] == 1 && hf.ends_with("norm.weight") {
+        shape.remove(0);
+    }
+    let heads = if hf.ends_with("q_proj.weight") {
+        Some(config.num_attention_heads)
+    } else if hf.ends_with("k_proj.weight") {
+        Some(config.num_key_value_heads)
+    } else {
+        None
+    };
+    if let (Some(nh), [rows, cols]) = (heads, shape.as_slice()) {
+        if rows % (2 * nh) == 0 {
+            data = unpermute_rows(&data, *rows, *cols, nh);
         }
-        let (mut shape, mut data) = f.tensor_f32(&name)?;
-        // Norm gains are 1-D in both formats.
-        if shape.len() == 2 && shape[0] == 1 && hf.ends_with("norm.weight") {
-            shape.remove(0);
-        }
-        let heads = if hf.ends_with("q_proj.weight") {
-            Some(config.num_attention_heads)
-        } else if hf.ends_with("k_proj.weight") {
-            Some(config.num_key_value_heads)
-        } else {
-            None
-        };
-        if let (Some(nh), [rows, cols]) = (heads, shape.as_slice()) {
-            if rows % (2 * nh) == 0 {
-                data = unpermute_rows(&data, *rows, *cols, nh);
-            }
-        }
-        Ok(Some(FetchedTensor { name, shape, data }))
-    })
+    }
+    Ok(Some(FetchedTensor { name, shape, data }))
 }
 
 /// Weights and tokenizer of a GGUF file, optionally cut to its first `layers` layers.

@@ -29,6 +29,8 @@ pub mod safetensors;
 pub mod safetensors_index;
 pub mod sensitivity;
 pub mod sizes;
+pub mod store;
+pub mod tensor_source;
 pub mod tokenizer;
 pub mod weights;
 

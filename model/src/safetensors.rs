@@ -145,6 +145,7 @@ impl SafeTensorsFile {
                 ))
             }
         };
+        self.bytes.release(info.start, info.end - info.start);
         Ok(Some(FetchedTensor {
             name: name.into(),
             shape: info.shape.clone(),
@@ -317,7 +318,9 @@ pub fn load_hf_dir(dir: &Path) -> Result<LlamaWeights> {
     load_safetensors(dir, &config)
 }
 
-fn resolve(path: &Path) -> Result<PathBuf> {
+/// The weight file a path names: itself, or in a directory its
+/// `model.safetensors.index.json`, else its `model.safetensors`.
+pub(crate) fn resolve(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
         return Ok(path.to_path_buf());
     }
@@ -337,10 +340,29 @@ fn resolve(path: &Path) -> Result<PathBuf> {
 
 /// Serialises tensors (row-major f32 values, stored as `dtype`) to safetensors bytes.
 pub fn write_safetensors(tensors: &[(String, Vec<usize>, &[f32])], dtype: Dtype) -> Vec<u8> {
+    let shapes: Vec<(String, Vec<usize>)> = tensors
+        .iter()
+        .map(|(n, s, _)| (n.clone(), s.clone()))
+        .collect();
+    let mut out = Vec::new();
+    write_safetensors_to(&mut out, &shapes, dtype, |i| Ok(tensors[i].2.to_vec()))
+        .expect("writing to memory");
+    out
+}
+
+/// Writes a safetensors file to `out` one tensor at a time: the header from the names and
+/// shapes, then `data(i)`'s values for tensor `i` as `dtype`, each dropped before the next is
+/// asked for. So a checkpoint of any size is written holding one tensor.
+pub fn write_safetensors_to(
+    out: &mut impl std::io::Write,
+    shapes: &[(String, Vec<usize>)],
+    dtype: Dtype,
+    mut data: impl FnMut(usize) -> std::io::Result<Vec<f32>>,
+) -> std::io::Result<()> {
     let mut header = serde_json::Map::new();
     let mut offset = 0usize;
-    for (name, shape, data) in tensors {
-        let len = data.len() * dtype.size();
+    for (name, shape) in shapes {
+        let len = shape.iter().product::<usize>() * dtype.size();
         header.insert(
             name.clone(),
             serde_json::json!({"dtype": dtype.name(), "shape": shape, "data_offsets": [offset, offset + len]}),
@@ -351,18 +373,30 @@ pub fn write_safetensors(tensors: &[(String, Vec<usize>, &[f32])], dtype: Dtype)
     while !(h.len() + 8).is_multiple_of(8) {
         h.push(b' ');
     }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    for (_, _, data) in tensors {
-        for &x in data.iter() {
-            match dtype {
-                Dtype::F16 => out.extend(half::f16::from_f32(x).to_le_bytes()),
-                Dtype::BF16 => out.extend(half::bf16::from_f32(x).to_le_bytes()),
-                _ => out.extend(x.to_le_bytes()),
-            }
+    out.write_all(&(h.len() as u64).to_le_bytes())?;
+    out.write_all(&h)?;
+    for (i, (name, shape)) in shapes.iter().enumerate() {
+        let values = data(i)?;
+        if values.len() != shape.iter().product::<usize>() {
+            return Err(std::io::Error::other(format!(
+                "tensor {name}: {} values for shape {shape:?}",
+                values.len()
+            )));
         }
+        let bytes: Vec<u8> = match dtype {
+            Dtype::F16 => values
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
+            Dtype::BF16 => values
+                .iter()
+                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                .collect(),
+            _ => values.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+        };
+        out.write_all(&bytes)?;
     }
-    out
+    Ok(())
 }
 
 /// The weights as Hugging Face named tensors, ready for [`write_safetensors`].

@@ -7,7 +7,7 @@
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 use crate::safetensors::SafeTensorsFile;
-use crate::weights::{hf_tensor_names, LlamaWeights};
+use crate::weights::{hf_tensor_names, FetchedTensor, LlamaWeights};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -80,27 +80,47 @@ impl ShardIndex {
     }
 }
 
+impl ShardIndex {
+    /// Opens (maps) the shards in `dir` that hold the tensors `config` needs, by file name.
+    pub fn open_shards(
+        &self,
+        dir: &Path,
+        config: &LlamaConfig,
+    ) -> Result<BTreeMap<String, SafeTensorsFile>> {
+        self.shards_for(config)?
+            .into_iter()
+            .map(|f| Ok((f.to_string(), SafeTensorsFile::open(&dir.join(f))?)))
+            .collect()
+    }
+}
+
 /// Loads the weights `config` needs from the shards named by the index at `index`.
 pub fn load_sharded(index: &Path, config: &LlamaConfig) -> Result<LlamaWeights> {
     let idx = ShardIndex::open(index)?;
     let dir = index.parent().unwrap_or(Path::new("."));
-    let mut shards: BTreeMap<&str, SafeTensorsFile> = BTreeMap::new();
-    for file in idx.shards_for(config)? {
-        shards.insert(file, SafeTensorsFile::open(&dir.join(file))?);
+    let shards = idx.open_shards(dir, config)?;
+    LlamaWeights::assemble(config, index, |name| sharded_tensor(&idx, &shards, name))
+}
+
+/// Tensor `name` from the shard the index names for it (`shards`: the shards opened, by file
+/// name); `Ok(None)` when the index does not list it, an error naming the shard when the shard
+/// lacks it.
+pub fn sharded_tensor(
+    idx: &ShardIndex,
+    shards: &BTreeMap<String, SafeTensorsFile>,
+    name: &str,
+) -> Result<Option<FetchedTensor>> {
+    let Some(file) = idx.shard_for(name)? else {
+        return Ok(None);
+    };
+    match shards.get(file) {
+        Some(s) => s.tensor_f32(name).and_then(|t| {
+            t.ok_or_else(|| ModelError::MissingTensor {
+                file: s.path().into(),
+                tensor: name.into(),
+            })
+            .map(Some)
+        }),
+        None => Ok(None),
     }
-    LlamaWeights::assemble(config, index, |name| {
-        let Some(file) = idx.shard_for(name)? else {
-            return Ok(None);
-        };
-        match shards.get(file) {
-            Some(s) => s.tensor_f32(name).and_then(|t| {
-                t.ok_or_else(|| ModelError::MissingTensor {
-                    file: s.path().into(),
-                    tensor: name.into(),
-                })
-                .map(Some)
-            }),
-            None => Ok(None),
-        }
-    })
 }

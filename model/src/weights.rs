@@ -86,6 +86,36 @@ pub struct FetchedTensor {
     pub data: Vec<f32>,
 }
 
+/// The values of tensor `hf` as fetched from `file`, checked: present, of `shape`, and finite.
+pub fn checked(
+    file: &Path,
+    hf: &str,
+    shape: &[usize],
+    fetched: Option<FetchedTensor>,
+) -> Result<Vec<f32>> {
+    let t = fetched.ok_or_else(|| ModelError::MissingTensor {
+        file: file.into(),
+        tensor: hf.into(),
+    })?;
+    if t.shape != shape {
+        return Err(ModelError::ShapeMismatch {
+            file: file.into(),
+            tensor: t.name,
+            expected: shape.to_vec(),
+            found: t.shape,
+        });
+    }
+    if let Some((index, &value)) = t.data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(ModelError::NonFinite {
+            file: file.into(),
+            tensor: t.name,
+            index,
+            value,
+        });
+    }
+    Ok(t.data)
+}
+
 /// The Hugging Face names of the tensors a config needs, with their row-major shapes.
 pub fn hf_tensor_names(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let (h, kv, ff) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
@@ -124,29 +154,7 @@ impl LlamaWeights {
         // Every tensor below is allocated as f32: refuse a model the machine cannot hold before
         // the first one is.
         config.check_f32_weights_fit(&file.display().to_string())?;
-        let mut get = |hf: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let t = fetch(hf)?.ok_or_else(|| ModelError::MissingTensor {
-                file: file.into(),
-                tensor: hf.into(),
-            })?;
-            if t.shape != shape {
-                return Err(ModelError::ShapeMismatch {
-                    file: file.into(),
-                    tensor: t.name,
-                    expected: shape.to_vec(),
-                    found: t.shape,
-                });
-            }
-            if let Some((index, &value)) = t.data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-                return Err(ModelError::NonFinite {
-                    file: file.into(),
-                    tensor: t.name,
-                    index,
-                    value,
-                });
-            }
-            Ok(t.data)
-        };
+        let mut get = |hf: &str, shape: &[usize]| checked(file, hf, shape, fetch(hf)?);
         let mut mat = |hf: &str, rows: usize, cols: usize| -> Result<Matrix> {
             let shape = if rows == 0 {
                 vec![cols]

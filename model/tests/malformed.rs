@@ -210,8 +210,22 @@ fn gguf_unknown_tensor_type() {
     // n_dims (4) + one dim (8), then the type.
     b[p + 12..p + 16].copy_from_slice(&77u32.to_le_bytes());
     expect_err(
+        gguf_load(b.clone()),
+        &[
+            "bad.gguf",
+            "output_norm.weight",
+            "ggml type 77 (unknown) is not supported",
+        ],
+    );
+    // A real ggml type this reader does not decode is named.
+    b[p + 12..p + 16].copy_from_slice(&13u32.to_le_bytes());
+    expect_err(
         gguf_load(b),
-        &["bad.gguf", "output_norm.weight", "unsupported ggml type 77"],
+        &[
+            "output_norm.weight",
+            "ggml type 13 (Q5_K) is not supported",
+            "Q4_K and Q6_K",
+        ],
     );
 }
 

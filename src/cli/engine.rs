@@ -10,14 +10,15 @@ use hardwire_model::quant::{
     named_matrices, quantize_model, QuantPolicy, QuantSpec, QuantizedMatrix,
 };
 use hardwire_model::sensitivity::{choose, costs_at_low, TensorCost};
-use hardwire_model::weights::synthetic_tensor;
+use hardwire_model::store::{self, Provenance, WeightStore};
+use hardwire_model::tensor_source::TensorSource;
 use hardwire_model::{KvCache, LlamaConfig, LlamaWeights, Reference, Tokenizer};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
 /// Which arithmetic runs the model.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Numerics {
     /// The f32 reference.
@@ -73,7 +74,7 @@ pub fn load(a: &ModelArgs) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
         return Ok((w, tok));
     }
     let grid = match (&a.policy, a.mixed) {
-        (Some(path), _) => read_policy(path, &w)?,
+        (Some(path), _) => read_policy(path, &w.config)?,
         (None, Some(m)) => QuantPolicy::uniform(spec(a, m.base)),
         (None, None) if a.best_grid => {
             QuantPolicy::best_grid(&w, a.weight_bits, spec(a, a.weight_bits).group_size)
@@ -129,7 +130,7 @@ pub fn quantize(a: &ModelArgs, w: &LlamaWeights, tok: &Tokenizer) -> anyhow::Res
     let round = |policy: &QuantPolicy| round(a, w, tok, policy);
     let mut uniform = Vec::new();
     let (policy, costs) = match (&a.policy, a.mixed, a.avg_bits) {
-        (Some(path), _, _) => (read_policy(path, w)?, None),
+        (Some(path), _, _) => (read_policy(path, &w.config)?, None),
         (None, Some(m), Some(avg)) => {
             let low = spec(a, m.base);
             let tokens = calibration()?;
@@ -227,20 +228,21 @@ pub fn pick(
 
 /// A policy written by `hardwire quantize` (JSON), checked against the model: every override
 /// names one of its tensors, and every width is one the hardware builds.
-fn read_policy(path: &Path, w: &LlamaWeights) -> anyhow::Result<QuantPolicy> {
+fn read_policy(path: &Path, config: &LlamaConfig) -> anyhow::Result<QuantPolicy> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--policy: reading {}", path.display()))?;
     let p: QuantPolicy = serde_json::from_str(&text)
         .with_context(|| format!("--policy: {} is not a quantisation policy", path.display()))?;
-    let names = named_matrices(w);
+    // The matrices: every two-dimensional tensor.
+    let names = hardwire_model::weights::hf_tensor_names(config);
     for (name, spec) in std::iter::once(("default", &p.default))
         .chain(p.overrides.iter().map(|(n, s)| (n.as_str(), s)))
     {
-        if name != "default" && !names.iter().any(|(n, _)| n == name) {
+        if name != "default" && !names.iter().any(|(n, s)| n == name && s.len() == 2) {
             bail!(
                 "--policy {}: `{name}` is not a tensor of this model ({} layers)",
                 path.display(),
-                w.layers.len()
+                config.num_hidden_layers
             );
         }
         if !super::flags::WEIGHT_BITS.contains(&spec.bits) || spec.group_size == Some(0) {
@@ -253,6 +255,112 @@ fn read_policy(path: &Path, w: &LlamaWeights) -> anyhow::Result<QuantPolicy> {
         }
     }
     Ok(p)
+}
+
+/// The golden model the flags ask for, with the policy that chose its widths: read from the
+/// weight store ([`WeightStore`]) when it holds one made from the same source with the same
+/// settings by this build, else made by `build` and stored, then read back from the store, so
+/// that its weights are mapped either way. Every command that runs or builds the golden model
+/// gets it here.
+pub fn golden(
+    a: &ModelArgs,
+    max_seq: usize,
+    build: impl FnOnce() -> anyhow::Result<(FixedModel, QuantPolicy)>,
+) -> anyhow::Result<(FixedModel, QuantPolicy)> {
+    let Some(store) = WeightStore::default_dir() else {
+        return build();
+    };
+    let t = Instant::now();
+    let key = store::key(&recipe(a)?);
+    let (m, meta, how) = store.open_or_build(&key, max_seq, || {
+        let (m, policy) = build()?;
+        anyhow::Ok((m, serde_json::to_string(&policy)?))
+    })?;
+    let policy = serde_json::from_str(&meta)
+        .with_context(|| format!("the weight store's policy for {key}"))?;
+    match how {
+        Provenance::Hit(p) => eprintln!(
+            "read the quantised model from the weight store ({}) in {:.1} s",
+            p.display(),
+            t.elapsed().as_secs_f64()
+        ),
+        Provenance::Built(p) => eprintln!("stored the quantised model in {}", p.display()),
+        Provenance::NotStored(why) => {
+            eprintln!("note: the quantised model stays in memory: it was not stored ({why})")
+        }
+    }
+    Ok((m, policy))
+}
+
+/// The golden model of weights loaded whole, quantised as the flags ask ([`quantize`]),
+/// through the weight store.
+pub fn loaded_golden(
+    a: &ModelArgs,
+    w: &LlamaWeights,
+    tok: &Tokenizer,
+    max_seq: usize,
+) -> anyhow::Result<(FixedModel, QuantPolicy)> {
+    let n = datapath(a)?;
+    golden(a, max_seq, || {
+        let q = quantize(a, w, tok)?;
+        Ok((
+            FixedModel::from_quantized(w, &q.tensors, n, max_seq)?,
+            q.policy,
+        ))
+    })
+}
+
+/// The golden model of a model read tensor by tensor (never in f32), with a uniform precision
+/// from the flags, through the weight store.
+pub fn streamed_golden(
+    a: &ModelArgs,
+    config: &LlamaConfig,
+    tensors: &TensorSource,
+    max_seq: usize,
+) -> anyhow::Result<(FixedModel, QuantPolicy)> {
+    if a.mixed.is_some() || a.best_grid || a.gptq || a.awq {
+        bail!("{}: --mixed, --best-grid, --gptq and --awq measure the whole model in f32; a model read tensor by tensor takes --weight-bits, --group-size and --offset, or --policy", a.model);
+    }
+    let n = datapath(a)?;
+    golden(a, max_seq, || {
+        let policy = match &a.policy {
+            Some(path) => read_policy(path, config)?,
+            None => QuantPolicy::uniform(spec(a, a.weight_bits)),
+        };
+        let t = Instant::now();
+        let m = FixedModel::stream(
+            config,
+            &policy,
+            n,
+            max_seq,
+            |name, shape| tensors.fetch(config, name, shape),
+            |done, total| {
+                if done % 20 == 0 || done == total {
+                    eprintln!(
+                        "  {done}/{total} tensors read and quantised, {:.0} s",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            },
+        )?;
+        Ok((m, policy))
+    })
+}
+
+/// What the weight store's key is made of: every flag, the source's content digest, and the
+/// policy file's.
+fn recipe(a: &ModelArgs) -> anyhow::Result<String> {
+    let policy = match &a.policy {
+        Some(p) => store::file_digest(p).with_context(|| format!("--policy {}", p.display()))?,
+        None => String::new(),
+    };
+    // The numerics flag picks the engine, not the golden model: every command shares a store.
+    let mut a = a.clone();
+    a.numerics = Numerics::Fixed;
+    Ok(format!(
+        "{a:?}\nsource {}\npolicy {policy}",
+        super::model_source::digest(&a.model)?
+    ))
 }
 
 impl<'w> Engine<'w> {
@@ -276,10 +384,7 @@ impl<'w> Engine<'w> {
             ),
             Numerics::Fixed => {
                 let n = datapath(a)?;
-                let Quantized {
-                    policy, tensors, ..
-                } = quantize(a, w, tok)?;
-                let m = FixedModel::from_quantized(w, &tensors, n, max_seq)?;
+                let (m, policy) = loaded_golden(a, w, tok, max_seq)?;
                 (
                     Engine::Fixed(Box::new(m)),
                     NumericsReport {
@@ -294,37 +399,19 @@ impl<'w> Engine<'w> {
         })
     }
 
-    /// The fixed-point engine for the synthetic model of `config`, built tensor by tensor
-    /// (never held in f32), with a uniform precision from the flags.
-    pub fn synthetic(
+    /// The fixed-point engine for the model of `config` whose tensors are `tensors`, built
+    /// tensor by tensor (never held in f32), with a uniform precision from the flags.
+    pub fn streamed(
         a: &ModelArgs,
         config: &LlamaConfig,
+        tensors: &TensorSource,
         max_seq: usize,
     ) -> anyhow::Result<(Self, NumericsReport)> {
         if a.numerics != Numerics::Fixed {
             bail!("{}: the f32 reference would hold the whole model in f32; use --numerics fixed, which streams it", a.model);
         }
-        if a.mixed.is_some() || a.policy.is_some() || a.best_grid || a.gptq || a.awq {
-            bail!("{}: --mixed, --policy, --best-grid, --gptq and --awq measure the whole model in f32; the streaming synthetic model takes --weight-bits, --group-size and --offset", a.model);
-        }
         let n = datapath(a)?;
-        let policy = QuantPolicy::uniform(spec(a, a.weight_bits));
-        let t = Instant::now();
-        let m = FixedModel::stream(
-            config,
-            &policy,
-            n,
-            max_seq,
-            |name, shape| Ok(synthetic_tensor(a.seed, name, shape)),
-            |done, total| {
-                if done % 20 == 0 || done == total {
-                    eprintln!(
-                        "  {done}/{total} tensors generated and quantised, {:.0} s",
-                        t.elapsed().as_secs_f64()
-                    );
-                }
-            },
-        )?;
+        let (m, policy) = streamed_golden(a, config, tensors, max_seq)?;
         Ok((
             Engine::Fixed(Box::new(m)),
             NumericsReport {

@@ -55,6 +55,16 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--clock-mhz`: a clock between 1 kHz and 10 GHz.
+pub fn clock_mhz(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.001..=10_000.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("{s} MHz is not between 0.001 and 10000"))
+    }
+}
+
 /// `--avg-bits`: an average weight width within the widths the hardware builds.
 pub fn average_bits(s: &str) -> Result<f64, String> {
     let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;

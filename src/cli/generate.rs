@@ -5,7 +5,6 @@ use super::model_source::{self, Source};
 use super::ModelArgs;
 use anyhow::{bail, Context};
 use clap::Args;
-use hardwire_model::Tokenizer;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -47,11 +46,11 @@ struct Report<'a> {
 pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let source = model_source::open(&a.model)?;
-    // No tokenizer ships with synthetic weights: the prompt's bytes are its token ids.
-    let bytes = Tokenizer::bytes();
     let (config, tok) = match &source {
         Source::Loaded(w, tok) => (&w.config, tok),
-        Source::Synthetic(c) => (c, &bytes),
+        Source::Streamed {
+            config, tokenizer, ..
+        } => (config, tokenizer),
     };
     let prompt_ids = tok.encode(&a.prompt)?;
     if prompt_ids.is_empty() {
@@ -74,7 +73,9 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
         })?;
     let (engine, numerics) = match &source {
         Source::Loaded(w, tok) => Engine::new(&a.model, w, tok, max_seq)?,
-        Source::Synthetic(c) => Engine::synthetic(&a.model, c, max_seq)?,
+        Source::Streamed {
+            config, tensors, ..
+        } => Engine::streamed(&a.model, config, tensors, max_seq)?,
     };
     let load_seconds = t0.elapsed().as_secs_f64();
     let stop = if a.ignore_eos {

@@ -8,6 +8,7 @@ use hardwire_hdl::ir::Design;
 use hardwire_model::fixed::FixedModel;
 use hardwire_model::Tokenizer;
 
+use super::model_source::{self, Source};
 use super::{engine, flags, ModelArgs};
 use hardwire::blocks::LlamaCore;
 
@@ -42,23 +43,40 @@ pub struct Built {
 /// Loads and quantises the model and shapes its hardware, telling stderr how it goes.
 pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
     let t = Instant::now();
-    let (weights, tokenizer) = engine::load(m)?;
-    if h.max_seq > weights.config.max_seq {
+    let source = model_source::open(m)?;
+    let config = match &source {
+        Source::Loaded(w, _) => &w.config,
+        Source::Streamed { config, .. } => config,
+    };
+    if h.max_seq > config.max_seq {
         bail!(
             "--max-seq {} is more than the model's max_seq {}",
             h.max_seq,
-            weights.config.max_seq
+            config.max_seq
         );
     }
-    let numerics = engine::datapath(m)?;
+    // The datapath flags are checked together before any quantising.
+    engine::datapath(m)?;
     eprintln!(
-        "loaded {} ({} layers) in {:.1} s; quantising",
+        "opened {} ({} layers) in {:.1} s; quantising",
         m.model,
-        weights.config.num_hidden_layers,
+        config.num_hidden_layers,
         t.elapsed().as_secs_f64()
     );
-    let quantized = engine::quantize(m, &weights, &tokenizer)?.tensors;
-    let model = FixedModel::from_quantized(&weights, &quantized, numerics, h.max_seq)?;
+    let (model, tokenizer) = match source {
+        Source::Loaded(weights, tokenizer) => (
+            engine::loaded_golden(m, &weights, &tokenizer, h.max_seq)?.0,
+            tokenizer,
+        ),
+        Source::Streamed {
+            config,
+            tensors,
+            tokenizer,
+        } => (
+            engine::streamed_golden(m, &config, &tensors, h.max_seq)?.0,
+            tokenizer,
+        ),
+    };
     let layers = model.layers.len();
     let core = LlamaCore::from_model(
         &model,

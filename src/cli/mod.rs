@@ -44,7 +44,10 @@ enum Command {
 ///
 /// Negative numbers are taken as values, so that `--mixed-fraction -1` is refused by the
 /// flag's parser, by name, rather than read as an unknown flag `-1`.
-#[derive(Args, Clone)]
+///
+/// `Debug` spells every setting out: the weight store's key is made from it
+/// ([`engine::golden`]).
+#[derive(Args, Clone, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct ModelArgs {
     /// A `.gguf` file, a Hugging Face directory (config.json + safetensors), or a preset:

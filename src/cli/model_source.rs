@@ -10,30 +10,67 @@ use hardwire_model::bytes::file_kind;
 use hardwire_model::gguf::has_gguf_magic;
 use hardwire_model::gguf_model::load_gguf_model;
 use hardwire_model::safetensors::load_hf_dir;
+use hardwire_model::store;
+use hardwire_model::tensor_source::TensorSource;
 use hardwire_model::{fixtures, LlamaConfig, LlamaWeights, Tokenizer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What `--model` names.
 pub enum Source {
     /// Weights read whole, with their tokenizer.
     Loaded(LlamaWeights, Tokenizer),
-    /// The synthetic Llama 3.1 8B (`llama-3.1-8b`, `--layers` applied): too large for f32, it
-    /// is generated tensor by tensor ([`hardwire_model::weights::synthetic_tensor`]) by the
-    /// commands that stream.
-    Synthetic(LlamaConfig),
+    /// A model too large for its weights in f32 (the synthetic Llama 3.1 8B, or a file whose
+    /// f32 weights would not fit in memory), `--layers` applied: the commands that stream read
+    /// it tensor by tensor.
+    Streamed {
+        /// Its configuration.
+        config: LlamaConfig,
+        /// Its tensors.
+        tensors: TensorSource,
+        /// Its tokenizer (bytes for the synthetic model: the prompt's bytes are its ids).
+        tokenizer: Tokenizer,
+    },
 }
 
-/// The model named by `--model`, loaded as [`super::engine::load`] does unless it is the
-/// synthetic 8B.
+/// The model named by `--model`: streamed when it is the synthetic 8B or its f32 weights would
+/// not fit in memory, else loaded as [`super::engine::load`] does.
 pub fn open(a: &super::ModelArgs) -> anyhow::Result<Source> {
-    if a.model == "llama-3.1-8b" {
-        let c = LlamaConfig::llama_3_1_8b();
-        return Ok(Source::Synthetic(match a.layers {
+    let layers = |c: LlamaConfig| -> anyhow::Result<LlamaConfig> {
+        Ok(match a.layers {
             Some(n) => c
                 .reduce_layers(n)
                 .with_context(|| format!("--layers {n}"))?,
             None => c,
-        }));
+        })
+    };
+    if a.model == "llama-3.1-8b" {
+        return Ok(Source::Streamed {
+            config: layers(LlamaConfig::llama_3_1_8b())?,
+            tensors: TensorSource::Synthetic { seed: a.seed },
+            tokenizer: Tokenizer::bytes(),
+        });
+    }
+    if !matches!(a.model.as_str(), "tiny" | "smollm2-135m") {
+        let path = Path::new(&a.model);
+        let (config, tensors) = match classify(path)? {
+            ModelPath::Gguf(p) => TensorSource::gguf(p, a.layers)?,
+            ModelPath::HfDir(d) => TensorSource::hf_dir(d, a.layers)?,
+        };
+        if config.check_f32_weights_fit(&a.model).is_err() {
+            let tokenizer = match &tensors {
+                TensorSource::Gguf(f) => Tokenizer::from_gguf(f)?,
+                _ => hf_tokenizer(tensors.path().parent().unwrap_or(Path::new(".")), &config)?,
+            };
+            eprintln!(
+                "{}: its weights would not fit in memory as f32, so they are read one tensor at a time",
+                a.model
+            );
+            return Ok(Source::Streamed {
+                config,
+                tensors,
+                tokenizer,
+            });
+        }
     }
     let (w, tok) = super::engine::load(a)?;
     Ok(Source::Loaded(w, tok))
@@ -75,6 +112,45 @@ pub fn load(
         ),
         None => (weights, tok),
     })
+}
+
+/// The content digest of what `--model` names: a preset's name (its seed and layers are
+/// flags), else the BLAKE3 digest of the GGUF file, or of a Hugging Face directory's
+/// `config.json` and weight files.
+pub fn digest(model: &str) -> anyhow::Result<String> {
+    let path = match model {
+        "tiny" | "llama-3.1-8b" => return Ok(format!("preset {model}")),
+        "smollm2-135m" => fixtures::smollm2_gguf().with_context(|| {
+            format!(
+                "the smollm2-135m preset reads {:?}; run scripts/fetch-smollm2.sh first",
+                fixtures::smollm2_gguf_path()
+            )
+        })?,
+        path => PathBuf::from(path),
+    };
+    let dir = match classify(&path)? {
+        ModelPath::Gguf(p) => return Ok(store::file_digest(p)?),
+        ModelPath::HfDir(d) => d,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n == "config.json" || n.to_string_lossy().ends_with(".safetensors")
+            })
+        })
+        .collect();
+    files.sort();
+    let digests = files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            Ok(format!("{} {name}", store::file_digest(f)?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(digests.join("\n"))
 }
 
 /// What a `--model` path holds, decided from the file system and the file's first bytes.
@@ -129,25 +205,30 @@ fn load_path(path: &Path) -> anyhow::Result<(LlamaWeights, Tokenizer)> {
         ModelPath::HfDir(d) => d,
     };
     let weights = load_hf_dir(dir)?;
+    let tok = hf_tokenizer(dir, &weights.config)?;
+    Ok((weights, tok))
+}
+
+/// The tokenizer of a Hugging Face directory: its `tokenizer.json`, else bytes for a
+/// 256-token vocabulary.
+fn hf_tokenizer(dir: &Path, config: &LlamaConfig) -> anyhow::Result<Tokenizer> {
     let tokenizer_json = dir.join("tokenizer.json");
     // `exists`, not `is_file`: a FIFO tokenizer.json is reported as one, not silently skipped.
-    let tok = if tokenizer_json.exists() {
+    Ok(if tokenizer_json.exists() {
         Tokenizer::from_tokenizer_json(&tokenizer_json)?
-    } else if weights.config.vocab_size == 256 {
+    } else if config.vocab_size == 256 {
         Tokenizer::bytes()
     } else {
         bail!(
             "{}: no tokenizer.json beside the weights; use `score --tokens FILE`",
             dir.display()
         );
-    };
-    Ok((weights, tok))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     /// `<tmp>/hardwire-cli-<pid>-<name>/<file>`, in a fresh directory; `cleanup` removes it.
     fn temp_file(name: &str, file: &str) -> PathBuf {
