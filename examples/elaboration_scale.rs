@@ -41,7 +41,7 @@ fn main() {
     let t = Instant::now();
     let v = Verilog::from_design(&design);
     let emit = t.elapsed();
-    let bytes: usize = v.files.iter().map(|(_, t)| t.len()).sum();
+    let bytes = v.total_bytes();
     println!(
         "{rows}x{cols} weights: {} modules, {nodes} nodes; elaborate + passes {:.2} s; Verilog {:.2} s ({:.1} MB)",
         design.modules.len(),

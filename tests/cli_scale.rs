@@ -1,6 +1,7 @@
 //! `hardwire rtl --report-only`: the scale report without elaborating or writing anything, as
 //! text and as JSON, and the same report inside `report.json` when the RTL is written; a
-//! policy file applies to a model read tensor by tensor.
+//! policy file applies to a model read tensor by tensor; every ROM is written as its
+//! `$readmemh` file and as a packed binary image holding the same words.
 
 mod cli;
 
@@ -59,4 +60,44 @@ fn the_scale_report_stands_alone_and_in_report_json() {
 
     cli::hardwire(&scratch.0, &[&args[..], &["--report-only"]].concat())
         .refused(&["--report-only", "--out"]);
+}
+
+#[test]
+fn every_rom_is_written_as_hex_and_as_a_packed_binary_image() {
+    let scratch = Scratch::new("cli-rom-images");
+    let out = scratch.join("rtl");
+    let args = ["rtl", "--model", "tiny", "--weight-bits", "4", "--offset"];
+    hardwire(
+        &scratch.0,
+        &[&args[..], &["--out", out.to_str().unwrap()]].concat(),
+    );
+    let mut memories = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(stem) = name.strip_suffix(".hex") else {
+            continue;
+        };
+        memories += 1;
+        let hex = std::fs::read_to_string(&path).unwrap();
+        let digits = hex.lines().next().unwrap().len();
+        let word_bytes = (digits * 4).div_ceil(8);
+        // Each line, most significant digit first, as little-endian bytes.
+        let want: Vec<u8> = hex
+            .lines()
+            .flat_map(|line| {
+                assert_eq!(line.len(), digits, "{name}: every word has the same digits");
+                let mut bytes: Vec<u8> = line
+                    .as_bytes()
+                    .rchunks(2)
+                    .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+                    .collect();
+                bytes.resize(word_bytes, 0);
+                bytes
+            })
+            .collect();
+        let bin = std::fs::read(out.join("bin").join(format!("{stem}.bin"))).unwrap();
+        assert!(bin == want, "{stem}.bin holds the words of {name}");
+    }
+    assert!(memories >= 10, "the core's ROMs were written ({memories})");
 }

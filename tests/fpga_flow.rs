@@ -172,6 +172,7 @@ fn a_tool_that_fails_shows_the_tail_of_its_log() {
             "broken.v".into(),
             "module broken(input wire a, output wire b);\n  assign b = a +;\nendmodule\n".into(),
         )],
+        memories: Vec::new(),
         models: Vec::new(),
         top: "broken".into(),
     };

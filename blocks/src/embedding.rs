@@ -1,6 +1,8 @@
 //! [`Embedding`]: the token embedding lookup, with the integer weights in a block ROM.
 
-use hardwire_hdl::ir::addr_width;
+use std::sync::Arc;
+
+use hardwire_hdl::ir::{addr_width, MemImage};
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::FixedMatrix;
@@ -171,29 +173,28 @@ impl Block for Embedding {
                 Type::unsigned(lanes as u32 * wb),
                 (rows * words_per_row) as u32,
             )
-            .init_bits(pack_weights(mat, lanes))
+            .init_image(Arc::new(TableImage {
+                matrix: mat.clone(),
+                rom: TableRom::Weights { lanes },
+            }))
             .style(MemStyle::Block);
 
         // Per (token, group): the multiplier, with the offset multiplier above it if affine.
         let groups = mat.groups_per_row();
         let (mult_bits, offset_bits, shift_bits) = self.scale_widths();
-        let scale_words: Vec<Bits> = (0..rows * groups)
-            .map(|i| {
-                let field = |v: i32, bits: u32| (v as u64) & (u64::MAX >> (64 - bits));
-                let mut word = field(mat.mults[i], mult_bits);
-                if offset_bits > 0 {
-                    word |= field(mat.offset_mults[i], offset_bits) << mult_bits;
-                }
-                Bits::from_u64(word, mult_bits + offset_bits)
-            })
-            .collect();
         let scale_rom = m
             .memory(
                 "scales",
                 Type::unsigned(mult_bits + offset_bits),
                 (rows * groups) as u32,
             )
-            .init_bits(scale_words)
+            .init_image(Arc::new(TableImage {
+                matrix: mat.clone(),
+                rom: TableRom::Scales {
+                    mult_bits,
+                    offset_bits,
+                },
+            }))
             .style(MemStyle::Block);
         let shifts: Vec<i64> = mat.shifts.iter().map(|&s| s.into()).collect();
         let shift_rom = m
@@ -293,18 +294,83 @@ fn advancing_address<'a>(
     addr.q()
 }
 
-/// The weights, `lanes` to a word, the first in the low bits; each row starts a new word.
-fn pack_weights(m: &FixedMatrix, lanes: usize) -> Vec<Bits> {
-    let wb = m.weight_bits as usize;
-    let mask = u64::MAX >> (64 - wb);
-    let mut words = Vec::with_capacity(m.rows * m.cols.div_ceil(lanes));
-    for r in 0..m.rows {
-        for chunk in m.weights.row(r).chunks(lanes) {
-            let packed = chunk.iter().enumerate().fold(0u64, |acc, (l, &w)| {
-                acc | ((w as u8 as u64) & mask) << (l * wb)
-            });
-            words.push(Bits::from_u64(packed, (lanes * wb) as u32));
+/// Which of the table's ROMs a [`TableImage`] makes.
+#[derive(Clone, Copy)]
+enum TableRom {
+    /// The weights, `lanes` to a word, the first in the low bits; each row starts a new word.
+    Weights { lanes: usize },
+    /// Per (token, group): the multiplier, with the offset multiplier above it if affine.
+    Scales { mult_bits: u32, offset_bits: u32 },
+}
+
+/// A ROM of the table, made row by row from the matrix (which shares the model's packed
+/// weights) when the design is written or simulated.
+struct TableImage {
+    matrix: FixedMatrix,
+    rom: TableRom,
+}
+
+impl MemImage for TableImage {
+    fn depth(&self) -> u32 {
+        let m = &self.matrix;
+        (m.rows
+            * match self.rom {
+                TableRom::Weights { lanes } => m.cols.div_ceil(lanes),
+                TableRom::Scales { .. } => m.groups_per_row(),
+            }) as u32
+    }
+
+    fn width(&self) -> u32 {
+        match self.rom {
+            TableRom::Weights { lanes } => lanes as u32 * self.matrix.weight_bits,
+            TableRom::Scales {
+                mult_bits,
+                offset_bits,
+            } => mult_bits + offset_bits,
         }
     }
-    words
+
+    fn visit(&self, f: &mut dyn FnMut(&Bits) -> bool) {
+        let m = &self.matrix;
+        let field = |v: i64, bits: u32| (v as u64) & (u64::MAX >> (64 - bits));
+        let width = self.width();
+        for r in 0..m.rows {
+            let words: Vec<u64> = match self.rom {
+                TableRom::Weights { lanes } => {
+                    let wb = m.weight_bits;
+                    m.weights
+                        .row(r)
+                        .chunks(lanes)
+                        .map(|chunk| {
+                            chunk.iter().enumerate().fold(0u64, |acc, (l, &w)| {
+                                acc | field(w.into(), wb) << (l as u32 * wb)
+                            })
+                        })
+                        .collect()
+                }
+                TableRom::Scales {
+                    mult_bits,
+                    offset_bits,
+                } => {
+                    let groups = m.groups_per_row();
+                    (r * groups..(r + 1) * groups)
+                        .map(|i| {
+                            let word = field(m.mults[i].into(), mult_bits);
+                            match m.offset_mults.get(i) {
+                                Some(&o) if offset_bits > 0 => {
+                                    word | field(o.into(), offset_bits) << mult_bits
+                                }
+                                _ => word,
+                            }
+                        })
+                        .collect()
+                }
+            };
+            for w in words {
+                if !f(&Bits::from_u64(w, width)) {
+                    return;
+                }
+            }
+        }
+    }
 }

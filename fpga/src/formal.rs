@@ -304,11 +304,7 @@ impl FormalTask {
         let work = out.path().to_path_buf();
         let verilog = hardwire_hdl::verilog::Verilog::from_design(design);
         crate::flow::write_rtl(&verilog, &work)?;
-        let sources: Vec<String> = verilog
-            .files
-            .iter()
-            .map(|(f, _)| format!("rtl/{f}"))
-            .collect();
+        let sources: Vec<String> = verilog.file_names().map(|f| format!("rtl/{f}")).collect();
         std::fs::write(work.join("formal.sby"), self.sby_script(&top, &sources))
             .map_err(FpgaError::io("writing formal.sby"))?;
         let stage = format!("formal {} of `{top}` to depth {}", self.mode, self.depth);

@@ -32,7 +32,10 @@
 //! data appears one cycle after the address. Memory contents ignore reset. A read address at
 //! or beyond the depth reads zero; a write there is ignored.
 
+mod mem_init;
 mod text;
+
+pub use mem_init::{MemImage, MemInit};
 
 use crate::bits::Bits;
 use crate::diagnostic::Loc;
@@ -698,7 +701,7 @@ pub struct Mem {
     /// Number of words.
     pub depth: u32,
     /// Initial contents (`depth` words); `None` starts at zero in simulation.
-    pub init: Option<Vec<Bits>>,
+    pub init: Option<MemInit>,
     /// Read ports; each has a [`NodeKind::MemRead`] node with its data.
     pub read_ports: Vec<ReadPort>,
     /// Write ports.

@@ -12,6 +12,9 @@ fn verilog<B: Block>(block: &B) -> String {
     for (name, body) in &v.files {
         text.push_str(&format!("==> {name} <==\n{body}"));
     }
+    for m in &v.memories {
+        text.push_str(&format!("==> {} <==\n{}", m.name, m.hex()));
+    }
     text
 }
 

@@ -6,8 +6,8 @@
 //! waveform writer can still find every signal the user named.
 
 use hardwire_hdl::ir::{
-    BinaryOp, CheckKind, Design, DomainId, Drive, ModuleId, NodeKind, Reset, ResetKind, Type,
-    UnaryOp,
+    BinaryOp, CheckKind, Design, DomainId, Drive, MemInit, ModuleId, NodeKind, Reset, ResetKind,
+    Type, UnaryOp,
 };
 use hardwire_hdl::{Bits, Loc};
 
@@ -89,7 +89,7 @@ pub(crate) struct FlatMem<'d> {
     pub ty: Type,
     pub depth: u32,
     /// The design's initial contents, borrowed: a model's ROMs are most of its size.
-    pub init: Option<&'d [Bits]>,
+    pub init: Option<&'d MemInit>,
     pub read_ports: Vec<FlatReadPort>,
     pub write_ports: Vec<FlatWritePort>,
 }
@@ -458,7 +458,7 @@ impl<'d> Flat<'d> {
                 name: scoped(scope, &mem.name),
                 ty: mem.ty,
                 depth: mem.depth,
-                init: mem.init.as_deref(),
+                init: mem.init.as_ref(),
                 read_ports,
                 write_ports,
             });

@@ -132,7 +132,7 @@ impl Inst {
             mems: m
                 .mems
                 .iter()
-                .map(|mem| match &mem.init {
+                .map(|mem| match mem.init.as_ref().map(|i| i.to_words()) {
                     Some(init) => (0..mem.depth as usize)
                         .map(|i| {
                             init.get(i)

@@ -1,21 +1,19 @@
 //! `hardwire rtl`: the Verilog, memory files and design report of a model's core.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use hardwire_fpga::output_dir::{OutputDir, Overwrite};
-use hardwire_hdl::verilog::Verilog;
+use hardwire_hdl::verilog::{MemFile, Verilog};
 
 use super::hardware::{self, HardwareArgs};
 use super::{flags, ModelArgs};
-use anyhow::bail;
 use hardwire::report::DesignReport;
 use hardwire::scale::ScaleReport;
-
-/// The largest ROM `rtl` elaborates and writes: 4 Gb (SmolLM2-135M at 8 bits is about 1.3).
-const MAX_ELABORATED_ROM_BITS: u64 = 4_000_000_000;
 
 /// Arguments of `hardwire rtl`.
 #[derive(Args)]
@@ -56,8 +54,10 @@ pub fn run(a: &RtlArgs) -> anyhow::Result<()> {
         Some(dir) => Some(OutputDir::create(dir, Overwrite::from_force(a.force))?),
         None => None,
     };
-    let built = hardware::build(&a.model, &a.hardware)?;
-    let scale = ScaleReport::new(&built.core, &built.model, a.clock_mhz);
+    let hardware::Built { model, core, .. } = hardware::build(&a.model, &a.hardware)?;
+    let scale = ScaleReport::new(&core, &model, a.clock_mhz);
+    // The core holds what the hardware needs; the golden model is done with.
+    drop(model);
     let Some(out) = out else {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&scale)?);
@@ -66,37 +66,16 @@ pub fn run(a: &RtlArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    if scale.rom_bits > MAX_ELABORATED_ROM_BITS {
-        bail!(
-            "the core holds {:.1} Gb of ROM; its Verilog and ROM images are not written at this \
-             size yet (the design IR holds every ROM word in memory). `hardwire rtl \
-             --report-only` gives its scale report",
-            scale.rom_bits as f64 / 1e9
-        );
-    }
-    let design = hardware::elaborate(&built.core)?;
-    let report = DesignReport::new(
-        &built.core,
-        &design,
-        a.report_pos.min(built.core.max_seq() - 1),
-    );
-    eprintln!("emitting Verilog");
+    let design = hardware::elaborate(&core)?;
+    let report = DesignReport::new(&core, &design, a.report_pos.min(core.max_seq() - 1));
     let verilog = Verilog::from_design(&design);
-    let total: usize = verilog.files.iter().map(|(_, t)| t.len()).sum();
-    let mut written = 0usize;
-    let mut next_note = total / 10;
+    let writing = Instant::now();
+    let bytes = write_rtl(&verilog, out.path())?;
+    let write_secs = writing.elapsed().as_secs_f64();
     let write = |name: &str, text: &[u8]| {
         let path = out.path().join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
-    for (name, text) in &verilog.files {
-        write(name, text.as_bytes())?;
-        written += text.len();
-        if written >= next_note && total > 50 << 20 {
-            eprintln!("  wrote {} of {} MB", written >> 20, total >> 20);
-            next_note += total / 10;
-        }
-    }
     let mut json = serde_json::to_value(&report)?;
     json["scale"] = serde_json::to_value(&scale)?;
     write(
@@ -110,13 +89,51 @@ pub fn run(a: &RtlArgs) -> anyhow::Result<()> {
     } else {
         println!("{report}");
     }
+    let secs = t.elapsed().as_secs_f64();
     eprintln!(
-        "wrote {} files ({:.1} MB, top `{}`) to {} in {:.1} s",
+        "wrote {} modules and {} memories ({:.1} MB in {write_secs:.1} s, {:.0} MB/s; top `{}`) \
+         to {} in {secs:.1} s",
         verilog.files.len(),
-        total as f64 / 1e6,
+        verilog.memories.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / write_secs.max(1e-9),
         verilog.top,
         dir.display(),
-        t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Writes the Verilog and, under `bin/`, each `$readmemh` file's packed binary image (each
+/// word little-endian in whole bytes), streaming the ROMs from their images with a
+/// progress line every tenth; returns the bytes written.
+fn write_rtl(verilog: &Verilog, dir: &Path) -> anyhow::Result<u64> {
+    let bin_total: u64 = verilog.memories.iter().map(MemFile::bin_len).sum();
+    let total = verilog.total_bytes() + bin_total;
+    let mut next_note = total / 10;
+    let mut note = |done: u64| {
+        if done >= next_note && total > 64 << 20 {
+            eprintln!("  wrote {} of {} MB", done >> 20, total >> 20);
+            next_note = done + total / 10;
+        }
+    };
+    eprintln!(
+        "writing Verilog and memory images ({:.1} MB)",
+        total as f64 / 1e6
+    );
+    verilog
+        .write_with_progress(dir, &mut note)
+        .with_context(|| format!("writing the Verilog to {}", dir.display()))?;
+    let mut done = verilog.total_bytes();
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+    for m in &verilog.memories {
+        let path = bin.join(m.name.replace(".hex", ".bin"));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        m.write_bin(&mut w, &mut |n| note(done + n))
+            .and_then(|()| w.into_inner().map(drop).map_err(|e| e.into_error()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        done += m.bin_len();
+    }
+    Ok(total)
 }

@@ -10,9 +10,13 @@
 //!    registered as `y`.
 
 use hardwire_hdl::bits::words_for;
-use hardwire_hdl::ir::addr_width;
+use std::sync::Arc;
+
+use hardwire_hdl::ir::{addr_width, MemImage};
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::{clog2, element};
+
+use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};
 
@@ -111,57 +115,107 @@ impl Words {
             self.buf[i + 1] |= v >> (64 - sh);
         }
     }
-
-    fn into_bits(self) -> Vec<Bits> {
-        self.buf
-            .chunks(self.per_word)
-            .map(|w| Bits::from_words(w, self.width))
-            .collect()
-    }
 }
 
-/// Weight ROM: word `(layer * passes + pass) * cols + col` holds lane `l`'s weight (row
-/// `pass * lanes + l`, zero past the last row) in bits `l * weight_bits ..`, `weight_bits` the
-/// widest layer's: a narrower layer's weights are sign-extended into their fields.
-fn weight_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
-    let wb = s.weight_bits;
-    let mut words = Words::new(s.layers * p.passes * s.cols, p.lanes as u32 * wb);
-    for (n, mat) in b.matrices.iter().enumerate() {
-        for r in 0..s.rows {
-            let (pass, lane) = (r / p.lanes, r % p.lanes);
-            let first = (n * p.passes + pass) * s.cols;
-            for (c, &w) in mat.weights.row(r).iter().enumerate() {
-                words.put(first + c, lane * wb as usize, wb, w.into());
+/// Which of the two lane ROMs a [`LaneImage`] makes.
+#[derive(Clone, Copy)]
+enum LaneRom {
+    /// Word `(layer * passes + pass) * cols + col` holds lane `l`'s weight (row
+    /// `pass * lanes + l`, zero past the last row) in bits `l * bits ..`, `bits` the widest
+    /// layer's: a narrower layer's weights are sign-extended into their fields.
+    Weights { bits: u32 },
+    /// Word `(layer * passes + pass) * groups + group` holds lane `l`'s group multiplier in
+    /// bits `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
+    /// `lanes * mult_w + l * offset_w ..` (a symmetric layer among affine ones keeps zeros
+    /// there: no offset term).
+    Mults { mult_w: u32, offset_w: u32 },
+}
+
+/// The contents of a lane ROM, made one pass (`lanes` rows) at a time from the matrices, which
+/// share the model's packed weights: the design refers to them instead of holding the words.
+struct LaneImage {
+    matrices: Arc<Vec<FixedMatrix>>,
+    rom: LaneRom,
+    lanes: usize,
+    passes: usize,
+    rows: usize,
+    /// Words per pass: columns or groups.
+    per_pass: usize,
+}
+
+impl LaneImage {
+    fn shared(
+        matrices: &Arc<Vec<FixedMatrix>>,
+        s: &Shape,
+        p: &Plan,
+        rom: LaneRom,
+    ) -> Arc<dyn MemImage> {
+        Arc::new(LaneImage {
+            matrices: matrices.clone(),
+            rom,
+            lanes: p.lanes,
+            passes: p.passes,
+            rows: s.rows,
+            per_pass: match rom {
+                LaneRom::Weights { .. } => s.cols,
+                LaneRom::Mults { .. } => s.groups,
+            },
+        })
+    }
+
+    /// The words of one pass of one layer's matrix.
+    fn pass(&self, mat: &FixedMatrix, pass: usize) -> Words {
+        let mut words = Words::new(self.per_pass, self.width());
+        let rows = pass * self.lanes..((pass + 1) * self.lanes).min(self.rows);
+        for (lane, r) in rows.enumerate() {
+            match self.rom {
+                LaneRom::Weights { bits } => {
+                    for (c, &w) in mat.weights.row(r).iter().enumerate() {
+                        words.put(c, lane * bits as usize, bits, w.into());
+                    }
+                }
+                LaneRom::Mults { mult_w, offset_w } => {
+                    let offsets_at = self.lanes * mult_w as usize;
+                    for g in 0..self.per_pass {
+                        let i = r * self.per_pass + g;
+                        words.put(g, lane * mult_w as usize, mult_w, mat.mults[i].into());
+                        if let Some(&offset) = mat.offset_mults.get(i) {
+                            let at = offsets_at + lane * offset_w as usize;
+                            words.put(g, at, offset_w, offset.into());
+                        }
+                    }
+                }
             }
         }
+        words
     }
-    words.into_bits()
 }
 
-/// Multiplier ROM: word `(layer * passes + pass) * groups + group` holds lane `l`'s group
-/// multiplier in bits `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
-/// `lanes * mult_w + l * offset_w ..`.
-fn mult_words(b: &FixedWeightMatVec, s: &Shape, p: &Plan) -> Vec<Bits> {
-    let width = p.lanes as u32 * (p.mult_w + p.offset_w);
-    let mut words = Words::new(s.layers * p.passes * s.groups, width);
-    let offsets_at = p.lanes * p.mult_w as usize;
-    for (n, mat) in b.matrices.iter().enumerate() {
-        for r in 0..s.rows {
-            let (pass, lane) = (r / p.lanes, r % p.lanes);
-            let first = (n * p.passes + pass) * s.groups;
-            for g in 0..s.groups {
-                let i = r * s.groups + g;
-                let at = lane * p.mult_w as usize;
-                words.put(first + g, at, p.mult_w, mat.mults[i].into());
-                // A symmetric layer among affine ones keeps the zeros: no offset term.
-                if let Some(&offset) = mat.offset_mults.get(i) {
-                    let at = offsets_at + lane * p.offset_w as usize;
-                    words.put(first + g, at, p.offset_w, offset.into());
+impl MemImage for LaneImage {
+    fn depth(&self) -> u32 {
+        (self.matrices.len() * self.passes * self.per_pass) as u32
+    }
+
+    fn width(&self) -> u32 {
+        self.lanes as u32
+            * match self.rom {
+                LaneRom::Weights { bits } => bits,
+                LaneRom::Mults { mult_w, offset_w } => mult_w + offset_w,
+            }
+    }
+
+    fn visit(&self, f: &mut dyn FnMut(&Bits) -> bool) {
+        for mat in self.matrices.iter() {
+            for pass in 0..self.passes {
+                let words = self.pass(mat, pass);
+                for w in words.buf.chunks(words.per_word) {
+                    if !f(&Bits::from_words(w, words.width)) {
+                        return;
+                    }
                 }
             }
         }
     }
-    words.into_bits()
 }
 
 /// `layer * stride + offset` in `width` bits: an address into a ROM of per-layer blocks.
@@ -265,6 +319,8 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         let w = addr_width((p.passes * s.cols) as u32);
         counter(m, "weight_col", w, issue, last_col & last_pass)
     };
+    // Both ROMs' images share one copy of the multipliers (the packed weights are shared).
+    let matrices = Arc::new(b.matrices.clone());
     let weight_depth = s.layers * p.passes * s.cols;
     let weights = m
         .memory(
@@ -273,7 +329,14 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             weight_depth as u32,
         )
         .style(MemStyle::Block)
-        .init_bits(weight_words(b, &s, &p));
+        .init_image(LaneImage::shared(
+            &matrices,
+            &s,
+            &p,
+            LaneRom::Weights {
+                bits: s.weight_bits,
+            },
+        ));
     let waddr = address(
         layer,
         p.passes * s.cols,
@@ -338,7 +401,15 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             mult_depth as u32,
         )
         .style(MemStyle::Block)
-        .init_bits(mult_words(b, &s, &p));
+        .init_image(LaneImage::shared(
+            &matrices,
+            &s,
+            &p,
+            LaneRom::Mults {
+                mult_w: p.mult_w,
+                offset_w: p.offset_w,
+            },
+        ));
     let maddr = address(
         layer,
         p.passes * s.groups,

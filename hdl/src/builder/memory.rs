@@ -3,7 +3,9 @@
 use super::module::{ModuleBuilder, Signal};
 use crate::bits::Bits;
 use crate::diagnostic::{Code, Loc};
-use crate::ir::{Mem, MemId, MemStyle, NodeKind, ReadPort, Type, WritePort};
+use std::sync::Arc;
+
+use crate::ir::{Mem, MemId, MemImage, MemInit, MemStyle, NodeKind, ReadPort, Type, WritePort};
 
 /// A memory being built: add read ports with [`Memory::read`] and write ports with
 /// [`Memory::write`]. Reads are synchronous (data one cycle after the address) and see the
@@ -88,7 +90,29 @@ impl<'a> Memory<'a> {
                 ),
             );
         } else {
-            self.with(|m| m.init = Some(words));
+            self.with(|m| m.init = Some(MemInit::Words(words)));
+        }
+        self
+    }
+
+    /// Sets the initial contents to an image that makes the words on demand (see
+    /// [`MemImage`]): the design refers to it instead of holding the words.
+    #[track_caller]
+    pub fn init_image(self, image: Arc<dyn MemImage>) -> Self {
+        let loc = Loc::caller();
+        let (name, ty, depth) = self.with(|m| (m.name.clone(), m.ty, m.depth));
+        if (image.depth(), image.width()) != (depth, ty.width) {
+            self.m.error(
+                Code::BadParameter,
+                loc,
+                format!(
+                    "memory `{name}` holds {depth} words of {ty} but its image makes {} of {} bits",
+                    image.depth(),
+                    image.width()
+                ),
+            );
+        } else {
+            self.with(|m| m.init = Some(MemInit::Image(image)));
         }
         self
     }

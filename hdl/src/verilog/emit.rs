@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ast::{Expr, Item, Stmt, VModule, VPort};
-use super::{print, Verilog};
+use super::{print, MemFile, Verilog};
 use crate::bits::Bits;
 use crate::eval;
 use crate::ir::{
@@ -45,9 +45,9 @@ pub(super) fn design(design: &Design) -> Verilog {
         );
         models.push((file, text));
     }
-    files.extend(hex);
     Verilog {
         files,
+        memories: hex,
         models,
         top: design.top_module().name.clone(),
     }
@@ -333,7 +333,7 @@ impl<'d> Lower<'d> {
         }
     }
 
-    fn module(mut self) -> (VModule, Vec<(String, String)>) {
+    fn module(mut self) -> (VModule, Vec<MemFile>) {
         self.assign_names();
         let m = self.m;
         let mut decls = Vec::new();
@@ -460,14 +460,13 @@ impl<'d> Lower<'d> {
                     v.to_string(),
                 )
             });
-            let init_file = mem.init.as_ref().map(|words| {
+            let init_file = mem.init.as_ref().map(|init| {
                 let file = format!("{}_{}.hex", m.name, mem.name);
-                let mut text = String::with_capacity(words.len() * (mem.ty.width as usize / 4 + 2));
-                for w in words {
-                    text.push_str(&w.to_hex());
-                    text.push('\n');
-                }
-                hex_files.push((file.clone(), text));
+                hex_files.push(MemFile {
+                    name: file.clone(),
+                    width: mem.ty.width,
+                    init: init.clone(),
+                });
                 file
             });
             decls.push(Item::Memory {

@@ -8,9 +8,12 @@
 
 pub mod ast;
 mod emit;
+mod mem_file;
 pub mod print;
 
-use std::io;
+pub use mem_file::MemFile;
+
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::ir::Design;
@@ -18,9 +21,11 @@ use crate::ir::Design;
 /// The generated files of a design.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verilog {
-    /// `(file name, contents)`: each module's `.v` file in design order (children first),
-    /// then the memory `.hex` files.
+    /// `(file name, contents)`: each module's `.v` file in design order (children first).
     pub files: Vec<(String, String)>,
+    /// The `$readmemh` file of each initialised memory, made as it is written: a model's
+    /// weights are not held as text.
+    pub memories: Vec<MemFile>,
     /// `(file name, contents)`: a simulation model of each external module (vendor
     /// primitive) the design instantiates, for simulators and lint; not a synthesis source.
     pub models: Vec<(String, String)>,
@@ -36,10 +41,20 @@ impl Verilog {
 
     /// The `.v` files' names in order.
     pub fn sources(&self) -> impl Iterator<Item = &str> {
-        self.files
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .filter(|n| n.ends_with(".v"))
+        self.files.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The names of the synthesis sources and the memory files they read.
+    pub fn file_names(&self) -> impl Iterator<Item = &str> {
+        self.sources()
+            .chain(self.memories.iter().map(|m| m.name.as_str()))
+    }
+
+    /// Bytes [`Verilog::write_to`] writes.
+    pub fn total_bytes(&self) -> u64 {
+        let text = self.files.iter().chain(&self.models);
+        text.map(|(_, t)| t.len() as u64).sum::<u64>()
+            + self.memories.iter().map(MemFile::hex_len).sum::<u64>()
     }
 
     /// The `.v` files a simulator or linter reads: [`Verilog::sources`], then the models of
@@ -51,19 +66,14 @@ impl Verilog {
 
     /// All modules in one text, children first.
     pub fn single_file(&self) -> String {
-        let mut s = String::new();
-        for (name, text) in &self.files {
-            if name.ends_with(".v") {
-                s.push_str(text);
-            }
-        }
-        s
+        self.files.iter().map(|(_, t)| t.as_str()).collect()
     }
 
-    /// The contents of the file with this name.
+    /// The contents of the `.v` file (or simulation model) with this name.
     pub fn file(&self, name: &str) -> Option<&str> {
         self.files
             .iter()
+            .chain(&self.models)
             .find(|(n, _)| n == name)
             .map(|(_, t)| t.as_str())
     }
@@ -73,35 +83,54 @@ impl Verilog {
     /// words and their count.
     pub fn listing(&self, keep: impl Fn(&str) -> bool) -> String {
         let mut out = String::new();
-        for (name, body) in self
-            .files
-            .iter()
-            .chain(&self.models)
-            .filter(|(n, _)| keep(n))
-        {
-            if name.ends_with(".hex") {
-                let words: Vec<&str> = body.lines().collect();
-                let head = words[..words.len().min(4)].join("\n");
-                out.push_str(&format!(
-                    "==> {name} ({} words) <==\n{head}\n...\n",
-                    words.len()
-                ));
-            } else {
-                out.push_str(&format!("==> {name} <==\n{body}"));
-            }
+        let show = |out: &mut String, (name, body): &(String, String)| {
+            out.push_str(&format!("==> {name} <==\n{body}"));
+        };
+        for f in self.files.iter().filter(|(n, _)| keep(n)) {
+            show(&mut out, f);
+        }
+        for m in self.memories.iter().filter(|m| keep(&m.name)) {
+            let head: Vec<String> = m.init.first(4).iter().map(|w| w.to_hex()).collect();
+            out.push_str(&format!(
+                "==> {} ({} words) <==\n{}\n...\n",
+                m.name,
+                m.init.depth(),
+                head.join("\n")
+            ));
+        }
+        for f in self.models.iter().filter(|(n, _)| keep(n)) {
+            show(&mut out, f);
         }
         out
     }
 
     /// Writes every file into `dir` (created if missing).
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
+        self.write_with_progress(dir, &mut |_| {})
+    }
+
+    /// [`Verilog::write_to`], calling `progress` with the bytes written so far (of
+    /// [`Verilog::total_bytes`]) every few megabytes; memory files stream from their images.
+    pub fn write_with_progress(&self, dir: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for (name, text) in self.files.iter().chain(&self.models) {
+        let create = |name: &str| {
             let path = dir.join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(path, text)?;
+            std::fs::File::create(path)
+        };
+        let mut done = 0;
+        for (name, text) in self.files.iter().chain(&self.models) {
+            create(name)?.write_all(text.as_bytes())?;
+            done += text.len() as u64;
+            progress(done);
+        }
+        for m in &self.memories {
+            let mut w = BufWriter::with_capacity(1 << 20, create(&m.name)?);
+            m.write_hex(&mut w, &mut |n| progress(done + n))?;
+            w.into_inner().map_err(|e| e.into_error())?;
+            done += m.hex_len();
         }
         Ok(())
     }

@@ -15,10 +15,11 @@ use std::sync::Arc;
 /// Weights per nibble block.
 const BLOCK: usize = 32;
 
-/// Where the packed bytes live.
+/// Where the packed bytes live; a clone shares them (hardware blocks and the ROM images made
+/// from them refer to the model's weights, never copy them).
 #[derive(Clone)]
 enum Bytes {
-    Owned(Vec<u8>),
+    Owned(Arc<Vec<u8>>),
     /// `len` bytes at `start` of a mapped store file.
     Mapped {
         map: Arc<Mmap>,
@@ -134,7 +135,7 @@ impl PackedWeights {
             rows,
             cols,
             container,
-            bytes: Bytes::Owned(bytes),
+            bytes: Bytes::Owned(Arc::new(bytes)),
         }
     }
 

@@ -211,11 +211,14 @@ impl Compiler<'_> {
             }
             let mut init = vec![0u64; mem.depth as usize * words as usize];
             if let Some(words_init) = &mem.init {
-                for (i, v) in words_init.iter().take(mem.depth as usize).enumerate() {
-                    let v = v.resize(w, false);
-                    let base = i * words as usize;
-                    init[base..base + words as usize].copy_from_slice(v.words());
-                }
+                let mut slots = init.chunks_mut(words as usize);
+                words_init.visit(|v| match slots.next() {
+                    Some(slot) => {
+                        slot.copy_from_slice(v.resize(w, false).words());
+                        true
+                    }
+                    None => false,
+                });
             }
             mems.push(MemLayout {
                 name: mem.name.clone(),

@@ -57,7 +57,16 @@ impl VerilatorBuild {
         let flags = verilator_flags(&verilog.top, threads);
         let mut parts: Vec<&[u8]> = vec![tool_version.as_bytes(), main.as_bytes()];
         parts.extend(flags.iter().map(|f| f.as_bytes()));
-        for (name, text) in verilog.files.iter().chain(&verilog.models) {
+        let hex: Vec<(&str, String)> = verilog
+            .memories
+            .iter()
+            .map(|m| (m.name.as_str(), m.hex()))
+            .collect();
+        let text = verilog.files.iter().chain(&verilog.models);
+        for (name, text) in text
+            .map(|(n, t)| (n.as_str(), t))
+            .chain(hex.iter().map(|(n, t)| (*n, t)))
+        {
             parts.push(name.as_bytes());
             parts.push(text.as_bytes());
         }

@@ -156,7 +156,7 @@ impl Mb {
             name: name.to_string(),
             ty,
             depth,
-            init,
+            init: init.map(hardwire_hdl::ir::MemInit::Words),
             read_ports: Vec::new(),
             write_ports: Vec::new(),
             style: MemStyle::Auto,
