@@ -9,13 +9,12 @@
 //!    the row sums into the output shift register, whose head is rounded, saturated and
 //!    registered as `y`.
 
-use hardwire_hdl::bits::words_for;
 use std::sync::Arc;
 
+use hardwire_hdl::bits::words_for;
 use hardwire_hdl::ir::{addr_width, MemImage};
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::{clog2, element};
-
 use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};

@@ -6,6 +6,8 @@
 //! for bit (a property test checks it against `matvec_row` on every row).
 
 use super::matvec::FixedMatrix;
+#[cfg(target_arch = "x86_64")]
+use super::packed::Container;
 use super::{round_shift_i128, saturate, wrap};
 
 /// Bits in the low part of a split input.
@@ -98,8 +100,31 @@ unsafe fn rows_avx2(
         && m.group_size <= SHORT_GROUP
         && m.cols.is_multiple_of(m.group_size)
         && m.cols <= MAX_COLS;
+    // Two weights to a byte, in blocks of 32 that groups of a multiple of 32 never straddle:
+    // the pair kernel unpacks them in the register.
+    let nibbles =
+        (paired && m.weights.container() == Container::Nibble && m.group_size.is_multiple_of(32))
+            .then(|| m.weights.bytes());
+    let row_bytes = m.cols / 2;
     let mut i = 0;
     while i < out.len() {
+        if let Some(bytes) = nibbles.filter(|_| i + 1 < out.len()) {
+            let r = first + i;
+            let pair = bytes[r * row_bytes..(r + 2) * row_bytes].split_at(row_bytes);
+            // The pair after next, on its way to the cache while this one is summed.
+            if let Some(ahead) = bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes) {
+                for line in ahead.chunks(64) {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
+                }
+            }
+            // SAFETY: AVX2 is enabled here; the shape is what the nibble kernel asks for.
+            if let Some((a, b)) = unsafe { row_pair_nibble_avx2(m, r, pair, s) } {
+                (out[i], out[i + 1]) = (a, b);
+                i += 2;
+                continue;
+            }
+        }
         if paired && i + 1 < out.len() {
             let pair = m.weights.rows_in(first + i, 2, buf).split_at(m.cols);
             // SAFETY: AVX2 is enabled here; the shape is what the pair kernel asks for.
@@ -136,6 +161,95 @@ unsafe fn row_pair_no_wrap_avx2(
     s: &SplitInput,
 ) -> Option<(i32, i32)> {
     use std::arch::x86_64::*;
+    // SAFETY (every load below): `i + 16 <= cols`, the length of both rows, `s.lo` and `s.hi`.
+    let load = |row: &[i8], i: usize| unsafe {
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()))
+    };
+    // SAFETY: AVX2 is enabled here.
+    unsafe {
+        row_pair_avx2(m, r, s, 16, |i, acc| {
+            let (wa, wb) = (load(row_a, i), load(row_b, i));
+            let (lv, hv) = (load16(&s.lo, i), load16(&s.hi, i));
+            mac4(acc, [wa, wa, wb, wb], [lv, hv, lv, hv]);
+        })
+    }
+}
+
+/// [`row_pair_no_wrap_avx2`] on nibble-packed rows (see [`super::packed`]) whose groups are
+/// multiples of 32: each block of 32 weights is unpacked in the register, never stored.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_pair_nibble_avx2(
+    m: &FixedMatrix,
+    r: usize,
+    (row_a, row_b): (&[u8], &[u8]),
+    s: &SplitInput,
+) -> Option<(i32, i32)> {
+    use std::arch::x86_64::*;
+    // Block `i / 32`'s 16 bytes as its two halves of 16 weights, each sign-extended to i16:
+    // the low nibbles are weights 0..16, the high ones 16..32 (`(n ^ 8) - 8` extends a nibble).
+    // SAFETY: `i / 2 + 16 <= cols / 2`, the length of both rows.
+    let unpack = |row: &[u8], i: usize| unsafe {
+        let v = _mm_loadu_si128(row.as_ptr().add(i / 2).cast());
+        let (mask, eight) = (_mm_set1_epi8(0x0f), _mm_set1_epi8(8));
+        let sign = |n| _mm_sub_epi8(_mm_xor_si128(n, eight), eight);
+        (
+            _mm256_cvtepi8_epi16(sign(_mm_and_si128(v, mask))),
+            _mm256_cvtepi8_epi16(sign(_mm_and_si128(_mm_srli_epi16::<4>(v), mask))),
+        )
+    };
+    // SAFETY: AVX2 is enabled here; loads as in `unpack`, and `i + 32 <= cols` for `s`.
+    unsafe {
+        row_pair_avx2(m, r, s, 32, |i, acc| {
+            let ((a0, a1), (b0, b1)) = (unpack(row_a, i), unpack(row_b, i));
+            let (l0, h0) = (load16(&s.lo, i), load16(&s.hi, i));
+            let (l1, h1) = (load16(&s.lo, i + 16), load16(&s.hi, i + 16));
+            mac4(acc, [a0, a0, b0, b0], [l0, h0, l0, h0]);
+            mac4(acc, [a1, a1, b1, b1], [l1, h1, l1, h1]);
+        })
+    }
+}
+
+/// Sixteen inputs at `i` (`i + 16 <= v.len()`, which the callers' shapes guarantee).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn load16(v: &[i16], i: usize) -> std::arch::x86_64::__m256i {
+    debug_assert!(i + 16 <= v.len());
+    // SAFETY: as the caller promises.
+    unsafe { std::arch::x86_64::_mm256_loadu_si256(v.as_ptr().add(i).cast()) }
+}
+
+/// `acc[k] += Σ pairs of w[k] · x[k]` (`vpmaddwd`), the four accumulators of a row pair.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mac4(
+    acc: &mut [std::arch::x86_64::__m256i; 4],
+    w: [std::arch::x86_64::__m256i; 4],
+    x: [std::arch::x86_64::__m256i; 4],
+) {
+    use std::arch::x86_64::*;
+    for k in 0..4 {
+        acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(w[k], x[k]));
+    }
+}
+
+/// The pair kernels' frame: `step` accumulates the inputs `i..i + width` of both rows into
+/// the four accumulators (lo a, hi a, lo b, hi b); per group they are reduced together in the
+/// register and multiplied in 64-bit lanes, and the rows are finished as [`row_with`] does.
+/// `None` when a multiplier is `2^24` or more.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn row_pair_avx2(
+    m: &FixedMatrix,
+    r: usize,
+    s: &SplitInput,
+    width: usize,
+    mut step: impl FnMut(usize, &mut [std::arch::x86_64::__m256i; 4]),
+) -> Option<(i32, i32)> {
+    use std::arch::x86_64::*;
     let groups = m.groups_per_row();
     let mults = &m.mults[r * groups..(r + 2) * groups];
     if mults.iter().any(|m| m.unsigned_abs() >= 1 << 24) {
@@ -143,19 +257,9 @@ unsafe fn row_pair_no_wrap_avx2(
     }
     let (mut sum_lo, mut sum_hi) = (_mm_setzero_si128(), _mm_setzero_si128()); // [a, b] each
     for g in 0..groups {
-        let mut acc = [_mm256_setzero_si256(); 4]; // lo a, hi a, lo b, hi b
-        for i in (g * m.group_size..(g + 1) * m.group_size).step_by(16) {
-            // SAFETY: `i + 16 <= cols`, the length of both rows, `s.lo` and `s.hi`.
-            unsafe {
-                let wa = _mm256_cvtepi8_epi16(_mm_loadu_si128(row_a.as_ptr().add(i).cast()));
-                let wb = _mm256_cvtepi8_epi16(_mm_loadu_si128(row_b.as_ptr().add(i).cast()));
-                let lv = _mm256_loadu_si256(s.lo.as_ptr().add(i).cast());
-                let hv = _mm256_loadu_si256(s.hi.as_ptr().add(i).cast());
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(wa, lv));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(wa, hv));
-                acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(wb, lv));
-                acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(wb, hv));
-            }
+        let mut acc = [_mm256_setzero_si256(); 4];
+        for i in (g * m.group_size..(g + 1) * m.group_size).step_by(width) {
+            step(i, &mut acc);
         }
         let quads = _mm256_hadd_epi32(
             _mm256_hadd_epi32(acc[0], acc[1]),
@@ -278,22 +382,32 @@ mod tests {
     use crate::fixed::packed::PackedWeights;
     use proptest::prelude::*;
 
-    fn matrix() -> impl Strategy<Value = FixedMatrix> {
-        (
-            1usize..6,
-            prop_oneof![
-                1usize..80,
-                (1usize..6).prop_map(|k| 48 * k),
-                2040usize..2200
-            ],
-            prop_oneof![
-                1usize..40,
-                (1usize..4).prop_map(|k| 16 * k),
-                2040usize..2100
-            ],
-            2u32..=8,
-            any::<bool>(),
-        )
+    /// Any shape, or (`nibbles`) one the nibble pair kernel takes: weights of at most 4 bits
+    /// (packed two to a byte) in groups of a multiple of 32 that divide the row.
+    fn matrix(nibbles: bool) -> impl Strategy<Value = FixedMatrix> {
+        let shape = if nibbles {
+            (2usize..6, 1usize..5, 1usize..4, 2u32..=4)
+                .prop_map(|(rows, per_row, k, bits)| (rows, 32 * k * per_row, 32 * k, bits))
+                .boxed()
+        } else {
+            (
+                1usize..6,
+                prop_oneof![
+                    1usize..80,
+                    (1usize..6).prop_map(|k| 48 * k),
+                    2040usize..2200
+                ],
+                prop_oneof![
+                    1usize..40,
+                    (1usize..4).prop_map(|k| 16 * k),
+                    2040usize..2100
+                ],
+                2u32..=8,
+            )
+                .boxed()
+        };
+        (shape, any::<bool>())
+            .prop_map(|((rows, cols, group, bits), affine)| (rows, cols, group, bits, affine))
             .prop_flat_map(|(rows, cols, group, bits, affine)| {
                 let groups = cols.div_ceil(group);
                 let q = 1i16 << (bits - 1);
@@ -331,7 +445,7 @@ mod tests {
         /// narrow enough to wrap.
         #[test]
         fn split_kernel_equals_matvec_row(
-            (m, x) in matrix().prop_flat_map(|m| {
+            (m, x) in any::<bool>().prop_flat_map(matrix).prop_flat_map(|m| {
                 let c = m.cols;
                 (Just(m), proptest::collection::vec(prop_oneof![
                     -(1i32 << 23)..(1 << 23), -4096i32..4096, Just(-(1i32 << 23)), Just((1 << 23) - 1)
