@@ -435,27 +435,16 @@ impl WeightStore {
     }
 }
 
-/// The store key of a model: the hex BLAKE3 digest of the store format, the build that
-/// quantises (its executable's digest, so a changed quantiser never reads an old store) and
-/// `recipe`, which names the weights' source by content (see [`file_digest`]) and every
-/// setting that shapes the quantised model.
+/// The store key of a model: the hex BLAKE3 digest of the store format, the code that
+/// quantises (a digest of this crate's source and the lock file made at build time, so a
+/// changed quantiser never reads an old store) and `recipe`, which names the weights' source by
+/// content (see [`file_digest`]) and every setting that shapes the quantised model.
 pub fn key(recipe: &str) -> String {
     let mut h = blake3::Hasher::new();
     h.update(&VERSION.to_le_bytes());
-    h.update(build_digest().as_bytes());
+    h.update(env!("HARDWIRE_MODEL_SOURCE").as_bytes());
     h.update(recipe.as_bytes());
     h.finalize().to_hex()[..32].to_string()
-}
-
-/// The running executable's digest (once per process); empty if it cannot be read.
-fn build_digest() -> &'static str {
-    static D: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    D.get_or_init(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| file_digest(&p).ok())
-            .unwrap_or_default()
-    })
 }
 
 /// The hex BLAKE3 digest of a file's bytes, hashed over a memory map on every core.

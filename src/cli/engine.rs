@@ -347,8 +347,8 @@ pub fn streamed_golden(
     })
 }
 
-/// What the weight store's key is made of: every flag, the source's content digest, and the
-/// policy file's.
+/// What the weight store's key is made of: every flag, the source's content digest, the
+/// policy file's, and the digest of this CLI's code (which turns the flags into a policy).
 fn recipe(a: &ModelArgs) -> anyhow::Result<String> {
     let policy = match &a.policy {
         Some(p) => store::file_digest(p).with_context(|| format!("--policy {}", p.display()))?,
@@ -358,8 +358,9 @@ fn recipe(a: &ModelArgs) -> anyhow::Result<String> {
     let mut a = a.clone();
     a.numerics = Numerics::Fixed;
     Ok(format!(
-        "{a:?}\nsource {}\npolicy {policy}",
-        super::model_source::digest(&a.model)?
+        "{a:?}\nsource {}\npolicy {policy}\ncli {}",
+        super::model_source::digest(&a.model)?,
+        env!("HARDWIRE_CLI_SOURCE")
     ))
 }
 

@@ -1,14 +1,13 @@
 //! `hardwire rtl`: the Verilog, memory files and design report of a model's core.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use hardwire_fpga::output_dir::{OutputDir, Overwrite};
-use hardwire_hdl::verilog::{MemFile, Verilog};
+use hardwire_hdl::verilog::Verilog;
 
 use super::hardware::{self, HardwareArgs};
 use super::{flags, ModelArgs};
@@ -104,16 +103,16 @@ pub fn run(a: &RtlArgs) -> anyhow::Result<()> {
 }
 
 /// Writes the Verilog and, under `bin/`, each `$readmemh` file's packed binary image (each
-/// word little-endian in whole bytes), streaming the ROMs from their images with a
-/// progress line every tenth; returns the bytes written.
+/// word little-endian in whole bytes), streaming the ROMs from their images with a progress
+/// line every tenth; returns the bytes written.
 fn write_rtl(verilog: &Verilog, dir: &Path) -> anyhow::Result<u64> {
-    let bin_total: u64 = verilog.memories.iter().map(MemFile::bin_len).sum();
-    let total = verilog.total_bytes() + bin_total;
-    let mut next_note = total / 10;
-    let mut note = |done: u64| {
-        if done >= next_note && total > 64 << 20 {
+    let total = verilog.total_bytes() + verilog.bin_bytes();
+    let tenth = (total / 10).max(1);
+    let noted = AtomicU64::new(0);
+    let note = |done: u64| {
+        let tenths = done / tenth;
+        if total > 64 << 20 && noted.fetch_max(tenths, Ordering::Relaxed) < tenths {
             eprintln!("  wrote {} of {} MB", done >> 20, total >> 20);
-            next_note = done + total / 10;
         }
     };
     eprintln!(
@@ -121,19 +120,7 @@ fn write_rtl(verilog: &Verilog, dir: &Path) -> anyhow::Result<u64> {
         total as f64 / 1e6
     );
     verilog
-        .write_with_progress(dir, &mut note)
-        .with_context(|| format!("writing the Verilog to {}", dir.display()))?;
-    let mut done = verilog.total_bytes();
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-    for m in &verilog.memories {
-        let path = bin.join(m.name.replace(".hex", ".bin"));
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        m.write_bin(&mut w, &mut |n| note(done + n))
-            .and_then(|()| w.into_inner().map(drop).map_err(|e| e.into_error()))
-            .with_context(|| format!("writing {}", path.display()))?;
-        done += m.bin_len();
-    }
+        .write_with_progress(dir, Some(&dir.join("bin")), &note)
+        .with_context(|| format!("writing the Verilog and memory images to {}", dir.display()))?;
     Ok(total)
 }

@@ -3,7 +3,6 @@
 
 use std::io::{self, Write};
 
-use crate::bits::Bits;
 use crate::ir::MemInit;
 
 /// The initial contents of one memory, to be written as `name` (hex) and as a binary image.
@@ -38,66 +37,56 @@ impl MemFile {
         self.init.depth() as u64 * self.bin_word_bytes() as u64
     }
 
+    /// The binary image's file name: the hex file's, ending `.bin`.
+    pub fn bin_name(&self) -> String {
+        let stem = self.name.strip_suffix(".hex").unwrap_or(&self.name);
+        format!("{stem}.bin")
+    }
+
     /// The hex file's text (for small memories: reviews and hashing).
     pub fn hex(&self) -> String {
         let mut out = Vec::with_capacity(self.hex_len() as usize);
-        self.write_hex(&mut out, &mut |_| {})
+        self.write(&mut out, None, &mut |_| {})
             .expect("writing to memory cannot fail");
         String::from_utf8(out).expect("hex digits are ASCII")
     }
 
-    /// Writes the hex file to `w`, calling `progress` with the bytes written so far every few
-    /// megabytes.
-    pub fn write_hex(&self, w: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> io::Result<()> {
-        let digits = self.digits() as usize;
-        let mut line = Vec::with_capacity(digits + 1);
-        self.write_words(
-            w,
-            progress,
-            |word, line| {
-                // [`Bits::to_hex`]'s digits, without its allocation: a nibble never straddles
-                // two 64-bit words.
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let words = word.words();
-                line.extend((0..digits).rev().map(|d| {
-                    let v = words.get(d / 16).map_or(0, |v| v >> (d % 16 * 4));
-                    HEX[(v & 0xf) as usize]
-                }));
-                line.push(b'\n');
-            },
-            &mut line,
-        )
-    }
-
-    /// Writes the binary image to `w`: each word little-endian in
-    /// [`MemFile::bin_word_bytes`] bytes, the high bits of the last byte zero.
-    pub fn write_bin(&self, w: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> io::Result<()> {
-        let n = self.bin_word_bytes();
-        let mut bytes = Vec::with_capacity(n);
-        self.write_words(
-            w,
-            progress,
-            |word, out| out.extend(word.words().iter().flat_map(|v| v.to_le_bytes()).take(n)),
-            &mut bytes,
-        )
-    }
-
-    /// Encodes each word into `buf` with `encode` and writes it, stopping at the first error.
-    fn write_words(
+    /// Writes the hex file to `hex` and, if given, the binary image to `bin` (each word
+    /// little-endian in [`MemFile::bin_word_bytes`] bytes, the high bits of the last byte
+    /// zero), making each word once; calls `progress` with the bytes written so far (to both)
+    /// every few megabytes and at the end. Stops at the first error.
+    pub fn write(
         &self,
-        w: &mut dyn Write,
+        hex: &mut dyn Write,
+        mut bin: Option<&mut dyn Write>,
         progress: &mut dyn FnMut(u64),
-        encode: impl Fn(&Bits, &mut Vec<u8>),
-        buf: &mut Vec<u8>,
     ) -> io::Result<()> {
         const NOTE_EVERY: u64 = 16 << 20;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digits = self.digits() as usize;
+        let word_bytes = self.bin_word_bytes();
+        let mut line = Vec::with_capacity(digits + 1);
+        let mut bytes = Vec::with_capacity(word_bytes);
         let (mut written, mut noted) = (0u64, 0u64);
         let mut result = Ok(());
         self.init.visit(|word| {
-            buf.clear();
-            encode(word, buf);
-            result = w.write_all(buf);
-            written += buf.len() as u64;
+            let words = word.words();
+            // [`Bits::to_hex`](crate::bits::Bits::to_hex)'s digits without its allocation: a nibble never straddles two
+            // 64-bit words.
+            line.clear();
+            line.extend((0..digits).rev().map(|d| {
+                let v = words.get(d / 16).map_or(0, |v| v >> (d % 16 * 4));
+                HEX[(v & 0xf) as usize]
+            }));
+            line.push(b'\n');
+            result = hex.write_all(&line);
+            written += line.len() as u64;
+            if let Some(bin) = bin.as_mut().filter(|_| result.is_ok()) {
+                bytes.clear();
+                bytes.extend(words.iter().flat_map(|v| v.to_le_bytes()).take(word_bytes));
+                result = bin.write_all(&bytes);
+                written += word_bytes as u64;
+            }
             if written - noted >= NOTE_EVERY {
                 noted = written;
                 progress(written);
@@ -113,6 +102,7 @@ impl MemFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bits::Bits;
 
     #[test]
     fn hex_lines_are_bits_to_hex() {
@@ -143,9 +133,16 @@ mod tests {
         };
         assert_eq!(f.hex(), "1ab\nfff\n");
         assert_eq!(f.hex_len(), 8);
-        let mut bin = Vec::new();
-        f.write_bin(&mut bin, &mut |_| {}).unwrap();
-        assert_eq!(bin, [0xab, 0x01, 0xff, 0x0f]);
+        let (mut hex, mut bin) = (Vec::new(), Vec::new());
+        let mut last = 0;
+        f.write(&mut hex, Some(&mut bin), &mut |n| last = n)
+            .unwrap();
+        assert_eq!(
+            (hex, bin),
+            (b"1ab\nfff\n".to_vec(), vec![0xab, 0x01, 0xff, 0x0f])
+        );
+        assert_eq!(last, f.hex_len() + f.bin_len());
+        assert_eq!(f.bin_name(), "m.bin");
         assert_eq!(f.bin_len(), 4);
     }
 }

@@ -14,7 +14,8 @@ pub mod print;
 pub use mem_file::MemFile;
 
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::ir::Design;
 
@@ -104,34 +105,85 @@ impl Verilog {
         out
     }
 
-    /// Writes every file into `dir` (created if missing).
-    pub fn write_to(&self, dir: &Path) -> io::Result<()> {
-        self.write_with_progress(dir, &mut |_| {})
+    /// Bytes of the memories' binary images ([`MemFile::write`]).
+    pub fn bin_bytes(&self) -> u64 {
+        self.memories.iter().map(MemFile::bin_len).sum()
     }
 
-    /// [`Verilog::write_to`], calling `progress` with the bytes written so far (of
-    /// [`Verilog::total_bytes`]) every few megabytes; memory files stream from their images.
-    pub fn write_with_progress(&self, dir: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let create = |name: &str| {
-            let path = dir.join(name);
+    /// Writes every file into `dir` (created if missing).
+    pub fn write_to(&self, dir: &Path) -> io::Result<()> {
+        self.write_with_progress(dir, None, &|_| {})
+    }
+
+    /// [`Verilog::write_to`], and each memory's packed binary image into `bin_dir` if given;
+    /// calls `progress` with the bytes written so far (of [`Verilog::total_bytes`] plus, with
+    /// `bin_dir`, [`Verilog::bin_bytes`]) every few megabytes. Memory files stream from their
+    /// images, the largest first, on every core.
+    pub fn write_with_progress(
+        &self,
+        dir: &Path,
+        bin_dir: Option<&Path>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<()> {
+        let create = |path: PathBuf| {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::File::create(path)
         };
-        let mut done = 0;
+        let done = AtomicU64::new(0);
+        let add = |n: u64| progress(done.fetch_add(n, Ordering::Relaxed) + n);
+        std::fs::create_dir_all(dir)?;
         for (name, text) in self.files.iter().chain(&self.models) {
-            create(name)?.write_all(text.as_bytes())?;
-            done += text.len() as u64;
-            progress(done);
+            create(dir.join(name))?.write_all(text.as_bytes())?;
+            add(text.len() as u64);
         }
-        for m in &self.memories {
-            let mut w = BufWriter::with_capacity(1 << 20, create(&m.name)?);
-            m.write_hex(&mut w, &mut |n| progress(done + n))?;
-            w.into_inner().map_err(|e| e.into_error())?;
-            done += m.hex_len();
-        }
-        Ok(())
+        let mut order: Vec<&MemFile> = self.memories.iter().collect();
+        order.sort_by_key(|m| std::cmp::Reverse(m.hex_len()));
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let write_one = |m: &MemFile| -> io::Result<()> {
+            let buffered = |f| BufWriter::with_capacity(1 << 20, f);
+            let mut hex = buffered(create(dir.join(&m.name))?);
+            let mut bin = match bin_dir {
+                Some(d) => Some(buffered(create(d.join(m.bin_name()))?)),
+                None => None,
+            };
+            let mut last = 0;
+            m.write(
+                &mut hex,
+                bin.as_mut().map(|b| b as &mut dyn Write),
+                &mut |n| {
+                    add(n - last);
+                    last = n;
+                },
+            )?;
+            for w in std::iter::once(hex).chain(bin) {
+                w.into_inner().map_err(|e| e.into_error())?;
+            }
+            Ok(())
+        };
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(order.len());
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        while !failed.load(Ordering::Relaxed) {
+                            let Some(m) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                break;
+                            };
+                            write_one(m).inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            // The scope joins every writer; the first error is the one reported.
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().expect("a memory writer panicked"))
+        })
     }
 }
