@@ -4,5 +4,12 @@
 include!("build/source_digest.rs");
 
 fn main() {
-    emit_source_digest("HARDWIRE_CLI_SOURCE", &["src/cli"], "Cargo.lock");
+    // The flags (`ModelArgs`, their parsers) and how they become a policy and a datapath.
+    let shaping = [
+        "src/cli/mod.rs",
+        "src/cli/flags.rs",
+        "src/cli/engine.rs",
+        "src/cli/model_source.rs",
+    ];
+    emit_source_digest("HARDWIRE_CLI_SOURCE", &shaping, "Cargo.lock");
 }

@@ -6,23 +6,23 @@
 use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 
-/// Emits `cargo:rustc-env=<var>=<digest>`, the digest of every file under `dirs` and of the
-/// workspace's lock file (the dependencies' versions), and asks Cargo to rerun on a change.
-fn emit_source_digest(var: &str, dirs: &[&str], lock: &str) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
+/// Emits `cargo:rustc-env=<var>=<digest>`, the digest of `paths` (every file under those that
+/// are directories) and of the workspace's lock file (the dependencies' versions), and asks
+/// Cargo to rerun on a change.
+fn emit_source_digest(var: &str, paths: &[&str], lock: &str) {
+    fn walk(path: &Path, out: &mut Vec<PathBuf>) {
+        if !path.is_dir() {
+            out.push(path.to_path_buf());
+            return;
+        }
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            walk(&entry.path(), out);
         }
     }
     let mut files = Vec::new();
-    for dir in dirs {
-        walk(Path::new(dir), &mut files);
-        println!("cargo:rerun-if-changed={dir}");
+    for path in paths {
+        walk(Path::new(path), &mut files);
+        println!("cargo:rerun-if-changed={path}");
     }
     files.sort();
     files.push(PathBuf::from(lock));
