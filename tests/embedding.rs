@@ -64,10 +64,10 @@ fn matrix() -> impl Strategy<Value = FixedMatrix> {
                             group_size,
                             weight_bits,
                             weights: PackedWeights::new(rows, cols, &weights),
-                            mults,
+                            mults: mults.into(),
                             shifts,
                             out_bits,
-                            offset_mults,
+                            offset_mults: offset_mults.into(),
                         }
                     })
             })
@@ -135,7 +135,7 @@ fn seeded(
                 .map(|_| next(1 << 12) as i32 - (1 << 11))
                 .collect()
         } else {
-            vec![]
+            Default::default()
         },
     }
 }
@@ -175,7 +175,7 @@ fn misuse_is_reported() {
     let mut too_wide = good.clone();
     too_wide.matrix.weights.set(4, 8);
     let mut short = good.clone();
-    short.matrix.mults.pop();
+    short.matrix.mults = short.matrix.mults[1..].into();
     let mut empty = good.clone();
     empty.matrix.cols = 0;
     let mut wide_weights = good.clone();

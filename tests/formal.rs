@@ -230,10 +230,10 @@ fn the_optimisation_passes_keep_a_hardwired_matrix_unit() {
         group_size: 2,
         weight_bits: 4,
         weights: PackedWeights::new(2, 2, &[-8, 3, 7, -1]),
-        mults: vec![12_345, 677],
+        mults: vec![12_345, 677].into(),
         shifts: vec![9, 4],
         out_bits: 10,
-        offset_mults: vec![-2_048, 301],
+        offset_mults: vec![-2_048, 301].into(),
     };
     let unit = FixedWeightMatVec {
         matrices: vec![matrix],

@@ -34,10 +34,10 @@ fn matrix() -> impl Strategy<Value = FixedMatrix> {
                             group_size,
                             weight_bits,
                             weights: PackedWeights::new(rows, cols, &weights),
-                            mults,
+                            mults: mults.into(),
                             shifts,
                             out_bits,
-                            offset_mults,
+                            offset_mults: offset_mults.into(),
                         }
                     })
             })
@@ -125,10 +125,10 @@ fn linear_under_verilator() {
                 .map(|i| ((i * 7) % 16 - 8) as i8)
                 .collect::<Vec<_>>(),
         ),
-        mults: vec![12345, 300, 7, 0, 16383, 2, 999, 1, 4096],
+        mults: vec![12345, 300, 7, 0, 16383, 2, 999, 1, 4096].into(),
         shifts: vec![9, 0, 14],
         out_bits: 20,
-        offset_mults: vec![-300, 0, 5, 1, -16384, 77, 2, 0, -1],
+        offset_mults: vec![-300, 0, 5, 1, -16384, 77, 2, 0, -1].into(),
     };
     let linear = Linear {
         matrix,

@@ -18,10 +18,10 @@ fn linear_2x3_two_groups() {
         group_size: 2,
         weight_bits: 4,
         weights: PackedWeights::new(2, 3, &[3, -8, 1, 0, 5, -1]),
-        mults: vec![300, 17, 1024, 0],
+        mults: vec![300, 17, 1024, 0].into(),
         shifts: vec![6, 3],
         out_bits: 12,
-        offset_mults: vec![],
+        offset_mults: vec![].into(),
     };
     insta::assert_snapshot!(verilog(&Linear {
         matrix,

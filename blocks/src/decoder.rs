@@ -1,6 +1,8 @@
 //! [`DecoderBlock`]: one Llama decoder layer (or several, run one after another on the same
 //! hardware) composed from the streaming blocks.
 
+use std::sync::Arc;
+
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::{FixedMatrix, FixedModel, Format, PackedWeights};
@@ -61,12 +63,12 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
         group_size: first.group_size,
         weight_bits: parts.iter().map(|(m, _)| m.weight_bits).max().unwrap_or(1),
         weights: PackedWeights::new(0, first.cols, &[]),
-        mults: Vec::new(),
+        mults: Arc::from([]),
         shifts: Vec::new(),
         out_bits: first.out_bits,
-        offset_mults: Vec::new(),
+        offset_mults: Arc::from([]),
     };
-    let mut weights = Vec::new();
+    let (mut weights, mut mults, mut offset_mults) = (Vec::new(), Vec::new(), Vec::new());
     for (m, order) in parts {
         assert!(
             m.cols == first.cols
@@ -76,21 +78,21 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
         );
         for &r in order {
             weights.extend_from_slice(&m.weights.row(r));
-            out.mults
-                .extend_from_slice(&m.mults[r * groups..(r + 1) * groups]);
+            mults.extend_from_slice(&m.mults[r * groups..(r + 1) * groups]);
             out.shifts.push(m.shifts[r]);
             if affine {
                 if m.offset_mults.is_empty() {
-                    out.offset_mults.extend(std::iter::repeat_n(0, groups));
+                    offset_mults.extend(std::iter::repeat_n(0, groups));
                 } else {
-                    out.offset_mults
-                        .extend_from_slice(&m.offset_mults[r * groups..(r + 1) * groups]);
+                    offset_mults.extend_from_slice(&m.offset_mults[r * groups..(r + 1) * groups]);
                 }
             }
             out.rows += 1;
         }
+        m.weights.release();
     }
     out.weights = PackedWeights::new(out.rows, out.cols, &weights);
+    (out.mults, out.offset_mults) = (mults.into(), offset_mults.into());
     out
 }
 

@@ -372,5 +372,6 @@ impl MemImage for TableImage {
                 }
             }
         }
+        m.weights.release();
     }
 }

@@ -117,10 +117,10 @@ impl WeightStore {
 ///     group_size: 2,
 ///     weight_bits: 4,
 ///     weights: PackedWeights::new(3, 4, &[1, -2, 3, -4, 5, -6, 7, -8, 0, 1, 0, 1]),
-///     mults: vec![100, 200, 300, 400, 500, 600],
+///     mults: vec![100, 200, 300, 400, 500, 600].into(),
 ///     shifts: vec![4, 5, 6],
 ///     out_bits: 12,
-///     offset_mults: vec![],
+///     offset_mults: Default::default(),
 /// };
 /// let block = FixedWeightMatVec {
 ///     matrices: vec![matrix],

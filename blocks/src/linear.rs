@@ -156,9 +156,9 @@ impl Block for Linear {
             groups: per_group.len(),
             sum_ty,
             acc_bits: self.acc_bits,
-            mults: mat.mults.clone(),
+            mults: mat.mults.to_vec(),
             shifts: mat.shifts.clone(),
-            offset_mults: mat.offset_mults.clone(),
+            offset_mults: mat.offset_mults.to_vec(),
             out_bits: mat.out_bits,
             label: self.label.clone(),
         };

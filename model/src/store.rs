@@ -254,7 +254,7 @@ pub fn read(path: &Path, max_seq: usize) -> Result<(FixedModel, String)> {
                 .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
                 .collect())
         };
-        let signed = |v: Vec<u32>| v.into_iter().map(|x| x as i32).collect::<Vec<_>>();
+        let signed = |v: Vec<u32>| v.into_iter().map(|x| x as i32).collect::<Arc<[i32]>>();
         let m = FixedMatrix {
             rows: e.rows,
             cols: e.cols,
@@ -266,7 +266,7 @@ pub fn read(path: &Path, max_seq: usize) -> Result<(FixedModel, String)> {
             out_bits: e.out_bits,
             offset_mults: match e.offset_mults {
                 Some(s) => signed(words(s, e.rows * groups, "offset multipliers")?),
-                None => Vec::new(),
+                None => Arc::from([]),
             },
         };
         matrices.insert(e.role.clone(), m);

@@ -48,7 +48,7 @@ fn signed_bits(v: i32) -> u32 {
 impl Plan {
     fn new(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> Plan {
         let passes = s.rows.div_ceil(lanes);
-        let widest = |f: fn(&hardwire_model::fixed::FixedMatrix) -> &Vec<i32>| {
+        let widest = |f: fn(&FixedMatrix) -> &[i32]| {
             b.matrices
                 .iter()
                 .flat_map(|m| f(m).iter().map(|&v| signed_bits(v)))
@@ -213,6 +213,7 @@ impl MemImage for LaneImage {
                     }
                 }
             }
+            mat.weights.release();
         }
     }
 }

@@ -2,6 +2,8 @@
 //! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
 //! multiplier, the sum shifted back to an activation.
 
+use std::sync::Arc;
+
 use super::packed::PackedWeights;
 use super::split_dot::{self, SplitInput};
 use super::{round_shift_i128, saturate, wrap, Format};
@@ -62,15 +64,16 @@ pub struct FixedMatrix {
     pub weight_bits: u32,
     /// Integer weights, row-major, packed at their width.
     pub weights: PackedWeights,
-    /// Per (row, group) multipliers, row-major; they share the row's shift.
-    pub mults: Vec<i32>,
+    /// Per (row, group) multipliers, row-major; they share the row's shift. Shared, like the
+    /// weights: a clone (a hardware block, a ROM image) refers to the same multipliers.
+    pub mults: Arc<[i32]>,
     /// Per-row right shift.
     pub shifts: Vec<u32>,
     /// Width the outputs saturate to.
     pub out_bits: u32,
     /// Per (row, group) signed multipliers of the group's input sum, for an affine weight grid
-    /// (`w = q * scale + offset`); empty for a symmetric grid.
-    pub offset_mults: Vec<i32>,
+    /// (`w = q * scale + offset`); empty for a symmetric grid. Shared, as `mults`.
+    pub offset_mults: Arc<[i32]>,
 }
 
 impl FixedMatrix {
@@ -117,10 +120,10 @@ impl FixedMatrix {
             group_size: q.group_size,
             weight_bits: q.spec.bits,
             weights: PackedWeights::new(q.rows, q.cols, &q.q),
-            mults,
+            mults: mults.into(),
             shifts,
             out_bits: output.bits,
-            offset_mults,
+            offset_mults: offset_mults.into(),
         }
     }
 
@@ -330,10 +333,10 @@ mod tests {
             group_size: 2,
             weight_bits: 8,
             weights: PackedWeights::new(1, 2, &[127, 127]),
-            mults: vec![1],
+            mults: vec![1].into(),
             shifts: vec![0],
             out_bits: 24,
-            offset_mults: vec![],
+            offset_mults: vec![].into(),
         };
         // 127 * 200 * 2 = 50800 wraps to 50800 - 65536.
         assert_eq!(matvec(&f, &[200, 200], 16), vec![50800 - 65536]);

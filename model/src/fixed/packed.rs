@@ -192,6 +192,21 @@ impl PackedWeights {
         matches!(self.bytes, Bytes::Mapped { .. })
     }
 
+    /// Drops the mapped pages of these weights from the process's resident set (they stay in
+    /// the page cache, and the next read maps them in again); owned weights are left alone.
+    /// What streams over a whole model (ROM images, stacking rows for hardware) calls this when
+    /// done with a matrix, so it holds one matrix's pages at a time rather than every weight.
+    pub fn release(&self) {
+        #[cfg(unix)]
+        if let Bytes::Mapped { map, start, len } = &self.bytes {
+            // SAFETY: the map is a read-only view of a store file that is never modified, so
+            // dropping its pages loses nothing: the next access reads them from the file.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *start, *len)
+            };
+        }
+    }
+
     /// Weight `(r, c)`.
     pub fn get(&self, r: usize, c: usize) -> i8 {
         assert!(

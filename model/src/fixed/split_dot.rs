@@ -430,10 +430,10 @@ mod tests {
                             group_size: group,
                             weight_bits: bits,
                             weights: PackedWeights::new(rows, cols, &weights),
-                            mults,
+                            mults: mults.into(),
                             shifts,
                             out_bits: 24,
-                            offset_mults,
+                            offset_mults: offset_mults.into(),
                         }
                     })
             })
