@@ -292,6 +292,8 @@ fn hardwired(model: &FixedModel) -> Hardwired {
                 h.csd_adders += terms.saturating_sub(1);
             }
         }
+        // One matrix's mapped pages resident at a time, not the whole model's.
+        m.weights.release();
     }
     h
 }
