@@ -101,17 +101,9 @@ fn import(dir: &Path, quiet: bool) -> FixedModel {
     .expect("import")
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in GB.
+/// Peak resident memory of this process, in GB.
 fn peak_rss_gb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = s
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024.0 / 1e9)
+    hardwire_model::memory::peak_rss_bytes().map(|b| b as f64 / 1e9)
 }
 
 fn main() {

@@ -15,6 +15,20 @@ pub fn available_bytes() -> Option<u64> {
     parse_mem_available(&text)
 }
 
+/// This process's peak resident memory so far (Linux `VmHWM`), in bytes; `None` where
+/// `/proc/self/status` cannot be read. Commands state it in their reports.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// The `MemAvailable:` line of a `/proc/meminfo` text, in bytes.
 ///
 /// ```

@@ -51,6 +51,8 @@ struct Report {
     cycles_per_token_predicted: Vec<u64>,
     simulated_cycles_per_second: f64,
     simulation_seconds: f64,
+    /// The command's peak resident memory (Linux), in bytes.
+    peak_rss_bytes: Option<u64>,
 }
 
 fn prompt_ids(a: &SimArgs, tok: &hardwire_model::Tokenizer) -> anyhow::Result<Vec<u32>> {
@@ -120,6 +122,7 @@ pub fn run(a: &SimArgs) -> anyhow::Result<()> {
         cycles: run.cycles,
         simulated_cycles_per_second: run.cycles as f64 / seconds.max(1e-9),
         simulation_seconds: seconds,
+        peak_rss_bytes: hardwire_model::memory::peak_rss_bytes(),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -127,13 +130,14 @@ pub fn run(a: &SimArgs) -> anyhow::Result<()> {
         println!("{}", report.text);
         let cpt = &report.cycles_per_token;
         eprintln!(
-            "{} tokens {} the golden model; {} cycles, {}–{} cycles per token, {:.0} simulated cycles/s",
+            "{} tokens {} the golden model; {} cycles, {}–{} cycles per token, {:.0} simulated cycles/s, peak RSS {:.2} GB",
             report.generated_ids.len(),
             if report.matches_golden { "match" } else { "DIFFER FROM" },
             report.cycles,
             cpt.iter().min().unwrap_or(&0),
             cpt.iter().max().unwrap_or(&0),
-            report.simulated_cycles_per_second
+            report.simulated_cycles_per_second,
+            report.peak_rss_bytes.unwrap_or(0) as f64 / 1e9
         );
     }
     if !report.matches_golden {
