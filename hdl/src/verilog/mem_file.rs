@@ -22,7 +22,7 @@ impl MemFile {
         u64::from(self.width.div_ceil(4).max(1))
     }
 
-    /// Bytes of the hex file: one line of [`Bits::to_hex`] per word.
+    /// Bytes of the hex file: one line of [`Bits::to_hex`](crate::bits::Bits::to_hex) per word.
     pub fn hex_len(&self) -> u64 {
         self.init.depth() as u64 * (self.digits() + 1)
     }
