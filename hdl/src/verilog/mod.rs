@@ -14,7 +14,7 @@ pub mod print;
 pub use mem_file::MemFile;
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::ir::Design;
@@ -125,17 +125,25 @@ impl Verilog {
         bin_dir: Option<&Path>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> io::Result<()> {
-        let create = |path: PathBuf| {
+        // Every error names the file it happened to.
+        let at = |path: &Path| {
+            let path = path.display().to_string();
+            move |e: io::Error| io::Error::new(e.kind(), format!("{path}: {e}"))
+        };
+        let create = |path: &Path| {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(parent).map_err(at(parent))?;
             }
-            std::fs::File::create(path)
+            std::fs::File::create(path).map_err(at(path))
         };
         let done = AtomicU64::new(0);
         let add = |n: u64| progress(done.fetch_add(n, Ordering::Relaxed) + n);
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
         for (name, text) in self.files.iter().chain(&self.models) {
-            create(dir.join(name))?.write_all(text.as_bytes())?;
+            let path = dir.join(name);
+            create(&path)?
+                .write_all(text.as_bytes())
+                .map_err(at(&path))?;
             add(text.len() as u64);
         }
         let mut order: Vec<&MemFile> = self.memories.iter().collect();
@@ -143,13 +151,20 @@ impl Verilog {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let write_one = |m: &MemFile| -> io::Result<()> {
+            let hex_path = dir.join(&m.name);
+            let bin_path = bin_dir.map(|d| d.join(m.bin_name()));
             let buffered = |f| BufWriter::with_capacity(1 << 20, f);
-            let mut hex = buffered(create(dir.join(&m.name))?);
-            let mut bin = match bin_dir {
-                Some(d) => Some(buffered(create(d.join(m.bin_name()))?)),
+            let mut hex = buffered(create(&hex_path)?);
+            let mut bin = match &bin_path {
+                Some(p) => Some(buffered(create(p)?)),
                 None => None,
             };
             let mut last = 0;
+            // A failed write is the hex file's or the image's; both are named.
+            let both = match &bin_path {
+                Some(b) => format!("{} or {}", hex_path.display(), b.display()),
+                None => hex_path.display().to_string(),
+            };
             m.write(
                 &mut hex,
                 bin.as_mut().map(|b| b as &mut dyn Write),
@@ -157,9 +172,14 @@ impl Verilog {
                     add(n - last);
                     last = n;
                 },
-            )?;
-            for w in std::iter::once(hex).chain(bin) {
-                w.into_inner().map_err(|e| e.into_error())?;
+            )
+            .map_err(at(Path::new(&both)))?;
+            let flush = |w: BufWriter<std::fs::File>, p: &Path| {
+                w.into_inner().map(drop).map_err(|e| at(p)(e.into_error()))
+            };
+            flush(hex, &hex_path)?;
+            if let (Some(w), Some(p)) = (bin, &bin_path) {
+                flush(w, p)?;
             }
             Ok(())
         };
