@@ -5,6 +5,22 @@
 use crate::error::{ModelError, Result};
 use std::path::{Path, PathBuf};
 
+/// Drops the pages of bytes `start..start + len` of a read-only file map from the process's
+/// resident set (the page cache may keep them; the next read maps them in again). A range
+/// outside the map, or a system without `madvise`, is left alone.
+pub(crate) fn release_pages(map: &memmap2::Mmap, start: usize, len: usize) {
+    #[cfg(unix)]
+    if start.checked_add(len).is_some_and(|end| end <= map.len()) {
+        // SAFETY: nothing was ever written through a read-only map, so dropping its pages
+        // loses nothing: the next access reads them from the file again. The callers hold no
+        // reference into the range across this call.
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
+    }
+    #[cfg(not(unix))]
+    let _ = (map, start, len);
+}
+
 /// The bytes of a weight file: memory-mapped when read from disk, owned when built in memory.
 pub enum FileBytes {
     /// A read-only map of the file.
@@ -29,19 +45,9 @@ impl FileBytes {
     /// reading a model tensor by tensor keeps one tensor resident, not the whole file. A later
     /// read maps them in again; owned bytes are left alone.
     pub fn release(&self, start: usize, len: usize) {
-        #[cfg(unix)]
         if let FileBytes::Mapped(m) = self {
-            if start.checked_add(len).is_some_and(|end| end <= m.len()) {
-                // SAFETY: the map is read-only and private, so dropping its pages loses
-                // nothing: the next access reads them from the file again. No reference into
-                // the range is held across this call by the readers that make it.
-                let _ = unsafe {
-                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
-                };
-            }
+            release_pages(m, start, len);
         }
-        #[cfg(not(unix))]
-        let _ = (start, len);
     }
 
     /// Maps `path` read-only; anything but a regular file is refused before it is opened.

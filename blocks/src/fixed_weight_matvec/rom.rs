@@ -319,7 +319,8 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         let w = addr_width((p.passes * s.cols) as u32);
         counter(m, "weight_col", w, issue, last_col & last_pass)
     };
-    // Both ROMs' images share one copy of the multipliers (the packed weights are shared).
+    // Both ROMs' images share one clone of the matrices (which shares the model's weights and
+    // multipliers).
     let matrices = Arc::new(b.matrices.clone());
     let weight_depth = s.layers * p.passes * s.cols;
     let weights = m

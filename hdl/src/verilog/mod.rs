@@ -126,10 +126,9 @@ impl Verilog {
         progress: &(dyn Fn(u64) + Sync),
     ) -> io::Result<()> {
         // Every error names the file it happened to.
-        let at = |path: &Path| {
-            let path = path.display().to_string();
-            move |e: io::Error| io::Error::new(e.kind(), format!("{path}: {e}"))
-        };
+        let named =
+            |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+        let at = |path: &Path| named(path.display().to_string());
         let create = |path: &Path| {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(at(parent))?;
@@ -173,7 +172,7 @@ impl Verilog {
                     last = n;
                 },
             )
-            .map_err(at(Path::new(&both)))?;
+            .map_err(named(both))?;
             let flush = |w: BufWriter<std::fs::File>, p: &Path| {
                 w.into_inner().map(drop).map_err(|e| at(p)(e.into_error()))
             };

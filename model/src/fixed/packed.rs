@@ -197,13 +197,8 @@ impl PackedWeights {
     /// What streams over a whole model (ROM images, stacking rows for hardware) calls this when
     /// done with a matrix, so it holds one matrix's pages at a time rather than every weight.
     pub fn release(&self) {
-        #[cfg(unix)]
         if let Bytes::Mapped { map, start, len } = &self.bytes {
-            // SAFETY: the map is a read-only view of a store file that is never modified, so
-            // dropping its pages loses nothing: the next access reads them from the file.
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *start, *len)
-            };
+            crate::bytes::release_pages(map, *start, *len);
         }
     }
 
