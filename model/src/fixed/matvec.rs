@@ -212,28 +212,60 @@ pub fn matvec_row(m: &FixedMatrix, r: usize, x: &[i32], acc_bits: u32) -> i32 {
 
 /// Matrix-vector product with requantisation (see [`matvec_row`] for the contract of each
 /// output). Latency in hardware depends on the reuse factor; the result does not. Computed by
-/// the 16-bit split kernel (`fixed/split_dot.rs`) when the inputs allow it, else by
-/// [`matvec_row`] itself.
+/// the fast kernels (`fixed/digit_dot.rs`, `fixed/split_dot.rs`) when the inputs allow it, else
+/// by [`matvec_row`] itself.
 pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
-    assert_eq!(
-        x.len(),
-        m.cols,
-        "matvec: input has {} values, the matrix {} columns",
-        x.len(),
-        m.cols
-    );
-    let split = SplitInput::new(x, m.group_size, acc_bits);
-    let mut out = vec![0i32; m.rows];
-    out.par_chunks_mut(64)
+    let [y] = matvecs([m], x, acc_bits);
+    y
+}
+
+/// `[matvec(m, x, acc_bits) for m in ms]` as one parallel job: the input is prepared for the
+/// kernels once per group size, and the threads are woken once (Q, K and V, or gate and up,
+/// take the same input).
+pub fn matvecs<const N: usize>(ms: [&FixedMatrix; N], x: &[i32], acc_bits: u32) -> [Vec<i32>; N] {
+    for m in ms {
+        assert_eq!(
+            x.len(),
+            m.cols,
+            "matvec: input has {} values, the matrix {} columns",
+            x.len(),
+            m.cols
+        );
+    }
+    // The input split for each matrix, shared by those with the same group size.
+    let first_of: [usize; N] = std::array::from_fn(|k| {
+        (0..k)
+            .find(|&j| ms[j].group_size == ms[k].group_size)
+            .unwrap_or(k)
+    });
+    let splits: Vec<Option<SplitInput>> = (0..N)
+        .map(|k| {
+            (first_of[k] == k)
+                .then(|| SplitInput::new(x, ms[k].group_size, acc_bits))
+                .flatten()
+        })
+        .collect();
+    let mut outs = ms.map(|m| vec![0i32; m.rows]);
+    let tasks: Vec<(usize, usize, &mut [i32])> = outs
+        .iter_mut()
         .enumerate()
-        .for_each(|(ci, o)| match &split {
-            Some(s) => split_dot::rows(m, ci * 64, o, s, acc_bits),
+        .flat_map(|(k, y)| {
+            y.chunks_mut(64)
+                .enumerate()
+                .map(move |(c, o)| (k, c * 64, o))
+        })
+        .collect();
+    tasks.into_par_iter().for_each(|(k, first, o)| {
+        let m = ms[k];
+        match &splits[first_of[k]] {
+            Some(s) => split_dot::rows(m, first, o, s, acc_bits),
             None => o
                 .iter_mut()
                 .enumerate()
-                .for_each(|(i, y)| *y = matvec_row(m, ci * 64 + i, x, acc_bits)),
-        });
-    out
+                .for_each(|(i, y)| *y = matvec_row(m, first + i, x, acc_bits)),
+        }
+    });
+    outs
 }
 
 /// Row `token` of an embedding matrix as activations: `sat(round_shift(q * mult + offset_mult, shift))`, the

@@ -11,6 +11,7 @@
 //!   result independent of the order of accumulation; the width must be chosen so real sums
 //!   don't wrap (see [`NumericConfig::accumulator_headroom`]).
 
+mod digit_dot;
 pub mod elementwise;
 pub mod matvec;
 pub mod model;
@@ -22,7 +23,7 @@ pub mod softmax;
 mod split_dot;
 
 pub use elementwise::{argmax, mul, residual_add};
-pub use matvec::{embed_lookup, matvec, matvec_row, FixedMatrix, Requant};
+pub use matvec::{embed_lookup, matvec, matvec_row, matvecs, FixedMatrix, Requant};
 pub use model::{FixedKvCache, FixedLayer, FixedModel};
 pub use packed::{Container, PackedWeights};
 pub use rmsnorm::{rms_norm, rsqrt, RmsNormParams, RsqrtTable};

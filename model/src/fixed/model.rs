@@ -1,11 +1,13 @@
 //! The whole decoder step built only from the fixed-point units: what the generated hardware
 //! computes, token by token.
 
-use super::matvec::{embed_lookup, matvec, FixedMatrix, Requant};
+use super::matvec::{embed_lookup, matvec, matvecs, FixedMatrix, Requant};
 use super::rmsnorm::{rms_norm, RmsNormParams, RsqrtTable};
 use super::rope::{rope, RopeTables};
 use super::silu::{silu, SiluTable};
-use super::softmax::{attention_score, score_requant, softmax, weighted_sum, ExpTable, RecipTable};
+use super::softmax::{
+    attention_score, score_requant, softmax, weighted_sum, widest, ExpTable, RecipTable,
+};
 use super::{argmax, mul, residual_add, Format, NumericConfig};
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
@@ -413,6 +415,13 @@ impl FixedModel {
     /// Formats along the way: embedding, residual stream, `o_proj` and `down_proj` outputs in
     /// `resid`; the SwiGLU product in `prod`; everything else in `act`.
     pub fn step(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
+        // On a worker of the thread pool, so the ~200 parallel matrix products of a token do
+        // not each hand the calling thread to the pool and back (two context switches each,
+        // about a quarter of decode time on two threads).
+        rayon::scope(|_| self.step_on_worker(cache, token))
+    }
+
+    fn step_on_worker(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
         let c = &self.config;
         let (act, resid, acc) = (
             self.numerics.act,
@@ -437,9 +446,7 @@ impl FixedModel {
         let mut x = embed_lookup(&self.embed, token as usize);
         for (li, l) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &l.attn_norm, &self.rsqrt_table, act);
-            let mut q = matvec(&l.wq, &h, acc);
-            let mut k = matvec(&l.wk, &h, acc);
-            let v = matvec(&l.wv, &h, acc);
+            let [mut q, mut k, v] = matvecs([&l.wq, &l.wk, &l.wv], &h, acc);
             q.chunks_exact_mut(hd)
                 .for_each(|head| rope(head, pos, &self.rope, act.bits));
             k.chunks_exact_mut(hd)
@@ -447,27 +454,37 @@ impl FixedModel {
             cache.k[li].extend_from_slice(&k);
             cache.v[li].extend_from_slice(&v);
             let (kc, vc) = (&cache.k[li], &cache.v[li]);
-            let mut att = Vec::with_capacity(c.hidden_size);
-            for head in 0..c.num_attention_heads {
-                let off = (head / group) * hd;
-                let qh = &q[head * hd..(head + 1) * hd];
-                let scores: Vec<i32> = (0..=pos)
-                    .map(|p| {
-                        attention_score(
-                            qh,
-                            &kc[p * kv + off..p * kv + off + hd],
-                            self.score_scale,
-                            act.bits,
-                        )
+            let heads: Vec<Vec<i32>> = (0..c.num_attention_heads)
+                .into_par_iter()
+                .map(|head| {
+                    let off = (head / group) * hd;
+                    let qh = &q[head * hd..(head + 1) * hd];
+                    widest(|| {
+                        let scores: Vec<i32> = (0..=pos)
+                            .map(|p| {
+                                attention_score(
+                                    qh,
+                                    &kc[p * kv + off..p * kv + off + hd],
+                                    self.score_scale,
+                                    act.bits,
+                                )
+                            })
+                            .collect();
+                        let probs = softmax(&scores, &self.exp_table, &self.recip_table, act.frac);
+                        weighted_sum(&probs, vc, kv, off, hd, act.bits)
                     })
-                    .collect();
-                let probs = softmax(&scores, &self.exp_table, &self.recip_table, act.frac);
-                att.extend(weighted_sum(&probs, vc, kv, off, hd, act.bits));
-            }
+                })
+                .collect();
+            let att = heads.concat();
             x = residual_add(&x, &matvec(&l.wo, &att, acc), resid);
             let h = rms_norm(&x, &l.ffn_norm, &self.rsqrt_table, act);
-            let g = silu(&matvec(&l.w_gate, &h, acc), &self.silu_table, act);
-            let m = mul(&g, &matvec(&l.w_up, &h, acc), act.frac, self.numerics.prod);
+            let [gate, up] = matvecs([&l.w_gate, &l.w_up], &h, acc);
+            let m = mul(
+                &silu(&gate, &self.silu_table, act),
+                &up,
+                act.frac,
+                self.numerics.prod,
+            );
             x = residual_add(&x, &matvec(&l.w_down, &m, acc), resid);
         }
         cache.len += 1;

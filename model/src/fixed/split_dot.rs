@@ -5,6 +5,7 @@
 //! groups of up to [`MAX_GROUP`] inputs of up to 24 bits, so the result is the reference's bit
 //! for bit (a property test checks it against `matvec_row` on every row).
 
+use super::digit_dot::{self, Digits};
 use super::matvec::FixedMatrix;
 #[cfg(target_arch = "x86_64")]
 use super::packed::Container;
@@ -30,6 +31,8 @@ pub(super) struct SplitInput {
     group_sums: Vec<i64>,
     /// No group accumulator can wrap: `2^7 · max|x| · group_size < 2^(acc_bits - 1)`.
     no_wrap: bool,
+    /// The inputs as 7-bit digits, for the AVX-512 VNNI nibble kernel where the machine has it.
+    digits: Option<Digits>,
 }
 
 impl SplitInput {
@@ -51,6 +54,7 @@ impl SplitInput {
         let no_wrap = (max << 7) * group_size as u128 * 2 < 1u128 << acc_bits;
         Some(SplitInput {
             no_wrap,
+            digits: Digits::new(x),
             hi: x.iter().map(|&v| (v >> LO_BITS) as i16).collect(),
             lo: x
                 .iter()
@@ -106,18 +110,24 @@ unsafe fn rows_avx2(
         (paired && m.weights.container() == Container::Nibble && m.group_size.is_multiple_of(32))
             .then(|| m.weights.bytes());
     let row_bytes = m.cols / 2;
+    let digits = s.digits.as_ref().filter(|d| d.takes(m, s.no_wrap));
     let mut i = 0;
     while i < out.len() {
+        if let (Some(d), Some(bytes)) = (digits, nibbles) {
+            let r = first + i;
+            let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
+            prefetch(bytes.get((r + 4) * row_bytes..(r + 5) * row_bytes));
+            if let Some(y) = digit_dot::row(m, r, row, d, &s.group_sums) {
+                out[i] = y;
+                i += 1;
+                continue;
+            }
+        }
         if let Some(bytes) = nibbles.filter(|_| i + 1 < out.len()) {
             let r = first + i;
             let pair = bytes[r * row_bytes..(r + 2) * row_bytes].split_at(row_bytes);
             // The pair after next, on its way to the cache while this one is summed.
-            if let Some(ahead) = bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes) {
-                for line in ahead.chunks(64) {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
-                }
-            }
+            prefetch(bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes));
             // SAFETY: AVX2 is enabled here; the shape is what the nibble kernel asks for.
             if let Some((a, b)) = unsafe { row_pair_nibble_avx2(m, r, pair, s) } {
                 (out[i], out[i + 1]) = (a, b);
@@ -139,6 +149,17 @@ unsafe fn rows_avx2(
             dot_avx2(w, lo, hi)
         });
         i += 1;
+    }
+}
+
+/// Brings `bytes` (rows a few ahead of the one being summed) towards the L1 cache.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch(bytes: Option<&[u8]>) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    for line in bytes.unwrap_or_default().chunks(64) {
+        // SAFETY: a prefetch has no effect on memory; the address is in `bytes`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
     }
 }
 
@@ -386,7 +407,7 @@ mod tests {
     /// (packed two to a byte) in groups of a multiple of 32 that divide the row.
     fn matrix(nibbles: bool) -> impl Strategy<Value = FixedMatrix> {
         let shape = if nibbles {
-            (2usize..6, 1usize..5, 1usize..4, 2u32..=4)
+            (2usize..6, 1usize..5, 1usize..5, 2u32..=4)
                 .prop_map(|(rows, per_row, k, bits)| (rows, 32 * k * per_row, 32 * k, bits))
                 .boxed()
         } else {
@@ -413,10 +434,15 @@ mod tests {
                 let q = 1i16 << (bits - 1);
                 (
                     proptest::collection::vec((-q..q).prop_map(|w| w as i8), rows * cols),
-                    proptest::collection::vec(
-                        prop_oneof![-32767i32..32767, any::<i32>()],
-                        rows * groups,
-                    ),
+                    // Multipliers below 2^24 (every kernel takes them), or a mix with any
+                    // `i32` (rows with a large one take the slower kernels).
+                    prop_oneof![
+                        proptest::collection::vec(-(1i32 << 24) + 1..1 << 24, rows * groups),
+                        proptest::collection::vec(
+                            prop_oneof![-32767i32..32767, any::<i32>()],
+                            rows * groups,
+                        ),
+                    ],
                     proptest::collection::vec(0u32..40, rows),
                     proptest::collection::vec(
                         -32767i32..32767,
@@ -440,16 +466,23 @@ mod tests {
     }
 
     proptest! {
-        /// The split kernel (AVX2 where the machine has it, and the portable loop) equals the
-        /// reference on every row, for inputs across the whole 24-bit range and accumulators
-        /// narrow enough to wrap.
+        /// The split kernel (AVX-512 VNNI or AVX2 where the machine has it, and the portable
+        /// loop) equals the reference on every row, for inputs across the whole 24-bit range
+        /// or all within 22 bits (three digits for the VNNI kernel, else four), and
+        /// accumulators narrow enough to wrap.
         #[test]
         fn split_kernel_equals_matvec_row(
             (m, x) in any::<bool>().prop_flat_map(matrix).prop_flat_map(|m| {
                 let c = m.cols;
-                (Just(m), proptest::collection::vec(prop_oneof![
-                    -(1i32 << 23)..(1 << 23), -4096i32..4096, Just(-(1i32 << 23)), Just((1 << 23) - 1)
-                ], c))
+                (Just(m), prop_oneof![
+                    proptest::collection::vec(prop_oneof![
+                        -(1i32 << 23)..(1 << 23), -4096i32..4096, Just(-(1i32 << 23)),
+                        Just((1 << 23) - 1)
+                    ], c),
+                    proptest::collection::vec(prop_oneof![
+                        -(1i32 << 21)..(1 << 21), Just(-(1i32 << 21)), Just((1 << 21) - 1)
+                    ], c),
+                ])
             }),
             acc_bits in prop_oneof![Just(40u32), 12u32..40],
         ) {

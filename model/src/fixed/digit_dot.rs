@@ -1,0 +1,277 @@
+//! The golden model's kernel for nibble-packed weights on AVX-512 VNNI: the sums
+//! [`super::matvec_row`] defines, 64 weights per `vpdpbusd`.
+//!
+//! `vpdpbusd` multiplies 64 unsigned bytes by 64 signed ones and adds them four to a 32-bit
+//! lane. The weights are the unsigned side: a nibble `n` holding `w` is read as `u = w + 8 =
+//! n ^ 8`. The inputs are the signed side, split into 7-bit digits `x = Σ_d s_d·2^(7d)` that fit
+//! an `i8` (the lower digits in `0..128`, the top one signed): three digits when every input is
+//! in `-2^21..2^21`, else four. So per digit one instruction covers 64 weights, and
+//!
+//! `Σ_g mult_g·Σ_{i∈g} w_i·x_i = Σ_g mult_g·Σ_{i∈g} u_i·x_i + Σ_g S_g·(−8·mult_g)`,
+//!
+//! where `S_g` is group `g`'s input sum, shared by every row (the affine grid's term
+//! `Σ_g S_g·offset_g` uses it too, so both are one dot product per row). Every 32-bit lane is
+//! multiplied by its group's multiplier into 64-bit lanes, and a row is reduced once, at its end:
+//! no horizontal work per group. Every bound that makes this exact is checked
+//! ([`Digits::takes`], and the multipliers per row); where one fails the AVX2 kernel runs
+//! instead, and a property test holds both to [`super::matvec_row`].
+
+use super::matvec::FixedMatrix;
+use super::packed::Container;
+use super::{round_shift_i128, saturate};
+
+/// Inputs per block: what one `vpdpbusd` covers.
+const BLOCK: usize = 64;
+
+/// An input vector as digits, in the order the weights unpack (see [`Digits::new`]).
+pub(super) struct Digits {
+    /// Digits per input: 3 or 4.
+    count: usize,
+    /// Per block of 64 inputs, `count` arrays of 64 digits, lowest digit first.
+    bytes: Vec<i8>,
+    /// The largest input magnitude.
+    max: u64,
+}
+
+impl Digits {
+    /// `x` as digits, when the machine has AVX-512 VNNI and `x` comes in whole blocks of 64
+    /// inputs of at most 24 bits.
+    ///
+    /// A block's 32 packed bytes unpack into 64 weights in the order low nibbles of bytes
+    /// `0..32`, then high nibbles of the same bytes. With nibble blocks of 32 weights (byte `j`
+    /// holds weights `j` and `j + 16`) that is weights `0..16`, `32..48`, `16..32`, `48..64`:
+    /// the digits are stored in that order so the unpacked bytes meet their inputs.
+    pub(super) fn new(x: &[i32]) -> Option<Self> {
+        if !has_avx512_vnni() || x.is_empty() || !x.len().is_multiple_of(BLOCK) {
+            return None;
+        }
+        if x.iter().any(|&v| !(-(1 << 23)..1 << 23).contains(&v)) {
+            return None;
+        }
+        let count = if x.iter().all(|&v| (-(1 << 21)..1 << 21).contains(&v)) {
+            3
+        } else {
+            4
+        };
+        let mut bytes = Vec::with_capacity(x.len() * count);
+        for block in x.chunks_exact(BLOCK) {
+            for d in 0..count {
+                let shift = 7 * d as u32;
+                bytes.extend((0..BLOCK).map(|k| {
+                    let v = block[source(k)] >> shift;
+                    (if d + 1 < count { v & 0x7f } else { v }) as i8
+                }));
+            }
+        }
+        Some(Digits {
+            count,
+            bytes,
+            max: x
+                .iter()
+                .map(|&v| v.unsigned_abs() as u64)
+                .max()
+                .unwrap_or(0),
+        })
+    }
+
+    /// Whether the kernel computes `m`'s rows for these inputs exactly: nibble weights in whole
+    /// blocks, groups of 32 or of a multiple of 64 that divide the row, and sums that stay in
+    /// their lanes. Two neighbouring lanes add `2·L` products (`L = max(4, group/16)` per lane)
+    /// of `u < 16` and partial digit sums below `max + 2^22` (below 2^31); a group's input sum
+    /// fits 32 bits; and a row's
+    /// total, at most `cols·max·(15·2^24 + 2^28)` with multipliers and offsets below 2^24,
+    /// fits 64 bits. `no_wrap` says no group accumulator wraps, so wrapping is the identity.
+    pub(super) fn takes(&self, m: &FixedMatrix, no_wrap: bool) -> bool {
+        let (gs, cols, max) = (m.group_size, m.cols as u128, self.max as u128);
+        let pair = 2 * (gs / 16).max(4) as u128;
+        no_wrap
+            && m.weights.container() == Container::Nibble
+            && self.bytes.len() == m.cols * self.count
+            && (gs == 32 || gs.is_multiple_of(BLOCK))
+            && m.cols.is_multiple_of(gs)
+            && pair * 15 * (max + (1 << 22)) < 1 << 31
+            && gs as u128 * max < 1 << 31
+            && cols * max < 1 << 34
+    }
+}
+
+/// The input index (within its block) of unpacked byte `k`: see [`Digits::new`].
+fn source(k: usize) -> usize {
+    match k {
+        16..32 => k + 16,
+        32..48 => k - 16,
+        _ => k,
+    }
+}
+
+fn has_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Row `r` of `m` (its packed bytes `row`) for inputs `d` with group sums `group_sums`, or
+/// `None` when a multiplier or offset of the row is `2^24` or more. The caller checked
+/// [`Digits::takes`].
+#[inline]
+pub(super) fn row(
+    m: &FixedMatrix,
+    r: usize,
+    row: &[u8],
+    d: &Digits,
+    group_sums: &[i64],
+) -> Option<i32> {
+    let groups = m.groups_per_row();
+    let cells = r * groups..(r + 1) * groups;
+    debug_assert!(row.len() == m.cols / 2 && group_sums.len() == groups);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (mults, offsets) = (&m.mults[cells.clone()], m.offset_mults.get(cells));
+        // SAFETY: `Digits::new` found AVX-512 VNNI (and F, BW, VL); `takes` checked the shapes
+        // the loads below rely on.
+        let sum = unsafe {
+            match d.count {
+                3 => row_avx512::<3>(m.group_size, row, d, mults, offsets, group_sums),
+                _ => row_avx512::<4>(m.group_size, row, d, mults, offsets, group_sums),
+            }
+        }?;
+        Some(saturate(
+            round_shift_i128(sum.into(), m.shifts[r]) as i64,
+            m.out_bits,
+        ))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (d, group_sums);
+        None
+    }
+}
+
+/// A row's exact sum before its shift: `Σ_g mult_g·Σ w·x + offset_g·S_g` (module docs), with
+/// `D` digits per input; `None` when a multiplier or an offset is `2^24` or more (the sum may
+/// then be wrong, and is dropped).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn row_avx512<const D: usize>(
+    group_size: usize,
+    row: &[u8],
+    d: &Digits,
+    mults: &[i32],
+    offsets: Option<&[i32]>,
+    group_sums: &[i64],
+) -> Option<i64> {
+    use std::arch::x86_64::*;
+    let (eight, nibble) = (_mm512_set1_epi8(8), _mm512_set1_epi8(0x0f));
+    // The block's 32 bytes in both halves, the upper half shifted to its high nibbles.
+    let shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    // SAFETY: block `b` is bytes `32b..32b + 32` of the row (`cols / 2` bytes) and digit
+    // arrays `(b·D + k)·64..` of `d.bytes` (`cols·D` bytes).
+    let dot = |b: usize, acc: &mut [__m512i; D]| unsafe {
+        let packed = _mm256_loadu_si256(row.as_ptr().add(32 * b).cast());
+        let halves = _mm512_srlv_epi64(_mm512_broadcast_i64x4(packed), shift);
+        // (n ^ 8) & 0x0f: the unsigned weight `w + 8`.
+        let u = _mm512_ternarylogic_epi32::<0x28>(halves, eight, nibble);
+        for (k, a) in acc.iter_mut().enumerate() {
+            let s = _mm512_loadu_si512(d.bytes.as_ptr().add((b * D + k) * 64).cast());
+            *a = _mm512_dpbusd_epi32(*a, u, s);
+        }
+    };
+    // Σ_k acc_k·2^(7k) per lane.
+    let combine = |acc: [__m512i; D]| {
+        let mut t = acc[D - 1];
+        for a in acc[..D - 1].iter().rev() {
+            t = _mm512_add_epi32(_mm512_slli_epi32::<7>(t), *a);
+        }
+        t
+    };
+    // total += (even lane + odd lane)·mult in 64 bits: a 64-bit lane's two 32-bit lanes share
+    // their group, and their sum still fits 32 bits (`Digits::takes`).
+    let mac = |total: __m512i, t: __m512i, mv: __m512i| {
+        let pairs = _mm512_add_epi32(t, _mm512_srli_epi64::<32>(t));
+        _mm512_add_epi64(total, _mm512_mul_epi32(pairs, mv))
+    };
+    let mut total = _mm512_setzero_si512();
+    let blocks = row.len() / 32;
+    if group_size == 32 {
+        // A block holds groups 2b (lanes 0–3 and 8–11) and 2b + 1 (lanes 4–7 and 12–15):
+        // each 64-bit lane takes its group's multiplier in its low half.
+        let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+        for b in 0..blocks {
+            let mut acc = [_mm512_setzero_si512(); D];
+            dot(b, &mut acc);
+            // SAFETY: groups `2b` and `2b + 1` are in `mults` (`2·blocks` of them).
+            let pair = unsafe { _mm_loadl_epi64(mults.as_ptr().add(2 * b).cast()) };
+            let mv = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(pair));
+            total = mac(total, combine(acc), mv);
+        }
+    } else {
+        let per = group_size / BLOCK;
+        for (g, &mult) in mults.iter().enumerate() {
+            let mut acc = [_mm512_setzero_si512(); D];
+            for b in g * per..(g + 1) * per {
+                dot(b, &mut acc);
+            }
+            total = mac(total, combine(acc), _mm512_set1_epi64(mult.into()));
+        }
+    }
+    // Σ_g S_g·(offset_g − 8·mult_g), eight groups at a time, and the largest magnitude of
+    // both.
+    let mut largest = _mm256_setzero_si256();
+    for g in (0..mults.len()).step_by(8) {
+        let mask = (0xffu32 >> (8 - (mults.len() - g).min(8))) as __mmask8;
+        // SAFETY: masked loads read only groups `g..` that exist.
+        unsafe {
+            let mv = _mm256_maskz_loadu_epi32(mask, mults.as_ptr().add(g));
+            let ov = match offsets {
+                Some(o) => _mm256_maskz_loadu_epi32(mask, o.as_ptr().add(g)),
+                None => _mm256_setzero_si256(),
+            };
+            let magnitude = _mm256_max_epu32(_mm256_abs_epi32(mv), _mm256_abs_epi32(ov));
+            largest = _mm256_max_epu32(largest, magnitude);
+            let c = _mm512_cvtepi32_epi64(_mm256_sub_epi32(ov, _mm256_slli_epi32::<3>(mv)));
+            let sv = _mm512_maskz_loadu_epi64(mask, group_sums.as_ptr().add(g));
+            total = _mm512_add_epi64(total, _mm512_mul_epi32(sv, c));
+        }
+    }
+    let small = _mm256_cmpge_epu32_mask(largest, _mm256_set1_epi32(1 << 24)) == 0;
+    small.then(|| _mm512_reduce_add_epi64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_rebuild_every_input_in_unpacking_order() {
+        let Some(_) = Digits::new(&[0; 64]) else {
+            return; // no AVX-512 VNNI here: the kernel is never taken
+        };
+        for (x, count) in [
+            ((0..128).map(|i| (i - 64) * 32_001).collect::<Vec<i32>>(), 3),
+            ((0..64).map(|i| (i - 32) * 262_143).collect(), 4),
+            (vec![-(1 << 23); 64], 4),
+            (vec![-(1 << 21); 64], 3),
+            (vec![(1 << 21) - 1; 64], 3),
+            (vec![1 << 21; 64], 4),
+        ] {
+            let d = Digits::new(&x).unwrap();
+            assert_eq!(d.count, count);
+            for (b, block) in x.chunks(64).enumerate() {
+                for k in 0..64 {
+                    let v: i64 = (0..count)
+                        .map(|j| (d.bytes[(b * count + j) * 64 + k] as i64) << (7 * j))
+                        .sum();
+                    assert_eq!(v, block[source(k)] as i64, "block {b}, byte {k}");
+                }
+            }
+        }
+        assert!(Digits::new(&[1 << 23; 64]).is_none());
+        assert!(Digits::new(&[0; 32]).is_none());
+    }
+}
