@@ -293,7 +293,7 @@ fn hardwired(model: &FixedModel) -> Hardwired {
             }
         }
         // One matrix's mapped pages resident at a time, not the whole model's.
-        m.weights.release();
+        m.release();
     }
     h
 }

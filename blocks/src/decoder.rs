@@ -1,8 +1,6 @@
 //! [`DecoderBlock`]: one Llama decoder layer (or several, run one after another on the same
 //! hardware) composed from the streaming blocks.
 
-use std::sync::Arc;
-
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::{FixedMatrix, FixedModel, Format, PackedWeights};
@@ -63,10 +61,10 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
         group_size: first.group_size,
         weight_bits: parts.iter().map(|(m, _)| m.weight_bits).max().unwrap_or(1),
         weights: PackedWeights::new(0, first.cols, &[]),
-        mults: Arc::from([]),
+        mults: Default::default(),
         shifts: Vec::new(),
         out_bits: first.out_bits,
-        offset_mults: Arc::from([]),
+        offset_mults: Default::default(),
     };
     let (mut weights, mut mults, mut offset_mults) = (Vec::new(), Vec::new(), Vec::new());
     for (m, order) in parts {
@@ -89,11 +87,23 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
             }
             out.rows += 1;
         }
-        m.weights.release();
+        m.release();
     }
     out.weights = PackedWeights::new(out.rows, out.cols, &weights);
     (out.mults, out.offset_mults) = (mults.into(), offset_mults.into());
     out
+}
+
+/// A stacked copy of a streamed model's rows moved off the heap ([`FixedMatrix::spilled`]): at
+/// Llama 3.1 8B size the Q/K/V and gate/up copies take 3.4 GB. A model held in memory keeps
+/// its copies there, and so does a failed spill (a full temporary directory): the copy is the
+/// same, only on the heap.
+fn off_heap(m: FixedMatrix, streamed: bool) -> FixedMatrix {
+    if streamed {
+        m.spilled().unwrap_or(m)
+    } else {
+        m
+    }
 }
 
 /// Rows of `heads` heads of `head_dim` in rotation-pair order: `0, h/2, 1, h/2 + 1, …` per head.
@@ -120,6 +130,7 @@ impl DecoderBlock {
         let v_order: Vec<usize> = (0..kv_heads * hd).collect();
         let inter = c.intermediate_size;
         let ls = &model.layers;
+        let streamed = ls.first().is_some_and(|l| l.wq.weights.is_mapped());
         let matvec = |matrices: Vec<FixedMatrix>, input: Format, label: &str| {
             let (rows, cols) = (matrices[0].rows, matrices[0].cols);
             FixedWeightMatVec {
@@ -133,11 +144,12 @@ impl DecoderBlock {
         let qkv = ls
             .iter()
             .map(|l| {
-                stack_rows(&[
+                let qkv = stack_rows(&[
                     (&l.wq, q_order.clone()),
                     (&l.wk, k_order.clone()),
                     (&l.wv, v_order.clone()),
-                ])
+                ]);
+                off_heap(qkv, streamed)
             })
             .collect();
         let gate_up = ls
@@ -148,7 +160,7 @@ impl DecoderBlock {
                 let both =
                     stack_rows(&[(&gate, (0..inter).collect()), (&up, (0..inter).collect())]);
                 let interleaved: Vec<usize> = (0..inter).flat_map(|i| [i, inter + i]).collect();
-                select_rows(&both, &interleaved)
+                off_heap(select_rows(&both, &interleaved), streamed)
             })
             .collect();
         DecoderBlock {

@@ -372,6 +372,6 @@ impl MemImage for TableImage {
                 }
             }
         }
-        m.weights.release();
+        m.release();
     }
 }

@@ -24,7 +24,7 @@ use crate::error::{ModelError, Result};
 use crate::fixed::matvec::FixedMatrix;
 use crate::fixed::model::{FixedLayer, FixedModel, Parts};
 use crate::fixed::packed::{Container, PackedWeights};
-use crate::fixed::{NumericConfig, RmsNormParams};
+use crate::fixed::{NumericConfig, RmsNormParams, Shared};
 use crate::quant::TensorReport;
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
@@ -244,29 +244,38 @@ pub fn read(path: &Path, max_seq: usize) -> Result<(FixedModel, String)> {
             .filter(|_| Some(e.weights.len) == (e.rows as u64).checked_mul(e.container.row_bytes(e.cols) as u64))
             .and_then(|at| PackedWeights::mapped(e.rows, e.cols, e.container, map.clone(), at))
             .ok_or_else(|| bad(role, "its weights lie past the end of the file or have the wrong length (truncated?)".into()))?;
-        let mut words = |s: Section, n: usize, what: &str| -> Result<Vec<u32>> {
+        // `n` 32-bit words, read in place from the map where the machine's byte order allows.
+        let mut words = |s: Section, n: usize, what: &str| -> Result<Shared<i32>> {
             if s.len != 4 * n as u64 {
                 return Err(bad(role, format!("{} {what} for {n}", s.len / 4)));
             }
-            let b = read_section(&mut file, len, s)
-                .ok_or_else(|| bad(role, format!("its {what} lie past the end (truncated?)")))?;
+            let truncated = || bad(role, format!("its {what} lie past the end (truncated?)"));
+            if let Some(v) = usize::try_from(s.at)
+                .ok()
+                .and_then(|at| Shared::mapped(map.clone(), at, n))
+            {
+                return Ok(v);
+            }
+            let b = read_section(&mut file, len, s).ok_or_else(truncated)?;
             Ok(b.chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
                 .collect())
         };
-        let signed = |v: Vec<u32>| v.into_iter().map(|x| x as i32).collect::<Arc<[i32]>>();
         let m = FixedMatrix {
             rows: e.rows,
             cols: e.cols,
             group_size: e.group_size,
             weight_bits: e.weight_bits,
             weights,
-            mults: signed(words(e.mults, e.rows * groups, "multipliers")?),
-            shifts: words(e.shifts, e.rows, "shifts")?,
+            mults: words(e.mults, e.rows * groups, "multipliers")?,
+            shifts: words(e.shifts, e.rows, "shifts")?
+                .iter()
+                .map(|&s| s as u32)
+                .collect(),
             out_bits: e.out_bits,
             offset_mults: match e.offset_mults {
-                Some(s) => signed(words(s, e.rows * groups, "offset multipliers")?),
-                None => Arc::from([]),
+                Some(s) => words(s, e.rows * groups, "offset multipliers")?,
+                None => Shared::default(),
             },
         };
         matrices.insert(e.role.clone(), m);
@@ -317,8 +326,7 @@ pub fn read(path: &Path, max_seq: usize) -> Result<(FixedModel, String)> {
     ))
 }
 
-/// The section's bytes, read (not mapped: multipliers are copied into the model, and reading
-/// them through the map would keep their pages resident twice); `None` past the end.
+/// The section's bytes, read rather than mapped (the header, the shifts); `None` past the end.
 fn read_section(file: &mut File, file_len: u64, s: Section) -> Option<Vec<u8>> {
     if s.at.checked_add(s.len)? > file_len {
         return None;

@@ -213,7 +213,7 @@ impl MemImage for LaneImage {
                     }
                 }
             }
-            mat.weights.release();
+            mat.release();
         }
     }
 }

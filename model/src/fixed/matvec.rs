@@ -2,7 +2,7 @@
 //! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
 //! multiplier, the sum shifted back to an activation.
 
-use std::sync::Arc;
+use super::shared::Shared;
 
 use super::packed::PackedWeights;
 use super::split_dot::{self, SplitInput};
@@ -66,14 +66,14 @@ pub struct FixedMatrix {
     pub weights: PackedWeights,
     /// Per (row, group) multipliers, row-major; they share the row's shift. Shared, like the
     /// weights: a clone (a hardware block, a ROM image) refers to the same multipliers.
-    pub mults: Arc<[i32]>,
+    pub mults: Shared<i32>,
     /// Per-row right shift.
     pub shifts: Vec<u32>,
     /// Width the outputs saturate to.
     pub out_bits: u32,
     /// Per (row, group) signed multipliers of the group's input sum, for an affine weight grid
     /// (`w = q * scale + offset`); empty for a symmetric grid. Shared, as `mults`.
-    pub offset_mults: Arc<[i32]>,
+    pub offset_mults: Shared<i32>,
 }
 
 impl FixedMatrix {
@@ -125,6 +125,16 @@ impl FixedMatrix {
             out_bits: output.bits,
             offset_mults: offset_mults.into(),
         }
+    }
+
+    /// Drops the mapped pages of the weights and multipliers from the process's resident set
+    /// ([`PackedWeights::release`]): what streams over a whole model (ROM images, stacking rows
+    /// for hardware, the scale report) calls this when done with a matrix, so it holds one
+    /// matrix's pages at a time rather than the model's.
+    pub fn release(&self) {
+        self.weights.release();
+        self.mults.release();
+        self.offset_mults.release();
     }
 
     /// Groups per row.

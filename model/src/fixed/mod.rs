@@ -18,8 +18,10 @@ pub mod model;
 pub mod packed;
 pub mod rmsnorm;
 pub mod rope;
+pub mod shared;
 pub mod silu;
 pub mod softmax;
+mod spill;
 mod split_dot;
 
 pub use elementwise::{argmax, mul, residual_add};
@@ -28,6 +30,7 @@ pub use model::{FixedKvCache, FixedLayer, FixedModel};
 pub use packed::{Container, PackedWeights};
 pub use rmsnorm::{rms_norm, rsqrt, RmsNormParams, RsqrtTable};
 pub use rope::{rope, RopeTables};
+pub use shared::Shared;
 pub use silu::{silu, SiluTable};
 pub use softmax::{
     attention_score, reciprocal, score_requant, softmax, weighted_sum, ExpTable, RecipTable,

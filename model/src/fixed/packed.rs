@@ -8,35 +8,13 @@
 //! one, both two's complement. Unpacking a block is then two shifts of the same 16 bytes, which
 //! vectorises.
 
+use super::shared::Shared;
 use memmap2::Mmap;
 use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Weights per nibble block.
 const BLOCK: usize = 32;
-
-/// Where the packed bytes live; a clone shares them (hardware blocks and the ROM images made
-/// from them refer to the model's weights, never copy them).
-#[derive(Clone)]
-enum Bytes {
-    Owned(Arc<Vec<u8>>),
-    /// `len` bytes at `start` of a mapped store file.
-    Mapped {
-        map: Arc<Mmap>,
-        start: usize,
-        len: usize,
-    },
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Owned(v) => v,
-            Bytes::Mapped { map, start, len } => &map[*start..*start + *len],
-        }
-    }
-}
 
 /// How the weights are packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,7 +51,9 @@ pub struct PackedWeights {
     rows: usize,
     cols: usize,
     container: Container,
-    bytes: Bytes,
+    /// Shared by clones: hardware blocks and the ROM images made from them refer to the
+    /// model's weights, never copy them.
+    bytes: Shared<u8>,
 }
 
 impl std::fmt::Debug for PackedWeights {
@@ -84,10 +64,10 @@ impl std::fmt::Debug for PackedWeights {
             self.rows,
             self.cols,
             self.container,
-            if matches!(self.bytes, Bytes::Owned(_)) {
-                "owned"
-            } else {
+            if self.bytes.is_mapped() {
                 "mapped"
+            } else {
+                "owned"
             }
         )
     }
@@ -135,7 +115,7 @@ impl PackedWeights {
             rows,
             cols,
             container,
-            bytes: Bytes::Owned(Arc::new(bytes)),
+            bytes: bytes.into(),
         }
     }
 
@@ -149,11 +129,11 @@ impl PackedWeights {
         start: usize,
     ) -> Option<Self> {
         let len = rows.checked_mul(container.row_bytes(cols))?;
-        (start.checked_add(len)? <= map.len()).then_some(PackedWeights {
+        Some(PackedWeights {
             rows,
             cols,
             container,
-            bytes: Bytes::Mapped { map, start, len },
+            bytes: Shared::mapped(map, start, len)?,
         })
     }
 
@@ -189,17 +169,14 @@ impl PackedWeights {
 
     /// Whether the bytes are read from a mapped store rather than owned.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped { .. })
+        self.bytes.is_mapped()
     }
 
     /// Drops the mapped pages of these weights from the process's resident set (they stay in
     /// the page cache, and the next read maps them in again); owned weights are left alone.
-    /// What streams over a whole model (ROM images, stacking rows for hardware) calls this when
-    /// done with a matrix, so it holds one matrix's pages at a time rather than every weight.
+    /// See [`super::FixedMatrix::release`].
     pub fn release(&self) {
-        if let Bytes::Mapped { map, start, len } = &self.bytes {
-            crate::bytes::release_pages(map, *start, *len);
-        }
+        self.bytes.release();
     }
 
     /// Weight `(r, c)`.
