@@ -123,6 +123,7 @@ impl Embedding {
             width_of(&mat.offset_mults).max(2)
         };
         let shift_bits = unsigned_width(mat.shifts.iter().copied().max().unwrap_or(0).into());
+        mat.release(); // a streamed model's pages
         (mult_bits, offset_bits, shift_bits)
     }
 

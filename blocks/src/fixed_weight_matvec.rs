@@ -215,7 +215,11 @@ impl FixedWeightMatVec {
             WeightStore::Hardwired => self
                 .matrices
                 .iter()
-                .map(|m| m.weights.iter().filter(|&w| w != 0).count())
+                .map(|m| {
+                    let nonzero = m.weights.iter().filter(|&w| w != 0).count();
+                    m.release(); // a streamed model's pages, one matrix at a time
+                    nonzero
+                })
                 .sum(),
             WeightStore::Rom { lanes } => lanes,
         }
@@ -355,11 +359,12 @@ impl FixedWeightMatVec {
                 ));
             }
             let lim = 1i32 << (m.weight_bits - 1);
-            if let Some(w) = m
+            let too_wide = m
                 .weights
                 .iter()
-                .find(|&w| !(-lim..lim).contains(&i32::from(w)))
-            {
+                .find(|&w| !(-lim..lim).contains(&i32::from(w)));
+            m.release(); // a streamed model's pages, one matrix at a time
+            if let Some(w) = too_wide {
                 return Err(format!(
                     "layer {n} of `{label}` has the weight {w}, which does not fit {} bits",
                     m.weight_bits

@@ -51,7 +51,11 @@ impl Plan {
         let widest = |f: fn(&FixedMatrix) -> &[i32]| {
             b.matrices
                 .iter()
-                .flat_map(|m| f(m).iter().map(|&v| signed_bits(v)))
+                .map(|m| {
+                    let w = f(m).iter().map(|&v| signed_bits(v)).max();
+                    m.release(); // a streamed model's pages, one matrix at a time
+                    w.unwrap_or(1)
+                })
                 .max()
                 .unwrap_or(1)
         };
