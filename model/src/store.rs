@@ -295,17 +295,13 @@ pub fn read(path: &Path, max_seq: usize) -> Result<(FixedModel, String)> {
     let layers = (0..c.num_hidden_layers)
         .map(|i| {
             let r = |x: &str| format!("layers.{i}.{x}");
-            Ok(FixedLayer {
-                attn_norm: norm(r("attn_norm"))?,
-                wq: matrix(r("wq"))?,
-                wk: matrix(r("wk"))?,
-                wv: matrix(r("wv"))?,
-                wo: matrix(r("wo"))?,
-                ffn_norm: norm(r("ffn_norm"))?,
-                w_gate: matrix(r("w_gate"))?,
-                w_up: matrix(r("w_up"))?,
-                w_down: matrix(r("w_down"))?,
-            })
+            let (attn_norm, ffn_norm) = (norm(r("attn_norm"))?, norm(r("ffn_norm"))?);
+            let ms: Vec<FixedMatrix> = FixedLayer::ROLES
+                .iter()
+                .map(|role| matrix(r(role)))
+                .collect::<Result<_>>()?;
+            let ms = ms.try_into().expect("one matrix per role");
+            Ok(FixedLayer::from_roles(attn_norm, ffn_norm, ms))
         })
         .collect::<Result<Vec<_>>>()?;
     let parts = Parts {

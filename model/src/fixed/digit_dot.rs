@@ -116,35 +116,40 @@ fn has_avx512_vnni() -> bool {
     false
 }
 
-/// Row `r` of `m` (its packed bytes `row`) for inputs `d` with group sums `group_sums`, or
-/// `None` when a multiplier or offset of the row is `2^24` or more. The caller checked
-/// [`Digits::takes`].
+/// Rows `r..r + R` of `m` (whose packed bytes are `bytes`) for inputs `d` with group sums
+/// `group_sums`, or `None` when a multiplier or offset of one of them is `2^24` or more. The
+/// caller checked [`Digits::takes`]. Rows are summed `R` at a time so they share the inputs'
+/// loads and each other's latency.
 #[inline]
-pub(super) fn row(
+pub(super) fn rows<const R: usize>(
     m: &FixedMatrix,
     r: usize,
-    row: &[u8],
+    bytes: &[u8],
     d: &Digits,
     group_sums: &[i64],
-) -> Option<i32> {
-    let groups = m.groups_per_row();
-    let cells = r * groups..(r + 1) * groups;
-    debug_assert!(row.len() == m.cols / 2 && group_sums.len() == groups);
+) -> Option<[i32; R]> {
+    let (groups, row_bytes) = (m.groups_per_row(), m.cols / 2);
+    debug_assert!(bytes.len() >= (r + R) * row_bytes && group_sums.len() == groups);
     #[cfg(target_arch = "x86_64")]
     {
-        let (mults, offsets) = (&m.mults[cells.clone()], m.offset_mults.get(cells));
+        let cells = |k: usize| (r + k) * groups..(r + k + 1) * groups;
+        let rows = std::array::from_fn(|k| &bytes[(r + k) * row_bytes..(r + k + 1) * row_bytes]);
+        let mults = std::array::from_fn(|k| &m.mults[cells(k)]);
+        let offsets = std::array::from_fn(|k| m.offset_mults.get(cells(k)));
         // SAFETY: `Digits::new` found AVX-512 VNNI (and F, BW, VL); `takes` checked the shapes
         // the loads below rely on.
-        let sum = unsafe {
+        let sums = unsafe {
             match d.count {
-                3 => row_avx512::<3>(m.group_size, row, d, mults, offsets, group_sums),
-                _ => row_avx512::<4>(m.group_size, row, d, mults, offsets, group_sums),
+                3 => rows_avx512::<3, R>(m.group_size, rows, d, mults, offsets, group_sums),
+                _ => rows_avx512::<4, R>(m.group_size, rows, d, mults, offsets, group_sums),
             }
         }?;
-        Some(saturate(
-            round_shift_i128(sum.into(), m.shifts[r]) as i64,
-            m.out_bits,
-        ))
+        Some(std::array::from_fn(|k| {
+            saturate(
+                round_shift_i128(sums[k].into(), m.shifts[r + k]) as i64,
+                m.out_bits,
+            )
+        }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -153,33 +158,39 @@ pub(super) fn row(
     }
 }
 
-/// A row's exact sum before its shift: `Σ_g mult_g·Σ w·x + offset_g·S_g` (module docs), with
-/// `D` digits per input; `None` when a multiplier or an offset is `2^24` or more (the sum may
-/// then be wrong, and is dropped).
+/// `R` rows' exact sums before their shifts: `Σ_g mult_g·Σ w·x + offset_g·S_g` (module docs),
+/// with `D` digits per input; `None` when a multiplier or an offset is `2^24` or more (the sums
+/// may then be wrong, and are dropped).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row_avx512<const D: usize>(
+unsafe fn rows_avx512<const D: usize, const R: usize>(
     group_size: usize,
-    row: &[u8],
+    rows: [&[u8]; R],
     d: &Digits,
-    mults: &[i32],
-    offsets: Option<&[i32]>,
+    mults: [&[i32]; R],
+    offsets: [Option<&[i32]>; R],
     group_sums: &[i64],
-) -> Option<i64> {
+) -> Option<[i64; R]> {
     use std::arch::x86_64::*;
     let (eight, nibble) = (_mm512_set1_epi8(8), _mm512_set1_epi8(0x0f));
     // The block's 32 bytes in both halves, the upper half shifted to its high nibbles.
     let shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    // SAFETY: block `b` is bytes `32b..32b + 32` of the row (`cols / 2` bytes) and digit
-    // arrays `(b·D + k)·64..` of `d.bytes` (`cols·D` bytes).
-    let dot = |b: usize, acc: &mut [__m512i; D]| unsafe {
+    // Block `b`'s digits, shared by the rows. SAFETY: digit arrays `(b·D + k)·64..` of
+    // `d.bytes` (`cols·D` bytes).
+    let digits = |b: usize| -> [__m512i; D] {
+        std::array::from_fn(|k| unsafe {
+            _mm512_loadu_si512(d.bytes.as_ptr().add((b * D + k) * 64).cast())
+        })
+    };
+    // acc[k] += Σ u·s_k over block `b` of a row. SAFETY: the block is bytes `32b..32b + 32`
+    // of the row (`cols / 2` bytes).
+    let dot = |row: &[u8], b: usize, s: &[__m512i; D], acc: &mut [__m512i; D]| unsafe {
         let packed = _mm256_loadu_si256(row.as_ptr().add(32 * b).cast());
         let halves = _mm512_srlv_epi64(_mm512_broadcast_i64x4(packed), shift);
         // (n ^ 8) & 0x0f: the unsigned weight `w + 8`.
         let u = _mm512_ternarylogic_epi32::<0x28>(halves, eight, nibble);
-        for (k, a) in acc.iter_mut().enumerate() {
-            let s = _mm512_loadu_si512(d.bytes.as_ptr().add((b * D + k) * 64).cast());
-            *a = _mm512_dpbusd_epi32(*a, u, s);
+        for (a, s) in acc.iter_mut().zip(s) {
+            *a = _mm512_dpbusd_epi32(*a, u, *s);
         }
     };
     // Σ_k acc_k·2^(7k) per lane.
@@ -196,51 +207,62 @@ unsafe fn row_avx512<const D: usize>(
         let pairs = _mm512_add_epi32(t, _mm512_srli_epi64::<32>(t));
         _mm512_add_epi64(total, _mm512_mul_epi32(pairs, mv))
     };
-    let mut total = _mm512_setzero_si512();
-    let blocks = row.len() / 32;
+    let mut total = [_mm512_setzero_si512(); R];
+    let (blocks, groups) = (rows[0].len() / 32, mults[0].len());
     if group_size == 32 {
         // A block holds groups 2b (lanes 0–3 and 8–11) and 2b + 1 (lanes 4–7 and 12–15):
         // each 64-bit lane takes its group's multiplier in its low half.
         let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
         for b in 0..blocks {
-            let mut acc = [_mm512_setzero_si512(); D];
-            dot(b, &mut acc);
-            // SAFETY: groups `2b` and `2b + 1` are in `mults` (`2·blocks` of them).
-            let pair = unsafe { _mm_loadl_epi64(mults.as_ptr().add(2 * b).cast()) };
-            let mv = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(pair));
-            total = mac(total, combine(acc), mv);
+            let s = digits(b);
+            for k in 0..R {
+                let mut acc = [_mm512_setzero_si512(); D];
+                dot(rows[k], b, &s, &mut acc);
+                // SAFETY: groups `2b` and `2b + 1` are in `mults` (`2·blocks` of them).
+                let pair = unsafe { _mm_loadl_epi64(mults[k].as_ptr().add(2 * b).cast()) };
+                let mv = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(pair));
+                total[k] = mac(total[k], combine(acc), mv);
+            }
         }
     } else {
         let per = group_size / BLOCK;
-        for (g, &mult) in mults.iter().enumerate() {
-            let mut acc = [_mm512_setzero_si512(); D];
-            for b in g * per..(g + 1) * per {
-                dot(b, &mut acc);
+        for (g, first) in (0..blocks).step_by(per).enumerate() {
+            let mut acc = [[_mm512_setzero_si512(); D]; R];
+            for b in first..first + per {
+                let s = digits(b);
+                for k in 0..R {
+                    dot(rows[k], b, &s, &mut acc[k]);
+                }
             }
-            total = mac(total, combine(acc), _mm512_set1_epi64(mult.into()));
+            for k in 0..R {
+                let mv = _mm512_set1_epi64(mults[k][g].into());
+                total[k] = mac(total[k], combine(acc[k]), mv);
+            }
         }
     }
     // Σ_g S_g·(offset_g − 8·mult_g), eight groups at a time, and the largest magnitude of
     // both.
     let mut largest = _mm256_setzero_si256();
-    for g in (0..mults.len()).step_by(8) {
-        let mask = (0xffu32 >> (8 - (mults.len() - g).min(8))) as __mmask8;
+    for g in (0..groups).step_by(8) {
+        let mask = (0xffu32 >> (8 - (groups - g).min(8))) as __mmask8;
         // SAFETY: masked loads read only groups `g..` that exist.
         unsafe {
-            let mv = _mm256_maskz_loadu_epi32(mask, mults.as_ptr().add(g));
-            let ov = match offsets {
-                Some(o) => _mm256_maskz_loadu_epi32(mask, o.as_ptr().add(g)),
-                None => _mm256_setzero_si256(),
-            };
-            let magnitude = _mm256_max_epu32(_mm256_abs_epi32(mv), _mm256_abs_epi32(ov));
-            largest = _mm256_max_epu32(largest, magnitude);
-            let c = _mm512_cvtepi32_epi64(_mm256_sub_epi32(ov, _mm256_slli_epi32::<3>(mv)));
             let sv = _mm512_maskz_loadu_epi64(mask, group_sums.as_ptr().add(g));
-            total = _mm512_add_epi64(total, _mm512_mul_epi32(sv, c));
+            for k in 0..R {
+                let mv = _mm256_maskz_loadu_epi32(mask, mults[k].as_ptr().add(g));
+                let ov = match offsets[k] {
+                    Some(o) => _mm256_maskz_loadu_epi32(mask, o.as_ptr().add(g)),
+                    None => _mm256_setzero_si256(),
+                };
+                let magnitude = _mm256_max_epu32(_mm256_abs_epi32(mv), _mm256_abs_epi32(ov));
+                largest = _mm256_max_epu32(largest, magnitude);
+                let c = _mm512_cvtepi32_epi64(_mm256_sub_epi32(ov, _mm256_slli_epi32::<3>(mv)));
+                total[k] = _mm512_add_epi64(total[k], _mm512_mul_epi32(sv, c));
+            }
         }
     }
     let small = _mm256_cmpge_epu32_mask(largest, _mm256_set1_epi32(1 << 24)) == 0;
-    small.then(|| _mm512_reduce_add_epi64(total))
+    small.then(|| total.map(|t| _mm512_reduce_add_epi64(t)))
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use super::shared::Shared;
 
 use super::packed::PackedWeights;
 use super::split_dot::{self, SplitInput};
+use super::team::for_each_mut;
 use super::{round_shift_i128, saturate, wrap, Format};
 use crate::quant::QuantizedMatrix;
-use rayon::prelude::*;
 
 /// A real scale as an integer multiplier and a right shift: `scale ≈ mult * 2^-shift`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +229,9 @@ pub fn matvec(m: &FixedMatrix, x: &[i32], acc_bits: u32) -> Vec<i32> {
     y
 }
 
+/// Rows per task of a parallel product: small enough that the threads finish together.
+const ROWS_PER_TASK: usize = 64;
+
 /// `[matvec(m, x, acc_bits) for m in ms]` as one parallel job: the input is prepared for the
 /// kernels once per group size, and the threads are woken once (Q, K and V, or gate and up,
 /// take the same input).
@@ -256,17 +259,17 @@ pub fn matvecs<const N: usize>(ms: [&FixedMatrix; N], x: &[i32], acc_bits: u32) 
         })
         .collect();
     let mut outs = ms.map(|m| vec![0i32; m.rows]);
-    let tasks: Vec<(usize, usize, &mut [i32])> = outs
+    let mut tasks: Vec<(usize, usize, &mut [i32])> = outs
         .iter_mut()
         .enumerate()
         .flat_map(|(k, y)| {
-            y.chunks_mut(64)
+            y.chunks_mut(ROWS_PER_TASK)
                 .enumerate()
-                .map(move |(c, o)| (k, c * 64, o))
+                .map(move |(c, o)| (k, c * ROWS_PER_TASK, o))
         })
         .collect();
-    tasks.into_par_iter().for_each(|(k, first, o)| {
-        let m = ms[k];
+    for_each_mut(&mut tasks, |(k, first, o)| {
+        let (k, first, m) = (*k, *first, ms[*k]);
         match &splits[first_of[k]] {
             Some(s) => split_dot::rows(m, first, o, s, acc_bits),
             None => o

@@ -23,6 +23,7 @@ pub mod silu;
 pub mod softmax;
 mod spill;
 mod split_dot;
+mod team;
 
 pub use elementwise::{argmax, mul, residual_add};
 pub use matvec::{embed_lookup, matvec, matvec_row, matvecs, FixedMatrix, Requant};

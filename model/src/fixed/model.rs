@@ -8,6 +8,7 @@ use super::silu::{silu, SiluTable};
 use super::softmax::{
     attention_score, score_requant, softmax, weighted_sum, widest, ExpTable, RecipTable,
 };
+use super::team::{for_each_mut, Team};
 use super::{argmax, mul, residual_add, Format, NumericConfig};
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
@@ -39,17 +40,41 @@ pub struct FixedLayer {
 }
 
 impl FixedLayer {
+    /// The roles of the layer's matrices, in decode order: how [`FixedLayer::matrices`] and the
+    /// weight store name them.
+    pub const ROLES: [&'static str; 7] = ["wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"];
+
     /// The layer's matrices by role, in decode order.
     pub fn matrices(&self) -> [(&'static str, &FixedMatrix); 7] {
-        [
-            ("wq", &self.wq),
-            ("wk", &self.wk),
-            ("wv", &self.wv),
-            ("wo", &self.wo),
-            ("w_gate", &self.w_gate),
-            ("w_up", &self.w_up),
-            ("w_down", &self.w_down),
-        ]
+        let m = [
+            &self.wq,
+            &self.wk,
+            &self.wv,
+            &self.wo,
+            &self.w_gate,
+            &self.w_up,
+            &self.w_down,
+        ];
+        std::array::from_fn(|i| (Self::ROLES[i], m[i]))
+    }
+
+    /// A layer from its norms and its matrices in the order of [`FixedLayer::ROLES`].
+    pub fn from_roles(
+        attn_norm: RmsNormParams,
+        ffn_norm: RmsNormParams,
+        [wq, wk, wv, wo, w_gate, w_up, w_down]: [FixedMatrix; 7],
+    ) -> FixedLayer {
+        FixedLayer {
+            attn_norm,
+            wq,
+            wk,
+            wv,
+            wo,
+            ffn_norm,
+            w_gate,
+            w_up,
+            w_down,
+        }
     }
 }
 
@@ -91,6 +116,10 @@ pub struct FixedModel {
     /// Quantisation error per tensor.
     pub report: Vec<TensorReport>,
 }
+
+/// Models with fewer weights than this per token step on the thread pool rather than a team:
+/// their jobs are too short to pay for starting the team's threads (tens of microseconds).
+const TEAM_MIN_WEIGHTS: usize = 4 << 20;
 
 /// Keys and values (activations after RoPE for keys) of the positions decoded so far.
 #[derive(Debug, Clone)]
@@ -375,6 +404,17 @@ impl FixedModel {
         }
     }
 
+    /// Weights multiplied per token: every layer's matrices and the head.
+    fn weights_per_token(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .flat_map(|l| l.matrices())
+            .map(|(_, m)| m.weights.len())
+            .sum();
+        layers + self.lm_head.weights.len()
+    }
+
     /// Every matrix by role (`embed`, `layers.{i}.wq`, …, `lm_head`), in the order the weight
     /// store writes them.
     pub fn matrices(&self) -> Vec<(String, &FixedMatrix)> {
@@ -415,13 +455,20 @@ impl FixedModel {
     /// Formats along the way: embedding, residual stream, `o_proj` and `down_proj` outputs in
     /// `resid`; the SwiGLU product in `prod`; everything else in `act`.
     pub fn step(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
-        // On a worker of the thread pool, so the ~200 parallel matrix products of a token do
-        // not each hand the calling thread to the pool and back (two context switches each,
-        // about a quarter of decode time on two threads).
-        rayon::scope(|_| self.step_on_worker(cache, token))
+        // A model of SmolLM2's size takes ~150 parallel jobs per token: on a team whose
+        // helpers spin between them (`fixed/team.rs`). A small one, or a step called from the
+        // pool (steps in parallel), runs on a worker of the pool, so its jobs do not each hand
+        // the calling thread to the pool and back.
+        let threads = rayon::current_num_threads();
+        let outside_pool = rayon::current_thread_index().is_none();
+        if threads > 1 && outside_pool && self.weights_per_token() >= TEAM_MIN_WEIGHTS {
+            Team::with(threads, || self.step_inner(cache, token))
+        } else {
+            rayon::scope(|_| self.step_inner(cache, token))
+        }
     }
 
-    fn step_on_worker(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
+    fn step_inner(&self, cache: &mut FixedKvCache, token: u32) -> Result<Vec<i32>> {
         let c = &self.config;
         let (act, resid, acc) = (
             self.numerics.act,
@@ -454,28 +501,28 @@ impl FixedModel {
             cache.k[li].extend_from_slice(&k);
             cache.v[li].extend_from_slice(&v);
             let (kc, vc) = (&cache.k[li], &cache.v[li]);
-            let heads: Vec<Vec<i32>> = (0..c.num_attention_heads)
-                .into_par_iter()
-                .map(|head| {
-                    let off = (head / group) * hd;
-                    let qh = &q[head * hd..(head + 1) * hd];
-                    widest(|| {
-                        let scores: Vec<i32> = (0..=pos)
-                            .map(|p| {
-                                attention_score(
-                                    qh,
-                                    &kc[p * kv + off..p * kv + off + hd],
-                                    self.score_scale,
-                                    act.bits,
-                                )
-                            })
-                            .collect();
-                        let probs = softmax(&scores, &self.exp_table, &self.recip_table, act.frac);
-                        weighted_sum(&probs, vc, kv, off, hd, act.bits)
-                    })
-                })
+            let mut heads: Vec<(usize, Vec<i32>)> = (0..c.num_attention_heads)
+                .map(|h| (h, Vec::new()))
                 .collect();
-            let att = heads.concat();
+            for_each_mut(&mut heads, |(head, out)| {
+                let off = (*head / group) * hd;
+                let qh = &q[*head * hd..(*head + 1) * hd];
+                *out = widest(|| {
+                    let scores: Vec<i32> = (0..=pos)
+                        .map(|p| {
+                            attention_score(
+                                qh,
+                                &kc[p * kv + off..p * kv + off + hd],
+                                self.score_scale,
+                                act.bits,
+                            )
+                        })
+                        .collect();
+                    let probs = softmax(&scores, &self.exp_table, &self.recip_table, act.frac);
+                    weighted_sum(&probs, vc, kv, off, hd, act.bits)
+                });
+            });
+            let att: Vec<i32> = heads.into_iter().flat_map(|(_, out)| out).collect();
             x = residual_add(&x, &matvec(&l.wo, &att, acc), resid);
             let h = rms_norm(&x, &l.ffn_norm, &self.rsqrt_table, act);
             let [gate, up] = matvecs([&l.w_gate, &l.w_up], &h, acc);

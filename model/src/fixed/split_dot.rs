@@ -115,9 +115,14 @@ unsafe fn rows_avx2(
     while i < out.len() {
         if let (Some(d), Some(bytes)) = (digits, nibbles) {
             let r = first + i;
-            let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
-            prefetch(bytes.get((r + 4) * row_bytes..(r + 5) * row_bytes));
-            if let Some(y) = digit_dot::row(m, r, row, d, &s.group_sums) {
+            prefetch(bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes));
+            if i + 1 < out.len() {
+                if let Some(pair) = digit_dot::rows::<2>(m, r, bytes, d, &s.group_sums) {
+                    out[i..i + 2].copy_from_slice(&pair);
+                    i += 2;
+                    continue;
+                }
+            } else if let Some([y]) = digit_dot::rows::<1>(m, r, bytes, d, &s.group_sums) {
                 out[i] = y;
                 i += 1;
                 continue;
