@@ -2,9 +2,8 @@
 //! per group in a wrapping `acc_bits` accumulator, each group accumulator times its integer
 //! multiplier, the sum shifted back to an activation.
 
-use super::shared::Shared;
-
 use super::packed::PackedWeights;
+use super::shared::Shared;
 use super::split_dot::{self, SplitInput};
 use super::team::for_each_mut;
 use super::{round_shift_i128, saturate, wrap, Format};

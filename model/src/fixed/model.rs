@@ -346,17 +346,11 @@ impl FixedModel {
                 eps,
                 resid,
             );
-            layers.push(FixedLayer {
-                attn_norm,
-                wq,
-                wk,
-                wv,
-                wo,
-                ffn_norm,
-                w_gate: fixed(&format!("{p}.mlp.gate_proj.weight"), act, act)?,
-                w_up: fixed(&format!("{p}.mlp.up_proj.weight"), act, act)?,
-                w_down: fixed(&format!("{p}.mlp.down_proj.weight"), prod, resid)?,
-            });
+            let w_gate = fixed(&format!("{p}.mlp.gate_proj.weight"), act, act)?;
+            let w_up = fixed(&format!("{p}.mlp.up_proj.weight"), act, act)?;
+            let w_down = fixed(&format!("{p}.mlp.down_proj.weight"), prod, resid)?;
+            let matrices = [wq, wk, wv, wo, w_gate, w_up, w_down];
+            layers.push(FixedLayer::from_roles(attn_norm, ffn_norm, matrices));
         }
         let final_norm = RmsNormParams::new(&norm("model.norm.weight")?, eps, resid);
         let lm_head = match tied_head {
