@@ -41,9 +41,9 @@ const ALIGN: u64 = 64;
 
 /// Where a section lies in the file.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct Section {
-    at: u64,
-    len: u64,
+pub(crate) struct Section {
+    pub at: u64,
+    pub len: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,10 +99,7 @@ pub fn write(model: &FixedModel, meta: &str, path: &Path) -> Result<u64> {
 fn write_to(model: &FixedModel, meta: &str, path: &Path) -> Result<u64> {
     let err = io(path);
     let file = File::create(path).map_err(&err)?;
-    let mut w = Writer {
-        out: BufWriter::with_capacity(8 << 20, file),
-        at: 0,
-    };
+    let mut w = Writer::new(file);
     w.bytes(&[0; ALIGN as usize]).map_err(&err)?;
     let all = model.matrices();
     let mut matrices: Vec<MatrixEntry> = Vec::new();
@@ -144,7 +141,7 @@ fn write_to(model: &FixedModel, meta: &str, path: &Path) -> Result<u64> {
     };
     let json = serde_json::to_vec(&header).map_err(|e| ModelError::Config(e.to_string()))?;
     let h = w.section(&json).map_err(&err)?;
-    let mut file = w.out.into_inner().map_err(|e| err(e.into_error()))?;
+    let mut file = w.into_file().map_err(&err)?;
     let mut pre = [0u8; 32];
     pre[..8].copy_from_slice(MAGIC);
     pre[8..12].copy_from_slice(&VERSION.to_le_bytes());
@@ -156,12 +153,27 @@ fn write_to(model: &FixedModel, meta: &str, path: &Path) -> Result<u64> {
     Ok(h.at + h.len)
 }
 
-struct Writer {
+/// Sections written one after another, each at a multiple of [`ALIGN`] so the words in them
+/// can be read in place through a map (the store, and matrices spilled off the heap).
+pub(crate) struct Writer {
     out: BufWriter<File>,
     at: u64,
 }
 
 impl Writer {
+    /// Writes to `file` from its start.
+    pub(crate) fn new(file: File) -> Writer {
+        Writer {
+            out: BufWriter::with_capacity(8 << 20, file),
+            at: 0,
+        }
+    }
+
+    /// The file, everything written to it.
+    pub(crate) fn into_file(self) -> std::io::Result<File> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+
     fn bytes(&mut self, b: &[u8]) -> std::io::Result<()> {
         self.out.write_all(b)?;
         self.at += b.len() as u64;
@@ -169,7 +181,7 @@ impl Writer {
     }
 
     /// `b` at the next aligned offset.
-    fn section(&mut self, b: &[u8]) -> std::io::Result<Section> {
+    pub(crate) fn section(&mut self, b: &[u8]) -> std::io::Result<Section> {
         let pad = self.at.next_multiple_of(ALIGN) - self.at;
         self.bytes(&[0; ALIGN as usize][..pad as usize])?;
         let at = self.at;
@@ -180,7 +192,8 @@ impl Writer {
         })
     }
 
-    fn words<T: Copy + Into<i64>>(&mut self, v: &[T]) -> std::io::Result<Section> {
+    /// `v` as little-endian 32-bit words at the next aligned offset.
+    pub(crate) fn words<T: Copy + Into<i64>>(&mut self, v: &[T]) -> std::io::Result<Section> {
         let b: Vec<u8> = v
             .iter()
             .flat_map(|&x| (x.into() as u32).to_le_bytes())

@@ -7,47 +7,36 @@
 use super::matvec::FixedMatrix;
 use super::packed::PackedWeights;
 use super::shared::Shared;
+use crate::store::Writer;
 use memmap2::Mmap;
-use std::io::{BufWriter, Seek, Write};
 use std::sync::Arc;
-
-/// Sections start at multiples of this, so the words in them are aligned.
-const ALIGN: u64 = 64;
-
-/// Writes `b` at the next multiple of [`ALIGN`] and returns where.
-fn section(w: &mut BufWriter<std::fs::File>, b: &[u8]) -> std::io::Result<usize> {
-    let end = w.stream_position()?;
-    let at = end.next_multiple_of(ALIGN);
-    w.write_all(&vec![0; (at - end) as usize])?;
-    w.write_all(b)?;
-    Ok(at as usize)
-}
 
 impl FixedMatrix {
     /// The same matrix with its weights and multipliers in an unlinked temporary file (see the
-    /// module docs). Errors are the file's (a full disk): the caller may keep `self`.
+    /// module docs), written as the weight store writes its sections. Errors are the file's (a
+    /// full disk): the caller may keep `self`.
     pub fn spilled(&self) -> std::io::Result<FixedMatrix> {
-        let mut w = BufWriter::new(tempfile::tempfile()?);
-        let words = |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let weights_at = section(&mut w, self.weights.bytes())?;
-        let mults_at = section(&mut w, &words(&self.mults))?;
-        let offsets_at = section(&mut w, &words(&self.offset_mults))?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let mut w = Writer::new(tempfile::tempfile()?);
+        let weights = w.section(self.weights.bytes())?;
+        let mults = w.words(&self.mults)?;
+        let offsets = w.words(&self.offset_mults)?;
+        let file = w.into_file()?;
         // SAFETY: the file is unlinked and this process's alone; nothing writes it after this.
         let map = Arc::new(unsafe { Mmap::map(&file) }?);
         let lost = || std::io::Error::other("the spilled matrix does not read back");
-        let words_at = |at: usize, n: usize| Shared::mapped(map.clone(), at, n).ok_or_else(lost);
+        let words_at =
+            |at: u64, n: usize| Shared::mapped(map.clone(), at as usize, n).ok_or_else(lost);
         Ok(FixedMatrix {
             weights: PackedWeights::mapped(
                 self.rows,
                 self.cols,
                 self.weights.container(),
                 map.clone(),
-                weights_at,
+                weights.at as usize,
             )
             .ok_or_else(lost)?,
-            mults: words_at(mults_at, self.mults.len())?,
-            offset_mults: words_at(offsets_at, self.offset_mults.len())?,
+            mults: words_at(mults.at, self.mults.len())?,
+            offset_mults: words_at(offsets.at, self.offset_mults.len())?,
             shifts: self.shifts.clone(),
             ..*self
         })
