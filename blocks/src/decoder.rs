@@ -43,23 +43,28 @@ pub struct DecoderBlock {
     pub residual_ffn: ResidualAdd,
 }
 
-/// Rows of `m` in `order`, as a new matrix (per-row multipliers and shifts follow their rows).
-fn select_rows(m: &FixedMatrix, order: &[usize]) -> FixedMatrix {
-    stack_rows(&[(m, order.to_vec())])
-}
-
-/// The rows of several matrices with the same columns, group size and output width, one after
-/// another: `parts` gives each matrix and the order of its rows. Weight widths may differ (the
-/// widest holds them all); a symmetric matrix stacked with affine ones gets zero offsets.
-pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
-    let first = parts[0].0;
-    let affine = parts.iter().any(|(m, _)| !m.offset_mults.is_empty());
+/// Rows of several matrices with the same columns, group size and output width, as one new
+/// matrix: `rows` gives each row as (index into `parts`, row of that matrix), in order; per-row
+/// multipliers and shifts follow their rows. Weight widths may differ (the widest holds them
+/// all); a symmetric matrix stacked with affine ones gets zero offsets.
+pub(crate) fn stack_rows(
+    parts: &[&FixedMatrix],
+    rows: impl IntoIterator<Item = (usize, usize)>,
+) -> FixedMatrix {
+    let first = parts[0];
+    assert!(
+        parts.iter().all(|m| m.cols == first.cols
+            && m.group_size == first.group_size
+            && m.out_bits == first.out_bits),
+        "stacked matrices share their columns, groups and output width"
+    );
+    let affine = parts.iter().any(|m| !m.offset_mults.is_empty());
     let groups = first.groups_per_row();
     let mut out = FixedMatrix {
         rows: 0,
         cols: first.cols,
         group_size: first.group_size,
-        weight_bits: parts.iter().map(|(m, _)| m.weight_bits).max().unwrap_or(1),
+        weight_bits: parts.iter().map(|m| m.weight_bits).max().unwrap_or(1),
         weights: PackedWeights::new(0, first.cols, &[]),
         mults: Default::default(),
         shifts: Vec::new(),
@@ -67,26 +72,21 @@ pub(crate) fn stack_rows(parts: &[(&FixedMatrix, Vec<usize>)]) -> FixedMatrix {
         offset_mults: Default::default(),
     };
     let (mut weights, mut mults, mut offset_mults) = (Vec::new(), Vec::new(), Vec::new());
-    for (m, order) in parts {
-        assert!(
-            m.cols == first.cols
-                && m.group_size == first.group_size
-                && m.out_bits == first.out_bits,
-            "stacked matrices share their columns, groups and output width"
-        );
-        for &r in order {
-            weights.extend_from_slice(&m.weights.row(r));
-            mults.extend_from_slice(&m.mults[r * groups..(r + 1) * groups]);
-            out.shifts.push(m.shifts[r]);
-            if affine {
-                if m.offset_mults.is_empty() {
-                    offset_mults.extend(std::iter::repeat_n(0, groups));
-                } else {
-                    offset_mults.extend_from_slice(&m.offset_mults[r * groups..(r + 1) * groups]);
-                }
+    for (part, r) in rows {
+        let m = parts[part];
+        weights.extend_from_slice(&m.weights.row(r));
+        mults.extend_from_slice(&m.mults[r * groups..(r + 1) * groups]);
+        out.shifts.push(m.shifts[r]);
+        if affine {
+            if m.offset_mults.is_empty() {
+                offset_mults.extend(std::iter::repeat_n(0, groups));
+            } else {
+                offset_mults.extend_from_slice(&m.offset_mults[r * groups..(r + 1) * groups]);
             }
-            out.rows += 1;
         }
+        out.rows += 1;
+    }
+    for m in parts {
         m.release();
     }
     out.weights = PackedWeights::new(out.rows, out.cols, &weights);
@@ -127,7 +127,6 @@ impl DecoderBlock {
         let (hd, heads, kv_heads) = (c.head_dim(), c.num_attention_heads, c.num_key_value_heads);
         let q_order = rotation_pair_order(heads, hd);
         let k_order = rotation_pair_order(kv_heads, hd);
-        let v_order: Vec<usize> = (0..kv_heads * hd).collect();
         let inter = c.intermediate_size;
         let ls = &model.layers;
         let streamed = ls.first().is_some_and(|l| l.wq.weights.is_mapped());
@@ -144,23 +143,19 @@ impl DecoderBlock {
         let qkv = ls
             .iter()
             .map(|l| {
-                let qkv = stack_rows(&[
-                    (&l.wq, q_order.clone()),
-                    (&l.wk, k_order.clone()),
-                    (&l.wv, v_order.clone()),
-                ]);
-                off_heap(qkv, streamed)
+                let rows = q_order
+                    .iter()
+                    .map(|&r| (0, r))
+                    .chain(k_order.iter().map(|&r| (1, r)))
+                    .chain((0..kv_heads * hd).map(|r| (2, r)));
+                off_heap(stack_rows(&[&l.wq, &l.wk, &l.wv], rows), streamed)
             })
             .collect();
         let gate_up = ls
             .iter()
             .map(|l| {
-                let gate = select_rows(&l.w_gate, &(0..inter).collect::<Vec<_>>());
-                let up = select_rows(&l.w_up, &(0..inter).collect::<Vec<_>>());
-                let both =
-                    stack_rows(&[(&gate, (0..inter).collect()), (&up, (0..inter).collect())]);
-                let interleaved: Vec<usize> = (0..inter).flat_map(|i| [i, inter + i]).collect();
-                off_heap(select_rows(&both, &interleaved), streamed)
+                let interleaved = (0..inter).flat_map(|i| [(0, i), (1, i)]);
+                off_heap(stack_rows(&[&l.w_gate, &l.w_up], interleaved), streamed)
             })
             .collect();
         DecoderBlock {
