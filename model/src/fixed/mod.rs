@@ -11,6 +11,7 @@
 //!   result independent of the order of accumulation; the width must be chosen so real sums
 //!   don't wrap (see [`NumericConfig::accumulator_headroom`]).
 
+pub mod attention;
 mod digit_dot;
 pub mod elementwise;
 pub mod matvec;

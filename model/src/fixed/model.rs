@@ -1,13 +1,12 @@
 //! The whole decoder step built only from the fixed-point units: what the generated hardware
 //! computes, token by token.
 
+use super::attention::{self, CacheView, Softmax};
 use super::matvec::{embed_lookup, matvec, matvecs, FixedMatrix, Requant};
 use super::rmsnorm::{rms_norm, RmsNormParams, RsqrtTable};
 use super::rope::{rope, RopeTables};
 use super::silu::{silu, SiluTable};
-use super::softmax::{
-    attention_score, score_requant, softmax, weighted_sum, widest, ExpTable, RecipTable,
-};
+use super::softmax::{score_requant, ExpTable, RecipTable};
 use super::team::{for_each_mut, Team};
 use super::{argmax, mul, residual_add, Format, NumericConfig};
 use crate::config::LlamaConfig;
@@ -494,27 +493,23 @@ impl FixedModel {
                 .for_each(|head| rope(head, pos, &self.rope, act.bits));
             cache.k[li].extend_from_slice(&k);
             cache.v[li].extend_from_slice(&v);
-            let (kc, vc) = (&cache.k[li], &cache.v[li]);
+            let view = |head: usize| CacheView {
+                keys: &cache.k[li],
+                values: &cache.v[li],
+                stride: kv,
+                offset: (head / group) * hd,
+                positions: pos + 1,
+            };
+            let softmax = Softmax {
+                scale: self.score_scale,
+                exp: &self.exp_table,
+                recip: &self.recip_table,
+            };
             let mut heads: Vec<(usize, Vec<i32>)> = (0..c.num_attention_heads)
                 .map(|h| (h, Vec::new()))
                 .collect();
-            for_each_mut(&mut heads, |(head, out)| {
-                let off = (*head / group) * hd;
-                let qh = &q[*head * hd..(*head + 1) * hd];
-                *out = widest(|| {
-                    let scores: Vec<i32> = (0..=pos)
-                        .map(|p| {
-                            attention_score(
-                                qh,
-                                &kc[p * kv + off..p * kv + off + hd],
-                                self.score_scale,
-                                act.bits,
-                            )
-                        })
-                        .collect();
-                    let probs = softmax(&scores, &self.exp_table, &self.recip_table, act.frac);
-                    weighted_sum(&probs, vc, kv, off, hd, act.bits)
-                });
+            for_each_mut(&mut heads, |(h, out)| {
+                *out = attention::head_fast(&q[*h * hd..(*h + 1) * hd], view(*h), softmax, act);
             });
             let att: Vec<i32> = heads.into_iter().flat_map(|(_, out)| out).collect();
             x = residual_add(&x, &matvec(&l.wo, &att, acc), resid);

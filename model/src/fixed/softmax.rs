@@ -86,12 +86,23 @@ pub fn score_requant(head_dim: usize, act: Format, mult_bits: u32) -> Requant {
     )
 }
 
-/// `sat(round_shift((q·k) * mult, shift), bits)`: the scaled attention score.
+/// `sat(round_shift((q·k) * mult, shift), bits)`: the scaled attention score, for `q` and `k`
+/// of at most 24 bits (activations, [`super::NumericConfig::validate`]) and at most
+/// [`MAX_HEAD_DIM`] long.
 #[inline]
 pub fn attention_score(q: &[i32], k: &[i32], scale: Requant, bits: u32) -> i32 {
-    let dot: i64 = q.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum();
+    debug_assert!(q.len() <= MAX_HEAD_DIM);
+    // Products of 24-bit values are below 2^46, so `MAX_HEAD_DIM` of them cannot leave an
+    // `i64`: wrapping adds are exact here, and unlike checked ones they vectorise.
+    let dot = q
+        .iter()
+        .zip(k)
+        .fold(0i64, |s, (&a, &b)| s.wrapping_add(a as i64 * b as i64));
     scale.apply(dot, bits)
 }
+
+/// The longest attention head [`attention_score`] sums exactly (products of 24-bit values).
+pub const MAX_HEAD_DIM: usize = 1 << 16;
 
 /// Softmax of scores with `score_frac` fractional bits, as probabilities with `PROB_FRAC`
 /// fractional bits.
@@ -130,7 +141,9 @@ pub fn softmax(scores: &[i32], exp: &ExpTable, recip: &RecipTable, score_frac: u
 
 /// `sat(round_shift(Σ_j prob_j * v_j[d], PROB_FRAC), bits)` for each `d`: the attention output
 /// of one head from its probabilities and the values `v_j` (rows of `head_dim` at
-/// `values[j * stride + offset ..]`), in the values' format.
+/// `values[j * stride + offset ..]`), in the values' format. Probabilities are at most
+/// `2^PROB_FRAC` and values 24 bits, so each product is below 2^39 and fewer than 2^24
+/// positions cannot leave an `i64`.
 #[inline]
 pub fn weighted_sum(
     probs: &[i32],
@@ -149,7 +162,8 @@ pub fn weighted_sum(
         for (j, &p) in probs.iter().enumerate() {
             let v = &values[j * stride + offset + d..][..n];
             for (a, &x) in acc.iter_mut().zip(v) {
-                *a += p as i64 * x as i64;
+                // Exact (see above); wrapping so that it vectorises.
+                *a = a.wrapping_add(p as i64 * x as i64);
             }
         }
         out.extend(
@@ -159,27 +173,6 @@ pub fn weighted_sum(
         );
     }
     out
-}
-
-/// `f()` compiled for AVX-512 where the machine has it (the attention's 64-bit products eight
-/// at a time), else for the baseline: the same integer arithmetic either way.
-#[inline(always)]
-pub(super) fn widest<T>(f: impl FnOnce() -> T) -> T {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-        fn wide<T>(f: impl FnOnce() -> T) -> T {
-            f()
-        }
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512dq")
-            && std::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the features were just detected.
-            return unsafe { wide(f) };
-        }
-    }
-    f()
 }
 
 #[cfg(test)]
