@@ -10,6 +10,7 @@ use super::matvec::FixedMatrix;
 #[cfg(target_arch = "x86_64")]
 use super::packed::Container;
 use super::{round_shift_i128, saturate, wrap};
+use std::sync::OnceLock;
 
 /// Bits in the low part of a split input.
 const LO_BITS: u32 = 12;
@@ -23,11 +24,12 @@ pub(super) const MAX_GROUP: usize = 16384;
 #[cfg(target_arch = "x86_64")]
 const SHORT_GROUP: usize = 2048;
 
-/// An input vector split for the kernel, with each group's wrapped input sum (the affine
-/// grid's term, shared by every row).
-pub(super) struct SplitInput {
-    hi: Vec<i16>,
-    lo: Vec<i16>,
+/// An input vector prepared for the kernels: each group's wrapped input sum (the affine
+/// grid's term, shared by every row), the inputs as digits for the VNNI kernel where the machine
+/// has it, and, made on first use, the split halves for the AVX2 kernel.
+pub(super) struct SplitInput<'x> {
+    x: &'x [i32],
+    halves: OnceLock<Halves>,
     group_sums: Vec<i64>,
     /// No group accumulator can wrap: `2^7 · max|x| · group_size < 2^(acc_bits - 1)`.
     no_wrap: bool,
@@ -35,34 +37,48 @@ pub(super) struct SplitInput {
     digits: Option<Digits>,
 }
 
-impl SplitInput {
+/// The inputs as `x = hi·2^LO_BITS + lo`.
+struct Halves {
+    hi: Vec<i16>,
+    lo: Vec<i16>,
+}
+
+impl<'x> SplitInput<'x> {
     /// `None` when an input is wider than 24 bits or the groups are longer than
     /// [`MAX_GROUP`]: the caller then takes the reference path.
-    pub(super) fn new(x: &[i32], group_size: usize, acc_bits: u32) -> Option<Self> {
-        let limit = 1i32 << 23;
-        if group_size == 0
-            || group_size > MAX_GROUP
-            || x.iter().any(|&v| !(-limit..limit).contains(&v))
-        {
+    pub(super) fn new(x: &'x [i32], group_size: usize, acc_bits: u32) -> Option<Self> {
+        let (lo, hi) = digit_dot::range(x);
+        if group_size == 0 || group_size > MAX_GROUP || lo < -(1 << 23) || hi >= 1 << 23 {
             return None;
         }
-        let max = x
-            .iter()
-            .map(|&v| v.unsigned_abs() as u128)
-            .max()
-            .unwrap_or(0);
+        let max = lo.unsigned_abs().max(hi.unsigned_abs()) as u128;
         let no_wrap = (max << 7) * group_size as u128 * 2 < 1u128 << acc_bits;
         Some(SplitInput {
+            x,
+            halves: OnceLock::new(),
             no_wrap,
             digits: Digits::new(x),
-            hi: x.iter().map(|&v| (v >> LO_BITS) as i16).collect(),
-            lo: x
-                .iter()
-                .map(|&v| (v & ((1 << LO_BITS) - 1)) as i16)
-                .collect(),
+            // At most `MAX_GROUP` inputs of 24 bits: the sum cannot leave an `i64`, so
+            // wrapping adds are exact (and vectorise).
             group_sums: x
                 .chunks(group_size)
-                .map(|g| wrap(g.iter().map(|&v| v as i64).sum(), acc_bits))
+                .map(|g| {
+                    wrap(
+                        g.iter().fold(0i64, |s, &v| s.wrapping_add(v.into())),
+                        acc_bits,
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    fn halves(&self) -> &Halves {
+        self.halves.get_or_init(|| Halves {
+            hi: self.x.iter().map(|&v| (v >> LO_BITS) as i16).collect(),
+            lo: self
+                .x
+                .iter()
+                .map(|&v| (v & ((1 << LO_BITS) - 1)) as i16)
                 .collect(),
         })
     }
@@ -114,20 +130,9 @@ unsafe fn rows_avx2(
     let mut i = 0;
     while i < out.len() {
         if let (Some(d), Some(bytes)) = (digits, nibbles) {
-            let r = first + i;
-            let pair = i + 1 < out.len() && m.cols <= PAIR_MAX_COLS;
-            let step = if pair { 2 } else { 1 };
-            prefetch(bytes.get((r + 4) * row_bytes..(r + 4 + step) * row_bytes));
-            if pair {
-                if let Some(pair) = digit_dot::rows::<2>(m, r, bytes, d, &s.group_sums) {
-                    out[i..i + 2].copy_from_slice(&pair);
-                    i += 2;
-                    continue;
-                }
-            } else if let Some([y]) = digit_dot::rows::<1>(m, r, bytes, d, &s.group_sums) {
-                out[i] = y;
-                i += 1;
-                continue;
+            i += digit_dot::rows(m, first + i, &mut out[i..], bytes, d, &s.group_sums);
+            if i == out.len() {
+                break;
             }
         }
         if let Some(bytes) = nibbles.filter(|_| i + 1 < out.len()) {
@@ -159,16 +164,10 @@ unsafe fn rows_avx2(
     }
 }
 
-/// The longest rows the VNNI kernel sums two at a time. Pairs share their inputs' digits and
-/// measured a few percent faster on SmolLM2's rows (576 and 1536 inputs). They were 10% slower
-/// on the 8B's (4096 and 14336), where two rows and the inputs' digits outgrow the L1 cache.
-#[cfg(target_arch = "x86_64")]
-const PAIR_MAX_COLS: usize = 2048;
-
 /// Brings `bytes` (rows a few ahead of the one being summed) towards the L1 cache.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn prefetch(bytes: Option<&[u8]>) {
+pub(super) fn prefetch(bytes: Option<&[u8]>) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     for line in bytes.unwrap_or_default().chunks(64) {
         // SAFETY: a prefetch has no effect on memory; the address is in `bytes`.
@@ -195,7 +194,8 @@ unsafe fn row_pair_no_wrap_avx2(
     s: &SplitInput,
 ) -> Option<(i32, i32)> {
     use std::arch::x86_64::*;
-    // SAFETY (every load below): `i + 16 <= cols`, the length of both rows, `s.lo` and `s.hi`.
+    let h = s.halves();
+    // SAFETY (every load below): `i + 16 <= cols`, the length of both rows, `h.lo` and `h.hi`.
     let load = |row: &[i8], i: usize| unsafe {
         _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()))
     };
@@ -203,7 +203,7 @@ unsafe fn row_pair_no_wrap_avx2(
     unsafe {
         row_pair_avx2(m, r, s, 16, |i, acc| {
             let (wa, wb) = (load(row_a, i), load(row_b, i));
-            let (lv, hv) = (load16(&s.lo, i), load16(&s.hi, i));
+            let (lv, hv) = (load16(&h.lo, i), load16(&h.hi, i));
             mac4(acc, [wa, wa, wb, wb], [lv, hv, lv, hv]);
         })
     }
@@ -232,12 +232,13 @@ unsafe fn row_pair_nibble_avx2(
             _mm256_cvtepi8_epi16(sign(_mm_and_si128(_mm_srli_epi16::<4>(v), mask))),
         )
     };
-    // SAFETY: AVX2 is enabled here; loads as in `unpack`, and `i + 32 <= cols` for `s`.
+    let h = s.halves();
+    // SAFETY: AVX2 is enabled here; loads as in `unpack`, and `i + 32 <= cols` for `h`.
     unsafe {
         row_pair_avx2(m, r, s, 32, |i, acc| {
             let ((a0, a1), (b0, b1)) = (unpack(row_a, i), unpack(row_b, i));
-            let (l0, h0) = (load16(&s.lo, i), load16(&s.hi, i));
-            let (l1, h1) = (load16(&s.lo, i + 16), load16(&s.hi, i + 16));
+            let (l0, h0) = (load16(&h.lo, i), load16(&h.hi, i));
+            let (l1, h1) = (load16(&h.lo, i + 16), load16(&h.hi, i + 16));
             mac4(acc, [a0, a0, b0, b0], [l0, h0, l0, h0]);
             mac4(acc, [a1, a1, b1, b1], [l1, h1, l1, h1]);
         })
@@ -341,13 +342,13 @@ fn row_with(
     acc_bits: u32,
     dot: impl Fn(&[i8], &[i16], &[i16]) -> (i64, i64),
 ) -> i32 {
-    let groups = m.groups_per_row();
+    let (groups, h) = (m.groups_per_row(), s.halves());
     let mults = &m.mults[r * groups..(r + 1) * groups];
     let offsets = m.offset_mults.get(r * groups..(r + 1) * groups);
     let mut sum: i128 = 0;
     for (g, &mult) in mults.iter().enumerate() {
         let (a, b) = (g * m.group_size, ((g + 1) * m.group_size).min(m.cols));
-        let (lo, hi) = dot(&row[a..b], &s.lo[a..b], &s.hi[a..b]);
+        let (lo, hi) = dot(&row[a..b], &h.lo[a..b], &h.hi[a..b]);
         let acc = wrap((hi << LO_BITS) + lo, acc_bits);
         sum += acc as i128 * mult as i128;
         if let Some(o) = offsets {
