@@ -77,12 +77,12 @@ impl Digits {
     }
 
     /// Whether the kernel computes `m`'s rows for these inputs exactly: nibble weights in whole
-    /// blocks, groups of 32 or of a multiple of 64 that divide the row, and sums that stay in
-    /// their lanes. Two neighbouring lanes add `2·L` products (`L = max(4, group/16)` per lane)
-    /// of `u < 16` and partial digit sums below `max + 2^22` (below 2^31); a group's input sum
-    /// fits 32 bits; and a row's
-    /// total, at most `cols·max·(15·2^24 + 2^28)` with multipliers and offsets below 2^24,
-    /// fits 64 bits. `no_wrap` says no group accumulator wraps, so wrapping is the identity.
+    /// blocks, groups of 32 or of a multiple of 64 that divide the row, multipliers and offsets
+    /// below 2^24, and sums that stay in their lanes. Two neighbouring lanes add `2·L` products
+    /// (`L = max(4, group/16)` per lane) of `u < 16` and partial digit sums below `max + 2^22`
+    /// (below 2^31); a group's input sum fits 32 bits; and a row's total, at most
+    /// `cols·max·(15·2^24 + 2^28)`, fits 64 bits. `no_wrap` says no group accumulator wraps,
+    /// so wrapping is the identity.
     pub(super) fn takes(&self, m: &FixedMatrix, no_wrap: bool) -> bool {
         let (gs, cols, max) = (m.group_size, m.cols as u128, self.max as u128);
         let pair = 2 * (gs / 16).max(4) as u128;
@@ -94,6 +94,8 @@ impl Digits {
             && pair * 15 * (max + (1 << 22)) < 1 << 31
             && gs as u128 * max < 1 << 31
             && cols * max < 1 << 34
+            && m.mults.largest_magnitude() < 1 << 24
+            && m.offset_mults.largest_magnitude() < 1 << 24
     }
 }
 
@@ -119,9 +121,7 @@ fn has_avx512_vnni() -> bool {
 }
 
 /// Outputs `first..first + out.len()` of `m` (whose packed bytes are `bytes`) for inputs `d`
-/// with group sums `group_sums`, each [`super::matvec_row`]'s value. Returns how many leading
-/// outputs it wrote: fewer than `out.len()` when the next row has a multiplier or offset of
-/// `2^24` or more, which the caller then takes with another kernel. The caller checked
+/// with group sums `group_sums`, each [`super::matvec_row`]'s value. The caller checked
 /// [`Digits::takes`].
 pub(super) fn rows(
     m: &FixedMatrix,
@@ -130,7 +130,7 @@ pub(super) fn rows(
     bytes: &[u8],
     d: &Digits,
     group_sums: &[i64],
-) -> usize {
+) {
     debug_assert!(bytes.len() >= (first + out.len()) * (m.cols / 2));
     debug_assert_eq!(group_sums.len(), m.groups_per_row());
     #[cfg(target_arch = "x86_64")]
@@ -147,7 +147,7 @@ pub(super) fn rows(
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (m, first, out, bytes, d, group_sums);
-        0
+        unreachable!("`Digits::new` finds no VNNI here");
     }
 }
 
@@ -167,59 +167,59 @@ unsafe fn rows_avx512<const D: usize>(
     bytes: &[u8],
     d: &Digits,
     group_sums: &[i64],
-) -> usize {
-    let (groups, row_bytes) = (m.groups_per_row(), m.cols / 2);
-    let finish =
-        |r: usize, sum: i64| saturate(round_shift_i128(sum.into(), m.shifts[r]) as i64, m.out_bits);
+) {
+    let (groups, row_bytes, n) = (m.groups_per_row(), m.cols / 2, out.len());
+    let finish = |r: usize, sum: i64| -> i32 {
+        saturate(round_shift_i128(sum.into(), m.shifts[r]) as i64, m.out_bits)
+    };
+    let offset_mults = (!m.offset_mults.is_empty()).then_some(&m.offset_mults[..]);
     let mut i = 0;
-    while i < out.len() {
+    // Plain indexing below rather than closures: these run once or twice per row, and calls
+    // the compiler left out of line cost a tenth of the time.
+    while i < n {
         let r = first + i;
-        let step = if i + 1 < out.len() && m.cols <= PAIR_MAX_COLS {
-            2
-        } else {
-            1
-        };
+        let (a, b, c) = (r * groups, (r + 1) * groups, (r + 2) * groups);
         // Rows a few ahead, on their way to the cache while these are summed.
-        super::split_dot::prefetch(bytes.get((r + 4) * row_bytes..(r + 4 + step) * row_bytes));
-        let cells = |k: usize| (r + k) * groups..(r + k + 1) * groups;
-        let row = |k: usize| &bytes[(r + k) * row_bytes..(r + k + 1) * row_bytes];
-        let offsets = |k: usize| m.offset_mults.get(cells(k));
-        // SAFETY: as for `rows`.
-        let sums = unsafe {
-            if step == 2 {
+        super::split_dot::prefetch(bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes));
+        if i + 1 < n && m.cols <= PAIR_MAX_COLS {
+            // SAFETY: as for `rows`.
+            let [y0, y1] = unsafe {
                 sums::<D, 2>(
                     m.group_size,
-                    [row(0), row(1)],
+                    [&bytes[r * row_bytes..], &bytes[(r + 1) * row_bytes..]],
                     d,
-                    [&m.mults[cells(0)], &m.mults[cells(1)]],
-                    [offsets(0), offsets(1)],
+                    [&m.mults[a..b], &m.mults[b..c]],
+                    [
+                        offset_mults.map(|o| &o[a..b]),
+                        offset_mults.map(|o| &o[b..c]),
+                    ],
                     group_sums,
                 )
-                .map(|[a, b]| [finish(r, a), finish(r + 1, b)])
-            } else {
+            };
+            out[i] = finish(r, y0);
+            out[i + 1] = finish(r + 1, y1);
+            i += 2;
+        } else {
+            // SAFETY: as for `rows`.
+            let [y] = unsafe {
                 sums::<D, 1>(
                     m.group_size,
-                    [row(0)],
+                    [&bytes[r * row_bytes..]],
                     d,
-                    [&m.mults[cells(0)]],
-                    [offsets(0)],
+                    [&m.mults[a..b]],
+                    [offset_mults.map(|o| &o[a..b])],
                     group_sums,
                 )
-                .map(|[a]| [finish(r, a), 0])
-            }
-        };
-        let Some(y) = sums else {
-            return i;
-        };
-        out[i..i + step].copy_from_slice(&y[..step]);
-        i += step;
+            };
+            out[i] = finish(r, y);
+            i += 1;
+        }
     }
-    i
 }
 
 /// `R` rows' exact sums before their shifts: `Σ_g mult_g·Σ w·x + offset_g·S_g` (module docs),
-/// with `D` digits per input; `None` when a multiplier or an offset is `2^24` or more (the sums
-/// may then be wrong, and are dropped).
+/// with `D` digits per input, `rows` starting at each row's packed bytes (at least `cols / 2`
+/// of them), for multipliers and offsets below `2^24` ([`Digits::takes`]).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -230,7 +230,7 @@ unsafe fn sums<const D: usize, const R: usize>(
     mults: [&[i32]; R],
     offsets: [Option<&[i32]>; R],
     group_sums: &[i64],
-) -> Option<[i64; R]> {
+) -> [i64; R] {
     use std::arch::x86_64::*;
     let (eight, nibble) = (_mm512_set1_epi8(8), _mm512_set1_epi8(0x0f));
     // The block's 32 bytes in both halves, the upper half shifted to its high nibbles.
@@ -243,7 +243,7 @@ unsafe fn sums<const D: usize, const R: usize>(
         })
     };
     // acc[k] += Σ u·s_k over block `b` of a row. SAFETY: the block is bytes `32b..32b + 32`
-    // of the row (`cols / 2` bytes).
+    // of the row (`cols / 2` bytes, where `rows` start).
     let dot = |row: &[u8], b: usize, s: &[__m512i; D], acc: &mut [__m512i; D]| unsafe {
         let packed = _mm256_loadu_si256(row.as_ptr().add(32 * b).cast());
         let halves = _mm512_srlv_epi64(_mm512_broadcast_i64x4(packed), shift);
@@ -268,7 +268,7 @@ unsafe fn sums<const D: usize, const R: usize>(
         _mm512_add_epi64(total, _mm512_mul_epi32(pairs, mv))
     };
     let mut total = [_mm512_setzero_si512(); R];
-    let (blocks, groups) = (rows[0].len() / 32, mults[0].len());
+    let (groups, blocks) = (mults[0].len(), mults[0].len() * group_size / BLOCK);
     if group_size == 32 {
         // A block holds groups 2b (lanes 0–3 and 8–11) and 2b + 1 (lanes 4–7 and 12–15):
         // each 64-bit lane takes its group's multiplier in its low half.
@@ -300,9 +300,7 @@ unsafe fn sums<const D: usize, const R: usize>(
             }
         }
     }
-    // Σ_g S_g·(offset_g − 8·mult_g), eight groups at a time, and the largest magnitude of
-    // both.
-    let mut largest = _mm256_setzero_si256();
+    // Σ_g S_g·(offset_g − 8·mult_g), eight groups at a time.
     for g in (0..groups).step_by(8) {
         let mask = (0xffu32 >> (8 - (groups - g).min(8))) as __mmask8;
         // SAFETY: masked loads read only groups `g..` that exist.
@@ -314,15 +312,12 @@ unsafe fn sums<const D: usize, const R: usize>(
                     Some(o) => _mm256_maskz_loadu_epi32(mask, o.as_ptr().add(g)),
                     None => _mm256_setzero_si256(),
                 };
-                let magnitude = _mm256_max_epu32(_mm256_abs_epi32(mv), _mm256_abs_epi32(ov));
-                largest = _mm256_max_epu32(largest, magnitude);
                 let c = _mm512_cvtepi32_epi64(_mm256_sub_epi32(ov, _mm256_slli_epi32::<3>(mv)));
                 total[k] = _mm512_add_epi64(total[k], _mm512_mul_epi32(sv, c));
             }
         }
     }
-    let small = _mm256_cmpge_epu32_mask(largest, _mm256_set1_epi32(1 << 24)) == 0;
-    small.then(|| total.map(|t| _mm512_reduce_add_epi64(t)))
+    total.map(|t| _mm512_reduce_add_epi64(t))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! it.
 
 use memmap2::Mmap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What a store section holds in place: plain integers, every bit pattern valid, stored
 /// little-endian.
@@ -24,7 +24,12 @@ mod sealed {
 
 /// A shared `[T]` (see the module docs).
 #[derive(Clone)]
-pub struct Shared<T: Word>(Inner<T>);
+pub struct Shared<T: Word> {
+    inner: Inner<T>,
+    /// The largest magnitude of the elements, found on first use and shared by clones (the
+    /// elements never change).
+    largest: Arc<OnceLock<u32>>,
+}
 
 #[derive(Clone)]
 enum Inner<T> {
@@ -38,6 +43,13 @@ enum Inner<T> {
 }
 
 impl<T: Word> Shared<T> {
+    fn new(inner: Inner<T>) -> Self {
+        Shared {
+            inner,
+            largest: Arc::default(),
+        }
+    }
+
     /// `len` elements at byte `start` of `map`, read in place; `None` when they lie past its
     /// end, are not aligned for `T`, or (on a big-endian machine) `T` is wider than a byte, so
     /// the caller reads them instead.
@@ -46,7 +58,7 @@ impl<T: Word> Shared<T> {
         let end = len.checked_mul(size)?.checked_add(start)?;
         let in_place = cfg!(target_endian = "little") || size == 1;
         let aligned = (map.as_ptr() as usize + start).is_multiple_of(std::mem::align_of::<T>());
-        (end <= map.len() && aligned && in_place).then_some(Shared(Inner::Mapped {
+        (end <= map.len() && aligned && in_place).then_some(Shared::new(Inner::Mapped {
             map,
             start,
             len,
@@ -55,22 +67,32 @@ impl<T: Word> Shared<T> {
 
     /// Whether the elements are read from a mapped store rather than owned.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.0, Inner::Mapped { .. })
+        matches!(self.inner, Inner::Mapped { .. })
     }
 
     /// Drops the mapped pages of these elements from the process's resident set (they stay in
     /// the page cache, and the next read maps them in again); owned ones are left alone.
     pub fn release(&self) {
-        if let Inner::Mapped { map, start, len } = &self.0 {
+        if let Inner::Mapped { map, start, len } = &self.inner {
             crate::bytes::release_pages(map, *start, len * std::mem::size_of::<T>());
         }
+    }
+}
+
+impl Shared<i32> {
+    /// The largest `|x|` of the elements (0 when there are none): one pass on first use, then
+    /// remembered by every clone.
+    pub fn largest_magnitude(&self) -> u32 {
+        *self
+            .largest
+            .get_or_init(|| self.iter().fold(0, |a, &x| a.max(x.unsigned_abs())))
     }
 }
 
 impl<T: Word> std::ops::Deref for Shared<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        match &self.0 {
+        match &self.inner {
             Inner::Owned(v) => v,
             // SAFETY: `mapped` checked that the elements lie inside the map and are aligned
             // for `T`, and `T` is a plain integer (every bit pattern valid) stored in the
@@ -85,25 +107,25 @@ impl<T: Word> std::ops::Deref for Shared<T> {
 
 impl<T: Word> Default for Shared<T> {
     fn default() -> Self {
-        Shared(Inner::Owned(Arc::from([])))
+        Shared::new(Inner::Owned(Arc::from([])))
     }
 }
 
 impl<T: Word> From<Vec<T>> for Shared<T> {
     fn from(v: Vec<T>) -> Self {
-        Shared(Inner::Owned(v.into()))
+        Shared::new(Inner::Owned(v.into()))
     }
 }
 
 impl<T: Word> From<&[T]> for Shared<T> {
     fn from(v: &[T]) -> Self {
-        Shared(Inner::Owned(v.into()))
+        Shared::new(Inner::Owned(v.into()))
     }
 }
 
 impl<T: Word> FromIterator<T> for Shared<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Shared(Inner::Owned(iter.into_iter().collect()))
+        Shared::new(Inner::Owned(iter.into_iter().collect()))
     }
 }
 

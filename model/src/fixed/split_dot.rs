@@ -88,6 +88,9 @@ impl<'x> SplitInput<'x> {
 /// [`super::matvec_row`]'s value.
 #[inline]
 pub(super) fn rows(m: &FixedMatrix, first: usize, out: &mut [i32], s: &SplitInput, acc_bits: u32) {
+    if let Some(d) = s.digits.as_ref().filter(|d| d.takes(m, s.no_wrap)) {
+        return digit_dot::rows(m, first, out, m.weights.bytes(), d, &s.group_sums);
+    }
     // Packed rows are unpacked here, one or two at a time, so they stay in the L1 cache.
     let mut buf = Vec::new();
     #[cfg(target_arch = "x86_64")]
@@ -126,15 +129,8 @@ unsafe fn rows_avx2(
         (paired && m.weights.container() == Container::Nibble && m.group_size.is_multiple_of(32))
             .then(|| m.weights.bytes());
     let row_bytes = m.cols / 2;
-    let digits = s.digits.as_ref().filter(|d| d.takes(m, s.no_wrap));
     let mut i = 0;
     while i < out.len() {
-        if let (Some(d), Some(bytes)) = (digits, nibbles) {
-            i += digit_dot::rows(m, first + i, &mut out[i..], bytes, d, &s.group_sums);
-            if i == out.len() {
-                break;
-            }
-        }
         if let Some(bytes) = nibbles.filter(|_| i + 1 < out.len()) {
             let r = first + i;
             let pair = bytes[r * row_bytes..(r + 2) * row_bytes].split_at(row_bytes);
@@ -417,6 +413,24 @@ mod tests {
     use crate::fixed::packed::PackedWeights;
     use proptest::prelude::*;
 
+    /// `n` multipliers (or offsets) below 2^24, which every kernel takes, or a mix with any
+    /// `i32` and the extremes (a matrix with a large one takes the AVX2 kernel or the
+    /// reference).
+    fn multipliers(n: usize) -> impl Strategy<Value = Vec<i32>> {
+        prop_oneof![
+            proptest::collection::vec(-(1i32 << 24) + 1..1 << 24, n),
+            proptest::collection::vec(
+                prop_oneof![
+                    -32767i32..32767,
+                    any::<i32>(),
+                    Just(i32::MAX),
+                    Just(-i32::MAX)
+                ],
+                n
+            ),
+        ]
+    }
+
     /// Any shape, or (`nibbles`) one the nibble pair kernel takes: weights of at most 4 bits
     /// (packed two to a byte) in groups of a multiple of 32 that divide the row.
     fn matrix(nibbles: bool) -> impl Strategy<Value = FixedMatrix> {
@@ -448,20 +462,9 @@ mod tests {
                 let q = 1i16 << (bits - 1);
                 (
                     proptest::collection::vec((-q..q).prop_map(|w| w as i8), rows * cols),
-                    // Multipliers below 2^24 (every kernel takes them), or a mix with any
-                    // `i32` (rows with a large one take the slower kernels).
-                    prop_oneof![
-                        proptest::collection::vec(-(1i32 << 24) + 1..1 << 24, rows * groups),
-                        proptest::collection::vec(
-                            prop_oneof![-32767i32..32767, any::<i32>()],
-                            rows * groups,
-                        ),
-                    ],
+                    multipliers(rows * groups),
                     proptest::collection::vec(0u32..40, rows),
-                    proptest::collection::vec(
-                        -32767i32..32767,
-                        if affine { rows * groups } else { 0 },
-                    ),
+                    multipliers(if affine { rows * groups } else { 0 }),
                 )
                     .prop_map(move |(weights, mults, shifts, offset_mults)| {
                         FixedMatrix {
