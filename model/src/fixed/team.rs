@@ -40,6 +40,17 @@ pub(super) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) 
     }
 }
 
+/// The threads [`for_each_mut`] spreads a job over: the current team's, else the pool's.
+pub(super) fn threads() -> usize {
+    let team = CURRENT.with(Cell::get);
+    if team.is_null() {
+        rayon::current_num_threads()
+    } else {
+        // SAFETY: `CURRENT` is set only inside `Team::with`, whose team outlives that call.
+        unsafe { &*team }.helpers + 1
+    }
+}
+
 /// A base pointer that tasks on other threads index (see [`for_each_mut`]).
 struct Items<T>(*mut T);
 // SAFETY: the tasks reach disjoint items (`T: Send`) through it.
