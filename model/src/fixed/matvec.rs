@@ -328,6 +328,29 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Guided tasks cover every row of every matrix once, in order, none shorter than the
+        /// minimum unless its matrix ends there, and they never grow along a matrix.
+        #[test]
+        fn guided_tasks_cover_every_row_once(
+            rows in proptest::collection::vec(0usize..3000, 1..4),
+            threads in 1usize..9,
+        ) {
+            let tasks = guided_tasks(&rows, threads);
+            let mut next = vec![0; rows.len()];
+            let mut last: Option<(usize, usize)> = None;
+            for &(k, first, n) in &tasks {
+                prop_assert!(n > 0 && first == next[k] && first + n <= rows[k]);
+                prop_assert!(next[..k].iter().zip(&rows).all(|(a, b)| a == b), "out of order");
+                prop_assert!(n >= MIN_ROWS_PER_TASK || first + n == rows[k]);
+                if let Some((_, ln)) = last.filter(|&(lk, _)| lk == k) {
+                    prop_assert!(n <= ln, "grew: {} after {}", n, ln);
+                }
+                next[k] += n;
+                last = Some((k, n));
+            }
+            prop_assert_eq!(next, rows);
+        }
+
         /// Against the f64 product of the same integer weights, realised scales
         /// (`mult * 2^-shift`) and inputs, the error is the final rounding: half a step. The
         /// realised scales are within half a multiplier step of the quantiser's.
