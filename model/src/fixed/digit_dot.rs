@@ -156,6 +156,10 @@ pub(super) fn rows(
 /// (4096 and 14336), where two rows and the inputs' digits outgrow the L1 cache.
 const PAIR_MAX_COLS: usize = 2048;
 
+/// How far ahead of the rows being summed their successors are prefetched. Four rows ahead
+/// (1.1 KB of SmolLM2's shortest rows) left the kernel waiting; about 2–4 KB measured 3% faster.
+const PREFETCH_BYTES: usize = 4096;
+
 /// [`rows`] with `D` digits per input: rows two at a time where they are short, else one by
 /// one, each rounded and saturated as it is summed.
 #[cfg(target_arch = "x86_64")]
@@ -179,9 +183,15 @@ unsafe fn rows_avx512<const D: usize>(
     while i < n {
         let r = first + i;
         let (a, b, c) = (r * groups, (r + 1) * groups, (r + 2) * groups);
-        // Rows a few ahead, on their way to the cache while these are summed.
-        super::split_dot::prefetch(bytes.get((r + 4) * row_bytes..(r + 6) * row_bytes));
-        if i + 1 < n && m.cols <= PAIR_MAX_COLS {
+        // Rows about `PREFETCH_BYTES` ahead, on their way to the cache while these are summed.
+        let step = if i + 1 < n && m.cols <= PAIR_MAX_COLS {
+            2
+        } else {
+            1
+        };
+        let ahead = r + (PREFETCH_BYTES / row_bytes).max(1);
+        super::split_dot::prefetch(bytes.get(ahead * row_bytes..(ahead + step) * row_bytes));
+        if step == 2 {
             // SAFETY: as for `rows`.
             let [y0, y1] = unsafe {
                 sums::<D, 2>(
