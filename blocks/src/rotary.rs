@@ -16,9 +16,9 @@ use super::elementwise::{content_tag, signed_width};
 /// Ports: `pos` (unsigned, `max(1, clog2(tables.max_seq))` bits); stream `x`
 /// (`x_valid`, `x`: signed `bits`) in rotation-pair order, a whole number of heads per vector
 /// → stream `y` (`y_valid`, `y`: signed `bits`) in the same order.
-/// Latency: 2 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
+/// Latency: 3 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
 /// two multipliers: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
-/// pair's two input cycles leave free.
+/// pair's two input cycles leave free; the products are registered before they are summed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RotaryEmbedding {
     /// The cos/sin tables; `tables.half` must be `head_dim / 2`.
@@ -35,7 +35,8 @@ impl RotaryEmbedding {
     /// Cycles from the cycle carrying the last input element to the one carrying the last
     /// output element.
     pub fn latency(&self) -> u64 {
-        2
+        // `b'` starts the cycle after `b` arrives.
+        1 + STAGES.len() as u64
     }
 
     /// Width of the `pos` input.
@@ -154,16 +155,23 @@ impl Block for RotaryEmbedding {
         let second = m.reg("second", Type::BOOL).reset(0);
         second.next(take_b);
 
+        // The products are registered (the multipliers' own output registers), then summed,
+        // rounded and saturated: no path holds a multiply and the adds after it.
         let sel = second.q();
-        let p1 = sel.mux(b.q(), a.q()) * c;
-        let p2 = sel.mux(a.q(), x) * s;
-        let r = sel.mux(p1 + p2, p1 - p2);
+        let mut p = m.pipeline("rot", take_b | sel, &STAGES);
+        let p1 = p.keep("p1", sel.mux(b.q(), a.q()) * c);
+        let p2 = p.keep("p2", sel.mux(a.q(), x) * s);
+        let plus = p.keep("plus", sel);
+        p.stage("product");
+        let (p1, p2) = (p.at(p1), p.at(p2));
+        let r = p.at(plus).mux(p1 + p2, p1 - p2);
         let rounded = (r + (1i64 << (ROPE_FRAC - 1))) >> ROPE_FRAC;
-        let y = m.reg("y_q", x.ty());
-        let out = take_b | sel;
-        y.next_when(out, rounded.saturate(self.bits));
-        let y_valid = m.reg("y_valid_q", Type::BOOL).reset(0);
-        y_valid.next(out);
-        m.stream_output("y", Source::new(y_valid.q(), y.q()));
+        let y = p.keep("y", rounded.saturate(self.bits));
+        p.stage("y");
+        m.stream_output("y", p.source(p.at(y)));
+        p.finish();
     }
 }
+
+/// The stages after a pair's element arrives (or the cycle after, for `b'`).
+const STAGES: [&str; 2] = ["product", "y"];
