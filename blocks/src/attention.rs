@@ -410,12 +410,14 @@ struct Accumulated<'a> {
     end: Signal<'a>,
 }
 
-/// The stages of [`mac`]: the operands arrive, their product, the running sum.
-const MAC_STAGES: [&str; 3] = ["operands", "product", "sum"];
+/// The stages of [`mac`]: the operands arrive from their memories, are registered (the
+/// memories' output registers), their product, the running sum.
+const MAC_STAGES: [&str; 4] = ["operands", "registered", "product", "sum"];
 
 /// `Σ a·b` over the issues from one with `first` to one with `last`, where the operands are
-/// memory reads issued on cycles with `issue` (so they arrive a cycle later): product then
-/// sum, each registered; the sum is ready `MAC_STAGES.len()` cycles after the last issue.
+/// memory reads issued on cycles with `issue` (so they arrive a cycle later): operands, product
+/// and sum, each registered, so no path holds a memory read and a multiply; the sum is ready
+/// `MAC_STAGES.len()` cycles after the last issue.
 #[allow(clippy::too_many_arguments)]
 fn mac<'a>(
     m: &'a ModuleBuilder<'a>,
@@ -435,9 +437,12 @@ fn mac<'a>(
         p.flag("end", end),
     );
     p.stage("operands");
-    let prod = p.keep("prod", a * b);
+    let acc_ty = a.ty().with_width(acc_bits);
+    let (a, b) = (p.keep("a", a), p.keep("b", b));
+    p.stage("registered");
+    let prod = p.keep("prod", p.at(a) * p.at(b));
     p.stage("product");
-    let acc = m.reg(&format!("{prefix}_acc"), a.ty().with_width(acc_bits));
+    let acc = m.reg(&format!("{prefix}_acc"), acc_ty);
     let base = p.at(first).mux(m.lit(0, acc.q().ty()), acc.q());
     acc.next_when(p.valid(), (base + p.at(prod)).resize(acc_bits));
     p.stage("sum");
