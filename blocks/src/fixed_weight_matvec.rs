@@ -203,7 +203,7 @@ impl FixedWeightMatVec {
                 let (passes, lanes) = self.passes(lanes);
                 let (passes, lanes) = (passes as u64, lanes as u64);
                 let last_pass_rows = rows.saturating_sub((passes - 1) * lanes);
-                (passes - 1) * cols.max(lanes) + last_pass_rows + 3
+                (passes - 1) * cols.max(lanes) + last_pass_rows + rom::STAGES
             }
         }
     }

@@ -254,6 +254,10 @@ fn counter<'a>(
     r.q()
 }
 
+/// Cycles from a pass's last input to its first output: the multiply–accumulate, the group
+/// term, the row sum that loads the output shift register, and the rounded output.
+pub(super) const STAGES: u64 = 4;
+
 /// A one-bit pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
     let r = m.reg(name, d.ty());
@@ -423,18 +427,11 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     );
     let mword = mults.read_enabled(maddr, group_end);
 
-    // Stage 2: group end; a pass end loads the output shift register.
+    // Stage 2: group end: each lane's group sum times its multiplier (plus the affine
+    // offset's term), registered (the multipliers' output registers) before stage 3 adds it.
     let g2 = stage(m, "sum_valid", group_end, true);
-    let fg2 = stage(m, "sum_first_group", fg1, false);
-    let pass_end = g2 & stage(m, "sum_last_col", lc1, false);
-    let lp2 = if p.passes > 1 {
-        stage(m, "sum_last_pass", lp1, false)
-    } else {
-        one
-    };
-    let sum_ty = Type::signed(p.sum_w);
     let mult_ty = Type::signed(p.mult_w);
-    let sums: Vec<Signal<'a>> = accs
+    let terms: Vec<Signal<'a>> = accs
         .iter()
         .enumerate()
         .map(|(l, &acc)| {
@@ -444,11 +441,47 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
                 let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
                 term = term + sx * offset;
             }
+            let r = m.reg(&format!("term{l}"), term.ty()).enable(g2);
+            r.next(term);
+            r.q()
+        })
+        .collect();
+
+    // Stage 3: the row sums; a pass end loads the output shift register.
+    let g3 = stage(m, "row_valid", g2, true);
+    let fg3 = stage(
+        m,
+        "row_first_group",
+        stage(m, "sum_first_group", fg1, false),
+        false,
+    );
+    let pass_end = g3
+        & stage(
+            m,
+            "row_last_col",
+            stage(m, "sum_last_col", lc1, false),
+            false,
+        );
+    let lp3 = if p.passes > 1 {
+        stage(
+            m,
+            "row_last_pass",
+            stage(m, "sum_last_pass", lp1, false),
+            false,
+        )
+    } else {
+        one
+    };
+    let sum_ty = Type::signed(p.sum_w);
+    let sums: Vec<Signal<'a>> = terms
+        .iter()
+        .enumerate()
+        .map(|(l, &term)| {
             if s.groups == 1 {
                 return term.resize(p.sum_w);
             }
-            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g2);
-            let sum = (cleared(row, fg2) + term).trunc(p.sum_w);
+            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g3);
+            let sum = (cleared(row, fg3) + term).trunc(p.sum_w);
             row.next(sum);
             sum
         })
@@ -469,7 +502,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let emit = left.q().ne(0);
     left.next_when(emit, left.q().wrapping_sub(1));
     let full = m.lit(p.lanes as i64, left_ty);
-    left.next_when(pass_end, lp2.mux(m.lit(p.last_rows as i64, left_ty), full));
+    left.next_when(pass_end, lp3.mux(m.lit(p.last_rows as i64, left_ty), full));
 
     // Output: the head rounded by its row's shift and saturated.
     let shift = row_shift(b, &s, &p, m, layer, emit);
