@@ -28,9 +28,9 @@ const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
 /// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
 /// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
 /// the last `y`.
-/// Latency: [`RmsNorm::latency`] = `n + 10` cycles from the last `x` to the last `y` (two to
+/// Latency: [`RmsNorm::latency`] = `n + 11` cycles from the last `x` to the last `y` (three to
 /// finish the sum, five for the reciprocal root, four per element to scale it; the elements
-/// follow one per cycle). Throughput: one vector per `2n + 10` cycles when `x` has no gaps.
+/// follow one per cycle). Throughput: one vector per `2n + 11` cycles when `x` has no gaps.
 /// The module name holds the label, sizes and formats; the label stands for the gains, as a
 /// [`Linear`](super::Linear)'s does for its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,14 +48,15 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    /// The sum of squares: the square, the running sum (the last one with eps added).
-    const SUM_STAGES: [&'static str; 2] = ["square", "sum"];
+    /// The sum of squares: the input registered (off the path from the memory that streams
+    /// it), the square, the running sum (the last one with eps added).
+    const SUM_STAGES: [&'static str; 3] = ["input", "square", "sum"];
 
     /// The stages that scale an element read back from the buffer: the read, times the
     /// reciprocal root, shifted by `k`, times the gain, rounded and saturated.
     const SCALE_STAGES: [&'static str; 5] = ["read", "scale", "normalise", "gain", "round"];
 
-    /// Cycles from the last input element to the last output element, `n + 10`: the sum's
+    /// Cycles from the last input element to the last output element, `n + 11`: the sum's
     /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
     /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
@@ -142,8 +143,10 @@ impl Block for RmsNorm {
         let (in_index, in_last) = element_index(m, "in_index", x_valid, n);
         buffer.write(in_index, x, x_valid);
         let mut p = m.pipeline("in", x_valid, &Self::SUM_STAGES);
+        let (x, last) = (p.keep("x", x), p.flag("last", in_last));
+        p.stage("input");
+        let x = p.at(x);
         let square = p.keep("square", (x * x).as_unsigned().trunc(2 * ib - 1));
-        let last = p.flag("last", in_last);
         p.stage("square");
         let (square, square_last) = (p.at(square), p.at(last));
         let acc_bits = sum_bits(n, ib, 0);
