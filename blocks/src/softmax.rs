@@ -25,7 +25,7 @@ use super::elementwise::{content_tag, round_shift, round_shift_by, unsigned_widt
 /// bits) and `x_last`, high with the last score of a vector (1 to `max_len` scores) → stream
 /// `y` (`y_valid`, `y`: signed [`SoftmaxPipeline::prob_bits`], `PROB_FRAC` fractional bits),
 /// the same number of probabilities in the same order.
-/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 8` cycles for a vector of `len` scores.
+/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 10` cycles for a vector of `len` scores.
 /// Throughput: one vector at a time; scores may arrive one per cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftmaxPipeline {
@@ -52,15 +52,16 @@ const SCALE_SHIFT: u32 = RECIP_FRAC - PROB_FRAC;
 const _: () = assert!(SCALE_SHIFT >= 1);
 
 impl SoftmaxPipeline {
-    /// The exp pass: the score read back, then its exponential.
-    const EXP_STAGES: [&'static str; 2] = ["score", "exp"];
+    /// The exp pass: the score read back, registered (off the buffer's read path), its table
+    /// index, then its exponential.
+    const EXP_STAGES: [&'static str; 3] = ["score", "index", "exp"];
     /// The reciprocal of the sum: its leading one, the mantissa, `m·y0`, the Newton step.
     const RECIP_STAGES: [&'static str; 4] = ["lead", "mantissa", "product", "step"];
-    /// The scale pass: the exponential read back, times the reciprocal, rounded.
-    const SCALE_STAGES: [&'static str; 3] = ["read", "product", "round"];
+    /// The scale pass: the exponential read back, registered, times the reciprocal, rounded.
+    const SCALE_STAGES: [&'static str; 4] = ["read", "operand", "product", "round"];
 
     /// Cycles from the cycle carrying the last score of a vector of `len` scores to the one
-    /// carrying its last probability, `2 len + 8`: `len` exp-pass reads from the next cycle,
+    /// carrying its last probability, `2 len + 10`: `len` exp-pass reads from the next cycle,
     /// the exp and reciprocal stages, then `len` scale-pass reads (the first overlapping the
     /// reciprocal's last stage) and the scale stages.
     pub fn latency(&self, len: usize) -> u64 {
@@ -191,7 +192,9 @@ impl Block for SoftmaxPipeline {
         let mut exp = m.pipeline("exp", issue_exp, &Self::EXP_STAGES);
         let (addr, exp_last) = (exp.keep("addr", ri.q()), exp.flag("last", last_issue));
         exp.stage("score");
-        let s = rd.bits(sb - 1, 0).as_signed();
+        let score = exp.keep("score", rd.bits(sb - 1, 0).as_signed());
+        exp.stage("index");
+        let s = exp.at(score);
         let d = (max.q() - s).as_unsigned().trunc(sb);
         let z = (d * LOG2E_Q + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
         let int = z >> f;
@@ -276,7 +279,9 @@ impl Block for SoftmaxPipeline {
         // Scale pass: e·y, then round_shift(e·y, p + RECIP_FRAC - PROB_FRAC), a variable shift.
         let mut scale = m.pipeline("scale", issue_scale, &Self::SCALE_STAGES);
         scale.stage("read");
-        let prod = scale.keep("prod", rd.bits(ew - 1, 0) * y.q());
+        let e = scale.keep("e", rd.bits(ew - 1, 0));
+        scale.stage("operand");
+        let prod = scale.keep("prod", scale.at(e) * y.q());
         scale.stage("product");
         let rounded = round_shift_by(scale.at(prod), p.q() + i64::from(SCALE_SHIFT));
         let prob = rounded.bits(yb - 1, 0).extend(yb + 1).as_signed();
