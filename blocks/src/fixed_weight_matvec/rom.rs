@@ -254,9 +254,9 @@ fn counter<'a>(
     r.q()
 }
 
-/// Cycles from a pass's last input to its first output: the multiply–accumulate, the group
-/// term, the row sum that loads the output shift register, and the rounded output.
-pub(super) const STAGES: u64 = 4;
+/// Cycles from a pass's last input to its first output: the operands, the multiply–accumulate,
+/// the group term, the row sum that loads the output shift register, and the rounded output.
+pub(super) const STAGES: u64 = 5;
 
 /// A one-bit pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
@@ -362,23 +362,40 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     });
     let x_live = stage(m, "x_live", x, false);
 
-    // Stage 1: multiply-accumulate.
-    let v1 = stage(m, "mac_valid", issue, true);
-    let fig1 = stage(m, "mac_first_in_group", first_in_group, false);
-    let lig1 = stage(m, "mac_last_in_group", last_in_group, false);
-    let fg1 = stage(m, "mac_first_group", first_group, false);
-    let lc1 = stage(m, "mac_last_col", last_col, false);
-    let lp1 = if p.passes > 1 {
-        stage(m, "mac_last_pass", last_pass, false)
-    } else {
-        one
-    };
-    let x1 = match buffered {
+    // Stage 1: the operands arrive: the weights word from its ROM, the input live or from the
+    // replay buffer.
+    let v0 = stage(m, "op_valid", issue, true);
+    let x0 = match buffered {
         Some((from_buffer, replay)) => {
-            let rep1 = stage(m, "mac_replay", replay, false);
-            rep1.mux(from_buffer, x_live)
+            let rep0 = stage(m, "op_replay", replay, false);
+            rep0.mux(from_buffer, x_live)
         }
         None => x_live,
+    };
+    let tags = |name: &str, d: Signal<'a>| {
+        stage(
+            m,
+            &format!("mac_{name}"),
+            stage(m, &format!("op_{name}"), d, false),
+            false,
+        )
+    };
+
+    // Stage 2: multiply-accumulate, on the operands registered (the memories' output
+    // registers), so no path holds a memory read and a multiply.
+    let v1 = stage(m, "mac_valid", v0, true);
+    let (word, x1) = (
+        stage(m, "mac_word", word, false),
+        stage(m, "mac_x", x0, false),
+    );
+    let fig1 = tags("first_in_group", first_in_group);
+    let lig1 = tags("last_in_group", last_in_group);
+    let fg1 = tags("first_group", first_group);
+    let lc1 = tags("last_col", last_col);
+    let lp1 = if p.passes > 1 {
+        tags("last_pass", last_pass)
+    } else {
+        one
     };
     let cleared = |r: Reg<'a>, first: Signal<'a>| first.mux(m.lit(0, r.q().ty()), r.q());
     let w_ty = Type::signed(s.weight_bits);
