@@ -97,7 +97,7 @@ fn format_ok(f: Format) -> bool {
 /// Ports: stream `x` (`Type::signed(act.bits)`) of `2n` elements, `gate_0, up_0, gate_1, ...`
 /// (gate first); stream `y` (`Type::signed(out.bits)`) of the `n` products. A parity register
 /// pairs the elements, so a vector has any even length and the next starts with a gate.
-/// Latency: [`SwiGlu::latency`] = 5 cycles from an up element to its product (the gate's
+/// Latency: [`SwiGlu::latency`] = 6 cycles from an up element to its product (the gate's
 /// table lookup happens when the gate arrives). Throughput: one product per two input
 /// elements; the stream may run without gaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,9 +111,16 @@ pub struct SwiGlu {
 }
 
 impl SwiGlu {
-    /// From an up value (its gate's sigmoid entry already read): the interpolated sigmoid,
-    /// times the gate, SiLU rounded, times up, rounded.
-    const STAGES: [&'static str; 5] = ["sigmoid", "gate_product", "silu", "up_product", "round"];
+    /// From an up value (its gate's sigmoid entry already read): the entry registered, the
+    /// interpolated sigmoid, times the gate, SiLU rounded, times up, rounded.
+    const STAGES: [&'static str; 6] = [
+        "table",
+        "sigmoid",
+        "gate_product",
+        "silu",
+        "up_product",
+        "round",
+    ];
 
     /// Cycles from the last input element (an up value) to the last output element.
     pub fn latency(&self) -> u64 {
@@ -204,17 +211,25 @@ impl Block for SwiGlu {
 
         // The interpolated sigmoid `T[i] + round((T[i+1] - T[i]) * r / 2^sub)`.
         let mut p = m.pipeline("glu", up, &Self::STAGES);
+        // The table's word registered (its output register), off the interpolation's path.
+        let entry = p.keep("entry", entry);
+        let (below, above) = (p.keep("below", below_h), p.keep("above", above_h));
+        let (gate, up) = (p.keep("gate", gate_h), p.keep("up", x));
+        let frac = frac_h.map(|r| p.keep("frac", r));
+        p.stage("table");
+        let entry = p.at(entry);
         let base = entry.bits(base_bits - 1, 0).as_signed();
         let slope = entry
             .bits(base_bits + slope_bits - 1, base_bits)
             .as_signed();
-        let interp = match frac_h {
-            Some(r) => base + round_shift(m, slope * r.extend(sub + 1).as_signed(), sub),
+        let interp = match frac {
+            Some(r) => {
+                let r = p.at(r).extend(sub + 1).as_signed();
+                base + round_shift(m, slope * r, sub)
+            }
             None => base,
         };
         let interp = p.keep("interp", interp);
-        let (below, above) = (p.keep("below", below_h), p.keep("above", above_h));
-        let (gate, up) = (p.keep("gate", gate_h), p.keep("up", x));
 
         // gate * sigmoid.
         p.stage("sigmoid");
