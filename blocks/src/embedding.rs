@@ -21,7 +21,7 @@ use super::elementwise::{round_shift_by, signed_width, unsigned_width};
 /// Ports: `token_valid` (a one-cycle pulse) and `token` (unsigned, `max(1, clog2(rows))`
 /// bits, read only on the pulse); stream `y` (`Type::signed(matrix.out_bits)`) of `cols`
 /// elements, one per cycle. The next token may come the cycle after the last `y`.
-/// Latency: [`Embedding::latency`] = `cols + 3` cycles from `token_valid` to the last `y`.
+/// Latency: [`Embedding::latency`] = `cols + 4` cycles from `token_valid` to the last `y`.
 /// Throughput: one token per `cols + 4` cycles. The module name holds the label, sizes and
 /// widths; the label stands for the weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,10 +33,10 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    /// The output pipeline: the ROM words read, the scaled weight, rounded.
-    const STAGES: [&'static str; 3] = ["read", "value", "round"];
+    /// The output pipeline: the ROM words read, registered, the scaled weight, rounded.
+    const STAGES: [&'static str; 4] = ["read", "operands", "value", "round"];
 
-    /// Cycles from `token_valid` to the last output element, `cols + 3`: one to start the
+    /// Cycles from `token_valid` to the last output element, `cols + 4`: one to start the
     /// walk, the stages for the first column, one per further column.
     pub fn latency(&self) -> u64 {
         1 + Self::STAGES.len() as u64 + (self.matrix.cols as u64).saturating_sub(1)
@@ -251,7 +251,10 @@ impl Block for Embedding {
         let lane = (lane_bits > 0).then(|| p.keep("lane", col.q().bits(lane_bits - 1, 0)));
 
         // The weight from its lane, times the multiplier, plus the offset.
+        // Registered as read (the ROMs' output registers), then picked and multiplied.
         p.stage("read");
+        let (word, scale) = (p.keep("word_q", p.at(word)), p.keep("scale_q", p.at(scale)));
+        p.stage("operands");
         let (word, scale) = (p.at(word), p.at(scale));
         let weight = match lane {
             None => word.bits(wb - 1, 0),
