@@ -255,8 +255,9 @@ fn counter<'a>(
 }
 
 /// Cycles from a pass's last input to its first output: the operands, the multiply–accumulate,
-/// the group term, the row sum that loads the output shift register, and the rounded output.
-pub(super) const STAGES: u64 = 5;
+/// the group's sums and multipliers registered, the group term, the row sum that loads the
+/// output shift register, and the rounded output.
+pub(super) const STAGES: u64 = 6;
 
 /// A one-bit pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
@@ -444,9 +445,20 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     );
     let mword = mults.read_enabled(maddr, group_end);
 
-    // Stage 2: group end: each lane's group sum times its multiplier (plus the affine
-    // offset's term), registered (the multipliers' output registers) before stage 3 adds it.
+    // Stage 2: group end: the lanes' group sums, the input sum and the multipliers' word
+    // registered (the ROM's output register), so no path holds a ROM read and a multiply.
     let g2 = stage(m, "sum_valid", group_end, true);
+    let mword = stage(m, "sum_mults", mword, false);
+    let accs: Vec<Signal<'a>> = accs
+        .iter()
+        .enumerate()
+        .map(|(l, &acc)| stage(m, &format!("sum_acc{l}"), acc, false))
+        .collect();
+    let sum_x = sum_x.map(|sx| stage(m, "sum_x_q", sx, false));
+
+    // Stage 3: each lane's group sum times its multiplier (plus the affine offset's term),
+    // registered before stage 4 adds it.
+    let g3 = stage(m, "term_valid", g2, true);
     let mult_ty = Type::signed(p.mult_w);
     let terms: Vec<Signal<'a>> = accs
         .iter()
@@ -458,34 +470,24 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
                 let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
                 term = term + sx * offset;
             }
-            let r = m.reg(&format!("term{l}"), term.ty()).enable(g2);
+            let r = m.reg(&format!("term{l}"), term.ty()).enable(g3);
             r.next(term);
             r.q()
         })
         .collect();
 
-    // Stage 3: the row sums; a pass end loads the output shift register.
-    let g3 = stage(m, "row_valid", g2, true);
-    let fg3 = stage(
-        m,
-        "row_first_group",
-        stage(m, "sum_first_group", fg1, false),
-        false,
-    );
-    let pass_end = g3
-        & stage(
-            m,
-            "row_last_col",
-            stage(m, "sum_last_col", lc1, false),
-            false,
-        );
-    let lp3 = if p.passes > 1 {
-        stage(
-            m,
-            "row_last_pass",
-            stage(m, "sum_last_pass", lp1, false),
-            false,
-        )
+    // Stage 4: the row sums; a pass end loads the output shift register.
+    let g4 = stage(m, "row_valid", g3, true);
+    // A group-end tag of stage 1 as seen in stage 4.
+    let tag = |name: &str, d: Signal<'a>| {
+        ["sum", "term", "row"]
+            .iter()
+            .fold(d, |d, s| stage(m, &format!("{s}_{name}"), d, false))
+    };
+    let fg4 = tag("first_group", fg1);
+    let pass_end = g4 & tag("last_col", lc1);
+    let lp4 = if p.passes > 1 {
+        tag("last_pass", lp1)
     } else {
         one
     };
@@ -497,8 +499,8 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             if s.groups == 1 {
                 return term.resize(p.sum_w);
             }
-            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g3);
-            let sum = (cleared(row, fg3) + term).trunc(p.sum_w);
+            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g4);
+            let sum = (cleared(row, fg4) + term).trunc(p.sum_w);
             row.next(sum);
             sum
         })
@@ -519,7 +521,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let emit = left.q().ne(0);
     left.next_when(emit, left.q().wrapping_sub(1));
     let full = m.lit(p.lanes as i64, left_ty);
-    left.next_when(pass_end, lp3.mux(m.lit(p.last_rows as i64, left_ty), full));
+    left.next_when(pass_end, lp4.mux(m.lit(p.last_rows as i64, left_ty), full));
 
     // Output: the head rounded by its row's shift and saturated.
     let shift = row_shift(b, &s, &p, m, layer, emit);
