@@ -28,9 +28,9 @@ const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
 /// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
 /// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
 /// the last `y`.
-/// Latency: [`RmsNorm::latency`] = `n + 11` cycles from the last `x` to the last `y` (three to
-/// finish the sum, five for the reciprocal root, four per element to scale it; the elements
-/// follow one per cycle). Throughput: one vector per `2n + 11` cycles when `x` has no gaps.
+/// Latency: [`RmsNorm::latency`] = `n + 13` cycles from the last `x` to the last `y` (three to
+/// finish the sum, seven for the reciprocal root, four per element to scale it; the elements
+/// follow one per cycle). Throughput: one vector per `2n + 13` cycles when `x` has no gaps.
 /// The module name holds the label, sizes and formats; the label stands for the gains, as a
 /// [`Linear`](super::Linear)'s does for its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ impl RmsNorm {
     /// reciprocal root, shifted by `k`, times the gain, rounded and saturated.
     const SCALE_STAGES: [&'static str; 5] = ["read", "scale", "normalise", "gain", "round"];
 
-    /// Cycles from the last input element to the last output element, `n + 11`: the sum's
+    /// Cycles from the last input element to the last output element, `n + 13`: the sum's
     /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
     /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
@@ -302,7 +302,8 @@ fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
 /// The golden `rsqrt` of `v` as a pipeline: `v = max(v, 1)`; stage 1 finds the leading one `p`
 /// (a tree of or-reductions); stage 2 normalises `u = v * 2^(RSQRT_FRAC - e)` (`e = p` rounded
 /// down to even, a barrel shift) and addresses the seed ROM with `p`'s parity and `u`'s top
-/// bits; stages 3 to 5 are the Newton step's three multiplies, each rounded.
+/// bits; stage 3 registers the seed; stages 4 to 6 are the Newton step's three multiplies,
+/// each rounded, the last with `3 - t` registered before it.
 ///
 /// Ports: `v` (unsigned, `width` bits), `v_valid`; `scale` (`y1`, unsigned) and `k` (`e / 2`),
 /// loaded when the result of a valid `v` is ready and held until the next.
@@ -317,7 +318,7 @@ struct Rsqrt {
 
 impl Rsqrt {
     /// The pipeline's stages; the held result is loaded one cycle after the last.
-    const STAGES: [&'static str; 4] = ["lead", "normalise", "square", "product"];
+    const STAGES: [&'static str; 6] = ["lead", "normalise", "seed", "square", "product", "step"];
     const LATENCY: u64 = Self::STAGES.len() as u64 + 1;
 }
 
@@ -377,15 +378,24 @@ impl Block for Rsqrt {
         let (u, k) = (p.keep("u", u), p.keep("k", lead >> 1));
 
         // y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
+        // The seed registered as read (the ROM's output register), off the square's path.
         p.stage("normalise");
+        let y0 = p.keep("seed", p.at(y0));
+        p.stage("seed");
         let y2 = p.keep("y2", round_shift(m, p.at(y0) * p.at(y0), RSQRT_FRAC));
         p.stage("square");
         let t = p.keep("t", round_shift(m, p.at(u) * p.at(y2), RSQRT_FRAC));
         p.stage("product");
-        let (y0, t) = (p.at(y0), p.at(t));
+        let t = p.at(t);
         let three = m.lit(3 << RSQRT_FRAC, Type::signed(RSQRT_FRAC + 3));
-        let d = three - t.extend(t.width() + 1).as_signed();
-        let y1 = round_shift(m, y0.extend(y0.width() + 1).as_signed() * d, RSQRT_FRAC + 1);
+        let d = p.keep("d", three - t.extend(t.width() + 1).as_signed());
+        p.stage("step");
+        let y0 = p.at(y0);
+        let y1 = round_shift(
+            m,
+            y0.extend(y0.width() + 1).as_signed() * p.at(d),
+            RSQRT_FRAC + 1,
+        );
         // The last step loads the held result.
         let valid = p.valid();
         let k = p.at(k);
