@@ -16,9 +16,9 @@ use super::elementwise::{content_tag, signed_width};
 /// Ports: `pos` (unsigned, `max(1, clog2(tables.max_seq))` bits); stream `x`
 /// (`x_valid`, `x`: signed `bits`) in rotation-pair order, a whole number of heads per vector
 /// → stream `y` (`y_valid`, `y`: signed `bits`) in the same order.
-/// Latency: 3 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
+/// Latency: 4 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
 /// two multipliers: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
-/// pair's two input cycles leave free; the products are registered before they are summed.
+/// pair's two input cycles leave free; the operands and the products are registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RotaryEmbedding {
     /// The cos/sin tables; `tables.half` must be `head_dim / 2`.
@@ -155,13 +155,20 @@ impl Block for RotaryEmbedding {
         let second = m.reg("second", Type::BOOL).reset(0);
         second.next(take_b);
 
-        // The products are registered (the multipliers' own output registers), then summed,
-        // rounded and saturated: no path holds a multiply and the adds after it.
+        // The operands (the ROMs' entries among them) and then the products are registered
+        // before the products are summed, rounded and saturated: no path holds a memory read
+        // and a multiply, or a multiply and the adds after it.
         let sel = second.q();
         let mut p = m.pipeline("rot", take_b | sel, &STAGES);
-        let p1 = p.keep("p1", sel.mux(b.q(), a.q()) * c);
-        let p2 = p.keep("p2", sel.mux(a.q(), x) * s);
+        let (u1, u2) = (
+            p.keep("u1", sel.mux(b.q(), a.q())),
+            p.keep("u2", sel.mux(a.q(), x)),
+        );
+        let (c, s) = (p.keep("cos", c), p.keep("sin", s));
         let plus = p.keep("plus", sel);
+        p.stage("operands");
+        let p1 = p.keep("p1", p.at(u1) * p.at(c));
+        let p2 = p.keep("p2", p.at(u2) * p.at(s));
         p.stage("product");
         let (p1, p2) = (p.at(p1), p.at(p2));
         let r = p.at(plus).mux(p1 + p2, p1 - p2);
@@ -174,4 +181,4 @@ impl Block for RotaryEmbedding {
 }
 
 /// The stages after a pair's element arrives (or the cycle after, for `b'`).
-const STAGES: [&str; 2] = ["product", "y"];
+const STAGES: [&str; 3] = ["operands", "product", "y"];
