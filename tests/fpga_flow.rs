@@ -298,7 +298,8 @@ fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
 
 /// The whole tiny model (one layer, 4-bit weights in block-RAM ROMs, reuse 8192) behind the
 /// serial token protocol, through the ECP5 flow: a bitstream that meets the 25 MHz board clock,
-/// with the ROMs and KV cache in block RAM and the lanes in DSPs. About five minutes, most of it
+/// with a placement good for at least 50 MHz, the ROMs and KV cache in block RAM and the lanes
+/// in DSPs. About five minutes, most of it
 /// nextpnr.
 #[test]
 fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
@@ -348,6 +349,10 @@ fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
     let fpga = report.fpga.as_ref().expect("the flow ran");
     assert!(fpga.bitstream_path().is_some_and(|b| b.is_file()));
     assert_eq!(fpga.timing_met, Some(true), "{}", report.summary());
+    // With every memory read, multiply and rounding in its own cycle the core places at 60–63
+    // MHz (35 before); this keeps that from slipping back while 100 MHz is worked towards.
+    let fmax = fpga.fmax_mhz.unwrap_or(0.0);
+    assert!(fmax >= 50.0, "Fmax {fmax:.1} MHz: {}", report.summary());
     let u = &fpga.utilisation;
     assert!(u.dsps.used > 0 && u.dsps.used <= u.dsps.available, "{u:?}");
     assert!(u.bram_blocks.used > 0, "{u:?}");
