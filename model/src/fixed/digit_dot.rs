@@ -13,7 +13,7 @@
 //! `Σ_g S_g·offset_g` uses it too, so both are one dot product per row). Every 32-bit lane is
 //! multiplied by its group's multiplier into 64-bit lanes, and a row is reduced once, at its end:
 //! no horizontal work per group. Every bound that makes this exact is checked
-//! ([`Digits::takes`], and the multipliers per row); where one fails the AVX2 kernel runs
+//! ([`Digits::takes`], the multipliers once per matrix); where one fails the AVX2 kernel runs
 //! instead, and a property test holds both to [`super::matvec_row`].
 
 use super::matvec::FixedMatrix;
