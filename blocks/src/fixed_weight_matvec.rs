@@ -70,7 +70,10 @@ impl WeightStore {
 /// registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
 /// leave. When `L > cols` and there are several passes, each replayed pass first waits
 /// `L - cols` cycles so the shift register has emitted the pass before it.
-/// Latency: `(P - 1) * max(cols, L) + (rows - (P - 1) * L) + 3` cycles.
+/// The operands, the multiply–accumulate, the group's sums, its term and the row sum each have
+/// their own register, so no path holds a memory read and a multiply, or a multiply and the
+/// adds after it.
+/// Latency: `(P - 1) * max(cols, L) + (rows - (P - 1) * L) + 6` cycles.
 /// Throughput: one vector per `cols + latency` cycles when the input has no gaps.
 /// Multipliers: `L` weight × input ones, used `P * cols` times per vector (the reuse factor),
 /// and per lane one group-multiplier product (two for an affine grid) used once per group.
@@ -129,8 +132,8 @@ impl WeightStore {
 ///     store: WeightStore::Rom { lanes: 2 },
 ///     label: "demo".into(),
 /// };
-/// // Two passes of 2 rows: 4 columns per pass, then the last row.
-/// assert_eq!(block.latency(), 4 + 1 + 3);
+/// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 6 stages.
+/// assert_eq!(block.latency(), 4 + 1 + 6);
 /// assert_eq!((block.multipliers(), block.reuse()), (2, 8));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
