@@ -22,7 +22,7 @@ use super::{RotaryEmbedding, SoftmaxPipeline};
 ///
 /// Head `h + 1`'s scores are computed while head `h`'s weighted sum is, so each head costs
 /// about `(pos + 1) · head_dim` cycles plus the softmax: the whole step takes
-/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 12) + n·head_dim + 4` cycles after the
+/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 15) + n·head_dim + 5` cycles after the
 /// last input, `n = pos + 1`.
 ///
 /// Ports: `layer` (unsigned, `max(1, clog2(layers))` bits), `pos` (unsigned,
