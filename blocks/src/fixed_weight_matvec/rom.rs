@@ -259,12 +259,19 @@ fn counter<'a>(
 /// output shift register, and the rounded output.
 pub(super) const STAGES: u64 = 6;
 
-/// A one-bit pipeline register.
+/// A pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
     let r = m.reg(name, d.ty());
     let r = if reset { r.reset(0) } else { r };
     r.next(d);
     r.q()
+}
+
+/// `d` through one register per stage in `stages`, named `<stage>_<name>`.
+fn delayed<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, stages: &[&str]) -> Signal<'a> {
+    stages
+        .iter()
+        .fold(d, |d, s| stage(m, &format!("{s}_{name}"), d, false))
 }
 
 pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a ModuleBuilder<'a>) {
@@ -373,14 +380,8 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         }
         None => x_live,
     };
-    let tags = |name: &str, d: Signal<'a>| {
-        stage(
-            m,
-            &format!("mac_{name}"),
-            stage(m, &format!("op_{name}"), d, false),
-            false,
-        )
-    };
+    // A tag of the issue as seen in stage 2.
+    let tags = |name: &str, d: Signal<'a>| delayed(m, name, d, &["op", "mac"]);
 
     // Stage 2: multiply-accumulate, on the operands registered (the memories' output
     // registers), so no path holds a memory read and a multiply.
@@ -479,11 +480,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     // Stage 4: the row sums; a pass end loads the output shift register.
     let g4 = stage(m, "row_valid", g3, true);
     // A group-end tag of stage 1 as seen in stage 4.
-    let tag = |name: &str, d: Signal<'a>| {
-        ["sum", "term", "row"]
-            .iter()
-            .fold(d, |d, s| stage(m, &format!("{s}_{name}"), d, false))
-    };
+    let tag = |name: &str, d: Signal<'a>| delayed(m, name, d, &["sum", "term", "row"]);
     let fg4 = tag("first_group", fg1);
     let pass_end = g4 & tag("last_col", lc1);
     let lp4 = if p.passes > 1 {
