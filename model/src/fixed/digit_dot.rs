@@ -35,17 +35,18 @@ pub(super) struct Digits {
 
 impl Digits {
     /// `x` as digits, when the machine has AVX-512 VNNI and `x` comes in whole blocks of 64
-    /// inputs of at most 24 bits.
+    /// inputs of at most 24 bits. `(lo, hi)` is [`range`]`(x)`, which the caller has found
+    /// already.
     ///
     /// A block's 32 packed bytes unpack into 64 weights in the order low nibbles of bytes
     /// `0..32`, then high nibbles of the same bytes. With nibble blocks of 32 weights (byte `j`
     /// holds weights `j` and `j + 16`) that is weights `0..16`, `32..48`, `16..32`, `48..64`:
     /// the digits are stored in that order so the unpacked bytes meet their inputs.
-    pub(super) fn new(x: &[i32]) -> Option<Self> {
+    pub(super) fn new(x: &[i32], (lo, hi): (i32, i32)) -> Option<Self> {
+        debug_assert_eq!((lo, hi), range(x));
         if !has_avx512_vnni() || x.is_empty() || !x.len().is_multiple_of(BLOCK) {
             return None;
         }
-        let (lo, hi) = range(x);
         if lo < -(1 << 23) || hi >= 1 << 23 {
             return None;
         }
@@ -336,7 +337,7 @@ mod tests {
 
     #[test]
     fn digits_rebuild_every_input_in_unpacking_order() {
-        let Some(_) = Digits::new(&[0; 64]) else {
+        let Some(_) = Digits::new(&[0; 64], (0, 0)) else {
             return; // no AVX-512 VNNI here: the kernel is never taken
         };
         for (x, count) in [
@@ -347,7 +348,7 @@ mod tests {
             (vec![(1 << 21) - 1; 64], 3),
             (vec![1 << 21; 64], 4),
         ] {
-            let d = Digits::new(&x).unwrap();
+            let d = Digits::new(&x, range(&x)).unwrap();
             assert_eq!(d.count, count);
             for (b, block) in x.chunks(64).enumerate() {
                 for k in 0..64 {
@@ -362,7 +363,7 @@ mod tests {
                 }
             }
         }
-        assert!(Digits::new(&[1 << 23; 64]).is_none());
-        assert!(Digits::new(&[0; 32]).is_none());
+        assert!(Digits::new(&[1 << 23; 64], (1 << 23, 1 << 23)).is_none());
+        assert!(Digits::new(&[0; 32], (0, 0)).is_none());
     }
 }

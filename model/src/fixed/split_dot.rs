@@ -47,7 +47,8 @@ impl<'x> SplitInput<'x> {
     /// `None` when an input is wider than 24 bits or the groups are longer than
     /// [`MAX_GROUP`]: the caller then takes the reference path.
     pub(super) fn new(x: &'x [i32], group_size: usize, acc_bits: u32) -> Option<Self> {
-        let (lo, hi) = digit_dot::range(x);
+        let range = digit_dot::range(x);
+        let (lo, hi) = range;
         if group_size == 0 || group_size > MAX_GROUP || lo < -(1 << 23) || hi >= 1 << 23 {
             return None;
         }
@@ -57,7 +58,7 @@ impl<'x> SplitInput<'x> {
             x,
             halves: OnceLock::new(),
             no_wrap,
-            digits: Digits::new(x),
+            digits: Digits::new(x, range),
             // At most `MAX_GROUP` inputs of 24 bits: the sum cannot leave an `i64`, so
             // wrapping adds are exact (and vectorise).
             group_sums: x
