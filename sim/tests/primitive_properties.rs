@@ -2,7 +2,7 @@
 //! hardware computes exactly the integer function it stands for.
 
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac};
+use hardwire_hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac, DSP_BITS};
 use hardwire_sim::Simulator;
 use proptest::prelude::*;
 
@@ -137,6 +137,45 @@ proptest! {
                 acc += a * b;
             }
             prop_assert_eq!(s.peek_i64("acc").unwrap(), acc);
+        }
+    }
+
+    #[test]
+    fn split_product_equals_the_product(
+        (wa, wb, signed) in (1u32..=31, 1u32..=31, any::<bool>()),
+        seed in any::<u64>(),
+    ) {
+        // Two stages: the partial products registered, then their sum.
+        let ty = |w| if signed { Type::signed(w) } else { Type::unsigned(w) };
+        let design = Design::build("split", |m| {
+            let (a, b) = (m.input("a", ty(wa)), m.input("b", ty(wb)));
+            let mut p = m.pipeline("p", m.lit(1, Type::BOOL), &["partials", "product"]);
+            let product = p.keep_product("ab", a, b);
+            p.stage("partials");
+            let sum = p.keep("sum", p.product(&product));
+            p.stage("product");
+            m.output("y", p.at(sum));
+            p.finish();
+            let dsps = (wa.max(2) - 1).div_ceil(DSP_BITS - 1) * (wb.max(2) - 1).div_ceil(DSP_BITS - 1);
+            assert!(product.parts().len() as u32 <= dsps.max(1), "{} parts", product.parts().len());
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Simulator::new(&design).unwrap();
+        let (ra, rb) = (range(wa, signed), range(wb, signed));
+        // The extremes, then values spread over the ranges.
+        let mut cases = vec![(ra.start, rb.start), (ra.start, rb.end - 1), (ra.end - 1, rb.start), (ra.end - 1, rb.end - 1)];
+        let mut x = seed | 1;
+        for _ in 0..16 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            let pick = |r: &std::ops::Range<i64>, v: u64| r.start + (v % (r.end - r.start) as u64) as i64;
+            cases.push((pick(&ra, x), pick(&rb, x >> 32)));
+        }
+        for (a, b) in cases {
+            s.poke_i64("a", a).unwrap();
+            s.poke_i64("b", b).unwrap();
+            s.run(2);
+            let want = Bits::from_i128(i128::from(a) * i128::from(b), wa + wb);
+            prop_assert_eq!(s.peek_bits("y").unwrap(), want, "{} * {}", a, b);
         }
     }
 }

@@ -48,5 +48,5 @@ pub use stream::{Source, Stream};
 pub use when::When;
 
 pub(crate) use module::describe_node;
-pub(crate) use ops::min_width;
+pub use ops::min_width;
 pub(crate) use ops::result_type as result_type_of;

@@ -10,6 +10,7 @@ use super::module::{ModuleBuilder, Signal};
 use super::stream::Source;
 use crate::diagnostic::{Code, Loc};
 use crate::ir::{DomainId, NodeId, NodeKind};
+use crate::primitives::SplitProduct;
 
 /// A free-running pipeline (no stalls) being built.
 ///
@@ -162,6 +163,26 @@ impl<'a> Pipeline<'a> {
         self.check_stage(&format!("the address of `{name}`"), addr, loc);
         let data = memory.read(addr);
         self.carry(name, data, self.stage + 1, false)
+    }
+
+    /// Keeps `a * b`, computed in this stage, as its partial products ([`SplitProduct`]): one
+    /// multiplier block each, registered before a later stage adds them up with
+    /// [`Pipeline::product`]. A product wider than a multiplier then spans two stages, with
+    /// no adder behind a multiplier in either.
+    #[track_caller]
+    pub fn keep_product(&self, name: &str, a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Staged> {
+        let loc = Loc::caller();
+        self.check_stage(&format!("`{name}`"), a, loc);
+        self.check_stage(&format!("`{name}`"), b, loc);
+        SplitProduct::new(a, b)
+            .map(|i, part| self.carry(&format!("{name}_p{i}"), part, self.stage, false))
+    }
+
+    /// The product kept by [`Pipeline::keep_product`], as seen in the stage being built: its
+    /// partial products added.
+    #[track_caller]
+    pub fn product(&self, product: &SplitProduct<Staged>) -> Signal<'a> {
+        product.clone().map(|_, part| self.at(part)).sum()
     }
 
     fn carry(&self, name: &str, value: Signal<'a>, from: usize, reset: bool) -> Staged {

@@ -11,6 +11,7 @@ mod async_fifo;
 mod const_mul;
 mod dot_product;
 mod mac;
+mod split_product;
 mod stream;
 mod synchronizer;
 
@@ -19,6 +20,7 @@ pub use async_fifo::AsyncFifo;
 pub use const_mul::ConstMul;
 pub use dot_product::FixedWeightDot;
 pub use mac::Mac;
+pub use split_product::{Partial, SplitProduct, DSP_BITS};
 pub use stream::{stream_contract, End, StreamFifo};
 pub use synchronizer::Synchronizer;
 

@@ -1,0 +1,134 @@
+//! [`SplitProduct`]: a wide product as partial products that each fit one 18×18 multiplier,
+//! so that a pipeline can register them before adding them up.
+//!
+//! An FPGA's multiplier blocks take 18-bit operands (the ECP5's MULT18X18D, the DSP48's 25×18
+//! port included). Synthesis maps a wider product to several of them and adds their outputs
+//! in logic, in the same cycle: on the ECP5 a 28×28 product is a multiplier's delay plus two
+//! adders of some 50 bits, too long for 100 MHz. Kept split, each partial product is one
+//! multiplier into a register, and the sum is a stage of its own.
+
+use crate::builder::Signal;
+use crate::ir::Type;
+
+/// Operand width of one multiplier block.
+pub const DSP_BITS: u32 = 18;
+
+/// One partial product: `value << shift` is its share of the product.
+#[derive(Debug, Clone, Copy)]
+pub struct Partial<T> {
+    pub value: T,
+    pub shift: u32,
+}
+
+/// `a * b` as partial products (operands of the same signedness). A signed operand is cut
+/// into 17-bit unsigned limbs, zero-extended to 18 signed bits, under a signed top limb of
+/// at most 18 bits; an unsigned one into 18-bit limbs. Operands of at most 18 bits are one
+/// limb, so a product that fits one multiplier is one partial.
+///
+/// `T` is what holds a partial: a [`Signal`] when made, a pipeline's
+/// [`Staged`](crate::builder::Staged) when kept for a later stage ([`SplitProduct::map`]).
+#[derive(Debug, Clone)]
+pub struct SplitProduct<T> {
+    parts: Vec<Partial<T>>,
+    /// The exact product's type: the operands' signedness, their widths added.
+    ty: Type,
+}
+
+/// `(limb, shift)` pairs whose weighted sum is `s`.
+fn limbs(s: Signal<'_>) -> Vec<(Signal<'_>, u32)> {
+    let signed = s.ty().signed;
+    let low = if signed { DSP_BITS - 1 } else { DSP_BITS };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while s.width() - at > DSP_BITS {
+        let limb = s.bits(at + low - 1, at);
+        out.push((
+            if signed {
+                limb.extend(DSP_BITS).as_signed()
+            } else {
+                limb
+            },
+            at,
+        ));
+        at += low;
+    }
+    let top = if at == 0 {
+        s
+    } else {
+        s.bits(s.width() - 1, at)
+    };
+    out.push((if signed { top.as_signed() } else { top }, at));
+    out
+}
+
+impl<'a> SplitProduct<Signal<'a>> {
+    /// The partial products of `a * b`.
+    #[track_caller]
+    pub fn new(a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Signal<'a>> {
+        let ty = a.ty().with_width(a.width() + b.width());
+        let (la, lb) = (limbs(a), limbs(b));
+        let parts = la
+            .iter()
+            .flat_map(|&(x, sx)| {
+                lb.iter().map(move |&(y, sy)| Partial {
+                    value: x * y,
+                    shift: sx + sy,
+                })
+            })
+            .collect();
+        SplitProduct { parts, ty }
+    }
+
+    /// The product: the partials added, pairwise, at the product's width (exact, since the
+    /// product fits it).
+    #[track_caller]
+    pub fn sum(&self) -> Signal<'a> {
+        let w = self.ty.width;
+        let mut level: Vec<Signal<'a>> = self
+            .parts
+            .iter()
+            .map(|p| p.value.extend(w) << p.shift)
+            .collect();
+        while level.len() > 1 {
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [a, b] => a.wrapping_add(*b),
+                    [a] => *a,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
+        }
+        let sum = level[0];
+        if self.ty.signed {
+            sum.as_signed()
+        } else {
+            sum.as_unsigned()
+        }
+    }
+}
+
+impl<T> SplitProduct<T> {
+    /// The same partials, each held by `f(i, value)` instead (for instance kept in a pipeline).
+    pub fn map<U>(self, mut f: impl FnMut(usize, T) -> U) -> SplitProduct<U> {
+        SplitProduct {
+            parts: (self.parts.into_iter().enumerate())
+                .map(|(i, p)| Partial {
+                    value: f(i, p.value),
+                    shift: p.shift,
+                })
+                .collect(),
+            ty: self.ty,
+        }
+    }
+
+    /// The partial products, one multiplier block each.
+    pub fn parts(&self) -> &[Partial<T>] {
+        &self.parts
+    }
+
+    /// The type of the whole product.
+    pub fn ty(&self) -> Type {
+        self.ty
+    }
+}
