@@ -1,5 +1,6 @@
 //! [`Attention`]: grouped-query attention of one decoder step, with the KV cache in RAM.
 
+use hardwire_hdl::builder::min_width;
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::softmax::PROB_FRAC;
@@ -22,7 +23,7 @@ use super::{RotaryEmbedding, SoftmaxPipeline};
 ///
 /// Head `h + 1`'s scores are computed while head `h`'s weighted sum is, so each head costs
 /// about `(pos + 1) · head_dim` cycles plus the softmax: the whole step takes
-/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 15) + n·head_dim + 5` cycles after the
+/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 29) + n·head_dim + 6` cycles after the
 /// last input, `n = pos + 1`.
 ///
 /// Ports: `layer` (unsigned, `max(1, clog2(layers))` bits), `pos` (unsigned,
@@ -159,9 +160,12 @@ impl Attention {
     }
 }
 
+/// The stages that scale a dot product into a score: the partial products of dot ×
+/// multiplier, their sum, and the score rounded and saturated.
+const SCALE_STAGES: [&str; 3] = ["partials", "product", "score"];
 /// Cycles from a score's last multiply-accumulate issue to the softmax seeing it: the
-/// [`mac`]'s stages, then the scaled score's register.
-const SCORE_STAGES: u64 = MAC_STAGES.len() as u64 + 1;
+/// [`mac`]'s stages, then the scaling's.
+const SCORE_STAGES: u64 = (MAC_STAGES.len() + SCALE_STAGES.len()) as u64;
 /// Cycles from an output's last weighted-sum issue to the output: the [`mac`]'s stages, then
 /// the rounded output's register.
 const WSUM_STAGES: u64 = MAC_STAGES.len() as u64 + 1;
@@ -273,12 +277,9 @@ impl Block for Attention {
         let k = k_cache.read((s_row.q() + s_d).resize(aw));
         let dot_bits = 2 * bits + clog2(hd);
         let dot = mac(m, "s", s.issue, s_d.eq(0), s_d_last, s_end, q, k, dot_bits);
-        let score_valid = delay(m, "score_valid", dot.last, true);
-        let score_last = delay(m, "score_last", dot.end, true);
-        let score = m.reg("score", act);
-        score.next_when(dot.last, self.scale_score(m, dot.acc));
-        sm.stream_input("x", Source::new(score_valid, score.q()));
-        sm.input("x_last", score_last);
+        let score = self.scale_score(m, dot);
+        sm.stream_input("x", Source::new(score.last, score.acc));
+        sm.input("x_last", score.end);
 
         // Weighted sum: for each d, Σ_j prob_j·v_j[d], one product per cycle.
         let w = HeadWalk::new(m, "w", self, aw, sm_done);
@@ -324,10 +325,29 @@ impl Attention {
         (base + j).resize(w)
     }
 
-    /// `sat(round_shift(dot · mult, shift), act.bits)`: golden `Requant::apply`.
-    fn scale_score<'a>(&self, m: &'a ModuleBuilder<'a>, dot: Signal<'a>) -> Signal<'a> {
+    /// `sat(round_shift(dot · mult, shift), act.bits)` (golden `Requant::apply`) through
+    /// [`SCALE_STAGES`], valid as `dot.last` and tagged `dot.end`, both delayed alike.
+    fn scale_score<'a>(&self, m: &'a ModuleBuilder<'a>, dot: Accumulated<'a>) -> Accumulated<'a> {
         let Requant { mult, shift } = self.score_scale;
-        round_shift(m, dot * i64::from(mult), shift).saturate(self.act.bits)
+        let mut p = m.pipeline("scale", dot.last, &SCALE_STAGES);
+        let mult = m.lit(mult.into(), Type::signed(min_width(mult.into(), true)));
+        let (prod, end) = (
+            p.keep_product("prod", dot.acc, mult),
+            p.flag("end", dot.end),
+        );
+        p.stage("partials");
+        let prod = p.keep("prod", p.product(&prod));
+        p.stage("product");
+        let score = round_shift(m, p.at(prod), shift).saturate(self.act.bits);
+        let score = p.keep("score", score);
+        p.stage("score");
+        let scaled = Accumulated {
+            acc: p.at(score),
+            last: p.valid(),
+            end: p.at(end),
+        };
+        p.finish();
+        scaled
     }
 }
 
@@ -411,12 +431,13 @@ struct Accumulated<'a> {
 }
 
 /// The stages of [`mac`]: the operands arrive from their memories, are registered (the
-/// memories' output registers), their product, the running sum.
-const MAC_STAGES: [&str; 4] = ["operands", "registered", "product", "sum"];
+/// memories' output registers), their partial products, their product, the running sum.
+const MAC_STAGES: [&str; 5] = ["operands", "registered", "partials", "product", "sum"];
 
 /// `Σ a·b` over the issues from one with `first` to one with `last`, where the operands are
-/// memory reads issued on cycles with `issue` (so they arrive a cycle later): operands, product
-/// and sum, each registered, so no path holds a memory read and a multiply; the sum is ready
+/// memory reads issued on cycles with `issue` (so they arrive a cycle later): operands, partial
+/// products, product and sum, each registered, so no path holds a memory read and a multiply
+/// or a multiply and an add; the sum is ready
 /// `MAC_STAGES.len()` cycles after the last issue.
 #[allow(clippy::too_many_arguments)]
 fn mac<'a>(
@@ -440,7 +461,9 @@ fn mac<'a>(
     let acc_ty = a.ty().with_width(acc_bits);
     let (a, b) = (p.keep("a", a), p.keep("b", b));
     p.stage("registered");
-    let prod = p.keep("prod", p.at(a) * p.at(b));
+    let prod = p.keep_product("prod", p.at(a), p.at(b));
+    p.stage("partials");
+    let prod = p.keep("prod", p.product(&prod));
     p.stage("product");
     let acc = m.reg(&format!("{prefix}_acc"), acc_ty);
     let base = p.at(first).mux(m.lit(0, acc.q().ty()), acc.q());

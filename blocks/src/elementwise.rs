@@ -30,13 +30,30 @@ pub(super) fn unsigned_width(v: u64) -> u32 {
     (64 - v.leading_zeros()).max(1)
 }
 
-/// `x / 2^s` rounded half up for a shift known only at run time, in `x`'s width (a signed
-/// quotient always fits it): `((2x >> s) + 1) >> 1`, which equals `(x + 2^(s-1)) >> s` for
+/// The first half of `x / 2^s` rounded half up, for a shift known only at run time: the
+/// barrel shifter's `2x >> s`, one bit wider than `x`, for a pipeline to register before
+/// [`round_off_half`] finishes it. `((2x >> s) + 1) >> 1` equals `(x + 2^(s-1)) >> s` for
 /// every `s >= 1` and `x` for `s = 0`, and needs no `2^(s-1)` term.
-pub(super) fn round_shift_by<'a>(x: Signal<'a>, s: Signal<'a>) -> Signal<'a> {
-    let w = x.width();
-    let doubled = x.extend(w + 1) << 1;
-    ((doubled.shr_by(s) + 1) >> 1).trunc(w)
+pub(super) fn shift_keeping_half<'a>(x: Signal<'a>, s: Signal<'a>) -> Signal<'a> {
+    (x.extend(x.width() + 1) << 1).shr_by(s)
+}
+
+/// The second half of a rounding shift: `(v + 1) >> 1` for `v` from [`shift_keeping_half`],
+/// in `x`'s width (a signed quotient always fits it).
+pub(super) fn round_off_half(v: Signal<'_>) -> Signal<'_> {
+    ((v + 1) >> 1).trunc(v.width() - 1)
+}
+
+/// Whether any bit of `v` is set, and the position of the highest set bit, for a power-of-two
+/// width of at least 2: a tree of halves, each level one mux deep.
+pub(super) fn leading_one(v: Signal<'_>) -> (Signal<'_>, Signal<'_>) {
+    let w = v.width();
+    if w == 2 {
+        return (v.any(), v.bit(1));
+    }
+    let (hi_any, hi_pos) = leading_one(v.bits(w - 1, w / 2));
+    let (lo_any, lo_pos) = leading_one(v.bits(w / 2 - 1, 0));
+    (hi_any | lo_any, hi_any.concat(hi_any.mux(hi_pos, lo_pos)))
 }
 
 /// The index of this cycle's element in an `n`-element vector on a stream with `valid`, and
@@ -97,7 +114,7 @@ fn format_ok(f: Format) -> bool {
 /// Ports: stream `x` (`Type::signed(act.bits)`) of `2n` elements, `gate_0, up_0, gate_1, ...`
 /// (gate first); stream `y` (`Type::signed(out.bits)`) of the `n` products. A parity register
 /// pairs the elements, so a vector has any even length and the next starts with a gate.
-/// Latency: [`SwiGlu::latency`] = 6 cycles from an up element to its product (the gate's
+/// Latency: [`SwiGlu::latency`] = 9 cycles from an up element to its product (the gate's
 /// table lookup happens when the gate arrives). Throughput: one product per two input
 /// elements; the stream may run without gaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,12 +129,18 @@ pub struct SwiGlu {
 
 impl SwiGlu {
     /// From an up value (its gate's sigmoid entry already read): the entry registered, the
-    /// interpolated sigmoid, times the gate, SiLU rounded, times up, rounded.
-    const STAGES: [&'static str; 6] = [
+    /// slope's partial products, the interpolated sigmoid, times the gate (partial products,
+    /// their sum), SiLU rounded, times up (partial products, their sum), rounded. Each
+    /// multiply registers its partial products before anything adds them, and their sum
+    /// before it is rounded.
+    const STAGES: [&'static str; 9] = [
         "table",
+        "slope_partials",
         "sigmoid",
+        "gate_partials",
         "gate_product",
         "silu",
+        "up_partials",
         "up_product",
         "round",
     ];
@@ -222,11 +245,13 @@ impl Block for SwiGlu {
         let slope = entry
             .bits(base_bits + slope_bits - 1, base_bits)
             .as_signed();
-        let interp = match frac {
-            Some(r) => {
-                let r = p.at(r).extend(sub + 1).as_signed();
-                base + round_shift(m, slope * r, sub)
-            }
+        let slope_r =
+            frac.map(|r| p.keep_product("slope_r", slope, p.at(r).extend(sub + 1).as_signed()));
+        let base = p.keep("base", base);
+        p.stage("slope_partials");
+        let base = p.at(base);
+        let interp = match slope_r {
+            Some(slope_r) => base + round_shift(m, p.product(&slope_r), sub),
             None => base,
         };
         let interp = p.keep("interp", interp);
@@ -240,14 +265,18 @@ impl Block for SwiGlu {
             m.lit(0, Type::signed(sw)),
             p.at(above).mux(one, interp.extend(sw)),
         );
-        let prod = p.keep("silu_prod", p.at(gate) * sig);
+        let prod = p.keep_product("silu_prod", p.at(gate), sig);
 
         // SiLU rounded and saturated to `act`, times up, rounded and saturated to `out`.
+        p.stage("gate_partials");
+        let prod = p.keep("silu_prod", p.product(&prod));
         p.stage("gate_product");
         let silu = round_shift(m, p.at(prod), SIGMOID_FRAC).saturate(act.bits);
         let silu = p.keep("silu", silu);
         p.stage("silu");
-        let prod = p.keep("glu_prod", p.at(silu) * p.at(up));
+        let prod = p.keep_product("glu_prod", p.at(silu), p.at(up));
+        p.stage("up_partials");
+        let prod = p.keep("glu_prod", p.product(&prod));
         p.stage("up_product");
         let y = round_shift(m, p.at(prod), 2 * act.frac - out.frac).saturate(out.bits);
         let y = p.keep("y", y);

@@ -7,7 +7,7 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::FixedMatrix;
 
-use super::elementwise::{round_shift_by, signed_width, unsigned_width};
+use super::elementwise::{round_off_half, shift_keeping_half, signed_width, unsigned_width};
 
 /// The embedding row of a token as an element stream, matching the golden model's
 /// `embed_lookup` bit for bit: each integer weight times its (token, group) multiplier, plus
@@ -21,8 +21,8 @@ use super::elementwise::{round_shift_by, signed_width, unsigned_width};
 /// Ports: `token_valid` (a one-cycle pulse) and `token` (unsigned, `max(1, clog2(rows))`
 /// bits, read only on the pulse); stream `y` (`Type::signed(matrix.out_bits)`) of `cols`
 /// elements, one per cycle. The next token may come the cycle after the last `y`.
-/// Latency: [`Embedding::latency`] = `cols + 4` cycles from `token_valid` to the last `y`.
-/// Throughput: one token per `cols + 4` cycles. The module name holds the label, sizes and
+/// Latency: [`Embedding::latency`] = `cols + 6` cycles from `token_valid` to the last `y`.
+/// Throughput: one token per `cols + 6` cycles. The module name holds the label, sizes and
 /// widths; the label stands for the weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
@@ -33,10 +33,13 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    /// The output pipeline: the ROM words read, registered, the scaled weight, rounded.
-    const STAGES: [&'static str; 4] = ["read", "operands", "value", "round"];
+    /// The output pipeline: the ROM words read, registered, the weight picked from its word,
+    /// the scaled weight's partial products, the scaled weight, shifted, rounded.
+    const STAGES: [&'static str; 7] = [
+        "read", "operands", "weight", "partials", "value", "shift", "round",
+    ];
 
-    /// Cycles from `token_valid` to the last output element, `cols + 4`: one to start the
+    /// Cycles from `token_valid` to the last output element, `cols + 6`: one to start the
     /// walk, the stages for the first column, one per further column.
     pub fn latency(&self) -> u64 {
         1 + Self::STAGES.len() as u64 + (self.matrix.cols as u64).saturating_sub(1)
@@ -255,25 +258,33 @@ impl Block for Embedding {
         p.stage("read");
         let (word, scale) = (p.keep("word_q", p.at(word)), p.keep("scale_q", p.at(scale)));
         p.stage("operands");
-        let (word, scale) = (p.at(word), p.at(scale));
+        let word = p.at(word);
         let weight = match lane {
             None => word.bits(wb - 1, 0),
             Some(lane) => word.shr_by(p.at(lane) * i64::from(wb)).bits(wb - 1, 0),
         }
         .as_signed();
+        let weight = p.keep("weight", weight);
+        p.stage("weight");
+        let scale = p.at(scale);
         let mult = scale.bits(mult_bits - 1, 0).as_signed();
-        let mut value = weight * mult;
-        if offset_bits > 0 {
-            value = value
-                + scale
-                    .bits(mult_bits + offset_bits - 1, mult_bits)
-                    .as_signed();
-        }
+        let product = p.keep_product("value", p.at(weight), mult);
+        let offset = (offset_bits > 0).then(|| {
+            let offset = scale.bits(mult_bits + offset_bits - 1, mult_bits);
+            p.keep("offset", offset.as_signed())
+        });
+        p.stage("partials");
+        let value = match offset {
+            Some(offset) => p.product(&product) + p.at(offset),
+            None => p.product(&product),
+        };
         let value = p.keep("value", value);
 
         // Shifted by the token's shift, rounding, and saturated.
         p.stage("value");
-        let y = round_shift_by(p.at(value), shift).saturate(mat.out_bits);
+        let shifted = p.keep("shifted", shift_keeping_half(p.at(value), shift));
+        p.stage("shift");
+        let y = round_off_half(p.at(shifted)).saturate(mat.out_bits);
         let y = p.keep("y", y);
         p.stage("round");
         m.stream_output("y", p.source(p.at(y)));

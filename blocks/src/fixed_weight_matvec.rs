@@ -70,10 +70,12 @@ impl WeightStore {
 /// registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
 /// leave. When `L > cols` and there are several passes, each replayed pass first waits
 /// `L - cols` cycles so the shift register has emitted the pass before it.
-/// The operands, the multiply–accumulate, the group's sums, its term and the row sum each have
-/// their own register, so no path holds a memory read and a multiply, or a multiply and the
-/// adds after it.
-/// Latency: `(P - 1) * max(cols, L) + (rows - (P - 1) * L) + 6` cycles.
+/// The operands, the products, the accumulators, the group's sums, its term's partial
+/// products (one multiplier block each), the term, the row sum and the shifted output each
+/// have their own register, so no path holds a memory read and a multiply, a multiply and the
+/// adds after it, or a shift and the rounding after it.
+/// Latency: `(P - 1) * max(cols, L) + (rows - (P - 1) * L) +`
+/// [`ROM_STAGES`](FixedWeightMatVec::ROM_STAGES) cycles.
 /// Throughput: one vector per `cols + latency` cycles when the input has no gaps.
 /// Multipliers: `L` weight × input ones, used `P * cols` times per vector (the reuse factor),
 /// and per lane one group-multiplier product (two for an affine grid) used once per group.
@@ -132,8 +134,9 @@ impl WeightStore {
 ///     store: WeightStore::Rom { lanes: 2 },
 ///     label: "demo".into(),
 /// };
-/// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 6 stages.
-/// assert_eq!(block.latency(), 4 + 1 + 6);
+/// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 10 stages.
+/// assert_eq!(FixedWeightMatVec::ROM_STAGES, 10);
+/// assert_eq!(block.latency(), 4 + 1 + FixedWeightMatVec::ROM_STAGES);
 /// assert_eq!((block.multipliers(), block.reuse()), (2, 8));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +179,9 @@ impl FixedWeightMatVec {
         self.matrices.first()
     }
 
+    /// Pipeline stages of the ROM store between a pass's last input and its first output.
+    pub const ROM_STAGES: u64 = rom::STAGES;
+
     /// Passes of the ROM store (`ceil(rows / lanes)`), with the lanes (1 for a bad 0).
     fn passes(&self, lanes: usize) -> (usize, usize) {
         let rows = self.first().map_or(1, |m| m.rows.max(1));
@@ -206,7 +212,7 @@ impl FixedWeightMatVec {
                 let (passes, lanes) = self.passes(lanes);
                 let (passes, lanes) = (passes as u64, lanes as u64);
                 let last_pass_rows = rows.saturating_sub((passes - 1) * lanes);
-                (passes - 1) * cols.max(lanes) + last_pass_rows + rom::STAGES
+                (passes - 1) * cols.max(lanes) + last_pass_rows + Self::ROM_STAGES
             }
         }
     }

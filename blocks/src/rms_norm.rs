@@ -7,8 +7,8 @@ use hardwire_model::fixed::rmsnorm::{GAIN_FRAC, NORM_FRAC, RSQRT_FRAC, RSQRT_IND
 use hardwire_model::fixed::{round_shift as golden_round_shift, Format, RmsNormParams, RsqrtTable};
 
 use super::elementwise::{
-    content_tag, delay, element_index, format_tag, round_shift, round_shift_by, signed_width,
-    unsigned_width,
+    content_tag, delay, element_index, format_tag, leading_one, round_off_half, round_shift,
+    shift_keeping_half, signed_width, unsigned_width,
 };
 
 /// The left shift that turns `x * y1` into `t` before the rounding right shift by `k`:
@@ -28,9 +28,9 @@ const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
 /// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
 /// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
 /// the last `y`.
-/// Latency: [`RmsNorm::latency`] = `n + 13` cycles from the last `x` to the last `y` (three to
-/// finish the sum, seven for the reciprocal root, four per element to scale it; the elements
-/// follow one per cycle). Throughput: one vector per `2n + 13` cycles when `x` has no gaps.
+/// Latency: [`RmsNorm::latency`] = `n + 22` cycles from the last `x` to the last `y` (four to
+/// finish the sum, the reciprocal root's eleven less the one in which the read-back starts,
+/// nine to scale the first element; the others follow one per cycle). Throughput: one vector per `2n + 22` cycles when `x` has no gaps.
 /// The module name holds the label, sizes and formats; the label stands for the gains, as a
 /// [`Linear`](super::Linear)'s does for its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,14 +49,27 @@ pub struct RmsNorm {
 
 impl RmsNorm {
     /// The sum of squares: the input registered (off the path from the memory that streams
-    /// it), the square, the running sum (the last one with eps added).
-    const SUM_STAGES: [&'static str; 3] = ["input", "square", "sum"];
+    /// it), the square's partial products, the square, the running sum (the last one with eps
+    /// added).
+    const SUM_STAGES: [&'static str; 4] = ["input", "partials", "square", "sum"];
 
-    /// The stages that scale an element read back from the buffer: the read, times the
-    /// reciprocal root, shifted by `k`, times the gain, rounded and saturated.
-    const SCALE_STAGES: [&'static str; 5] = ["read", "scale", "normalise", "gain", "round"];
+    /// The stages that scale an element read back from the buffer: the read, registered,
+    /// times the reciprocal root (partial products, then their sum), shifted by `k` (the
+    /// shifter, then the rounding), times the
+    /// gain (likewise), rounded and saturated.
+    const SCALE_STAGES: [&'static str; 9] = [
+        "read",
+        "operands",
+        "partials",
+        "scale",
+        "shift",
+        "normalise",
+        "gain_partials",
+        "gain",
+        "round",
+    ];
 
-    /// Cycles from the last input element to the last output element, `n + 13`: the sum's
+    /// Cycles from the last input element to the last output element, `n + 22`: the sum's
     /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
     /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
@@ -146,7 +159,9 @@ impl Block for RmsNorm {
         let (x, last) = (p.keep("x", x), p.flag("last", in_last));
         p.stage("input");
         let x = p.at(x);
-        let square = p.keep("square", (x * x).as_unsigned().trunc(2 * ib - 1));
+        let square = p.keep_product("square", x, x);
+        p.stage("partials");
+        let square = p.keep("square", p.product(&square).as_unsigned().trunc(2 * ib - 1));
         p.stage("square");
         let (square, square_last) = (p.at(square), p.at(last));
         let acc_bits = sum_bits(n, ib, 0);
@@ -210,16 +225,25 @@ impl Block for RmsNorm {
             p.read("gain", &gain_rom, gain_addr),
         );
         p.stage("read");
+        let (x, gain) = (p.keep("x_q", p.at(x)), p.keep("gain_q", p.at(gain)));
+        p.stage("operands");
         let scale_s = scale.extend(scale.width() + 1).as_signed();
-        let prod = p.keep("prod", p.at(x) * scale_s);
+        let prod = p.keep_product("prod", p.at(x), scale_s);
+        p.stage("partials");
+        let prod = p.keep("prod", p.product(&prod));
         // Shifted by k, rounding, to `NORM_FRAC` fractional bits; `t_bits` holds it whatever
         // the input (|x| <= sqrt(Σx² + eps)).
         p.stage("scale");
         let prod = p.at(prod);
-        let t = round_shift_by(prod.extend(prod.width() + PRE) << PRE, k);
+        let shifted = shift_keeping_half(prod.extend(prod.width() + PRE) << PRE, k);
+        let shifted = p.keep("shifted", shifted);
+        p.stage("shift");
+        let t = round_off_half(p.at(shifted));
         let t = p.keep("t", t.trunc(seeds.t_bits.min(t.width())));
         p.stage("normalise");
-        let prod = p.keep("gain_prod", p.at(t) * p.at(gain));
+        let prod = p.keep_product("gain_prod", p.at(t), p.at(gain));
+        p.stage("gain_partials");
+        let prod = p.keep("gain_prod", p.product(&prod));
         p.stage("gain");
         let s2 = NORM_FRAC + GAIN_FRAC - self.output.frac;
         let y = p.keep("y", round_shift(m, p.at(prod), s2).saturate(ob));
@@ -301,9 +325,10 @@ fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
 
 /// The golden `rsqrt` of `v` as a pipeline: `v = max(v, 1)`; stage 1 finds the leading one `p`
 /// (a tree of or-reductions); stage 2 normalises `u = v * 2^(RSQRT_FRAC - e)` (`e = p` rounded
-/// down to even, a barrel shift) and addresses the seed ROM with `p`'s parity and `u`'s top
-/// bits; stage 3 registers the seed; stages 4 to 6 are the Newton step's three multiplies,
-/// each rounded, the last with `3 - t` registered before it.
+/// down to even, a barrel shift); stage 3 addresses the seed ROM with `p`'s parity and `u`'s
+/// top bits; stage 4 registers the seed; stages 5 to 10 are the Newton step's three
+/// multiplies, each as partial products and then their rounded sum, the last with `3 - t`
+/// registered before it.
 ///
 /// Ports: `v` (unsigned, `width` bits), `v_valid`; `scale` (`y1`, unsigned) and `k` (`e / 2`),
 /// loaded when the result of a valid `v` is ready and held until the next.
@@ -318,7 +343,18 @@ struct Rsqrt {
 
 impl Rsqrt {
     /// The pipeline's stages; the held result is loaded one cycle after the last.
-    const STAGES: [&'static str; 6] = ["lead", "normalise", "seed", "square", "product", "step"];
+    const STAGES: [&'static str; 10] = [
+        "lead",
+        "shifted",
+        "normalise",
+        "seed",
+        "square_partials",
+        "square",
+        "product_partials",
+        "product",
+        "step",
+        "step_partials",
+    ];
     const LATENCY: u64 = Self::STAGES.len() as u64 + 1;
 }
 
@@ -364,8 +400,13 @@ impl Block for Rsqrt {
             .concat(&[p.at(v), zeros])
             .shr_by(e)
             .bits(RSQRT_FRAC + 1, 0);
+        let (u, odd, k) = (p.keep("u", u), p.keep("odd", odd), p.keep("k", lead >> 1));
+
+        // The seed table's address from the registered `u`.
+        p.stage("shifted");
+        let (u_q, odd) = (p.at(u), p.at(odd));
         let lo = RSQRT_FRAC - RSQRT_INDEX_BITS;
-        let index = odd.mux(u.bits(RSQRT_FRAC, lo + 1), u.bits(RSQRT_FRAC - 1, lo));
+        let index = odd.mux(u_q.bits(RSQRT_FRAC, lo + 1), u_q.bits(RSQRT_FRAC - 1, lo));
         let entries: Vec<i64> = self.table.entries.iter().map(|&e| e.into()).collect();
         let rom = m
             .memory(
@@ -375,27 +416,28 @@ impl Block for Rsqrt {
             )
             .init(&entries);
         let y0 = p.read("y0", &rom, odd.concat(index));
-        let (u, k) = (p.keep("u", u), p.keep("k", lead >> 1));
 
         // y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
         // The seed registered as read (the ROM's output register), off the square's path.
         p.stage("normalise");
         let y0 = p.keep("seed", p.at(y0));
         p.stage("seed");
-        let y2 = p.keep("y2", round_shift(m, p.at(y0) * p.at(y0), RSQRT_FRAC));
+        let y2 = p.keep_product("y2", p.at(y0), p.at(y0));
+        p.stage("square_partials");
+        let y2 = p.keep("y2", round_shift(m, p.product(&y2), RSQRT_FRAC));
         p.stage("square");
-        let t = p.keep("t", round_shift(m, p.at(u) * p.at(y2), RSQRT_FRAC));
+        let t = p.keep_product("t", p.at(u), p.at(y2));
+        p.stage("product_partials");
+        let t = p.keep("t", round_shift(m, p.product(&t), RSQRT_FRAC));
         p.stage("product");
         let t = p.at(t);
         let three = m.lit(3 << RSQRT_FRAC, Type::signed(RSQRT_FRAC + 3));
         let d = p.keep("d", three - t.extend(t.width() + 1).as_signed());
         p.stage("step");
         let y0 = p.at(y0);
-        let y1 = round_shift(
-            m,
-            y0.extend(y0.width() + 1).as_signed() * p.at(d),
-            RSQRT_FRAC + 1,
-        );
+        let y1 = p.keep_product("y1", y0.extend(y0.width() + 1).as_signed(), p.at(d));
+        p.stage("step_partials");
+        let y1 = round_shift(m, p.product(&y1), RSQRT_FRAC + 1);
         // The last step loads the held result.
         let valid = p.valid();
         let k = p.at(k);
@@ -409,16 +451,4 @@ impl Block for Rsqrt {
         m.output("scale", scale.q());
         m.output("k", k_q.q());
     }
-}
-
-/// Whether any bit of `v` is set, and the position of the highest set bit, for a power-of-two
-/// width of at least 2: a tree of halves, each level one mux deep.
-fn leading_one(v: Signal<'_>) -> (Signal<'_>, Signal<'_>) {
-    let w = v.width();
-    if w == 2 {
-        return (v.any(), v.bit(1));
-    }
-    let (hi_any, hi_pos) = leading_one(v.bits(w - 1, w / 2));
-    let (lo_any, lo_pos) = leading_one(v.bits(w / 2 - 1, 0));
-    (hi_any | lo_any, hi_any.concat(hi_any.mux(hi_pos, lo_pos)))
 }

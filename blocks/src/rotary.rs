@@ -16,9 +16,10 @@ use super::elementwise::{content_tag, signed_width};
 /// Ports: `pos` (unsigned, `max(1, clog2(tables.max_seq))` bits); stream `x`
 /// (`x_valid`, `x`: signed `bits`) in rotation-pair order, a whole number of heads per vector
 /// → stream `y` (`y_valid`, `y`: signed `bits`) in the same order.
-/// Latency: 4 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
-/// two multipliers: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
-/// pair's two input cycles leave free; the operands and the products are registered.
+/// Latency: 5 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
+/// two products: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
+/// pair's two input cycles leave free; the operands, the partial products and the rotated
+/// value are registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RotaryEmbedding {
     /// The cos/sin tables; `tables.half` must be `head_dim / 2`.
@@ -155,9 +156,9 @@ impl Block for RotaryEmbedding {
         let second = m.reg("second", Type::BOOL).reset(0);
         second.next(take_b);
 
-        // The operands (the ROMs' entries among them) and then the products are registered
-        // before the products are summed, rounded and saturated: no path holds a memory read
-        // and a multiply, or a multiply and the adds after it.
+        // The operands (the ROMs' entries among them), the partial products, then the
+        // rotated value are registered before it is rounded and saturated: no path holds a
+        // memory read and a multiply, or a multiply and the adds after it.
         let sel = second.q();
         let mut p = m.pipeline("rot", take_b | sel, &STAGES);
         let (u1, u2) = (
@@ -167,12 +168,13 @@ impl Block for RotaryEmbedding {
         let (c, s) = (p.keep("cos", c), p.keep("sin", s));
         let plus = p.keep("plus", sel);
         p.stage("operands");
-        let p1 = p.keep("p1", p.at(u1) * p.at(c));
-        let p2 = p.keep("p2", p.at(u2) * p.at(s));
+        let p1 = p.keep_product("p1", p.at(u1), p.at(c));
+        let p2 = p.keep_product("p2", p.at(u2), p.at(s));
+        p.stage("partials");
+        let (p1, p2) = (p.product(&p1), p.product(&p2));
+        let r = p.keep("r", p.at(plus).mux(p1 + p2, p1 - p2));
         p.stage("product");
-        let (p1, p2) = (p.at(p1), p.at(p2));
-        let r = p.at(plus).mux(p1 + p2, p1 - p2);
-        let rounded = (r + (1i64 << (ROPE_FRAC - 1))) >> ROPE_FRAC;
+        let rounded = (p.at(r) + (1i64 << (ROPE_FRAC - 1))) >> ROPE_FRAC;
         let y = p.keep("y", rounded.saturate(self.bits));
         p.stage("y");
         m.stream_output("y", p.source(p.at(y)));
@@ -181,4 +183,4 @@ impl Block for RotaryEmbedding {
 }
 
 /// The stages after a pair's element arrives (or the cycle after, for `b'`).
-const STAGES: [&str; 3] = ["operands", "product", "y"];
+const STAGES: [&str; 4] = ["operands", "partials", "product", "y"];

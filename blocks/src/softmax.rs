@@ -7,7 +7,9 @@ use hardwire_model::fixed::softmax::{
 };
 use hardwire_model::fixed::{reciprocal, ExpTable, RecipTable};
 
-use super::elementwise::{content_tag, round_shift, round_shift_by, unsigned_width};
+use super::elementwise::{
+    content_tag, leading_one, round_off_half, round_shift, shift_keeping_half, unsigned_width,
+};
 
 /// Softmax matching `hardwire_model::fixed::softmax` bit for bit, in three passes over a
 /// buffer of `max_len` words:
@@ -25,7 +27,7 @@ use super::elementwise::{content_tag, round_shift, round_shift_by, unsigned_widt
 /// bits) and `x_last`, high with the last score of a vector (1 to `max_len` scores) → stream
 /// `y` (`y_valid`, `y`: signed [`SoftmaxPipeline::prob_bits`], `PROB_FRAC` fractional bits),
 /// the same number of probabilities in the same order.
-/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 10` cycles for a vector of `len` scores.
+/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 21` cycles for a vector of `len` scores.
 /// Throughput: one vector at a time; scores may arrive one per cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftmaxPipeline {
@@ -52,13 +54,37 @@ const SCALE_SHIFT: u32 = RECIP_FRAC - PROB_FRAC;
 const _: () = assert!(SCALE_SHIFT >= 1);
 
 impl SoftmaxPipeline {
-    /// The exp pass: the score read back, registered (off the buffer's read path), its table
-    /// index, then its exponential.
-    const EXP_STAGES: [&'static str; 3] = ["score", "index", "exp"];
-    /// The reciprocal of the sum: its leading one, the mantissa, `m·y0`, the Newton step.
-    const RECIP_STAGES: [&'static str; 4] = ["lead", "mantissa", "product", "step"];
-    /// The scale pass: the exponential read back, registered, times the reciprocal, rounded.
-    const SCALE_STAGES: [&'static str; 4] = ["read", "operand", "product", "round"];
+    /// The exp pass: the score read back, registered (off the buffer's read path), its
+    /// distance below the maximum, that times log2(e) as partial products, their sum, the
+    /// table read, its entry registered (off the block RAM's slow output), then the
+    /// exponential.
+    const EXP_STAGES: [&'static str; 7] = [
+        "score",
+        "difference",
+        "partials",
+        "product",
+        "index",
+        "entry",
+        "exp",
+    ];
+    /// The reciprocal of the sum: its leading one, the mantissa, the seed read and registered,
+    /// `m·y0` as partial products then rounded, `2 - t`, and the Newton step's partial products
+    /// then rounded.
+    const RECIP_STAGES: [&'static str; 9] = [
+        "lead",
+        "mantissa",
+        "seed",
+        "registered",
+        "partials",
+        "product",
+        "difference",
+        "step_partials",
+        "step",
+    ];
+    /// The scale pass: the exponential read back, registered, times the reciprocal (partial
+    /// products, their sum), shifted, rounded.
+    const SCALE_STAGES: [&'static str; 6] =
+        ["read", "operand", "partials", "product", "shift", "round"];
 
     /// Cycles from the cycle carrying the last score of a vector of `len` scores to the one
     /// carrying its last probability, `2 len + 10`: `len` exp-pass reads from the next cycle,
@@ -193,10 +219,16 @@ impl Block for SoftmaxPipeline {
         let (addr, exp_last) = (exp.keep("addr", ri.q()), exp.flag("last", last_issue));
         exp.stage("score");
         let score = exp.keep("score", rd.bits(sb - 1, 0).as_signed());
+        exp.stage("difference");
+        let d = exp.keep("d", (max.q() - exp.at(score)).as_unsigned().trunc(sb));
+        let log2e = m.lit(LOG2E_Q, Type::unsigned(unsigned_width(LOG2E_Q as u64)));
+        exp.stage("partials");
+        let d_log2e = exp.keep_product("d_log2e", exp.at(d), log2e);
+        exp.stage("product");
+        let z = (exp.product(&d_log2e) + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
+        let z = exp.keep("z", z);
         exp.stage("index");
-        let s = exp.at(score);
-        let d = (max.q() - s).as_unsigned().trunc(sb);
-        let z = (d * LOG2E_Q + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
+        let z = exp.at(z);
         let int = z >> f;
         let idx = if f == 0 {
             m.lit(0, Type::unsigned(EXP_INDEX_BITS))
@@ -208,6 +240,8 @@ impl Block for SoftmaxPipeline {
         };
         let entry = exp.read("entry", &exp_rom, idx);
         let (big, sh) = (exp.keep("big", int.ge(32)), exp.keep("sh", int.bits(4, 0)));
+        exp.stage("entry");
+        let entry = exp.keep("entry_q", exp.at(entry));
         exp.stage("exp");
         let entry = exp.at(entry);
         let e = exp
@@ -224,47 +258,57 @@ impl Block for SoftmaxPipeline {
         let sum_done = exp.at(exp_last);
         exp.finish();
 
-        // The reciprocal of the sum, into registers that hold until the next vector: the
-        // leading one of the sum (1 when the sum is 0), ...
+        // The reciprocal of the sum: the leading one `p` of the sum (1 when the sum is 0),
+        // held with the result `y` until the next vector, ...
         let mut recip = m.pipeline("recip", sum_done, &Self::RECIP_STAGES);
         recip.stage("lead");
         let v = sum.q().eq(0).mux(m.lit(1, sum.q().ty()), sum.q());
-        let mut lead = m.lit(0, Type::unsigned(pw));
-        for i in 1..sum_bits {
-            lead = v.bit(i).mux(m.lit(i.into(), lead.ty()), lead);
-        }
-        let v_q = m.reg("v_q", v.ty());
-        v_q.next_when(recip.valid(), v);
+        let padded = 1u32 << pw;
+        let (_, lead) = leading_one(if padded > sum_bits {
+            v.extend(padded)
+        } else {
+            v
+        });
+        let lead = lead.resize(pw);
         let p = m.reg("p_q", lead.ty());
         p.next_when(recip.valid(), lead);
-
-        // ... the mantissa, leading one at bit RECIP_FRAC, whose next bits address the seed
-        // table (its word then stays put until the next vector), ...
-        recip.stage("mantissa");
         let wide = sum_bits.max(MANT_BITS);
         let amount_ty = Type::unsigned(pw.max(clog2(wide as usize)) + 1);
-        let amount = m.lit((wide - 1).into(), amount_ty) - p.q();
-        let normal = v_q.q().extend(wide).shl_by(amount);
-        let mant = normal.bits(wide - 1, wide - MANT_BITS);
-        let y0 = recip_rom.read(mant.bits(RECIP_FRAC - 1, RECIP_FRAC - RECIP_INDEX_BITS));
-        let m_q = m.reg("m_q", mant.ty());
-        m_q.next_when(recip.valid(), mant);
+        let amount = recip.keep("amount", m.lit((wide - 1).into(), amount_ty) - lead);
+        let v = recip.keep("v", v);
+
+        // ... the mantissa, leading one at bit RECIP_FRAC, whose next bits address the seed
+        // table, ...
+        recip.stage("mantissa");
+        let normal = recip.at(v).extend(wide).shl_by(recip.at(amount));
+        let mant = recip.keep("mant", normal.bits(wide - 1, wide - MANT_BITS));
+        recip.stage("seed");
+        let index = recip
+            .at(mant)
+            .bits(RECIP_FRAC - 1, RECIP_FRAC - RECIP_INDEX_BITS);
+        let y0 = recip.read("y0", &recip_rom, index);
+        recip.stage("registered");
+        let y0 = recip.keep("y0_q", recip.at(y0));
 
         // ... t = round_shift(m·y0, RECIP_FRAC), ...
+        recip.stage("partials");
+        let my0 = recip.keep_product("m_y0", recip.at(mant), recip.at(y0));
         recip.stage("product");
-        let t = round_shift(m, m_q.q() * y0, RECIP_FRAC);
-        let t_q = m.reg("t_q", t.ty());
-        t_q.next_when(recip.valid(), t);
-        // (the scale pass starts reading here, so its first `e` meets `y`)
-        let scale_start = recip.valid();
+        let t = recip.keep("t", round_shift(m, recip.product(&my0), RECIP_FRAC));
+        recip.stage("difference");
+        let two = m.lit(2 << RECIP_FRAC, Type::signed(RECIP_FRAC + 3));
+        let t = recip.at(t);
+        let d = recip.keep("d", two - t.extend(t.width() + 1).as_signed());
 
         // ... and y = round_shift(y0·(2 - t), RECIP_FRAC), kept to `yb` bits as golden keeps
         // it to 32.
+        recip.stage("step_partials");
+        let y0s = recip.at(y0).extend(rb + 1).as_signed();
+        let step = recip.keep_product("step", y0s, recip.at(d));
+        // (the scale pass starts reading here, so its first `e` meets `y`)
+        let scale_start = recip.valid();
         recip.stage("step");
-        let two = m.lit(2 << RECIP_FRAC, Type::signed(RECIP_FRAC + 3));
-        let y0s = y0.extend(rb + 1).as_signed();
-        let ts = t_q.q().extend(t_q.q().width() + 1).as_signed();
-        let y1 = round_shift(m, y0s * (two - ts), RECIP_FRAC);
+        let y1 = round_shift(m, recip.product(&step), RECIP_FRAC);
         let y = m.reg("y_q", Type::unsigned(yb));
         y.next_when(recip.valid(), y1.resize(yb).as_unsigned());
         recip.finish();
@@ -281,9 +325,14 @@ impl Block for SoftmaxPipeline {
         scale.stage("read");
         let e = scale.keep("e", rd.bits(ew - 1, 0));
         scale.stage("operand");
-        let prod = scale.keep("prod", scale.at(e) * y.q());
+        let prod = scale.keep_product("prod", scale.at(e), y.q());
+        scale.stage("partials");
+        let prod = scale.keep("prod", scale.product(&prod));
         scale.stage("product");
-        let rounded = round_shift_by(scale.at(prod), p.q() + i64::from(SCALE_SHIFT));
+        let shifted = shift_keeping_half(scale.at(prod), p.q() + i64::from(SCALE_SHIFT));
+        let shifted = scale.keep("shifted", shifted);
+        scale.stage("shift");
+        let rounded = round_off_half(scale.at(shifted));
         let prob = rounded.bits(yb - 1, 0).extend(yb + 1).as_signed();
         let prob = scale.keep("prob", prob);
         scale.stage("round");

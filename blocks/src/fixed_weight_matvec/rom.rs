@@ -1,20 +1,30 @@
 //! The ROM store: output-stationary multiply-accumulate lanes fed from block-RAM ROMs.
 //!
-//! Three pipeline stages, each a cycle apart:
+//! A free-running pipeline, one cycle per stage, in which no path holds more than one memory
+//! read, multiplier or wide adder:
 //! 0. *issue*: a column enters, live from `x` in pass 0 or replayed from the input buffer;
 //!    its weight word and buffer entry are read;
-//! 1. *multiply-accumulate*: every lane adds weight × x to its group accumulator; a group end
-//!    reads the group's multipliers;
-//! 2. *group end*: every lane adds accumulator × multiplier to its row sum; a pass end loads
-//!    the row sums into the output shift register, whose head is rounded, saturated and
-//!    registered as `y`.
+//! 1. *arrive*: the weight word and the buffered input come out of their block RAMs;
+//! 2. *read*: both registered (a block RAM's output is slow), and the input picked;
+//! 3. *operands*: the weight word and the input registered; every lane's weight × x, as
+//!    partial products (one multiplier block each);
+//! 4. *accumulate*: every lane adds its product's partials to its group accumulator; a group
+//!    end reads the group's multipliers;
+//! 5. *group sums*: the accumulators and multipliers registered;
+//! 6. *term*: the partial products of accumulator × multiplier (and of the affine offset's
+//!    term), one multiplier block each;
+//! 7. *product*: the partials added up;
+//! 8. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
+//!    the output shift register;
+//! 9. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
+//!    saturated and registered as `y`.
 
 use std::sync::Arc;
 
 use hardwire_hdl::bits::words_for;
 use hardwire_hdl::ir::{addr_width, MemImage};
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::{clog2, element};
+use hardwire_hdl::primitives::{clog2, element, SplitProduct};
 use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};
@@ -254,10 +264,11 @@ fn counter<'a>(
     r.q()
 }
 
-/// Cycles from a pass's last input to its first output: the operands, the multiply–accumulate,
-/// the group's sums and multipliers registered, the group term, the row sum that loads the
-/// output shift register, and the rounded output.
-pub(super) const STAGES: u64 = 6;
+/// Cycles from a pass's last input to its first output: the memories' words, registered,
+/// the operands, the products, the accumulation, the group's sums and multipliers
+/// registered, the group term's partial products, the group term, the row sum that loads the
+/// output shift register, the shifted output and the rounded one.
+pub(super) const STAGES: u64 = 10;
 
 /// A pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
@@ -366,30 +377,52 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             .memory("x_buffer", in_ty, s.cols as u32)
             .style(MemStyle::Block);
         buffer.write(col, x, issue & !replay);
-        (buffer.read(col), replay)
+        buffer.read(col)
     });
     let x_live = stage(m, "x_live", x, false);
 
     // Stage 1: the operands arrive: the weights word from its ROM, the input live or from the
     // replay buffer.
     let v0 = stage(m, "op_valid", issue, true);
-    let x0 = match buffered {
-        Some((from_buffer, replay)) => {
-            let rep0 = stage(m, "op_replay", replay, false);
-            rep0.mux(from_buffer, x_live)
-        }
-        None => x_live,
-    };
-    // A tag of the issue as seen in stage 2.
-    let tags = |name: &str, d: Signal<'a>| delayed(m, name, d, &["op", "mac"]);
+    let replay = replay.map(|replay| stage(m, "op_replay", replay, false));
 
-    // Stage 2: multiply-accumulate, on the operands registered (the memories' output
-    // registers), so no path holds a memory read and a multiply.
+    // Stage 2: the memories' words registered (a block RAM's output is slow), then the input
+    // picked, live or from the replay buffer.
+    let v0 = stage(m, "read_valid", v0, true);
+    let word = stage(m, "read_word", word, false);
+    let x_live = stage(m, "read_live", x_live, false);
+    let x0 = match (buffered, replay) {
+        (Some(from_buffer), Some(replay)) => {
+            let replay = stage(m, "read_replay", replay, false);
+            replay.mux(stage(m, "read_buffered", from_buffer, false), x_live)
+        }
+        _ => x_live,
+    };
+    // A tag of the issue as seen in stage 4.
+    let tags = |name: &str, d: Signal<'a>| delayed(m, name, d, &["op", "read", "mac", "prod"]);
+
+    // Stage 3: the operands registered, so no path holds a memory read and a multiply; each
+    // lane multiplies its weight by the input.
     let v1 = stage(m, "mac_valid", v0, true);
     let (word, x1) = (
         stage(m, "mac_word", word, false),
         stage(m, "mac_x", x0, false),
     );
+    let w_ty = Type::signed(s.weight_bits);
+    let registered = |name: String, product: SplitProduct<Signal<'a>>| {
+        product.map(|i, part| stage(m, &format!("{name}_p{i}"), part, false))
+    };
+    let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
+        .map(|l| {
+            let product = SplitProduct::new(element(word, l as u32, w_ty), x1);
+            registered(format!("prod{l}"), product)
+        })
+        .collect();
+
+    // Stage 4: the products' partials registered, so no path holds a multiply and an add;
+    // each lane adds them to its group accumulator.
+    let v1 = stage(m, "prod_valid", v1, true);
+    let x1 = stage(m, "prod_x", x1, false);
     let fig1 = tags("first_in_group", first_in_group);
     let lig1 = tags("last_in_group", last_in_group);
     let fg1 = tags("first_group", first_group);
@@ -400,12 +433,10 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         one
     };
     let cleared = |r: Reg<'a>, first: Signal<'a>| first.mux(m.lit(0, r.q().ty()), r.q());
-    let w_ty = Type::signed(s.weight_bits);
-    let accs: Vec<Signal<'a>> = (0..p.lanes)
-        .map(|l| {
+    let accs: Vec<Signal<'a>> = (products.iter().enumerate())
+        .map(|(l, product)| {
             let acc = m.reg(&format!("acc{l}"), Type::signed(p.acc_w)).enable(v1);
-            let w = element(word, l as u32, w_ty);
-            acc.next((cleared(acc, fig1) + w * x1).trunc(p.acc_w));
+            acc.next((cleared(acc, fig1) + product.sum()).trunc(p.acc_w));
             acc.q()
         })
         .collect();
@@ -446,7 +477,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     );
     let mword = mults.read_enabled(maddr, group_end);
 
-    // Stage 2: group end: the lanes' group sums, the input sum and the multipliers' word
+    // Stage 5: group end: the lanes' group sums, the input sum and the multipliers' word
     // registered (the ROM's output register), so no path holds a ROM read and a multiply.
     let g2 = stage(m, "sum_valid", group_end, true);
     let mword = stage(m, "sum_mults", mword, false);
@@ -457,30 +488,40 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         .collect();
     let sum_x = sum_x.map(|sx| stage(m, "sum_x_q", sx, false));
 
-    // Stage 3: each lane's group sum times its multiplier (plus the affine offset's term),
-    // registered before stage 4 adds it.
+    // Stage 6: the partial products (one multiplier block each) of each lane's group sum
+    // times its multiplier, and of the affine offset's term, registered.
     let g3 = stage(m, "term_valid", g2, true);
     let mult_ty = Type::signed(p.mult_w);
-    let terms: Vec<Signal<'a>> = accs
+    let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> = accs
         .iter()
         .enumerate()
         .map(|(l, &acc)| {
-            let mut term = acc * element(mword, l as u32, mult_ty);
-            if let Some(sx) = sum_x {
+            let scaled = SplitProduct::new(acc, element(mword, l as u32, mult_ty));
+            let offset = sum_x.map(|sx| {
                 let lo = p.lanes as u32 * p.mult_w + l as u32 * p.offset_w;
                 let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
-                term = term + sx * offset;
-            }
-            let r = m.reg(&format!("term{l}"), term.ty()).enable(g3);
-            r.next(term);
-            r.q()
+                registered(format!("offset{l}"), SplitProduct::new(sx, offset))
+            });
+            (registered(format!("term{l}"), scaled), offset)
         })
         .collect();
 
-    // Stage 4: the row sums; a pass end loads the output shift register.
-    let g4 = stage(m, "row_valid", g3, true);
-    // A group-end tag of stage 1 as seen in stage 4.
-    let tag = |name: &str, d: Signal<'a>| delayed(m, name, d, &["sum", "term", "row"]);
+    // Stage 7: each lane's term, the partials added up, registered before stage 8 adds it.
+    let g4 = stage(m, "product_valid", g3, true);
+    let terms: Vec<Signal<'a>> = (terms.iter().enumerate())
+        .map(|(l, (scaled, offset))| {
+            let term = match offset {
+                Some(offset) => scaled.sum() + offset.sum(),
+                None => scaled.sum(),
+            };
+            stage(m, &format!("product{l}"), term, false)
+        })
+        .collect();
+
+    // Stage 8: the row sums; a pass end loads the output shift register.
+    let g4 = stage(m, "row_valid", g4, true);
+    // A group-end tag of stage 4 as seen in stage 8.
+    let tag = |name: &str, d: Signal<'a>| delayed(m, name, d, &["sum", "term", "product", "row"]);
     let fg4 = tag("first_group", fg1);
     let pass_end = g4 & tag("last_col", lc1);
     let lp4 = if p.passes > 1 {
@@ -520,17 +561,24 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let full = m.lit(p.lanes as i64, left_ty);
     left.next_when(pass_end, lp4.mux(m.lit(p.last_rows as i64, left_ty), full));
 
-    // Output: the head rounded by its row's shift and saturated.
+    // Output: the head shifted right by its row's shift but one bit, registered; then rounded
+    // (the bit left) and saturated.
     let shift = row_shift(b, &s, &p, m, layer, emit);
     let twice = out[0].q().concat(m.lit(0, Type::BOOL)).as_signed();
-    let rounded = match shift {
-        Shift::Const(0) => out[0].q(),
-        Shift::Const(k) => ((twice >> k) + 1) >> 1,
-        Shift::Var(k) => (twice.shr_by(k) + 1) >> 1,
-    };
-    let y = m.reg("y_q", Type::signed(s.out_bits)).reset(0).enable(emit);
+    let shifted = stage(
+        m,
+        "shifted",
+        match shift {
+            Shift::Const(k) => twice >> k,
+            Shift::Var(k) => twice.shr_by(k),
+        },
+        false,
+    );
+    let shifted_valid = stage(m, "shifted_valid", emit, true);
+    let rounded = (shifted + 1) >> 1;
+    let y = (m.reg("y_q", Type::signed(s.out_bits)).reset(0)).enable(shifted_valid);
     y.next(rounded.saturate(s.out_bits));
-    let y_valid = stage(m, "y_valid_q", emit, true);
+    let y_valid = stage(m, "y_valid_q", shifted_valid, true);
     m.stream_output("y", Source::new(y_valid, y.q()));
 }
 
