@@ -21,8 +21,8 @@ use super::elementwise::{round_off_half, shift_keeping_half, signed_width, unsig
 /// Ports: `token_valid` (a one-cycle pulse) and `token` (unsigned, `max(1, clog2(rows))`
 /// bits, read only on the pulse); stream `y` (`Type::signed(matrix.out_bits)`) of `cols`
 /// elements, one per cycle. The next token may come the cycle after the last `y`.
-/// Latency: [`Embedding::latency`] = `cols + 6` cycles from `token_valid` to the last `y`.
-/// Throughput: one token per `cols + 6` cycles. The module name holds the label, sizes and
+/// Latency: [`Embedding::latency`] = `cols + 7` cycles from `token_valid` to the last `y`.
+/// Throughput: one token per `cols + 7` cycles. The module name holds the label, sizes and
 /// widths; the label stands for the weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
@@ -39,7 +39,7 @@ impl Embedding {
         "read", "operands", "weight", "partials", "value", "shift", "round",
     ];
 
-    /// Cycles from `token_valid` to the last output element, `cols + 6`: one to start the
+    /// Cycles from `token_valid` to the last output element, `cols + 7`: one to start the
     /// walk, the stages for the first column, one per further column.
     pub fn latency(&self) -> u64 {
         1 + Self::STAGES.len() as u64 + (self.matrix.cols as u64).saturating_sub(1)
