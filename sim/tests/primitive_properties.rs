@@ -2,7 +2,9 @@
 //! hardware computes exactly the integer function it stands for.
 
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::{AdderTree, ConstMul, FixedWeightDot, Mac, DSP_BITS};
+use hardwire_hdl::primitives::{
+    shift_add_product, AdderTree, ConstMul, FixedWeightDot, Mac, DSP_BITS,
+};
 use hardwire_sim::Simulator;
 use proptest::prelude::*;
 
@@ -174,6 +176,35 @@ proptest! {
             s.poke_i64("a", a).unwrap();
             s.poke_i64("b", b).unwrap();
             s.run(2);
+            let want = Bits::from_i128(i128::from(a) * i128::from(b), wa + wb);
+            prop_assert_eq!(s.peek_bits("y").unwrap(), want, "{} * {}", a, b);
+        }
+    }
+
+    #[test]
+    fn shift_add_product_equals_the_product(
+        (wa, wb, signed) in (1u32..=8, 1u32..=31, any::<bool>()),
+        seed in any::<u64>(),
+    ) {
+        let ty = |w| if signed { Type::signed(w) } else { Type::unsigned(w) };
+        let design = Design::build("shift_add", |m| {
+            let (a, b) = (m.input("a", ty(wa)), m.input("b", ty(wb)));
+            m.output("y", shift_add_product(a, b));
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Simulator::new(&design).unwrap();
+        let (ra, rb) = (range(wa, signed), range(wb, signed));
+        let mut cases = vec![(ra.start, rb.start), (ra.start, rb.end - 1), (ra.end - 1, rb.start), (ra.end - 1, rb.end - 1)];
+        let mut x = seed | 1;
+        for _ in 0..16 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            let pick = |r: &std::ops::Range<i64>, v: u64| r.start + (v % (r.end - r.start) as u64) as i64;
+            cases.push((pick(&ra, x), pick(&rb, x >> 32)));
+        }
+        for (a, b) in cases {
+            s.poke_i64("a", a).unwrap();
+            s.poke_i64("b", b).unwrap();
+            s.step();
             let want = Bits::from_i128(i128::from(a) * i128::from(b), wa + wb);
             prop_assert_eq!(s.peek_bits("y").unwrap(), want, "{} * {}", a, b);
         }

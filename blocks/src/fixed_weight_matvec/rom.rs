@@ -6,8 +6,9 @@
 //!    its weight word and buffer entry are read;
 //! 1. *arrive*: the weight word and the buffered input come out of their block RAMs;
 //! 2. *read*: both registered (a block RAM's output is slow), and the input picked;
-//! 3. *operands*: the weight word and the input registered; every lane's weight × x, as
-//!    partial products (one multiplier block each);
+//! 3. *operands*: the weight word and the input registered; every lane's weight × x, in
+//!    logic for weights of at most [`LOGIC_PRODUCT_BITS`] bits, otherwise as partial products
+//!    (one multiplier block each);
 //! 4. *accumulate*: every lane adds its product's partials to its group accumulator; a group
 //!    end reads the group's multipliers;
 //! 5. *group sums*: the accumulators and multipliers registered;
@@ -270,6 +271,11 @@ fn counter<'a>(
 /// output shift register, the shifted output and the rounded one.
 pub(super) const STAGES: u64 = 10;
 
+/// Weights of at most this many bits multiply the input in logic (a few adders per lane)
+/// rather than in multiplier blocks: a 4-bit weight times a 20-bit input would take two
+/// MULT18X18D, so a lane then needs only its group term's multipliers.
+const LOGIC_PRODUCT_BITS: u32 = 4;
+
 /// A pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
     let r = m.reg(name, d.ty());
@@ -414,7 +420,12 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     };
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
-            let product = SplitProduct::new(element(word, l as u32, w_ty), x1);
+            let w = element(word, l as u32, w_ty);
+            let product = if s.weight_bits <= LOGIC_PRODUCT_BITS {
+                SplitProduct::in_logic(w, x1)
+            } else {
+                SplitProduct::new(w, x1)
+            };
             registered(format!("prod{l}"), product)
         })
         .collect();

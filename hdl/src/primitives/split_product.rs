@@ -79,6 +79,17 @@ impl<'a> SplitProduct<Signal<'a>> {
         SplitProduct { parts, ty }
     }
 
+    /// `a * b` as one partial computed in logic ([`shift_add_product`]), for a narrow `a`:
+    /// no multiplier block.
+    #[track_caller]
+    pub fn in_logic(a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Signal<'a>> {
+        let value = shift_add_product(a, b);
+        SplitProduct {
+            parts: vec![Partial { value, shift: 0 }],
+            ty: value.ty(),
+        }
+    }
+
     /// The product: the partials added, pairwise, at the product's width (exact, since the
     /// product fits it).
     #[track_caller]
@@ -131,4 +142,38 @@ impl<T> SplitProduct<T> {
     pub fn ty(&self) -> Type {
         self.ty
     }
+}
+
+/// `a * b` in logic rather than a multiplier block: one term `b << i` per bit of the narrow
+/// `a` (subtracted for a signed `a`'s sign bit), added pairwise. The exact product, of
+/// `a`'s signedness and the widths added; for a 4-bit `a` three adders, which on an FPGA cost
+/// less than the multiplier block (or two, for a `b` wider than 18 bits) synthesis would
+/// otherwise spend. Operands of the same signedness.
+#[track_caller]
+pub fn shift_add_product<'a>(a: Signal<'a>, b: Signal<'a>) -> Signal<'a> {
+    let ty = a.ty().with_width(a.width() + b.width());
+    let w = ty.width;
+    let wide = b.extend(w);
+    let mut terms: Vec<Signal<'a>> = (0..a.width())
+        .map(|i| {
+            let shifted = wide << i;
+            let term = if ty.signed && i == a.width() - 1 {
+                (-shifted).resize(w)
+            } else {
+                shifted
+            };
+            a.bit(i).mux(term, 0)
+        })
+        .collect();
+    while terms.len() > 1 {
+        terms = terms
+            .chunks(2)
+            .map(|pair| match pair {
+                [x, y] => x.wrapping_add(*y),
+                [x] => *x,
+                _ => unreachable!("chunks of two"),
+            })
+            .collect();
+    }
+    terms[0]
 }
