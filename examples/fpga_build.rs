@@ -29,6 +29,7 @@ use hardwire::fpga::output_dir::{OutputDir, Overwrite};
 use hardwire::model::fixed::{FixedModel, NumericConfig};
 use hardwire::model::quant::{QuantPolicy, QuantSpec};
 use hardwire::model::{LlamaConfig, LlamaWeights};
+use hardwire::sweep::{self, SweepArgs};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate, simulate and build the tiny model's whole core for an FPGA")]
@@ -70,6 +71,8 @@ struct Args {
     force: bool,
     #[command(flatten)]
     flow: BoardFlow,
+    #[command(flatten)]
+    sweep: SweepArgs,
 }
 
 fn main() -> Result<()> {
@@ -95,6 +98,27 @@ fn main() -> Result<()> {
         offset: false,
     });
     let model = FixedModel::new(&weights, &policy, NumericConfig::tiny(), args.max_seq)?;
+    if args.sweep.sweep {
+        let settings = serde_json::json!({
+            "model": format!("tiny (seeded {}), {} layer(s)", args.weights_seed, args.layers),
+            "layers": args.layers,
+            "weight_bits": args.weight_bits,
+            "max_seq": args.max_seq,
+        });
+        let lm_head =
+            |reuse: usize| (args.lm_head_reuse).unwrap_or(reuse.saturating_mul(args.layers));
+        let report = sweep::run(&args.sweep, &args.flow, &model, lm_head, settings, &out)?;
+        let out = out.commit()?;
+        println!();
+        print!("{}", report.table());
+        println!(
+            "table in {}, plots in {} and {}",
+            out.join("sweep.json").display(),
+            out.join("sweep-luts.svg").display(),
+            out.join("sweep-dsps.svg").display()
+        );
+        return Ok(());
+    }
     let core = LlamaCore::from_model(&model, args.reuse, lm_head_reuse);
     let settings = serde_json::json!({
         "model": format!("tiny (seeded {}), {} layer(s)", args.weights_seed, args.layers),

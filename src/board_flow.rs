@@ -146,14 +146,7 @@ impl BoardFlow {
         out: &OutputDir,
     ) -> anyhow::Result<BoardReport> {
         let t0 = Instant::now();
-        let board = Board::by_id(&self.board).with_context(|| {
-            format!(
-                "unknown board `{}`; known boards: {}",
-                self.board,
-                Board::ids().join(", ")
-            )
-        })?;
-        let plan = ClockPlan::for_board(&board, self.pll_mhz).context("--pll-mhz")?;
+        let (board, plan) = self.board()?;
         let steps = if self.estimate_only { 4 } else { 5 };
         let step = |k: usize, what: &str| eprintln!("[{k}/{steps}] {what}");
 
@@ -190,17 +183,7 @@ impl BoardFlow {
             3,
             "the core on the board's pins behind the serial token protocol: Verilog, lint",
         );
-        let link = TokenLink::new(core.clone(), core.token_bits(), plan.clock_hz(&board));
-        let pins = TokenLinkPins {
-            link,
-            leds: board.pins.leds.1,
-        };
-        let on_board = Design::elaborate(&BoardTop {
-            board: board.clone(),
-            plan,
-            block: pins,
-        })
-        .map_err(|e| anyhow!("{e}"))?;
+        let on_board = self.on_board(core, &board, plan)?;
         let verilog = Verilog::from_design(&on_board);
         let rtl = out.path().join("rtl");
         verilog.write_to(&rtl).context("writing the Verilog")?;
@@ -301,6 +284,47 @@ impl BoardFlow {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(report)
+    }
+
+    /// The board and its clock.
+    pub fn board(&self) -> anyhow::Result<(Board, ClockPlan)> {
+        let board = Board::by_id(&self.board).with_context(|| {
+            format!(
+                "unknown board `{}`; known boards: {}",
+                self.board,
+                Board::ids().join(", ")
+            )
+        })?;
+        let plan = ClockPlan::for_board(&board, self.pll_mhz).context("--pll-mhz")?;
+        Ok((board, plan))
+    }
+
+    /// The clock the design runs at, in MHz: `--freq`, or the PLL's, or the board's.
+    pub fn clock_mhz(&self) -> anyhow::Result<f64> {
+        let (board, plan) = self.board()?;
+        Ok(self.freq.unwrap_or(plan.clock_hz(&board) as f64 / 1e6))
+    }
+
+    /// The resources the estimator predicts for `core` on the board behind the token link,
+    /// without writing or building anything.
+    pub fn estimate(&self, core: &LlamaCore) -> anyhow::Result<Resources> {
+        let (board, plan) = self.board()?;
+        Ok(estimate(&self.on_board(core, &board, plan)?, &board.part))
+    }
+
+    /// `core` behind the serial token link on the board's pins, elaborated.
+    fn on_board(&self, core: &LlamaCore, board: &Board, plan: ClockPlan) -> anyhow::Result<Design> {
+        let link = TokenLink::new(core.clone(), core.token_bits(), plan.clock_hz(board));
+        let pins = TokenLinkPins {
+            link,
+            leds: board.pins.leds.1,
+        };
+        Design::elaborate(&BoardTop {
+            board: board.clone(),
+            plan,
+            block: pins,
+        })
+        .map_err(|e| anyhow!("{e}"))
     }
 
     /// Runs the check prompt through the elaborated core and the golden model: the same
@@ -452,7 +476,7 @@ fn critical_path(build_dir: &Path) -> Option<CriticalPath> {
 }
 
 /// `(estimate - actual) / actual`.
-fn relative_error(estimate: u64, actual: u64) -> f64 {
+pub(crate) fn relative_error(estimate: u64, actual: u64) -> f64 {
     (estimate as f64 - actual as f64) / (actual.max(1) as f64)
 }
 

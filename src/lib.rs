@@ -27,4 +27,5 @@ pub use hardwire_model as model;
 pub use hardwire_sim as sim;
 pub mod report;
 pub mod scale;
+pub mod sweep;
 pub mod token_stream;

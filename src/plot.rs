@@ -28,6 +28,11 @@ pub struct Scatter {
     pub points: Vec<Point>,
     /// Horizontal lines `(y, label)`, e.g. a target.
     pub lines: Vec<(f64, String)>,
+    /// Vertical lines `(x, label)`, e.g. a part's capacity.
+    pub x_lines: Vec<(f64, String)>,
+    /// Whether a larger y is better (tokens per second) rather than a smaller one
+    /// (perplexity): the Pareto front then keeps the fewest x for the most y.
+    pub maximise_y: bool,
 }
 
 /// Indices of the points on the Pareto front of minimising both x and y: no other point is at
@@ -76,7 +81,9 @@ impl Scatter {
     /// The plot as an SVG document.
     pub fn svg(&self) -> String {
         let finite = |v: f64| v.is_finite();
-        let xs = self.points.iter().map(|p| p.x).filter(|&v| finite(v));
+        let xs = (self.points.iter().map(|p| p.x))
+            .chain(self.x_lines.iter().map(|l| l.0))
+            .filter(|&v| finite(v));
         let ys = self
             .points
             .iter()
@@ -162,7 +169,29 @@ impl Scatter {
                 );
             }
         }
-        let front = pareto_front(&self.points);
+        for (x, label) in &self.x_lines {
+            if finite(*x) {
+                let xx = px(*x);
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="#c33" stroke-dasharray="6,4"/><text x="{:.1}" y="{:.1}" fill="#c33" text-anchor="end">{}</text>"##,
+                    xx - 4.0,
+                    top + 14.0,
+                    escape(label)
+                );
+            }
+        }
+        let front = if self.maximise_y {
+            let flipped: Vec<Point> = (self.points.iter())
+                .map(|p| Point {
+                    y: -p.y,
+                    ..p.clone()
+                })
+                .collect();
+            pareto_front(&flipped)
+        } else {
+            pareto_front(&self.points)
+        };
         if front.len() > 1 {
             let d: Vec<String> = front
                 .iter()
@@ -225,11 +254,13 @@ mod tests {
             y_title: "perplexity".into(),
             points: vec![pt(3.0, 40.0), pt(4.0, 20.0), pt(8.0, f64::NAN)],
             lines: vec![(21.0, "+15%".into())],
+            x_lines: vec![(7.0, "limit".into())],
+            maximise_y: false,
         };
         let svg = plot.svg();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert_eq!(svg.matches("<circle").count(), 2);
-        assert!(svg.contains("a &lt;title&gt;") && svg.contains("+15%"));
+        assert!(svg.contains("a &lt;title&gt;") && svg.contains("+15%") && svg.contains("limit"));
         assert!(svg.contains("<polyline"));
         assert_eq!(ticks(0.0, 10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 use hardwire::board_flow::BoardFlow;
+use hardwire::sweep::{self, SweepArgs};
 use hardwire_fpga::output_dir::{OutputDir, Overwrite};
 
 use super::hardware::{self, HardwareArgs};
@@ -22,6 +23,8 @@ pub struct BuildArgs {
     hardware: HardwareArgs,
     #[command(flatten)]
     flow: BoardFlow,
+    #[command(flatten)]
+    sweep: SweepArgs,
     /// Output directory for the board build and its report; it appears only when complete,
     /// and replaces an earlier output of hardwire's as a whole.
     #[arg(long, default_value = "target/hardwire-build")]
@@ -43,6 +46,18 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
         "max_seq": built.core.max_seq(),
         "token_bits": built.core.token_bits(),
     });
+    if a.sweep.sweep {
+        let layers = built.model.layers.len();
+        let lm_head = |reuse| a.hardware.lm_head_reuse_for(reuse, layers);
+        let report = sweep::run(&a.sweep, &a.flow, &built.model, lm_head, settings, &out)?;
+        print!("{}", report.table());
+        let dir = out.commit()?;
+        eprintln!(
+            "table in {}, plots sweep-luts.svg and sweep-dsps.svg beside it",
+            dir.join("sweep.json").display()
+        );
+        return Ok(());
+    }
     let report = a.flow.run(&built.core, &built.model, settings, &out)?;
     print!("{}", report.summary());
     let dir = out.commit()?;

@@ -30,6 +30,14 @@ pub struct HardwareArgs {
     pub max_seq: usize,
 }
 
+impl HardwareArgs {
+    /// The LM head's reuse factor beside a decoder reuse factor of `reuse`.
+    pub fn lm_head_reuse_for(&self, reuse: usize, layers: usize) -> usize {
+        // Saturating: a reuse beyond a matrix's weight count already means one lane.
+        (self.lm_head_reuse).unwrap_or(reuse.saturating_mul(layers.max(1)))
+    }
+}
+
 /// A core ready to elaborate, with its golden model and tokenizer.
 pub struct Built {
     /// The fixed-point golden model the hardware matches.
@@ -78,13 +86,7 @@ pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
         ),
     };
     let layers = model.layers.len();
-    let core = LlamaCore::from_model(
-        &model,
-        h.reuse,
-        // Saturating: a reuse beyond a matrix's weight count already means one lane.
-        h.lm_head_reuse
-            .unwrap_or(h.reuse.saturating_mul(layers.max(1))),
-    );
+    let core = LlamaCore::from_model(&model, h.reuse, h.lm_head_reuse_for(h.reuse, layers));
     Ok(Built {
         model,
         core,

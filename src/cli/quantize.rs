@@ -307,6 +307,8 @@ fn pareto_plot(r: &Report) -> Scatter {
             (r.f32_perplexity * 1.05, "+5%".into()),
             (r.f32_perplexity * 1.15, "+15%".into()),
         ],
+        x_lines: Vec::new(),
+        maximise_y: false,
     }
 }
 
