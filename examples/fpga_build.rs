@@ -17,7 +17,11 @@
 //! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--layers N]
 //! [--reuse R] [--lm-head-reuse R] [--weight-bits B] [--max-seq N] [--check-tokens N]
 //! [--weights-seed S] [--pll-mhz MHZ] [--freq MHZ] [--placement-seed S] [--estimate-only]
-//! [--out DIR]`
+//! [--out DIR] [--sweep [--sweep-reuse R,R,..] [--sweep-place N]]`
+//!
+//! With `--sweep` it builds no single design: it estimates the core at every reuse factor of
+//! `--sweep-reuse`, places and routes the `--sweep-place` fastest that fit, prints a table and
+//! writes `sweep.json` with two plots of tokens per second against LUTs and DSP blocks.
 
 use std::path::PathBuf;
 
@@ -86,9 +90,18 @@ fn main() -> Result<()> {
     let out = OutputDir::create(&args.out, Overwrite::from_force(args.force))?;
 
     eprintln!(
-        "tiny model, {} layer(s): seeded weights (seed {}), {}-bit group-32 quantisation; \
-         decoder reuse {}, LM head reuse {lm_head_reuse}",
-        args.layers, args.weights_seed, args.weight_bits, args.reuse
+        "tiny model, {} layer(s): seeded weights (seed {}), {}-bit group-32 quantisation; {}",
+        args.layers,
+        args.weights_seed,
+        args.weight_bits,
+        if args.sweep.sweep {
+            format!("sweeping decoder reuse {:?}", args.sweep.sweep_reuse)
+        } else {
+            format!(
+                "decoder reuse {}, LM head reuse {lm_head_reuse}",
+                args.reuse
+            )
+        }
     );
     let weights =
         LlamaWeights::seeded(&config, args.weights_seed).context("seeding the tiny model")?;
