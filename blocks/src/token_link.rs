@@ -231,10 +231,12 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
             });
         });
 
-        // The FIFO of prompt tokens: {first, last, count, token}. Its read is synchronous, so
-        // the head is read at the pointer the next cycle will have, and a written entry
-        // counts as present one cycle after its write pointer moves (a read sees the
-        // contents before a same-edge write).
+        // The FIFO of prompt tokens: {first, last, count, token}. A written entry counts as
+        // present one cycle after its write pointer moves (a read sees the contents before a
+        // same-edge write). The head is fetched into a register when the register is empty,
+        // so nothing after the block RAM's slow output decides its next address: the core
+        // takes a token per decode step, thousands of cycles, so the fetch's two cycles cost
+        // nothing.
         let aw = self.fifo_depth.trailing_zeros();
         let ew = tb + 10;
         let fifo = m
@@ -256,18 +258,24 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         let u_core = m.instance("u_core", &self.core);
         let core = TokenIo::of(&u_core);
         let in_ready = core.in_ready;
-        let head_valid = rd.q().ne(wr_seen.q());
+        let head_valid = m.reg("head_valid", Type::BOOL).reset(0);
+        let fetching = m.reg("fetching", Type::BOOL).reset(0);
+        let fetch = rd.q().ne(wr_seen.q()) & !head_valid.q() & !fetching.q();
+        let fetched = fifo.read(rd.q().bits(aw - 1, 0));
+        rd.next_when(fetch, rd.q().wrapping_add(1));
+        fetching.next(fetch);
+        let head = m.reg("head", Type::unsigned(ew));
+        head.next_when(fetching.q(), fetched);
+        let head = head.q();
         let started = m.reg("started", Type::BOOL).reset(0);
         // `start` is held until it lands on a cycle where the core is idle (`in_ready`); the
         // command's first token follows on the next cycle.
-        let rd_next = m.wire("rd_next", Type::unsigned(aw + 1));
-        let head = fifo.read(rd_next.bits(aw - 1, 0));
         let (h_first, h_last) = (head.bit(ew - 1), head.bit(ew - 2));
-        let want_start = head_valid & h_first & !started.q();
-        let in_valid = head_valid & (!h_first | started.q());
+        let want_start = head_valid.q() & h_first & !started.q();
+        let in_valid = head_valid.q() & (!h_first | started.q());
         let accept = in_valid & in_ready;
-        m.assign(rd_next, accept.mux(rd.q().wrapping_add(1), rd.q()));
-        rd.next(rd_next);
+        head_valid.next_when(fetching.q(), m.lit(1, Type::BOOL));
+        head_valid.next_when(accept, m.lit(0, Type::BOOL));
         started.next_when(want_start & in_ready, m.lit(1, Type::BOOL));
         started.next_when(accept, m.lit(0, Type::BOOL));
         m.assign(core.start, want_start);
@@ -348,6 +356,8 @@ impl<C: Block + PartialEq + Clone + 'static> Block for TokenLink<C> {
         awaiting.next_when(take & core.out_last, m.lit(0, Type::BOOL));
         let busy = !parse.is(Parse::Count)
             | wr.q().ne(rd.q())
+            | fetching.q()
+            | head_valid.q()
             | awaiting.q()
             | to_send.q().ne(0i64)
             | !tx.output("ready");
