@@ -118,12 +118,13 @@ impl LlamaCore {
 
     /// Cycles from taking a token at position `pos` to knowing the next one: the embedding,
     /// every layer (each but the first preceded by replaying the residual stream,
-    /// `hidden + 1` cycles), the final norm, the LM head and the argmax.
+    /// `hidden + 2` cycles: the read and its register), the final norm, the LM head and the
+    /// argmax.
     pub fn cycles_per_token(&self, pos: usize) -> u64 {
         let layers = self.decoder.layers() as u64;
         self.embedding.latency()
             + layers * self.decoder.latency(pos)
-            + (layers - 1) * (self.decoder.hidden() as u64 + 1)
+            + (layers - 1) * (self.decoder.hidden() as u64 + 2)
             + self.final_norm.latency()
             + self.lm_head.latency()
             + self.argmax.latency()
@@ -252,9 +253,14 @@ impl Block for LlamaCore {
         rd.next_when(replaying.q() & !rd_end, rd.q().wrapping_add(1));
         replaying.next_when(replaying.q() & rd_end, m.lit(0, Type::BOOL));
         replaying.next_when(layer_done, m.lit(1, Type::BOOL));
-        let replay_data = buffer.read(rd.q());
+        // The block RAM's word registered before it enters the decoder (its output is slow).
+        let replay_data = m.reg("replay_data", Type::signed(resid));
+        replay_data.next(buffer.read(rd.q()));
+        let replay_data = replay_data.q();
+        let replay_read = m.reg("replay_read", Type::BOOL).reset(0);
+        replay_read.next(replaying.q());
         let replay_valid = m.reg("replay_valid", Type::BOOL).reset(0);
-        replay_valid.next(replaying.q());
+        replay_valid.next(replay_read.q());
         layer.next_when(layer_done, layer.q().wrapping_add(1));
         layer.next_when(go, m.lit(0, layer.q().ty()));
 
