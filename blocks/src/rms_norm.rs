@@ -28,9 +28,9 @@ const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
 /// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
 /// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
 /// the last `y`.
-/// Latency: [`RmsNorm::latency`] = `n + 22` cycles from the last `x` to the last `y` (four to
-/// finish the sum, the reciprocal root's eleven less the one in which the read-back starts,
-/// nine to scale the first element; the others follow one per cycle). Throughput: one vector per `2n + 22` cycles when `x` has no gaps.
+/// Latency: [`RmsNorm::latency`] = `n + 20` cycles from the last `x` to the last `y` (four to
+/// finish the sum, the reciprocal root's nine less the one in which the read-back starts,
+/// nine to scale the first element; the others follow one per cycle). Throughput: one vector per `2n + 20` cycles when `x` has no gaps.
 /// The module name holds the label, sizes and formats; the label stands for the gains, as a
 /// [`Linear`](super::Linear)'s does for its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ impl RmsNorm {
         "round",
     ];
 
-    /// Cycles from the last input element to the last output element, `n + 22`: the sum's
+    /// Cycles from the last input element to the last output element, `n + 20`: the sum's
     /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
     /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
@@ -326,9 +326,9 @@ fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
 /// The golden `rsqrt` of `v` as a pipeline: `v = max(v, 1)`; stage 1 finds the leading one `p`
 /// (a tree of or-reductions); stage 2 normalises `u = v * 2^(RSQRT_FRAC - e)` (`e = p` rounded
 /// down to even, a barrel shift); stage 3 addresses the seed ROM with `p`'s parity and `u`'s
-/// top bits; stage 4 registers the seed; stages 5 to 10 are the Newton step's three
-/// multiplies, each as partial products and then their rounded sum, the last with `3 - t`
-/// registered before it.
+/// top bits; stage 4 registers the seed `y0` and its rounded square `y2`, which the ROM holds
+/// beside it; stages 5 to 8 are the Newton step's two multiplies, each as partial products
+/// and then their rounded sum, the last with `3 - t` registered before it.
 ///
 /// Ports: `v` (unsigned, `width` bits), `v_valid`; `scale` (`y1`, unsigned) and `k` (`e / 2`),
 /// loaded when the result of a valid `v` is ready and held until the next.
@@ -343,13 +343,11 @@ struct Rsqrt {
 
 impl Rsqrt {
     /// The pipeline's stages; the held result is loaded one cycle after the last.
-    const STAGES: [&'static str; 10] = [
+    const STAGES: [&'static str; 8] = [
         "lead",
         "shifted",
         "normalise",
         "seed",
-        "square_partials",
-        "square",
         "product_partials",
         "product",
         "step",
@@ -407,25 +405,28 @@ impl Block for Rsqrt {
         let (u_q, odd) = (p.at(u), p.at(odd));
         let lo = RSQRT_FRAC - RSQRT_INDEX_BITS;
         let index = odd.mux(u_q.bits(RSQRT_FRAC, lo + 1), u_q.bits(RSQRT_FRAC - 1, lo));
-        let entries: Vec<i64> = self.table.entries.iter().map(|&e| e.into()).collect();
+        // Each entry holds the seed y0 and its rounded square y2 = y0² (a function of the
+        // entry alone, so the table holds it rather than a multiplier computing it).
+        let squares: Vec<i64> = (self.table.entries.iter())
+            .map(|&e| golden_round_shift(i64::from(e) * i64::from(e), RSQRT_FRAC))
+            .collect();
+        let y2_bits = unsigned_width(squares.iter().copied().max().unwrap_or(0) as u64);
+        let sb = seeds.seed_bits;
+        let words: Vec<i64> = (self.table.entries.iter().zip(&squares))
+            .map(|(&y0, &y2)| (y2 << sb) | i64::from(y0))
+            .collect();
         let rom = m
-            .memory(
-                "seed",
-                Type::unsigned(seeds.seed_bits),
-                entries.len() as u32,
-            )
-            .init(&entries);
-        let y0 = p.read("y0", &rom, odd.concat(index));
+            .memory("seed", Type::unsigned(sb + y2_bits), words.len() as u32)
+            .init(&words);
+        let word = p.read("seed", &rom, odd.concat(index));
 
-        // y2 = y0², t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
-        // The seed registered as read (the ROM's output register), off the square's path.
+        // t = u * y2, y1 = y0 * (3 - t) / 2, each rounded.
+        // The entry registered as read (the ROM's output register), off the product's path.
         p.stage("normalise");
-        let y0 = p.keep("seed", p.at(y0));
+        let word = p.at(word);
+        let y0 = p.keep("y0", word.bits(sb - 1, 0));
+        let y2 = p.keep("y2", word.bits(sb + y2_bits - 1, sb));
         p.stage("seed");
-        let y2 = p.keep_product("y2", p.at(y0), p.at(y0));
-        p.stage("square_partials");
-        let y2 = p.keep("y2", round_shift(m, p.product(&y2), RSQRT_FRAC));
-        p.stage("square");
         let t = p.keep_product("t", p.at(u), p.at(y2));
         p.stage("product_partials");
         let t = p.keep("t", round_shift(m, p.product(&t), RSQRT_FRAC));
