@@ -46,12 +46,12 @@ struct Args {
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
     /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
     //
-    // 8192 by default. Each lane takes about four of the ECP5's 18x18 multipliers (yosys maps
-    // even its 4-bit weight product to one), and beside the norms', RoPE's, attention's and
-    // SwiGLU's, reuse 1024 needs about 314 by the estimate and 2048 about 186, more than the
-    // LFE5U-85F's 156. 4096 fits (121) with 1.7 times the tokens per second, but routing it
-    // took the WebAssembly nextpnr 190-420 s over four seeds, against 110-200 s at 8192 (93
-    // multipliers), which keeps a run near 5 minutes on 2 cores.
+    // 8192 by default. Each lane takes two of the ECP5's 18x18 multipliers (its group term; a
+    // 4-bit weight's product is in logic), and beside the norms', RoPE's, attention's and
+    // SwiGLU's, reuse 1024 needs 186 by the estimate, more than the LFE5U-85F's 156. 2048
+    // fits (122) with 2.8 times the tokens per second of 8192, but the WebAssembly nextpnr
+    // was still routing it after 18 minutes on 2 cores; 4096 (90) and 8192 (76) keep a run
+    // within minutes (`--sweep` places and routes them and says how long each took).
     #[arg(long, default_value_t = 8192)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).

@@ -51,6 +51,8 @@ pub struct Placed {
     pub estimate_errors: BTreeMap<String, f64>,
     /// Tokens per second at Fmax, averaged over the cache positions.
     pub tokens_per_second_at_fmax: Option<f64>,
+    /// Wall-clock seconds of synthesis, place and route and packing.
+    pub seconds: f64,
     /// The point's build, relative to the sweep's output directory.
     pub dir: String,
 }
@@ -174,6 +176,7 @@ pub fn run(
             timing_met: fpga.timing_met,
             estimate_errors: error_map(&p.estimate, &used),
             tokens_per_second_at_fmax: fpga.fmax_mhz.map(|f| f * 1e6 / mean),
+            seconds: fpga.stages.iter().map(|s| s.seconds).sum(),
             dir: name,
         });
     }
@@ -255,9 +258,9 @@ impl SweepReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:>7} {:>7} {:>5} {:>7} {:>7} {:>5} {:>4} {:>4} {:>15} {:>8}   placed: {:>7} {:>5} {:>6} {:>8} {:>8}",
+            "{:>7} {:>7} {:>5} {:>7} {:>7} {:>5} {:>4} {:>4} {:>15} {:>8}   placed: {:>7} {:>5} {:>6} {:>8} {:>8} {:>6}",
             "reuse", "LM", "lanes", "LUTs", "FFs", "DSPs", "EBR", "fits", "cycles/token", "tok/s",
-            "LUTs", "DSPs", "Fmax", "tok/s", "LUT err"
+            "LUTs", "DSPs", "Fmax", "tok/s", "LUT err", "s"
         );
         for p in &self.points {
             let e = &p.estimate;
@@ -279,13 +282,14 @@ impl SweepReport {
             if let Some(pl) = &p.placed {
                 let _ = write!(
                     s,
-                    "           {:>7} {:>5} {:>6} {:>8} {:>+7.1}%",
+                    "           {:>7} {:>5} {:>6} {:>8} {:>+7.1}% {:>6.0}",
                     pl.used.luts,
                     pl.used.dsps,
                     pl.fmax_mhz.map_or("-".into(), |f| format!("{f:.1}")),
                     pl.tokens_per_second_at_fmax
                         .map_or("-".into(), |t| format!("{t:.0}")),
-                    pl.estimate_errors.get("luts").copied().unwrap_or(0.0) * 100.0
+                    pl.estimate_errors.get("LUTs").copied().unwrap_or(0.0) * 100.0,
+                    pl.seconds
                 );
             }
             s.push('\n');
