@@ -23,7 +23,7 @@ use super::{RotaryEmbedding, SoftmaxPipeline};
 ///
 /// Head `h + 1`'s scores are computed while head `h`'s weighted sum is, so each head costs
 /// about `(pos + 1) · head_dim` cycles plus the softmax: the whole step takes
-/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 29) + n·head_dim + 6` cycles after the
+/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 35) + n·head_dim + 13` cycles after the
 /// last input, `n = pos + 1`.
 ///
 /// Ports: `layer` (unsigned, `max(1, clog2(layers))` bits), `pos` (unsigned,
@@ -61,12 +61,13 @@ pub struct Attention {
 
 impl Attention {
     /// Cycles from the cycle carrying the last `qkv` element to the one carrying the last
-    /// `att` element, at position `pos`.
+    /// `att` element, at position `pos`: RoPE's latency (the first head's scores wait for its
+    /// last q and k), then each head's scores and softmax, then the last weighted sum.
     pub fn latency(&self, pos: usize) -> u64 {
         let n = pos as u64 + 1;
         let issue = n * self.head_dim as u64;
         let per_head = issue + SCORE_STAGES + self.softmax().latency(pos + 1);
-        self.heads as u64 * per_head + issue + WSUM_STAGES
+        self.rotary().latency() + self.heads as u64 * per_head + issue + WSUM_STAGES
     }
 
     /// Entries of each of the K and V caches: every layer's keys (values) at every position.
@@ -162,7 +163,7 @@ impl Attention {
 
 /// The stages that scale a dot product into a score: the partial products of dot ×
 /// multiplier, their sum, and the score rounded and saturated.
-const SCALE_STAGES: [&str; 3] = ["partials", "product", "score"];
+const SCALE_STAGES: [&str; 4] = ["partials", "retimed", "product", "score"];
 /// Cycles from a score's last multiply-accumulate issue to the softmax seeing it: the
 /// [`mac`]'s stages, then the scaling's.
 const SCORE_STAGES: u64 = (MAC_STAGES.len() + SCALE_STAGES.len()) as u64;
@@ -256,7 +257,11 @@ impl Block for Attention {
         let more_heads = sm_head.ne((self.heads - 1) as i64);
 
         // Scores: for each position p, Σ_d q_h[d]·k_p[d], one product per cycle.
-        let s = HeadWalk::new(m, "s", self, aw, go | (sm_done & more_heads));
+        // The first head's scores start once RoPE has written this step's last q and k: its
+        // latency after the last input element, which follows them.
+        let rope_done = (1..=self.rotary().latency())
+            .fold(go, |d, i| delay(m, &format!("rope_wait{i}"), d, true));
+        let s = HeadWalk::new(m, "s", self, aw, rope_done | (sm_done & more_heads));
         let (s_d, s_d_last) = element_index(m, "s_d", s.issue, hd);
         let (_, s_end) = position_counter(m, "s_p", s_d_last, pos);
         s.finish(s_end);
@@ -336,6 +341,7 @@ impl Attention {
             p.flag("end", dot.end),
         );
         p.stage("partials");
+        p.stage("retimed");
         let prod = p.keep("prod", p.product(&prod));
         p.stage("product");
         let score = round_shift(m, p.at(prod), shift).saturate(self.act.bits);
@@ -432,7 +438,14 @@ struct Accumulated<'a> {
 
 /// The stages of [`mac`]: the operands arrive from their memories, are registered (the
 /// memories' output registers), their partial products, their product, the running sum.
-const MAC_STAGES: [&str; 5] = ["operands", "registered", "partials", "product", "sum"];
+const MAC_STAGES: [&str; 6] = [
+    "operands",
+    "registered",
+    "partials",
+    "retimed",
+    "product",
+    "sum",
+];
 
 /// `Σ a·b` over the issues from one with `first` to one with `last`, where the operands are
 /// memory reads issued on cycles with `issue` (so they arrive a cycle later): operands, partial
@@ -463,6 +476,7 @@ fn mac<'a>(
     p.stage("registered");
     let prod = p.keep_product("prod", p.at(a), p.at(b));
     p.stage("partials");
+    p.stage("retimed");
     let prod = p.keep("prod", p.product(&prod));
     p.stage("product");
     let acc = m.reg(&format!("{prefix}_acc"), acc_ty);

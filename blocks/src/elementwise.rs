@@ -114,7 +114,7 @@ fn format_ok(f: Format) -> bool {
 /// Ports: stream `x` (`Type::signed(act.bits)`) of `2n` elements, `gate_0, up_0, gate_1, ...`
 /// (gate first); stream `y` (`Type::signed(out.bits)`) of the `n` products. A parity register
 /// pairs the elements, so a vector has any even length and the next starts with a gate.
-/// Latency: [`SwiGlu::latency`] = 9 cycles from an up element to its product (the gate's
+/// Latency: [`SwiGlu::latency`] = 12 cycles from an up element to its product (the gate's
 /// table lookup happens when the gate arrives). Throughput: one product per two input
 /// elements; the stream may run without gaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,14 +133,17 @@ impl SwiGlu {
     /// their sum), SiLU rounded, times up (partial products, their sum), rounded. Each
     /// multiply registers its partial products before anything adds them, and their sum
     /// before it is rounded.
-    const STAGES: [&'static str; 9] = [
+    const STAGES: [&'static str; 12] = [
         "table",
         "slope_partials",
+        "slope_retimed",
         "sigmoid",
         "gate_partials",
+        "gate_retimed",
         "gate_product",
         "silu",
         "up_partials",
+        "up_retimed",
         "up_product",
         "round",
     ];
@@ -249,6 +252,7 @@ impl Block for SwiGlu {
             frac.map(|r| p.keep_product("slope_r", slope, p.at(r).extend(sub + 1).as_signed()));
         let base = p.keep("base", base);
         p.stage("slope_partials");
+        p.stage("slope_retimed");
         let base = p.at(base);
         let interp = match slope_r {
             Some(slope_r) => base + round_shift(m, p.product(&slope_r), sub),
@@ -269,6 +273,7 @@ impl Block for SwiGlu {
 
         // SiLU rounded and saturated to `act`, times up, rounded and saturated to `out`.
         p.stage("gate_partials");
+        p.stage("gate_retimed");
         let prod = p.keep("silu_prod", p.product(&prod));
         p.stage("gate_product");
         let silu = round_shift(m, p.at(prod), SIGMOID_FRAC).saturate(act.bits);
@@ -276,6 +281,7 @@ impl Block for SwiGlu {
         p.stage("silu");
         let prod = p.keep_product("glu_prod", p.at(silu), p.at(up));
         p.stage("up_partials");
+        p.stage("up_retimed");
         let prod = p.keep("glu_prod", p.product(&prod));
         p.stage("up_product");
         let y = round_shift(m, p.at(prod), 2 * act.frac - out.frac).saturate(out.bits);

@@ -21,8 +21,8 @@ use super::elementwise::{round_off_half, shift_keeping_half, signed_width, unsig
 /// Ports: `token_valid` (a one-cycle pulse) and `token` (unsigned, `max(1, clog2(rows))`
 /// bits, read only on the pulse); stream `y` (`Type::signed(matrix.out_bits)`) of `cols`
 /// elements, one per cycle. The next token may come the cycle after the last `y`.
-/// Latency: [`Embedding::latency`] = `cols + 7` cycles from `token_valid` to the last `y`.
-/// Throughput: one token per `cols + 7` cycles. The module name holds the label, sizes and
+/// Latency: [`Embedding::latency`] = `cols + 8` cycles from `token_valid` to the last `y`.
+/// Throughput: one token per `cols + 8` cycles. The module name holds the label, sizes and
 /// widths; the label stands for the weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
@@ -35,11 +35,11 @@ pub struct Embedding {
 impl Embedding {
     /// The output pipeline: the ROM words read, registered, the weight picked from its word,
     /// the scaled weight's partial products, the scaled weight, shifted, rounded.
-    const STAGES: [&'static str; 7] = [
-        "read", "operands", "weight", "partials", "value", "shift", "round",
+    const STAGES: [&'static str; 8] = [
+        "read", "operands", "weight", "partials", "retimed", "value", "shift", "round",
     ];
 
-    /// Cycles from `token_valid` to the last output element, `cols + 7`: one to start the
+    /// Cycles from `token_valid` to the last output element, `cols + 8`: one to start the
     /// walk, the stages for the first column, one per further column.
     pub fn latency(&self) -> u64 {
         1 + Self::STAGES.len() as u64 + (self.matrix.cols as u64).saturating_sub(1)
@@ -274,6 +274,7 @@ impl Block for Embedding {
             p.keep("offset", offset.as_signed())
         });
         p.stage("partials");
+        p.stage("retimed");
         let value = match offset {
             Some(offset) => p.product(&product) + p.at(offset),
             None => p.product(&product),

@@ -28,9 +28,9 @@ const PRE: u32 = NORM_FRAC - RSQRT_FRAC;
 /// `x` (`Type::signed(input.bits)`) of `n = gain.len()` elements; stream `y`
 /// (`Type::signed(output.bits)`) of `n` elements. The next vector may start the cycle after
 /// the last `y`.
-/// Latency: [`RmsNorm::latency`] = `n + 20` cycles from the last `x` to the last `y` (four to
-/// finish the sum, the reciprocal root's nine less the one in which the read-back starts,
-/// nine to scale the first element; the others follow one per cycle). Throughput: one vector per `2n + 20` cycles when `x` has no gaps.
+/// Latency: [`RmsNorm::latency`] = `n + 25` cycles from the last `x` to the last `y` (five to
+/// finish the sum, the reciprocal root's eleven less the one in which the read-back starts,
+/// eleven to scale the first element; the others follow one per cycle). Throughput: one vector per `2n + 25` cycles when `x` has no gaps.
 /// The module name holds the label, sizes and formats; the label stands for the gains, as a
 /// [`Linear`](super::Linear)'s does for its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,25 +51,27 @@ impl RmsNorm {
     /// The sum of squares: the input registered (off the path from the memory that streams
     /// it), the square's partial products, the square, the running sum (the last one with eps
     /// added).
-    const SUM_STAGES: [&'static str; 4] = ["input", "partials", "square", "sum"];
+    const SUM_STAGES: [&'static str; 5] = ["input", "partials", "retimed", "square", "sum"];
 
     /// The stages that scale an element read back from the buffer: the read, registered,
     /// times the reciprocal root (partial products, then their sum), shifted by `k` (the
     /// shifter, then the rounding), times the
     /// gain (likewise), rounded and saturated.
-    const SCALE_STAGES: [&'static str; 9] = [
+    const SCALE_STAGES: [&'static str; 11] = [
         "read",
         "operands",
         "partials",
+        "retimed",
         "scale",
         "shift",
         "normalise",
         "gain_partials",
+        "gain_retimed",
         "gain",
         "round",
     ];
 
-    /// Cycles from the last input element to the last output element, `n + 20`: the sum's
+    /// Cycles from the last input element to the last output element, `n + 25`: the sum's
     /// stages, the reciprocal root's, less the one in which the read-back overlaps it,
     /// the scale stages' for the first element, one per further element.
     pub fn latency(&self) -> u64 {
@@ -161,6 +163,7 @@ impl Block for RmsNorm {
         let x = p.at(x);
         let square = p.keep_product("square", x, x);
         p.stage("partials");
+        p.stage("retimed");
         let square = p.keep("square", p.product(&square).as_unsigned().trunc(2 * ib - 1));
         p.stage("square");
         let (square, square_last) = (p.at(square), p.at(last));
@@ -230,6 +233,7 @@ impl Block for RmsNorm {
         let scale_s = scale.extend(scale.width() + 1).as_signed();
         let prod = p.keep_product("prod", p.at(x), scale_s);
         p.stage("partials");
+        p.stage("retimed");
         let prod = p.keep("prod", p.product(&prod));
         // Shifted by k, rounding, to `NORM_FRAC` fractional bits; `t_bits` holds it whatever
         // the input (|x| <= sqrt(Σx² + eps)).
@@ -243,6 +247,7 @@ impl Block for RmsNorm {
         p.stage("normalise");
         let prod = p.keep_product("gain_prod", p.at(t), p.at(gain));
         p.stage("gain_partials");
+        p.stage("gain_retimed");
         let prod = p.keep("gain_prod", p.product(&prod));
         p.stage("gain");
         let s2 = NORM_FRAC + GAIN_FRAC - self.output.frac;
@@ -327,8 +332,8 @@ fn analyse(table: &RsqrtTable) -> Result<SeedAnalysis, String> {
 /// (a tree of or-reductions); stage 2 normalises `u = v * 2^(RSQRT_FRAC - e)` (`e = p` rounded
 /// down to even, a barrel shift); stage 3 addresses the seed ROM with `p`'s parity and `u`'s
 /// top bits; stage 4 registers the seed `y0` and its rounded square `y2`, which the ROM holds
-/// beside it; stages 5 to 8 are the Newton step's two multiplies, each as partial products
-/// and then their rounded sum, the last with `3 - t` registered before it.
+/// beside it; stages 5 to 10 are the Newton step's two multiplies, each as partial products
+/// registered twice and then their rounded sum, the last with `3 - t` registered before it.
 ///
 /// Ports: `v` (unsigned, `width` bits), `v_valid`; `scale` (`y1`, unsigned) and `k` (`e / 2`),
 /// loaded when the result of a valid `v` is ready and held until the next.
@@ -343,15 +348,17 @@ struct Rsqrt {
 
 impl Rsqrt {
     /// The pipeline's stages; the held result is loaded one cycle after the last.
-    const STAGES: [&'static str; 8] = [
+    const STAGES: [&'static str; 10] = [
         "lead",
         "shifted",
         "normalise",
         "seed",
         "product_partials",
+        "product_retimed",
         "product",
         "step",
         "step_partials",
+        "step_retimed",
     ];
     const LATENCY: u64 = Self::STAGES.len() as u64 + 1;
 }
@@ -429,6 +436,7 @@ impl Block for Rsqrt {
         p.stage("seed");
         let t = p.keep_product("t", p.at(u), p.at(y2));
         p.stage("product_partials");
+        p.stage("product_retimed");
         let t = p.keep("t", round_shift(m, p.product(&t), RSQRT_FRAC));
         p.stage("product");
         let t = p.at(t);
@@ -438,6 +446,7 @@ impl Block for Rsqrt {
         let y0 = p.at(y0);
         let y1 = p.keep_product("y1", y0.extend(y0.width() + 1).as_signed(), p.at(d));
         p.stage("step_partials");
+        p.stage("step_retimed");
         let y1 = round_shift(m, p.product(&y1), RSQRT_FRAC + 1);
         // The last step loads the held result.
         let valid = p.valid();

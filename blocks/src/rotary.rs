@@ -16,7 +16,7 @@ use super::elementwise::{content_tag, signed_width};
 /// Ports: `pos` (unsigned, `max(1, clog2(tables.max_seq))` bits); stream `x`
 /// (`x_valid`, `x`: signed `bits`) in rotation-pair order, a whole number of heads per vector
 /// → stream `y` (`y_valid`, `y`: signed `bits`) in the same order.
-/// Latency: 5 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
+/// Latency: 6 cycles ([`RotaryEmbedding::latency`]). Throughput: one element per cycle, with
 /// two products: `a'` is computed when `b` arrives and `b'` on the cycle after, which a
 /// pair's two input cycles leave free; the operands, the partial products and the rotated
 /// value are registered.
@@ -171,6 +171,7 @@ impl Block for RotaryEmbedding {
         let p1 = p.keep_product("p1", p.at(u1), p.at(c));
         let p2 = p.keep_product("p2", p.at(u2), p.at(s));
         p.stage("partials");
+        p.stage("retimed");
         let (p1, p2) = (p.product(&p1), p.product(&p2));
         let r = p.keep("r", p.at(plus).mux(p1 + p2, p1 - p2));
         p.stage("product");
@@ -183,4 +184,4 @@ impl Block for RotaryEmbedding {
 }
 
 /// The stages after a pair's element arrives (or the cycle after, for `b'`).
-const STAGES: [&str; 4] = ["operands", "partials", "product", "y"];
+const STAGES: [&str; 5] = ["operands", "partials", "retimed", "product", "y"];

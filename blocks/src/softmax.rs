@@ -27,7 +27,7 @@ use super::elementwise::{
 /// bits) and `x_last`, high with the last score of a vector (1 to `max_len` scores) → stream
 /// `y` (`y_valid`, `y`: signed [`SoftmaxPipeline::prob_bits`], `PROB_FRAC` fractional bits),
 /// the same number of probabilities in the same order.
-/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 21` cycles for a vector of `len` scores.
+/// Latency: [`SoftmaxPipeline::latency`] `= 2·len + 25` cycles for a vector of `len` scores.
 /// Throughput: one vector at a time; scores may arrive one per cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftmaxPipeline {
@@ -58,10 +58,11 @@ impl SoftmaxPipeline {
     /// distance below the maximum, that times log2(e) as partial products, their sum, the
     /// table read, its entry registered (off the block RAM's slow output), then the
     /// exponential.
-    const EXP_STAGES: [&'static str; 7] = [
+    const EXP_STAGES: [&'static str; 8] = [
         "score",
         "difference",
         "partials",
+        "retimed",
         "product",
         "index",
         "entry",
@@ -70,21 +71,24 @@ impl SoftmaxPipeline {
     /// The reciprocal of the sum: its leading one, the mantissa, the seed read and registered,
     /// `m·y0` as partial products then rounded, `2 - t`, and the Newton step's partial products
     /// then rounded.
-    const RECIP_STAGES: [&'static str; 9] = [
+    const RECIP_STAGES: [&'static str; 11] = [
         "lead",
         "mantissa",
         "seed",
         "registered",
         "partials",
+        "retimed",
         "product",
         "difference",
         "step_partials",
+        "step_retimed",
         "step",
     ];
     /// The scale pass: the exponential read back, registered, times the reciprocal (partial
     /// products, their sum), shifted, rounded.
-    const SCALE_STAGES: [&'static str; 6] =
-        ["read", "operand", "partials", "product", "shift", "round"];
+    const SCALE_STAGES: [&'static str; 7] = [
+        "read", "operand", "partials", "retimed", "product", "shift", "round",
+    ];
 
     /// Cycles from the cycle carrying the last score of a vector of `len` scores to the one
     /// carrying its last probability, `2 len + 10`: `len` exp-pass reads from the next cycle,
@@ -224,6 +228,7 @@ impl Block for SoftmaxPipeline {
         let log2e = m.lit(LOG2E_Q, Type::unsigned(unsigned_width(LOG2E_Q as u64)));
         exp.stage("partials");
         let d_log2e = exp.keep_product("d_log2e", exp.at(d), log2e);
+        exp.stage("retimed");
         exp.stage("product");
         let z = (exp.product(&d_log2e) + (1i64 << (LOG2E_FRAC - 1))) >> LOG2E_FRAC;
         let z = exp.keep("z", z);
@@ -293,6 +298,7 @@ impl Block for SoftmaxPipeline {
         // ... t = round_shift(m·y0, RECIP_FRAC), ...
         recip.stage("partials");
         let my0 = recip.keep_product("m_y0", recip.at(mant), recip.at(y0));
+        recip.stage("retimed");
         recip.stage("product");
         let t = recip.keep("t", round_shift(m, recip.product(&my0), RECIP_FRAC));
         recip.stage("difference");
@@ -305,6 +311,7 @@ impl Block for SoftmaxPipeline {
         recip.stage("step_partials");
         let y0s = recip.at(y0).extend(rb + 1).as_signed();
         let step = recip.keep_product("step", y0s, recip.at(d));
+        recip.stage("step_retimed");
         // (the scale pass starts reading here, so its first `e` meets `y`)
         let scale_start = recip.valid();
         recip.stage("step");
@@ -327,6 +334,7 @@ impl Block for SoftmaxPipeline {
         scale.stage("operand");
         let prod = scale.keep_product("prod", scale.at(e), y.q());
         scale.stage("partials");
+        scale.stage("retimed");
         let prod = scale.keep("prod", scale.product(&prod));
         scale.stage("product");
         let shifted = shift_keeping_half(scale.at(prod), p.q() + i64::from(SCALE_SHIFT));

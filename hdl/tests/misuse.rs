@@ -467,6 +467,25 @@ fn a_pipeline_value_read_in_another_stage_is_rejected() {
 }
 
 #[test]
+fn a_split_product_read_one_stage_after_it_was_kept_is_rejected() {
+    let mut line = 0;
+    let r = pipelined(|m, mut p, a, b| {
+        let ab = p.keep_product("ab", a, b);
+        p.stage("first");
+        line = line!() + 1;
+        m.output("y", p.product(&ab));
+        p.stage("second");
+        p.finish();
+    });
+    expect(
+        r,
+        Code::StageMismatch,
+        line,
+        &["`ab`", "`p`", "1 stage(s)", "registered twice"],
+    );
+}
+
+#[test]
 fn a_pipeline_stage_out_of_order_is_rejected() {
     let mut line = 0;
     let r = pipelined(|_, mut p, _, _| {

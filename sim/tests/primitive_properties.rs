@@ -147,13 +147,14 @@ proptest! {
         (wa, wb, signed) in (1u32..=31, 1u32..=31, any::<bool>()),
         seed in any::<u64>(),
     ) {
-        // Two stages: the partial products registered, then their sum.
+        // Three stages: the partial products registered twice, then their sum.
         let ty = |w| if signed { Type::signed(w) } else { Type::unsigned(w) };
         let design = Design::build("split", |m| {
             let (a, b) = (m.input("a", ty(wa)), m.input("b", ty(wb)));
-            let mut p = m.pipeline("p", m.lit(1, Type::BOOL), &["partials", "product"]);
+            let mut p = m.pipeline("p", m.lit(1, Type::BOOL), &["partials", "retimed", "product"]);
             let product = p.keep_product("ab", a, b);
             p.stage("partials");
+            p.stage("retimed");
             let sum = p.keep("sum", p.product(&product));
             p.stage("product");
             m.output("y", p.at(sum));
@@ -175,7 +176,7 @@ proptest! {
         for (a, b) in cases {
             s.poke_i64("a", a).unwrap();
             s.poke_i64("b", b).unwrap();
-            s.run(2);
+            s.run(3);
             let want = Bits::from_i128(i128::from(a) * i128::from(b), wa + wb);
             prop_assert_eq!(s.peek_bits("y").unwrap(), want, "{} * {}", a, b);
         }

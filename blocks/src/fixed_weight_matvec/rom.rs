@@ -13,12 +13,13 @@
 //!    end reads the group's multipliers;
 //! 5. *group sums*: the accumulators and multipliers registered;
 //! 6. *term*: the partial products of accumulator × multiplier (and of the affine offset's
-//!    term), one multiplier block each;
-//! 7. *product*: the partials added up;
-//! 8. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
+//!    term), one multiplier block each, registered beside the multipliers;
+//! 7. *retimed*: registered again, beside the adders;
+//! 8. *product*: the partials added up;
+//! 9. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
 //!    the output shift register;
-//! 9. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
-//!    saturated and registered as `y`.
+//! 10. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
+//!     saturated and registered as `y`.
 
 use std::sync::Arc;
 
@@ -267,9 +268,9 @@ fn counter<'a>(
 
 /// Cycles from a pass's last input to its first output: the memories' words, registered,
 /// the operands, the products, the accumulation, the group's sums and multipliers
-/// registered, the group term's partial products, the group term, the row sum that loads the
-/// output shift register, the shifted output and the rounded one.
-pub(super) const STAGES: u64 = 10;
+/// registered, the group term's partial products (registered twice), the group term, the row
+/// sum that loads the output shift register, the shifted output and the rounded one.
+pub(super) const STAGES: u64 = 11;
 
 /// Weights of at most this many bits multiply the input in logic (a few adders per lane)
 /// rather than in multiplier blocks: a 4-bit weight times a 20-bit input would take two
@@ -418,6 +419,12 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let registered = |name: String, product: SplitProduct<Signal<'a>>| {
         product.map(|i, part| stage(m, &format!("{name}_p{i}"), part, false))
     };
+    // Partial products registered twice: once beside the multiplier block, once beside the
+    // adder that sums them, so no wire between the two sits in a multiplier's cycle.
+    let retimed = |name: String, product: SplitProduct<Signal<'a>>| {
+        registered(name.clone(), product)
+            .map(|i, part| stage(m, &format!("{name}_q{i}"), part, false))
+    };
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
             let w = element(word, l as u32, w_ty);
@@ -499,9 +506,10 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         .collect();
     let sum_x = sum_x.map(|sx| stage(m, "sum_x_q", sx, false));
 
-    // Stage 6: the partial products (one multiplier block each) of each lane's group sum
-    // times its multiplier, and of the affine offset's term, registered.
+    // Stages 6 and 7: the partial products (one multiplier block each) of each lane's group
+    // sum times its multiplier, and of the affine offset's term, registered twice.
     let g3 = stage(m, "term_valid", g2, true);
+    let g3 = stage(m, "retimed_valid", g3, true);
     let mult_ty = Type::signed(p.mult_w);
     let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> = accs
         .iter()
@@ -511,13 +519,13 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             let offset = sum_x.map(|sx| {
                 let lo = p.lanes as u32 * p.mult_w + l as u32 * p.offset_w;
                 let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
-                registered(format!("offset{l}"), SplitProduct::new(sx, offset))
+                retimed(format!("offset{l}"), SplitProduct::new(sx, offset))
             });
-            (registered(format!("term{l}"), scaled), offset)
+            (retimed(format!("term{l}"), scaled), offset)
         })
         .collect();
 
-    // Stage 7: each lane's term, the partials added up, registered before stage 8 adds it.
+    // Stage 8: each lane's term, the partials added up, registered before stage 9 adds it.
     let g4 = stage(m, "product_valid", g3, true);
     let terms: Vec<Signal<'a>> = (terms.iter().enumerate())
         .map(|(l, (scaled, offset))| {
@@ -529,10 +537,12 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         })
         .collect();
 
-    // Stage 8: the row sums; a pass end loads the output shift register.
+    // Stage 9: the row sums; a pass end loads the output shift register.
     let g4 = stage(m, "row_valid", g4, true);
-    // A group-end tag of stage 4 as seen in stage 8.
-    let tag = |name: &str, d: Signal<'a>| delayed(m, name, d, &["sum", "term", "product", "row"]);
+    // A group-end tag of stage 4 as seen in stage 9.
+    let tag = |name: &str, d: Signal<'a>| {
+        delayed(m, name, d, &["sum", "term", "retimed", "product", "row"])
+    };
     let fg4 = tag("first_group", fg1);
     let pass_end = g4 & tag("last_col", lc1);
     let lp4 = if p.passes > 1 {

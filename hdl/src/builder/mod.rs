@@ -42,7 +42,7 @@ pub use instance::Instance;
 pub use memory::Memory;
 pub use module::{ModuleBuilder, Signal};
 pub use ops::IntoOperand;
-pub use pipeline::{Pipeline, Staged};
+pub use pipeline::{Pipeline, Staged, PRODUCT_STAGES};
 pub use reg::Reg;
 pub use stream::{Source, Stream};
 pub use when::When;

@@ -85,6 +85,10 @@ pub struct Staged {
 
 static NEXT_PIPELINE: AtomicU32 = AtomicU32::new(0);
 
+/// Stages from [`Pipeline::keep_product`] to the earliest [`Pipeline::product`] of it: the
+/// partial products registered beside the multipliers, then beside the adder.
+pub const PRODUCT_STAGES: usize = 2;
+
 impl<'e> ModuleBuilder<'e> {
     /// A pipeline entered by `valid`, whose stages after the entry are `stages`, in order.
     /// Its registers are named `<name>_<stage>_<value>`.
@@ -166,9 +170,11 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Keeps `a * b`, computed in this stage, as its partial products ([`SplitProduct`]): one
-    /// multiplier block each, registered before a later stage adds them up with
-    /// [`Pipeline::product`]. A product wider than a multiplier then spans two stages, with
-    /// no adder behind a multiplier in either.
+    /// multiplier block each, registered twice (once beside the multiplier, once beside the
+    /// adder: FPGA multiplier blocks sit in their own columns, and a wire from one to far
+    /// logic costs as much as the multiply) before a stage at least
+    /// [`PRODUCT_STAGES`] later adds them up with [`Pipeline::product`]. No stage then holds a
+    /// multiplier and an adder, or a multiplier and a long wire.
     #[track_caller]
     pub fn keep_product(&self, name: &str, a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Staged> {
         let loc = Loc::caller();
@@ -182,6 +188,28 @@ impl<'a> Pipeline<'a> {
     /// partial products added.
     #[track_caller]
     pub fn product(&self, product: &SplitProduct<Staged>) -> Signal<'a> {
+        let loc = Loc::caller();
+        let kept = product.parts().first().and_then(|p| {
+            let values = self.values.borrow();
+            let c = values.carried.get(p.value.index)?;
+            (p.value.pipeline == self.id).then(|| (c.from, c.name.clone()))
+        });
+        if let Some((from, name)) = kept {
+            if self.stage < from + PRODUCT_STAGES {
+                self.m.error(
+                    Code::StageMismatch,
+                    loc,
+                    format!(
+                        "the product `{}` of pipeline `{}` is read {} stage(s) after \
+                         keep_product; its partial products are registered twice, so read it \
+                         {PRODUCT_STAGES} stages later",
+                        name.trim_end_matches("_p0"),
+                        self.name,
+                        self.stage.saturating_sub(from)
+                    ),
+                );
+            }
+        }
         product.clone().map(|_, part| self.at(part)).sum()
     }
 
