@@ -114,7 +114,7 @@ fn format_ok(f: Format) -> bool {
 /// Ports: stream `x` (`Type::signed(act.bits)`) of `2n` elements, `gate_0, up_0, gate_1, ...`
 /// (gate first); stream `y` (`Type::signed(out.bits)`) of the `n` products. A parity register
 /// pairs the elements, so a vector has any even length and the next starts with a gate.
-/// Latency: [`SwiGlu::latency`] = 12 cycles from an up element to its product (the gate's
+/// Latency: [`SwiGlu::latency`] = 13 cycles from an up element to its product (the gate's
 /// table lookup happens when the gate arrives). Throughput: one product per two input
 /// elements; the stream may run without gaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,15 +129,16 @@ pub struct SwiGlu {
 
 impl SwiGlu {
     /// From an up value (its gate's sigmoid entry already read): the entry registered, the
-    /// slope's partial products, the interpolated sigmoid, times the gate (partial products,
-    /// their sum), SiLU rounded, times up (partial products, their sum), rounded. Each
-    /// multiply registers its partial products before anything adds them, and their sum
-    /// before it is rounded.
-    const STAGES: [&'static str; 12] = [
+    /// slope's partial products, the interpolated sigmoid, it clamped, times the gate
+    /// (partial products, their sum), SiLU rounded, times up (partial products, their sum),
+    /// rounded. Each multiply registers its partial products twice before anything adds
+    /// them, and their sum before it is rounded.
+    const STAGES: [&'static str; 13] = [
         "table",
         "slope_partials",
         "slope_retimed",
         "sigmoid",
+        "operand",
         "gate_partials",
         "gate_retimed",
         "gate_product",
@@ -269,7 +270,10 @@ impl Block for SwiGlu {
             m.lit(0, Type::signed(sw)),
             p.at(above).mux(one, interp.extend(sw)),
         );
-        let prod = p.keep_product("silu_prod", p.at(gate), sig);
+        // Registered: the clamp's muxes stay out of the multiplier's cycle.
+        let sig = p.keep("sig", sig);
+        p.stage("operand");
+        let prod = p.keep_product("silu_prod", p.at(gate), p.at(sig));
 
         // SiLU rounded and saturated to `act`, times up, rounded and saturated to `out`.
         p.stage("gate_partials");
