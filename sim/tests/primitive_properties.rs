@@ -37,6 +37,27 @@ fn range(width: u32, signed: bool) -> std::ops::Range<i64> {
     }
 }
 
+/// Operand pairs for a `wa`-bit by `wb`-bit product: the four extremes, then sixteen pairs
+/// spread over the ranges by `seed`.
+fn operand_pairs(wa: u32, wb: u32, signed: bool, seed: u64) -> Vec<(i64, i64)> {
+    let (ra, rb) = (range(wa, signed), range(wb, signed));
+    let mut pairs = vec![
+        (ra.start, rb.start),
+        (ra.start, rb.end - 1),
+        (ra.end - 1, rb.start),
+        (ra.end - 1, rb.end - 1),
+    ];
+    let pick = |r: &std::ops::Range<i64>, v: u64| r.start + (v % (r.end - r.start) as u64) as i64;
+    let mut x = seed | 1;
+    for _ in 0..16 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        pairs.push((pick(&ra, x), pick(&rb, x >> 32)));
+    }
+    pairs
+}
+
 /// (width, signed, constant, inputs) for a CSD multiplier.
 fn const_mul_case() -> impl Strategy<Value = (u32, bool, i64, Vec<i64>)> {
     (2u32..=16, any::<bool>()).prop_flat_map(|(w, signed)| {
@@ -164,16 +185,7 @@ proptest! {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let mut s = Simulator::new(&design).unwrap();
-        let (ra, rb) = (range(wa, signed), range(wb, signed));
-        // The extremes, then values spread over the ranges.
-        let mut cases = vec![(ra.start, rb.start), (ra.start, rb.end - 1), (ra.end - 1, rb.start), (ra.end - 1, rb.end - 1)];
-        let mut x = seed | 1;
-        for _ in 0..16 {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            let pick = |r: &std::ops::Range<i64>, v: u64| r.start + (v % (r.end - r.start) as u64) as i64;
-            cases.push((pick(&ra, x), pick(&rb, x >> 32)));
-        }
-        for (a, b) in cases {
+        for (a, b) in operand_pairs(wa, wb, signed, seed) {
             s.poke_i64("a", a).unwrap();
             s.poke_i64("b", b).unwrap();
             s.run(3);
@@ -194,15 +206,7 @@ proptest! {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let mut s = Simulator::new(&design).unwrap();
-        let (ra, rb) = (range(wa, signed), range(wb, signed));
-        let mut cases = vec![(ra.start, rb.start), (ra.start, rb.end - 1), (ra.end - 1, rb.start), (ra.end - 1, rb.end - 1)];
-        let mut x = seed | 1;
-        for _ in 0..16 {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            let pick = |r: &std::ops::Range<i64>, v: u64| r.start + (v % (r.end - r.start) as u64) as i64;
-            cases.push((pick(&ra, x), pick(&rb, x >> 32)));
-        }
-        for (a, b) in cases {
+        for (a, b) in operand_pairs(wa, wb, signed, seed) {
             s.poke_i64("a", a).unwrap();
             s.poke_i64("b", b).unwrap();
             s.step();

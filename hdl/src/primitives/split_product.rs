@@ -95,22 +95,12 @@ impl<'a> SplitProduct<Signal<'a>> {
     #[track_caller]
     pub fn sum(&self) -> Signal<'a> {
         let w = self.ty.width;
-        let mut level: Vec<Signal<'a>> = self
+        let level: Vec<Signal<'a>> = self
             .parts
             .iter()
             .map(|p| p.value.extend(w) << p.shift)
             .collect();
-        while level.len() > 1 {
-            level = level
-                .chunks(2)
-                .map(|pair| match pair {
-                    [a, b] => a.wrapping_add(*b),
-                    [a] => *a,
-                    _ => unreachable!("chunks of two"),
-                })
-                .collect();
-        }
-        let sum = level[0];
+        let sum = add_pairwise(level);
         if self.ty.signed {
             sum.as_signed()
         } else {
@@ -154,7 +144,7 @@ pub fn shift_add_product<'a>(a: Signal<'a>, b: Signal<'a>) -> Signal<'a> {
     let ty = a.ty().with_width(a.width() + b.width());
     let w = ty.width;
     let wide = b.extend(w);
-    let mut terms: Vec<Signal<'a>> = (0..a.width())
+    let terms: Vec<Signal<'a>> = (0..a.width())
         .map(|i| {
             let shifted = wide << i;
             let term = if ty.signed && i == a.width() - 1 {
@@ -165,12 +155,18 @@ pub fn shift_add_product<'a>(a: Signal<'a>, b: Signal<'a>) -> Signal<'a> {
             a.bit(i).mux(term, 0)
         })
         .collect();
+    add_pairwise(terms)
+}
+
+/// The sum of `terms` (of one width, at least one), added in pairs level by level, wrapping
+/// at their width.
+fn add_pairwise(mut terms: Vec<Signal<'_>>) -> Signal<'_> {
     while terms.len() > 1 {
         terms = terms
             .chunks(2)
             .map(|pair| match pair {
-                [x, y] => x.wrapping_add(*y),
-                [x] => *x,
+                [a, b] => a.wrapping_add(*b),
+                [a] => *a,
                 _ => unreachable!("chunks of two"),
             })
             .collect();
