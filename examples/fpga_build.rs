@@ -84,9 +84,9 @@ fn main() -> Result<()> {
     let mut config = LlamaConfig::tiny();
     check_args(&args, &config)?;
     config.num_hidden_layers = args.layers;
-    let lm_head_reuse = args
-        .lm_head_reuse
-        .unwrap_or(args.reuse.saturating_mul(args.layers));
+    // The LM head's reuse beside a decoder reuse factor (for one build and for a sweep).
+    let lm_head = |reuse: usize| (args.lm_head_reuse).unwrap_or(reuse.saturating_mul(args.layers));
+    let lm_head_reuse = lm_head(args.reuse);
     let out = OutputDir::create(&args.out, Overwrite::from_force(args.force))?;
 
     eprintln!(
@@ -118,8 +118,6 @@ fn main() -> Result<()> {
             "weight_bits": args.weight_bits,
             "max_seq": args.max_seq,
         });
-        let lm_head =
-            |reuse: usize| (args.lm_head_reuse).unwrap_or(reuse.saturating_mul(args.layers));
         let report = sweep::run(&args.sweep, &args.flow, &model, lm_head, settings, &out)?;
         let out = out.commit()?;
         println!();

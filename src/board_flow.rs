@@ -70,6 +70,22 @@ pub struct CyclesPerToken {
     pub bound: u64,
 }
 
+impl CyclesPerToken {
+    /// `core`'s, from its latency formulas.
+    pub fn of(core: &LlamaCore) -> CyclesPerToken {
+        CyclesPerToken {
+            pos_0: core.cycles_per_token(0),
+            pos_last: core.cycles_per_token(core.max_seq() - 1),
+            bound: core.cycles_per_token_bound(),
+        }
+    }
+
+    /// The mean over the cache positions (cycles grow linearly with the position).
+    pub fn mean(&self) -> f64 {
+        (self.pos_0 + self.pos_last) as f64 / 2.0
+    }
+}
+
 /// The native-simulation check.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulationReport {
@@ -156,12 +172,7 @@ impl BoardFlow {
             .map_err(|e| anyhow!("{e}"))
             .context("the generated core did not elaborate")?;
         let elaboration_seconds = t.elapsed().as_secs_f64();
-        let last = core.max_seq() - 1;
-        let cycles = CyclesPerToken {
-            pos_0: core.cycles_per_token(0),
-            pos_last: core.cycles_per_token(last),
-            bound: core.cycles_per_token_bound(),
-        };
+        let cycles = CyclesPerToken::of(core);
 
         let simulation = if self.check_tokens == 0 {
             step(2, "native simulation: skipped (--check-tokens 0)");
@@ -476,7 +487,7 @@ fn critical_path(build_dir: &Path) -> Option<CriticalPath> {
 }
 
 /// `(estimate - actual) / actual`.
-pub(crate) fn relative_error(estimate: u64, actual: u64) -> f64 {
+fn relative_error(estimate: u64, actual: u64) -> f64 {
     (estimate as f64 - actual as f64) / (actual.max(1) as f64)
 }
 

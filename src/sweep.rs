@@ -13,7 +13,7 @@ use hardwire_model::fixed::FixedModel;
 use serde::Serialize;
 
 use crate::blocks::LlamaCore;
-use crate::board_flow::{relative_error, BoardFlow, CyclesPerToken};
+use crate::board_flow::{BoardFlow, CyclesPerToken};
 use crate::plot::{Point, Scatter};
 
 /// The sweep's flags.
@@ -125,20 +125,15 @@ pub fn run(
         let estimate = flow
             .estimate(&core)
             .with_context(|| format!("estimating reuse {reuse}"))?;
-        let cycles = CyclesPerToken {
-            pos_0: core.cycles_per_token(0),
-            pos_last: core.cycles_per_token(core.max_seq() - 1),
-            bound: core.cycles_per_token_bound(),
-        };
-        let mean = (cycles.pos_0 + cycles.pos_last) as f64 / 2.0;
+        let cycles = CyclesPerToken::of(&core);
         points.push(SweepPoint {
             reuse,
             lm_head_reuse: lm,
             weight_multipliers: core.weight_multipliers(),
             estimate,
             fits: board.part.check_fit(&estimate).is_ok(),
+            tokens_per_second: clock_mhz * 1e6 / cycles.mean(),
             cycles_per_token: cycles,
-            tokens_per_second: clock_mhz * 1e6 / mean,
             placed: None,
         });
     }
@@ -168,13 +163,13 @@ pub fn run(
         let report = flow.run(&core, model, point_settings, &sub)?;
         sub.commit()?;
         let Some(fpga) = report.fpga else { continue };
-        let used = fpga.utilisation.used();
-        let mean = (p.cycles_per_token.pos_0 + p.cycles_per_token.pos_last) as f64 / 2.0;
+        let mean = p.cycles_per_token.mean();
         points[i].placed = Some(Placed {
-            used,
+            used: fpga.utilisation.used(),
             fmax_mhz: fpga.fmax_mhz,
             timing_met: fpga.timing_met,
-            estimate_errors: error_map(&p.estimate, &used),
+            // The flow's own: its estimate is the same design's.
+            estimate_errors: report.estimate_errors.unwrap_or_default(),
             tokens_per_second_at_fmax: fpga.fmax_mhz.map(|f| f * 1e6 / mean),
             seconds: fpga.stages.iter().map(|s| s.seconds).sum(),
             dir: name,
@@ -196,14 +191,6 @@ pub fn run(
     write("sweep-luts.svg", report.plot(Resource::Luts).svg())?;
     write("sweep-dsps.svg", report.plot(Resource::Dsps).svg())?;
     Ok(report)
-}
-
-fn error_map(estimate: &Resources, used: &Resources) -> BTreeMap<String, f64> {
-    let (e, u) = (estimate.named(), used.named());
-    e.iter()
-        .zip(u.iter())
-        .map(|(&(name, est), &(_, act))| (name.to_string(), relative_error(est, act)))
-        .collect()
 }
 
 /// The resource on a plot's horizontal axis.
@@ -288,7 +275,7 @@ impl SweepReport {
                     pl.fmax_mhz.map_or("-".into(), |f| format!("{f:.1}")),
                     pl.tokens_per_second_at_fmax
                         .map_or("-".into(), |t| format!("{t:.0}")),
-                    pl.estimate_errors.get("LUTs").copied().unwrap_or(0.0) * 100.0,
+                    pl.estimate_errors.get("luts").copied().unwrap_or(0.0) * 100.0,
                     pl.seconds
                 );
             }
