@@ -44,10 +44,15 @@ pub(super) fn round_off_half(v: Signal<'_>) -> Signal<'_> {
     ((v + 1) >> 1).trunc(v.width() - 1)
 }
 
-/// Whether any bit of `v` is set, and the position of the highest set bit, for a power-of-two
-/// width of at least 2: a tree of halves, each level one mux deep.
+/// Whether any bit of unsigned `v` is set, and the position of the highest set bit (in
+/// `max(1, clog2(width))` bits): a tree of halves, each level one mux deep, over `v`
+/// zero-extended to a power-of-two width of at least 2.
 pub(super) fn leading_one(v: Signal<'_>) -> (Signal<'_>, Signal<'_>) {
     let w = v.width();
+    let padded = w.next_power_of_two().max(2);
+    if padded > w {
+        return leading_one(v.extend(padded));
+    }
     if w == 2 {
         return (v.any(), v.bit(1));
     }

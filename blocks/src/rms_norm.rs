@@ -390,9 +390,7 @@ impl Block for Rsqrt {
 
         let mut p = m.pipeline("rsqrt", v_valid, &Self::STAGES);
         let v = v | v.eq(0).extend(w);
-        let lead_bits = clog2(w as usize);
-        let padded = 1u32 << lead_bits;
-        let (_, lead) = leading_one(if padded > w { v.extend(padded) } else { v });
+        let (_, lead) = leading_one(v);
         let (v, lead) = (p.keep("v", v), p.keep("lead", lead));
 
         // u = v * 2^(F - e) in [2^F, 2^(F+2)), and the seed address.

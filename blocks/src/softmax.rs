@@ -268,13 +268,7 @@ impl Block for SoftmaxPipeline {
         let mut recip = m.pipeline("recip", sum_done, &Self::RECIP_STAGES);
         recip.stage("lead");
         let v = sum.q().eq(0).mux(m.lit(1, sum.q().ty()), sum.q());
-        let padded = 1u32 << pw;
-        let (_, lead) = leading_one(if padded > sum_bits {
-            v.extend(padded)
-        } else {
-            v
-        });
-        let lead = lead.resize(pw);
+        let (_, lead) = leading_one(v);
         let p = m.reg("p_q", lead.ty());
         p.next_when(recip.valid(), lead);
         let wide = sum_bits.max(MANT_BITS);

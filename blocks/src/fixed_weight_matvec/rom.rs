@@ -30,6 +30,7 @@ use hardwire_hdl::primitives::{clog2, element, SplitProduct};
 use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};
+use crate::elementwise::{round_off_half, shift_keeping_half};
 
 /// Sizes and widths of the ROM datapath.
 struct Plan {
@@ -585,31 +586,15 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     // Output: the head shifted right by its row's shift but one bit, registered; then rounded
     // (the bit left) and saturated.
     let shift = row_shift(b, &s, &p, m, layer, emit);
-    let twice = out[0].q().concat(m.lit(0, Type::BOOL)).as_signed();
-    let shifted = stage(
-        m,
-        "shifted",
-        match shift {
-            Shift::Const(k) => twice >> k,
-            Shift::Var(k) => twice.shr_by(k),
-        },
-        false,
-    );
+    let shifted = stage(m, "shifted", shift_keeping_half(out[0].q(), shift), false);
     let shifted_valid = stage(m, "shifted_valid", emit, true);
-    let rounded = (shifted + 1) >> 1;
+    let rounded = round_off_half(shifted);
     let y = (m.reg("y_q", Type::signed(s.out_bits)).reset(0)).enable(shifted_valid);
     y.next(rounded.saturate(s.out_bits));
     let y_valid = stage(m, "y_valid_q", shifted_valid, true);
     m.stream_output("y", Source::new(y_valid, y.q()));
 }
 
-enum Shift<'a> {
-    Const(u32),
-    Var(Signal<'a>),
-}
-
-/// The shift of the row at the head of the output shift register: a constant when every row
-/// of every layer has the same one, otherwise a ROM read one cycle ahead of the emission.
 /// Every row's shift (of every layer), clamped to the row sum's width: the shift ROM's
 /// contents, or `Err(shift)` when all are one shift (a constant, no ROM).
 fn shift_table(b: &FixedWeightMatVec, p: &Plan) -> Result<Vec<i64>, u32> {
@@ -637,6 +622,8 @@ pub(super) fn rom_bits(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> u64 {
         + shift_table(b, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
+/// The shift of the row at the head of the output shift register: a constant when every row
+/// of every layer has the same one, otherwise a ROM read one cycle ahead of the emission.
 fn row_shift<'a>(
     b: &FixedWeightMatVec,
     s: &Shape,
@@ -644,10 +631,10 @@ fn row_shift<'a>(
     m: &'a ModuleBuilder<'a>,
     layer: Option<Signal<'a>>,
     emit: Signal<'a>,
-) -> Shift<'a> {
+) -> Signal<'a> {
     let all = match shift_table(b, p) {
         Ok(all) => all,
-        Err(one) => return Shift::Const(one),
+        Err(one) => return m.lit(one.into(), Type::unsigned(p.shift_w)),
     };
     let row_w = addr_width(s.rows as u32);
     let ty = Type::unsigned(row_w);
@@ -663,5 +650,5 @@ fn row_shift<'a>(
         .memory("shifts", Type::unsigned(p.shift_w), depth as u32)
         .style(MemStyle::Block)
         .init(&all);
-    Shift::Var(rom.read(address(layer, s.rows, next, addr_width(depth as u32))))
+    rom.read(address(layer, s.rows, next, addr_width(depth as u32)))
 }
