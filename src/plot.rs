@@ -247,6 +247,21 @@ mod tests {
     }
 
     #[test]
+    fn a_front_for_the_most_y_keeps_the_fewest_x_for_it() {
+        let plot = Scatter {
+            title: "t".into(),
+            x_title: "DSPs".into(),
+            y_title: "tokens/s".into(),
+            points: vec![pt(1.0, 10.0), pt(2.0, 20.0), pt(3.0, 15.0)],
+            lines: Vec::new(),
+            x_lines: Vec::new(),
+            maximise_y: true,
+        };
+        // (3, 15) has more x and less y than (2, 20): off the front.
+        assert_eq!(plot.svg().matches(r##"fill="#36c""##).count(), 2);
+    }
+
+    #[test]
     fn svg_draws_every_point_and_line() {
         let plot = Scatter {
             title: "a <title>".into(),

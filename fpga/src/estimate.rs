@@ -77,7 +77,7 @@ fn instance_counts(design: &Design) -> Vec<u64> {
 }
 
 /// A module's logic by kind, in the units the cost model counts (before any weights).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LogicTerms {
     /// Bits of carry chains: adders, subtractors, negations, magnitude comparisons.
     pub carry_bits: u64,
