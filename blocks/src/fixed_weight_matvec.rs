@@ -388,7 +388,9 @@ impl FixedWeightMatVec {
     /// for a block that would not elaborate.
     pub fn rom_bits(&self) -> u64 {
         match (self.store, self.check()) {
-            (WeightStore::Rom { lanes }, Ok(shape)) => rom::rom_bits(self, &shape, lanes),
+            (WeightStore::Rom { lanes }, Ok(shape)) => {
+                rom::rom_bits(&[rom::Job { unit: self, shape }], lanes)
+            }
             _ => 0,
         }
     }
@@ -441,7 +443,7 @@ impl Block for FixedWeightMatVec {
         };
         match self.store {
             WeightStore::Hardwired => hardwired::build(self, shape, m),
-            WeightStore::Rom { lanes } => rom::build(self, shape, lanes, m),
+            WeightStore::Rom { lanes } => rom::build(&[rom::Job { unit: self, shape }], lanes, m),
         }
     }
 }

@@ -32,14 +32,38 @@ use hardwire_model::fixed::FixedMatrix;
 use super::{FixedWeightMatVec, Shape};
 use crate::elementwise::{round_off_half, shift_keeping_half};
 
-/// Sizes and widths of the ROM datapath.
-struct Plan {
-    lanes: usize,
+/// One matrix unit the engine runs (a [`MatrixPool`](crate::MatrixPool) runs several, one
+/// vector at a time): its description and its checked shape.
+pub(super) struct Job<'b> {
+    pub(super) unit: &'b FixedWeightMatVec,
+    pub(super) shape: Shape,
+}
+
+/// What the engine's schedule knows of one job.
+struct JobPlan {
+    rows: usize,
+    cols: usize,
+    groups: usize,
     passes: usize,
     /// Rows of the last pass that are real (the rest are zero padding, never emitted).
     last_rows: usize,
     /// Idle cycles before each replayed pass so the output shift register keeps up.
     wait: usize,
+    out_bits: u32,
+    /// One matrix per layer, chosen by `layer` (otherwise one matrix whatever the layer).
+    layered: bool,
+}
+
+/// Sizes and widths of the ROM datapath, shared by every job (the widest job's).
+struct Plan {
+    lanes: usize,
+    jobs: Vec<JobPlan>,
+    layers: usize,
+    group_size: usize,
+    weight_bits: u32,
+    input_bits: u32,
+    out_bits: u32,
+    affine: bool,
     /// Group accumulator: `acc_bits`, or fewer when the exact group sum needs fewer.
     acc_w: u32,
     /// Group input sum (affine grids), likewise.
@@ -59,11 +83,10 @@ fn signed_bits(v: i32) -> u32 {
 }
 
 impl Plan {
-    fn new(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> Plan {
-        let passes = s.rows.div_ceil(lanes);
+    fn new(jobs: &[Job<'_>], lanes: usize) -> Plan {
+        let layers = jobs.iter().map(|j| j.shape.layers).max().unwrap_or(1);
         let widest = |f: fn(&FixedMatrix) -> &[i32]| {
-            b.matrices
-                .iter()
+            (jobs.iter().flat_map(|j| &j.unit.matrices))
                 .map(|m| {
                     let w = f(m).iter().map(|&v| signed_bits(v)).max();
                     m.release(); // a streamed model's pages, one matrix at a time
@@ -72,28 +95,55 @@ impl Plan {
                 .max()
                 .unwrap_or(1)
         };
-        let group_log = clog2(s.group_size);
-        let acc_w = b.acc_bits.min(s.weight_bits + b.input_bits + group_log);
-        let sum_x_w = b.acc_bits.min(b.input_bits + group_log);
+        let max = |f: fn(&Job<'_>) -> u32| jobs.iter().map(f).max().unwrap_or(1);
+        let (weight_bits, input_bits) = (max(|j| j.shape.weight_bits), max(|j| j.unit.input_bits));
+        let affine = jobs.iter().any(|j| j.shape.affine);
+        let acc_bits = jobs[0].unit.acc_bits;
+        let group_size = jobs[0].shape.group_size;
+        let group_log = clog2(group_size);
+        let acc_w = acc_bits.min(weight_bits + input_bits + group_log);
+        let sum_x_w = acc_bits.min(input_bits + group_log);
         let mult_w = widest(|m| &m.mults);
-        let offset_w = if s.affine {
+        let offset_w = if affine {
             widest(|m| &m.offset_mults)
         } else {
             0
         };
         // Each product of two signed values is at most 2^(w-2) in size, so k of them fit
         // w + clog2(k) bits.
-        let term_w = (acc_w + mult_w).max(if s.affine { sum_x_w + offset_w } else { 0 });
-        let sum_w = term_w + clog2(s.groups * if s.affine { 2 } else { 1 });
+        let term_w = (acc_w + mult_w).max(if affine { sum_x_w + offset_w } else { 0 });
+        let groups = jobs.iter().map(|j| j.shape.groups).max().unwrap_or(1);
+        let sum_w = term_w + clog2(groups * if affine { 2 } else { 1 });
+        let jobs = jobs
+            .iter()
+            .map(|j| {
+                let s = &j.shape;
+                let passes = s.rows.div_ceil(lanes);
+                JobPlan {
+                    rows: s.rows,
+                    cols: s.cols,
+                    groups: s.groups,
+                    passes,
+                    last_rows: s.rows - (passes - 1) * lanes,
+                    wait: if passes > 1 {
+                        lanes.saturating_sub(s.cols)
+                    } else {
+                        0
+                    },
+                    out_bits: s.out_bits,
+                    layered: s.layers == layers,
+                }
+            })
+            .collect();
         Plan {
             lanes,
-            passes,
-            last_rows: s.rows - (passes - 1) * lanes,
-            wait: if passes > 1 {
-                lanes.saturating_sub(s.cols)
-            } else {
-                0
-            },
+            jobs,
+            layers,
+            group_size,
+            weight_bits,
+            input_bits,
+            out_bits: max(|j| j.shape.out_bits),
+            affine,
             acc_w,
             sum_x_w,
             mult_w,
@@ -101,6 +151,119 @@ impl Plan {
             sum_w,
             shift_w: clog2(sum_w as usize + 1),
         }
+    }
+
+    /// `f` of every job, as `i64`s for [`per_job`].
+    fn each(&self, f: impl Fn(&JobPlan) -> usize) -> Vec<i64> {
+        self.jobs.iter().map(|j| f(j) as i64).collect()
+    }
+
+    /// Whether any job has `f`.
+    fn any(&self, f: impl Fn(&JobPlan) -> bool) -> bool {
+        self.jobs.iter().any(f)
+    }
+
+    /// The largest `f` of any job.
+    fn most(&self, f: impl Fn(&JobPlan) -> usize) -> usize {
+        self.jobs.iter().map(f).max().unwrap_or(0)
+    }
+
+    /// The (job, layer) of every block of a ROM in address order: each layer's blocks of the
+    /// layered jobs, then one block of each job that has one matrix for all layers.
+    fn blocks(&self) -> Vec<(usize, usize)> {
+        let layered = (0..self.layers).flat_map(|l| {
+            (self.jobs.iter().enumerate())
+                .filter(|(_, j)| j.layered)
+                .map(move |(k, _)| (k, l))
+        });
+        let shared = (self.jobs.iter().enumerate())
+            .filter(|(_, j)| !j.layered)
+            .map(|(k, _)| (k, 0));
+        layered.chain(shared).collect()
+    }
+}
+
+/// Where each job's block starts in a ROM of `words(job)` words per block laid out as
+/// [`Plan::blocks`] says: `layer * stride + offsets[job]` for a layered job, `offsets[job]`
+/// for the others.
+struct Layout {
+    stride: usize,
+    offsets: Vec<usize>,
+    depth: usize,
+}
+
+impl Layout {
+    fn new(p: &Plan, words: impl Fn(&JobPlan) -> usize) -> Layout {
+        let mut offsets = vec![0; p.jobs.len()];
+        let mut stride = 0;
+        for (k, j) in p.jobs.iter().enumerate().filter(|(_, j)| j.layered) {
+            offsets[k] = stride;
+            stride += words(j);
+        }
+        let mut depth = p.layers * stride;
+        for (k, j) in p.jobs.iter().enumerate().filter(|(_, j)| !j.layered) {
+            offsets[k] = depth;
+            depth += words(j);
+        }
+        Layout {
+            stride,
+            offsets,
+            depth,
+        }
+    }
+
+    /// The address of word `offset` of the selected job's block, in `width` bits.
+    fn address<'a>(&self, p: &Plan, sel: &Select<'a>, offset: Signal<'a>) -> Signal<'a> {
+        let width = addr_width(self.depth as u32);
+        let m = sel.m;
+        let mut at = offset.resize(width);
+        if let (Some(layer), true) = (sel.layer, p.layers > 1) {
+            let base = (layer.resize(width) * self.stride as i64).trunc(width);
+            let base = if p.any(|j| !j.layered) {
+                let layered = per_job(sel, &p.each(|j| j.layered.into()), Type::BOOL);
+                layered.mux(base, m.lit(0, base.ty()))
+            } else {
+                base
+            };
+            at = (base + at).trunc(width);
+        }
+        if self.offsets.iter().any(|&o| o != 0) {
+            let offsets: Vec<i64> = self.offsets.iter().map(|&o| o as i64).collect();
+            at = (per_job(sel, &offsets, Type::unsigned(width)) + at).trunc(width);
+        }
+        at
+    }
+}
+
+/// The engine's `layer` and `job` inputs (absent when there is one layer or one job).
+struct Select<'a> {
+    m: &'a ModuleBuilder<'a>,
+    layer: Option<Signal<'a>>,
+    job: Option<Signal<'a>>,
+}
+
+/// `values[job]` as a `ty` signal: a constant when every job has the same value, otherwise a
+/// multiplexer on the `job` input (held for the whole vector).
+fn per_job<'a>(sel: &Select<'a>, values: &[i64], ty: Type) -> Signal<'a> {
+    let m = sel.m;
+    let first = values[0];
+    match sel.job {
+        Some(job) if values.iter().any(|&v| v != first) => {
+            let (last, rest) = values.split_last().expect("one value per job");
+            (rest.iter().enumerate().rev()).fold(m.lit(*last, ty), |acc, (k, &v)| {
+                job.eq(k as i64).mux(m.lit(v, ty), acc)
+            })
+        }
+        _ => m.lit(first, ty),
+    }
+}
+
+/// `counter == values[job]`, against a constant when every job has the same value.
+fn is_at<'a>(sel: &Select<'a>, counter: Signal<'a>, values: &[i64]) -> Signal<'a> {
+    if values.iter().all(|&v| v == values[0]) {
+        counter.eq(values[0])
+    } else {
+        counter.eq(per_job(sel, values, counter.ty()))
     }
 }
 
@@ -136,53 +299,73 @@ impl Words {
 /// Which of the two lane ROMs a [`LaneImage`] makes.
 #[derive(Clone, Copy)]
 enum LaneRom {
-    /// Word `(layer * passes + pass) * cols + col` holds lane `l`'s weight (row
-    /// `pass * lanes + l`, zero past the last row) in bits `l * bits ..`, `bits` the widest
-    /// layer's: a narrower layer's weights are sign-extended into their fields.
+    /// Word `pass * cols + col` of a block holds lane `l`'s weight (row `pass * lanes + l`,
+    /// zero past the last row) in bits `l * bits ..`, `bits` the widest matrix's: a narrower
+    /// matrix's weights are sign-extended into their fields.
     Weights { bits: u32 },
-    /// Word `(layer * passes + pass) * groups + group` holds lane `l`'s group multiplier in
-    /// bits `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
-    /// `lanes * mult_w + l * offset_w ..` (a symmetric layer among affine ones keeps zeros
+    /// Word `pass * groups + group` of a block holds lane `l`'s group multiplier in bits
+    /// `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
+    /// `lanes * mult_w + l * offset_w ..` (a symmetric matrix among affine ones keeps zeros
     /// there: no offset term).
     Mults { mult_w: u32, offset_w: u32 },
+}
+
+/// One block of a lane ROM: a matrix and its job's geometry.
+struct Placed {
+    matrix: FixedMatrix,
+    rows: usize,
+    cols: usize,
+    groups: usize,
+    passes: usize,
 }
 
 /// The contents of a lane ROM, made one pass (`lanes` rows) at a time from the matrices, which
 /// share the model's packed weights: the design refers to them instead of holding the words.
 struct LaneImage {
-    matrices: Arc<Vec<FixedMatrix>>,
+    blocks: Arc<Vec<Placed>>,
     rom: LaneRom,
     lanes: usize,
-    passes: usize,
-    rows: usize,
-    /// Words per pass: columns or groups.
-    per_pass: usize,
 }
 
 impl LaneImage {
-    fn shared(
-        matrices: &Arc<Vec<FixedMatrix>>,
-        s: &Shape,
-        p: &Plan,
-        rom: LaneRom,
-    ) -> Arc<dyn MemImage> {
+    /// The blocks of every job's matrices in [`Plan::blocks`] order.
+    fn blocks(jobs: &[Job<'_>], p: &Plan) -> Arc<Vec<Placed>> {
+        let placed = p.blocks().into_iter().map(|(k, layer)| {
+            let j = &p.jobs[k];
+            let matrices = &jobs[k].unit.matrices;
+            Placed {
+                matrix: matrices[layer.min(matrices.len() - 1)].clone(),
+                rows: j.rows,
+                cols: j.cols,
+                groups: j.groups,
+                passes: j.passes,
+            }
+        });
+        Arc::new(placed.collect())
+    }
+
+    fn shared(blocks: &Arc<Vec<Placed>>, p: &Plan, rom: LaneRom) -> Arc<dyn MemImage> {
         Arc::new(LaneImage {
-            matrices: matrices.clone(),
+            blocks: blocks.clone(),
             rom,
             lanes: p.lanes,
-            passes: p.passes,
-            rows: s.rows,
-            per_pass: match rom {
-                LaneRom::Weights { .. } => s.cols,
-                LaneRom::Mults { .. } => s.groups,
-            },
         })
     }
 
-    /// The words of one pass of one layer's matrix.
-    fn pass(&self, mat: &FixedMatrix, pass: usize) -> Words {
-        let mut words = Words::new(self.per_pass, self.width());
-        let rows = pass * self.lanes..((pass + 1) * self.lanes).min(self.rows);
+    /// Words per pass of a block: columns or groups.
+    fn per_pass(&self, b: &Placed) -> usize {
+        match self.rom {
+            LaneRom::Weights { .. } => b.cols,
+            LaneRom::Mults { .. } => b.groups,
+        }
+    }
+
+    /// The words of one pass of one block.
+    fn pass(&self, b: &Placed, pass: usize) -> Words {
+        let mat = &b.matrix;
+        let per_pass = self.per_pass(b);
+        let mut words = Words::new(per_pass, self.width());
+        let rows = pass * self.lanes..((pass + 1) * self.lanes).min(b.rows);
         for (lane, r) in rows.enumerate() {
             match self.rom {
                 LaneRom::Weights { bits } => {
@@ -192,8 +375,8 @@ impl LaneImage {
                 }
                 LaneRom::Mults { mult_w, offset_w } => {
                     let offsets_at = self.lanes * mult_w as usize;
-                    for g in 0..self.per_pass {
-                        let i = r * self.per_pass + g;
+                    for g in 0..per_pass {
+                        let i = r * per_pass + g;
                         words.put(g, lane * mult_w as usize, mult_w, mat.mults[i].into());
                         if let Some(&offset) = mat.offset_mults.get(i) {
                             let at = offsets_at + lane * offset_w as usize;
@@ -209,7 +392,9 @@ impl LaneImage {
 
 impl MemImage for LaneImage {
     fn depth(&self) -> u32 {
-        (self.matrices.len() * self.passes * self.per_pass) as u32
+        (self.blocks.iter())
+            .map(|b| b.passes * self.per_pass(b))
+            .sum::<usize>() as u32
     }
 
     fn width(&self) -> u32 {
@@ -221,33 +406,16 @@ impl MemImage for LaneImage {
     }
 
     fn visit(&self, f: &mut dyn FnMut(&Bits) -> bool) {
-        for mat in self.matrices.iter() {
-            for pass in 0..self.passes {
-                let words = self.pass(mat, pass);
+        for b in self.blocks.iter() {
+            for pass in 0..b.passes {
+                let words = self.pass(b, pass);
                 for w in words.buf.chunks(words.per_word) {
                     if !f(&Bits::from_words(w, words.width)) {
                         return;
                     }
                 }
             }
-            mat.release();
-        }
-    }
-}
-
-/// `layer * stride + offset` in `width` bits: an address into a ROM of per-layer blocks.
-fn address<'a>(
-    layer: Option<Signal<'a>>,
-    stride: usize,
-    offset: Signal<'a>,
-    width: u32,
-) -> Signal<'a> {
-    let offset = offset.resize(width);
-    match layer {
-        None => offset,
-        Some(layer) => {
-            let base = (layer.resize(width) * stride as i64).trunc(width);
-            (base + offset).trunc(width)
+            b.matrix.release();
         }
     }
 }
@@ -293,33 +461,48 @@ fn delayed<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, stages: &[&s
         .fold(d, |d, s| stage(m, &format!("{s}_{name}"), d, false))
 }
 
-pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a ModuleBuilder<'a>) {
-    let p = Plan::new(b, &s, lanes);
-    let in_ty = Type::signed(b.input_bits);
-    let layer_in = m.input("layer", Type::unsigned(s.layer_bits()));
+/// Builds the engine for `jobs` on `lanes` lanes. With several jobs (a pool) it has a `job`
+/// input choosing the matrix unit, held from a vector's first input to its last output, and a
+/// `y_last` output flagging the vector's last element.
+pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>) {
+    let p = Plan::new(jobs, lanes);
+    let in_ty = Type::signed(p.input_bits);
+    let layer_in = m.input("layer", Type::unsigned(clog2(p.layers).max(1)));
+    let job = (jobs.len() > 1).then(|| m.input("job", Type::unsigned(clog2(jobs.len()))));
     let (x_valid, x) = m.stream_input("x", Stream::new(in_ty)).parts();
-    let layer = (s.layers > 1).then_some(layer_in);
+    let sel = Select {
+        m,
+        layer: (p.layers > 1).then_some(layer_in),
+        job,
+    };
     let one = m.lit(1, Type::BOOL);
+    let many_passes = p.any(|j| j.passes > 1);
 
     // Stage 0: which column of which pass enters now.
-    let col_w = addr_width(s.cols as u32);
+    let max_cols = p.most(|j| j.cols);
+    let col_w = addr_width(max_cols as u32);
     let col_reg = m.reg("col", Type::unsigned(col_w)).reset(0);
     let col = col_reg.q();
-    let last_col = col.eq(s.cols as i64 - 1);
-    let (issue, replay, last_pass) = if p.passes > 1 {
+    let last_col = is_at(&sel, col, &p.each(|j| j.cols - 1));
+    let (issue, replay, last_pass) = if many_passes {
         let replay = m.reg("replay", Type::BOOL).reset(0);
         let pass = m
-            .reg("pass", Type::unsigned(addr_width(p.passes as u32)))
+            .reg(
+                "pass",
+                Type::unsigned(addr_width(p.most(|j| j.passes) as u32)),
+            )
             .reset(0);
-        let last_pass = pass.q().eq(p.passes as i64 - 1);
-        let wait_ty = Type::unsigned(clog2(p.wait + 1));
-        let wait = (p.wait > 0).then(|| m.reg("pass_wait", wait_ty).reset(0));
+        let last_pass = is_at(&sel, pass.q(), &p.each(|j| j.passes - 1));
+        let max_wait = p.most(|j| j.wait);
+        let wait_ty = Type::unsigned(clog2(max_wait + 1));
+        let wait = (max_wait > 0).then(|| m.reg("pass_wait", wait_ty).reset(0));
         let ready = wait.map_or(one, |w| w.q().eq(0));
         let issue = replay.q().mux(ready, x_valid);
         let pass_end = issue & last_col;
         if let Some(wait) = wait {
             wait.next_when(!ready, wait.q().wrapping_sub(1));
-            wait.next_when(pass_end & !last_pass, m.lit(p.wait as i64, wait_ty));
+            let load = per_job(&sel, &p.each(|j| j.wait), wait_ty);
+            wait.next_when(pass_end & !last_pass, load);
         }
         replay.next_when(pass_end, !last_pass);
         let pass_ty = pass.q().ty();
@@ -332,57 +515,52 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         (x_valid, None, one)
     };
     col_reg.next_when(issue, last_col.mux(m.lit(0, col.ty()), col.wrapping_add(1)));
-    let (first_in_group, last_in_group) = if s.group_size == 1 {
+    let gs = p.group_size;
+    let (first_in_group, last_in_group) = if gs == 1 {
         (one, one)
-    } else if s.group_size >= s.cols {
+    } else if p.jobs.iter().all(|j| gs >= j.cols) {
         (col.eq(0), last_col)
     } else {
-        let ty = Type::unsigned(addr_width(s.group_size as u32));
+        let ty = Type::unsigned(addr_width(gs as u32));
         let gcol = m.reg("group_col", ty).reset(0);
-        let last = gcol.q().eq(s.group_size as i64 - 1) | last_col;
+        let last = gcol.q().eq(gs as i64 - 1) | last_col;
         gcol.next_when(issue, last.mux(m.lit(0, ty), gcol.q().wrapping_add(1)));
         (gcol.q().eq(0), last)
     };
-    let first_group = if s.groups == 1 {
+    let first_group = if p.any(|j| j.groups > 1) {
+        col.lt(gs as i64)
+    } else {
         one
-    } else {
-        col.lt(s.group_size as i64)
     };
-    let woff = if p.passes == 1 {
-        col
-    } else {
-        let w = addr_width((p.passes * s.cols) as u32);
+    let woff = if many_passes {
+        let w = addr_width(p.most(|j| j.passes * j.cols) as u32);
         counter(m, "weight_col", w, issue, last_col & last_pass)
+    } else {
+        col
     };
-    // Both ROMs' images share one clone of the matrices (which shares the model's weights and
+    // Both ROMs' images share one list of the matrices (which share the model's weights and
     // multipliers).
-    let matrices = Arc::new(b.matrices.clone());
-    let weight_depth = s.layers * p.passes * s.cols;
+    let blocks = LaneImage::blocks(jobs, &p);
+    let weight_layout = Layout::new(&p, |j| j.passes * j.cols);
     let weights = m
         .memory(
             "weights",
-            Type::unsigned(p.lanes as u32 * s.weight_bits),
-            weight_depth as u32,
+            Type::unsigned(p.lanes as u32 * p.weight_bits),
+            weight_layout.depth as u32,
         )
         .style(MemStyle::Block)
         .init_image(LaneImage::shared(
-            &matrices,
-            &s,
+            &blocks,
             &p,
             LaneRom::Weights {
-                bits: s.weight_bits,
+                bits: p.weight_bits,
             },
         ));
-    let waddr = address(
-        layer,
-        p.passes * s.cols,
-        woff,
-        addr_width(weight_depth as u32),
-    );
+    let waddr = weight_layout.address(&p, &sel, woff);
     let word = weights.read_enabled(waddr, issue);
     let buffered = replay.map(|replay| {
         let buffer = m
-            .memory("x_buffer", in_ty, s.cols as u32)
+            .memory("x_buffer", in_ty, max_cols as u32)
             .style(MemStyle::Block);
         buffer.write(col, x, issue & !replay);
         buffer.read(col)
@@ -416,7 +594,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         stage(m, "mac_word", word, false),
         stage(m, "mac_x", x0, false),
     );
-    let w_ty = Type::signed(s.weight_bits);
+    let w_ty = Type::signed(p.weight_bits);
     let registered = |name: String, product: SplitProduct<Signal<'a>>| {
         product.map(|i, part| stage(m, &format!("{name}_p{i}"), part, false))
     };
@@ -429,7 +607,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
             let w = element(word, l as u32, w_ty);
-            let product = if s.weight_bits <= LOGIC_PRODUCT_BITS {
+            let product = if p.weight_bits <= LOGIC_PRODUCT_BITS {
                 SplitProduct::in_logic(w, x1)
             } else {
                 SplitProduct::new(w, x1)
@@ -446,7 +624,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let lig1 = tags("last_in_group", last_in_group);
     let fg1 = tags("first_group", first_group);
     let lc1 = tags("last_col", last_col);
-    let lp1 = if p.passes > 1 {
+    let lp1 = if many_passes {
         tags("last_pass", last_pass)
     } else {
         one
@@ -459,41 +637,35 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
             acc.q()
         })
         .collect();
-    let sum_x = s.affine.then(|| {
+    let sum_x = p.affine.then(|| {
         let sx = m.reg("sum_x", Type::signed(p.sum_x_w)).enable(v1);
         sx.next((cleared(sx, fig1) + x1).trunc(p.sum_x_w));
         sx.q()
     });
     let group_end = v1 & lig1;
-    let moff = if p.passes * s.groups == 1 {
+    let moff = if p.most(|j| j.passes * j.groups) == 1 {
         m.lit(0, Type::BOOL)
     } else {
-        let w = addr_width((p.passes * s.groups) as u32);
+        let w = addr_width(p.most(|j| j.passes * j.groups) as u32);
         counter(m, "group", w, group_end, lc1 & lp1)
     };
-    let mult_depth = s.layers * p.passes * s.groups;
+    let mult_layout = Layout::new(&p, |j| j.passes * j.groups);
     let mults = m
         .memory(
             "mults",
             Type::unsigned(p.lanes as u32 * (p.mult_w + p.offset_w)),
-            mult_depth as u32,
+            mult_layout.depth as u32,
         )
         .style(MemStyle::Block)
         .init_image(LaneImage::shared(
-            &matrices,
-            &s,
+            &blocks,
             &p,
             LaneRom::Mults {
                 mult_w: p.mult_w,
                 offset_w: p.offset_w,
             },
         ));
-    let maddr = address(
-        layer,
-        p.passes * s.groups,
-        moff,
-        addr_width(mult_depth as u32),
-    );
+    let maddr = mult_layout.address(&p, &sel, moff);
     let mword = mults.read_enabled(maddr, group_end);
 
     // Stage 5: group end: the lanes' group sums, the input sum and the multipliers' word
@@ -546,7 +718,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     };
     let fg4 = tag("first_group", fg1);
     let pass_end = g4 & tag("last_col", lc1);
-    let lp4 = if p.passes > 1 {
+    let lp4 = if many_passes {
         tag("last_pass", lp1)
     } else {
         one
@@ -556,7 +728,7 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
         .iter()
         .enumerate()
         .map(|(l, &term)| {
-            if s.groups == 1 {
+            if !p.any(|j| j.groups > 1) {
                 return term.resize(p.sum_w);
             }
             let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g4);
@@ -581,27 +753,48 @@ pub(super) fn build<'a>(b: &FixedWeightMatVec, s: Shape, lanes: usize, m: &'a Mo
     let emit = left.q().ne(0);
     left.next_when(emit, left.q().wrapping_sub(1));
     let full = m.lit(p.lanes as i64, left_ty);
-    left.next_when(pass_end, lp4.mux(m.lit(p.last_rows as i64, left_ty), full));
+    let last_rows = per_job(&sel, &p.each(|j| j.last_rows), left_ty);
+    left.next_when(pass_end, lp4.mux(last_rows, full));
 
     // Output: the head shifted right by its row's shift but one bit, registered; then rounded
-    // (the bit left) and saturated.
-    let shift = row_shift(b, &s, &p, m, layer, emit);
+    // (the bit left) and saturated to the job's width.
+    let shift = row_shift(jobs, &p, &sel, emit);
     let shifted = stage(m, "shifted", shift_keeping_half(out[0].q(), shift), false);
     let shifted_valid = stage(m, "shifted_valid", emit, true);
     let rounded = round_off_half(shifted);
-    let y = (m.reg("y_q", Type::signed(s.out_bits)).reset(0)).enable(shifted_valid);
-    y.next(rounded.saturate(s.out_bits));
+    let y = (m.reg("y_q", Type::signed(p.out_bits)).reset(0)).enable(shifted_valid);
+    let saturate = |k: usize| rounded.saturate(p.jobs[k].out_bits).resize(p.out_bits);
+    let saturated = match sel.job {
+        Some(job) if p.any(|j| j.out_bits != p.out_bits) => {
+            let last = p.jobs.len() - 1;
+            (0..last).rev().fold(saturate(last), |rest, k| {
+                job.eq(k as i64).mux(saturate(k), rest)
+            })
+        }
+        _ => saturate(0),
+    };
+    y.next(saturated);
     let y_valid = stage(m, "y_valid_q", shifted_valid, true);
     m.stream_output("y", Source::new(y_valid, y.q()));
+    if jobs.len() > 1 {
+        // The vector's last element: the last row of the last pass.
+        let final_pass = m.reg("final_pass", Type::BOOL).reset(0);
+        final_pass.next_when(pass_end, lp4);
+        let last = emit & left.q().eq(1) & final_pass.q();
+        let last = stage(m, "shifted_last", last, true);
+        m.output("y_last", stage(m, "y_last_q", last, true));
+    }
 }
 
-/// Every row's shift (of every layer), clamped to the row sum's width: the shift ROM's
-/// contents, or `Err(shift)` when all are one shift (a constant, no ROM).
-fn shift_table(b: &FixedWeightMatVec, p: &Plan) -> Result<Vec<i64>, u32> {
-    let all: Vec<i64> = b
-        .matrices
-        .iter()
-        .flat_map(|mat| mat.shifts.iter().map(|&v| i64::from(v.min(p.sum_w))))
+/// Every row's shift (of every block, in address order), clamped to the row sum's width: the
+/// shift ROM's contents, or `Err(shift)` when all are one shift (a constant, no ROM).
+fn shift_table(jobs: &[Job<'_>], p: &Plan) -> Result<Vec<i64>, u32> {
+    let all: Vec<i64> = (p.blocks().into_iter())
+        .flat_map(|(k, layer)| {
+            let matrices = &jobs[k].unit.matrices;
+            let mat = &matrices[layer.min(matrices.len() - 1)];
+            mat.shifts.iter().map(|&v| i64::from(v.min(p.sum_w)))
+        })
         .collect();
     match all.first() {
         Some(&one) if all.iter().all(|&v| v == one) => Err(one as u32),
@@ -611,44 +804,36 @@ fn shift_table(b: &FixedWeightMatVec, p: &Plan) -> Result<Vec<i64>, u32> {
 
 /// Bits of the ROMs [`build`] makes (weights, multipliers, and the shifts unless they are one
 /// constant), computed without building them: the same plan sizes both.
-pub(super) fn rom_bits(b: &FixedWeightMatVec, s: &Shape, lanes: usize) -> u64 {
-    let p = Plan::new(b, s, lanes);
+pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
+    let p = Plan::new(jobs, lanes);
     let words = |depth: usize, width: u32| depth as u64 * u64::from(width);
-    words(s.layers * p.passes * s.cols, p.lanes as u32 * s.weight_bits)
-        + words(
-            s.layers * p.passes * s.groups,
-            p.lanes as u32 * (p.mult_w + p.offset_w),
-        )
-        + shift_table(b, &p).map_or(0, |t| words(t.len(), p.shift_w))
+    words(
+        Layout::new(&p, |j| j.passes * j.cols).depth,
+        p.lanes as u32 * p.weight_bits,
+    ) + words(
+        Layout::new(&p, |j| j.passes * j.groups).depth,
+        p.lanes as u32 * (p.mult_w + p.offset_w),
+    ) + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
 /// The shift of the row at the head of the output shift register: a constant when every row
-/// of every layer has the same one, otherwise a ROM read one cycle ahead of the emission.
-fn row_shift<'a>(
-    b: &FixedWeightMatVec,
-    s: &Shape,
-    p: &Plan,
-    m: &'a ModuleBuilder<'a>,
-    layer: Option<Signal<'a>>,
-    emit: Signal<'a>,
-) -> Signal<'a> {
-    let all = match shift_table(b, p) {
+/// of every block has the same one, otherwise a ROM read one cycle ahead of the emission.
+fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>) -> Signal<'a> {
+    let m = sel.m;
+    let all = match shift_table(jobs, p) {
         Ok(all) => all,
         Err(one) => return m.lit(one.into(), Type::unsigned(p.shift_w)),
     };
-    let row_w = addr_width(s.rows as u32);
-    let ty = Type::unsigned(row_w);
+    let ty = Type::unsigned(addr_width(p.most(|j| j.rows) as u32));
     let row = m.reg("out_row", ty).reset(0);
-    let wrapped = row
-        .q()
-        .eq(s.rows as i64 - 1)
-        .mux(m.lit(0, ty), row.q().wrapping_add(1));
+    let wrapped =
+        is_at(sel, row.q(), &p.each(|j| j.rows - 1)).mux(m.lit(0, ty), row.q().wrapping_add(1));
     let next = emit.mux(wrapped, row.q());
     row.next(next);
-    let depth = s.layers * s.rows;
+    let layout = Layout::new(p, |j| j.rows);
     let rom = m
-        .memory("shifts", Type::unsigned(p.shift_w), depth as u32)
+        .memory("shifts", Type::unsigned(p.shift_w), layout.depth as u32)
         .style(MemStyle::Block)
         .init(&all);
-    rom.read(address(layer, s.rows, next, addr_width(depth as u32)))
+    rom.read(layout.address(p, sel, next))
 }
