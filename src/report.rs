@@ -172,10 +172,7 @@ impl DesignReport {
                 runs_per_token: runs,
                 latency,
                 resources: res(&parts),
-                lanes: mv.map(|m| match m.store {
-                    crate::blocks::WeightStore::Hardwired => 0,
-                    crate::blocks::WeightStore::Rom { lanes } => lanes,
-                }),
+                lanes: mv.map(|m| m.store.lanes().unwrap_or(0)),
                 reuse: mv.map(|m| m.reuse()),
                 weight_padding_bits: mv.map(|m| m.weight_padding_bits()),
             });

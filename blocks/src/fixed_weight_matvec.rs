@@ -3,7 +3,10 @@
 //! in block-RAM ROMs feeding a few multiply-accumulate lanes.
 
 mod hardwired;
+mod pool;
 mod rom;
+
+pub use pool::MatrixPool;
 
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
@@ -20,6 +23,15 @@ pub enum WeightStore {
     /// lanes, each computing one output row per pass.
     Rom {
         /// Rows computed in parallel (1 ..= rows).
+        lanes: usize,
+    },
+    /// The ROM store's lanes, shared with the other matrix units of a [`MatrixPool`]: the
+    /// unit runs on all of them, one vector at a time, so a small matrix beside large ones
+    /// keeps every lane busy instead of holding its own few. Its latency is the ROM store's
+    /// with `lanes` lanes, which may exceed its rows (the extra lanes idle). Built alone, it
+    /// is a pool of one.
+    Shared {
+        /// The pool's lanes (at least 1).
         lanes: usize,
     },
 }
@@ -39,9 +51,25 @@ impl WeightStore {
         if reuse <= 1 {
             return WeightStore::Hardwired;
         }
-        let lanes = rows.saturating_mul(cols).div_ceil(reuse);
         WeightStore::Rom {
-            lanes: lanes.min(rows).max(1),
+            lanes: Self::lanes_for(rows, cols, reuse),
+        }
+    }
+
+    /// The lanes a ROM store of a `rows` × `cols` matrix needs for a reuse factor of `reuse`
+    /// (at least 2): `ceil(rows * cols / reuse)`, kept within `1 ..= rows`.
+    pub fn lanes_for(rows: usize, cols: usize, reuse: usize) -> usize {
+        rows.saturating_mul(cols)
+            .div_ceil(reuse.max(1))
+            .min(rows)
+            .max(1)
+    }
+
+    /// The lanes of a ROM store, its own or shared; `None` for hardwired weights.
+    pub fn lanes(&self) -> Option<usize> {
+        match *self {
+            WeightStore::Hardwired => None,
+            WeightStore::Rom { lanes } | WeightStore::Shared { lanes } => Some(lanes),
         }
     }
 }
@@ -208,7 +236,7 @@ impl FixedWeightMatVec {
                     .unwrap_or(0);
                 linear + rows + 1
             }
-            WeightStore::Rom { lanes } => {
+            WeightStore::Rom { lanes } | WeightStore::Shared { lanes } => {
                 let (passes, lanes) = self.passes(lanes);
                 let (passes, lanes) = (passes as u64, lanes as u64);
                 let last_pass_rows = rows.saturating_sub((passes - 1) * lanes);
@@ -217,8 +245,8 @@ impl FixedWeightMatVec {
         }
     }
 
-    /// Weight multipliers: the lanes for ROMs; for hardwired weights, the nonzero weights of all
-    /// layers (each a constant product of shifts and adds).
+    /// Weight multipliers: the lanes for ROMs (a pool's, for a shared store); for hardwired
+    /// weights, the nonzero weights of all layers (each a constant product of shifts and adds).
     pub fn multipliers(&self) -> usize {
         match self.store {
             WeightStore::Hardwired => self
@@ -230,7 +258,7 @@ impl FixedWeightMatVec {
                     nonzero
                 })
                 .sum(),
-            WeightStore::Rom { lanes } => lanes,
+            WeightStore::Rom { lanes } | WeightStore::Shared { lanes } => lanes,
         }
     }
 
@@ -239,7 +267,9 @@ impl FixedWeightMatVec {
     pub fn reuse(&self) -> usize {
         match self.store {
             WeightStore::Hardwired => 1,
-            WeightStore::Rom { lanes } => self.passes(lanes).0 * self.first().map_or(0, |m| m.cols),
+            WeightStore::Rom { lanes } | WeightStore::Shared { lanes } => {
+                self.passes(lanes).0 * self.first().map_or(0, |m| m.cols)
+            }
         }
     }
 
@@ -259,6 +289,23 @@ impl FixedWeightMatVec {
     /// `weight_bits` is the widest, and it is affine when any layer is. Everything else must
     /// match layer 0.
     fn check(&self) -> Result<Shape, String> {
+        let shape = self.shape()?;
+        let label = &self.label;
+        match self.store {
+            WeightStore::Rom { lanes } if lanes == 0 || lanes > shape.rows => Err(format!(
+                "`{label}` asks for {lanes} lanes for {} rows; use 1 to {} lanes \
+                 (`WeightStore::for_reuse` picks them)",
+                shape.rows, shape.rows
+            )),
+            WeightStore::Shared { lanes: 0 } => Err(format!(
+                "`{label}` shares a pool of 0 lanes; a pool needs at least 1"
+            )),
+            _ => Ok(shape),
+        }
+    }
+
+    /// The shape every layer shares, or a sentence saying what is wrong, whatever the store.
+    fn shape(&self) -> Result<Shape, String> {
         let label = &self.label;
         let Some(first) = self.first() else {
             return Err(format!("`{label}` has no matrices: give it one per layer"));
@@ -320,15 +367,6 @@ impl FixedWeightMatVec {
                 self.acc_bits
             ));
         }
-        if let WeightStore::Rom { lanes } = self.store {
-            if lanes == 0 || lanes > shape.rows {
-                return Err(format!(
-                    "`{label}` asks for {lanes} lanes for {} rows; use 1 to {} lanes \
-                     (`WeightStore::for_reuse` picks them)",
-                    shape.rows, shape.rows
-                ));
-            }
-        }
         for (n, m) in self.matrices.iter().enumerate() {
             if (m.rows, m.cols, m.group_size) != (shape.rows, shape.cols, shape.group_size) {
                 return Err(format!(
@@ -388,7 +426,7 @@ impl FixedWeightMatVec {
     /// for a block that would not elaborate.
     pub fn rom_bits(&self) -> u64 {
         match (self.store, self.check()) {
-            (WeightStore::Rom { lanes }, Ok(shape)) => {
+            (WeightStore::Rom { lanes } | WeightStore::Shared { lanes }, Ok(shape)) => {
                 rom::rom_bits(&[rom::Job { unit: self, shape }], lanes)
             }
             _ => 0,
@@ -400,7 +438,7 @@ impl FixedWeightMatVec {
     /// `(widest - its bits) * lanes * passes * cols`. 0 for hardwired weights, and for layers
     /// of one width. Zero rows padding the last pass are not counted here.
     pub fn weight_padding_bits(&self) -> u64 {
-        let WeightStore::Rom { lanes } = self.store else {
+        let Some(lanes) = self.store.lanes() else {
             return 0;
         };
         let Ok(shape) = self.check() else {
@@ -423,6 +461,7 @@ impl Block for FixedWeightMatVec {
         let store = match self.store {
             WeightStore::Hardwired => "hw".to_string(),
             WeightStore::Rom { lanes } => format!("rom{lanes}"),
+            WeightStore::Shared { lanes } => format!("shared{lanes}"),
         };
         format!(
             "fwmv_{}_{}x{rows}x{cols}g{group}_i{}a{}_{store}",
@@ -443,7 +482,9 @@ impl Block for FixedWeightMatVec {
         };
         match self.store {
             WeightStore::Hardwired => hardwired::build(self, shape, m),
-            WeightStore::Rom { lanes } => rom::build(&[rom::Job { unit: self, shape }], lanes, m),
+            WeightStore::Rom { lanes } | WeightStore::Shared { lanes } => {
+                rom::build(&[rom::Job { unit: self, shape }], lanes, m)
+            }
         }
     }
 }
