@@ -310,7 +310,8 @@ fn a_pool_under_verilator() {
 #[test]
 fn a_misused_pool_is_a_clear_error() {
     let (pool, _) = fixed_pool(3);
-    let cases: Vec<(&str, Box<dyn Fn(&mut MatrixPool)>)> = vec![
+    type Edit = Box<dyn Fn(&mut MatrixPool)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("at least two", Box::new(|p| p.units.truncate(1))),
         (
             "`WeightStore::Shared { lanes: 3 }`",
