@@ -10,7 +10,8 @@
 //!   two children) are merged, so the groups can run in one topological order;
 //! - groups are ordered topologically, earliest instruction first, so the order stays
 //!   close to the compiler's level order and its runs of alike instructions;
-//! - a group larger than [`MAX_PART`] instructions is cut into consecutive pieces, which
+//! - a group larger than [`MAX_PART`] instructions is cut into consecutive pieces (never
+//!   between two instructions that write one word, such as the steps of a wide concatenation), which
 //!   keeps a large mostly-idle instance from running whole for one changed input.
 
 use std::cmp::Reverse;
@@ -173,22 +174,36 @@ pub(crate) fn partition(
     debug_assert_eq!(next_rank as usize, comps, "the condensation is acyclic");
 
     // Instructions by merged group in rank order, each group's in program order (a stable
-    // sort), cut into pieces of at most MAX_PART.
+    // sort), cut into pieces of about MAX_PART. A piece never ends between two instructions
+    // that write one word (a wide concatenation built in steps): the word's readers and the
+    // register commits that take it are woken by the partition of its writer, so every
+    // writer of a word must sit in that one partition.
     let mut order: Vec<u32> = (0..instrs.len() as u32).collect();
     order.sort_by_key(|&i| rank[comp[group[i as usize] as usize] as usize]);
+    let mut last_write = vec![0u32; len];
+    for (k, &i) in order.iter().enumerate() {
+        written(&instrs[i as usize], side, |w| {
+            last_write[w as usize] = k as u32
+        });
+    }
     let mut part_of = vec![0u32; instrs.len()];
     let mut ends = Vec::new();
     let mut prev_rank = None;
     let mut size = 0;
+    // The last position that must share the current piece.
+    let mut reach = 0u32;
     for (k, &i) in order.iter().enumerate() {
         let r = rank[comp[group[i as usize] as usize] as usize];
-        if prev_rank != Some(r) || size == MAX_PART {
+        if prev_rank != Some(r) || (size >= MAX_PART && k as u32 > reach) {
             if k > 0 {
                 ends.push(k as u32);
             }
             prev_rank = Some(r);
             size = 0;
         }
+        written(&instrs[i as usize], side, |w| {
+            reach = reach.max(last_write[w as usize]);
+        });
         size += 1;
         part_of[i as usize] = ends.len() as u32;
     }
@@ -318,15 +333,18 @@ fn batch_by_kind(part: &mut [u32], instrs: &[Instr], side: &Side, len: usize) {
 fn writers(instrs: &[Instr], side: &Side, len: usize) -> Vec<u32> {
     let mut writer = vec![NONE; len];
     for (i, ins) in instrs.iter().enumerate() {
-        accesses(ins, side, |a| {
-            if a.write {
-                for w in a.slot..a.slot + a.words {
-                    writer[w as usize] = i as u32;
-                }
-            }
-        });
+        written(ins, side, |w| writer[w as usize] = i as u32);
     }
     writer
+}
+
+/// Calls `f` for every word `ins` writes.
+fn written(ins: &Instr, side: &Side, mut f: impl FnMut(Slot)) {
+    accesses(ins, side, |a| {
+        if a.write {
+            (a.slot..a.slot + a.words).for_each(&mut f);
+        }
+    });
 }
 
 /// Calls `f` for every word `ins` reads.

@@ -400,3 +400,68 @@ fn switching_between_skipping_and_evaluating_everything_loses_nothing() {
         }
     }
 }
+
+/// A register loaded from a concatenation wider than a partition: the concatenation is
+/// built in steps, and a change in the inputs of only some of its parts must still reach
+/// the register (it once did not when the steps fell into two partitions: the register was
+/// woken only by the partition of the last step).
+#[test]
+fn a_concatenation_wider_than_a_partition_wakes_its_register() {
+    const FIELDS: usize = 400;
+    let design = Design::build("wide_concat", |m| {
+        let lo = m.input("lo", Type::unsigned(16));
+        let hi = m.input("hi", Type::unsigned(16));
+        // Field k: a few bits of `lo` (low fields) or `hi` (high fields), each through an
+        // instruction of its own.
+        let fields: Vec<Signal<'_>> = (0..FIELDS)
+            .rev()
+            .map(|k| {
+                let src = if k < FIELDS / 2 { lo } else { hi };
+                let b = (k % 13) as u32;
+                (src.bits(b + 3, b) ^ (k % 16) as i64).trunc(4)
+            })
+            .collect();
+        let r = m.reg("word", Type::unsigned(4 * FIELDS as u32));
+        r.next(m.concat(&fields));
+        for k in [0, FIELDS / 2 - 1, FIELDS / 2, FIELDS - 1] {
+            let at = 4 * k as u32;
+            m.output(&format!("f{k}"), r.q().bits(at + 3, at));
+        }
+    })
+    .unwrap();
+    let outputs: Vec<String> = [0, FIELDS / 2 - 1, FIELDS / 2, FIELDS - 1]
+        .iter()
+        .map(|k| format!("f{k}"))
+        .collect();
+    let mut all = Simulator::new(&design).unwrap();
+    all.set_evaluation(Evaluation::All);
+    let mut skipping = Simulator::new(&design).unwrap();
+    skipping.set_evaluation(Evaluation::Changed);
+    // Change `lo` alone, then `hi` alone, then both, then neither.
+    for (cycle, (lo, hi)) in [
+        (1, 0),
+        (1, 0),
+        (1, 7),
+        (1, 7),
+        (9, 7),
+        (9, 100),
+        (3, 5),
+        (3, 5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for sim in [&mut all, &mut skipping] {
+            sim.poke("lo", lo).unwrap();
+            sim.poke("hi", hi).unwrap();
+            sim.run(1);
+        }
+        for name in &outputs {
+            assert_eq!(
+                skipping.peek(name).unwrap(),
+                all.peek(name).unwrap(),
+                "{name} after cycle {cycle}"
+            );
+        }
+    }
+}
