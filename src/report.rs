@@ -84,12 +84,13 @@ pub fn resources(design: &Design, id: ModuleId) -> Resources {
 /// One row of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct BlockReport {
-    /// Instance path below the top, e.g. `decoder/qkv`.
+    /// Instance path below the top, e.g. `decoder/qkv`. Units on a pool have no instance of
+    /// their own (no resources in their rows); the pool's row, `matrices`, holds them all.
     pub path: String,
     /// Runs per token (the decoder's blocks run once per layer).
     pub runs_per_token: usize,
     /// Cycles from its last input element to its last output element, at the report's
-    /// position.
+    /// position (0 for the pool, whose latency is each unit's).
     pub latency: u64,
     /// Its hardware.
     pub resources: Resources,
@@ -211,6 +212,13 @@ impl DesignReport {
         row("final_norm", 1, core.final_norm.latency(), None);
         row("lm_head", 1, core.lm_head.latency(), Some(&core.lm_head));
         row("argmax", 1, core.argmax.latency(), None);
+        let pool = core.pool();
+        if pool.is_some() {
+            row("matrices", 4 * layers + 1, 0, None);
+        }
+        if let (Some(pool), Some(b)) = (&pool, blocks.last_mut()) {
+            b.lanes = Some(pool.lanes());
+        }
         let weight_padding_bits = blocks.iter().filter_map(|b| b.weight_padding_bits).sum();
         let max = core.max_seq();
         let mut positions = vec![0, max / 2, max - 1];

@@ -174,14 +174,15 @@ fn a_reuse_that_would_wrap_times_the_layers_keeps_the_lm_head_in_rom() {
     .ok();
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("out/report.json")).unwrap()).unwrap();
-    // `reuse * layers` once wrapped to 0, which made the LM head fully hardwired (0 lanes).
+    // `reuse * layers` once wrapped to 0, which made the LM head fully hardwired (0 lanes). It
+    // runs on ROM lanes: the pool it shares with the decoder's units, one lane per unit.
     let head = report["blocks"]
         .as_array()
         .unwrap()
         .iter()
         .find(|b| b["path"] == "lm_head")
         .unwrap();
-    assert_eq!(head["lanes"], 1, "{head}");
+    assert_eq!(head["lanes"], 5, "{head}");
     hardwire(
         &dir.0,
         &["rtl", "--model", "tiny", "--reuse", "0", "--out", "x"],

@@ -5,7 +5,7 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::{FixedMatrix, FixedModel, Format, PackedWeights};
 
-use super::{Attention, FixedWeightMatVec, ResidualAdd, RmsNorm, SwiGlu, WeightStore};
+use super::{Attention, FixedWeightMatVec, Replay, ResidualAdd, RmsNorm, SwiGlu, WeightStore};
 
 /// A decoder layer: `h = x + o_proj(attention(rope(qkv(norm(x)))))`,
 /// `y = h + down(swiglu(gate_up(norm(h))))`, every stage one streaming block.
@@ -19,6 +19,14 @@ use super::{Attention, FixedWeightMatVec, ResidualAdd, RmsNorm, SwiGlu, WeightSt
 /// Ports: `layer`, `pos`, stream `x` (the residual stream, `hidden` elements) → stream `y`.
 /// Latency: [`DecoderBlock::latency`]`(pos)`, the sum of the stages' latencies: they form one
 /// chain in which every stage finishes a fixed number of cycles after its last input.
+///
+/// When the matrix units have [`WeightStore::Shared`] stores (all four or none), they run on
+/// a [`MatrixPool`](super::MatrixPool) outside the block, which [`LlamaCore`](super::LlamaCore)
+/// also gives the LM head. The block then has no units of its own but a port to the pool: it
+/// sends the running unit's input on stream `mv_x` with its job on `mv_job` (0 to 3: Q/K/V,
+/// O, gate/up, down), and takes the pool's output on stream `mv_y` with `mv_y_last`. Down's
+/// input is made while gate/up still holds the pool, so a [`Replay`] collects it first, which
+/// adds its latency to the chain's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecoderBlock {
     /// Attention RMSNorm.
@@ -242,6 +250,9 @@ impl DecoderBlock {
             + self.ffn_norm.latency()
             + self.gate_up.latency()
             + self.swiglu.latency()
+            + self
+                .shared_lanes()
+                .map_or(0, |_| self.down_replay().latency())
             + self.down.latency()
             + self.residual_ffn.latency()
     }
@@ -260,14 +271,29 @@ impl DecoderBlock {
 impl Block for DecoderBlock {
     fn name(&self) -> String {
         format!(
-            "decoder_{}l_{}x{}",
+            "decoder_{}l_{}x{}{}",
             self.layers(),
             self.hidden(),
-            self.gate_up.matrices.first().map_or(0, |m| m.rows / 2)
+            self.gate_up.matrices.first().map_or(0, |m| m.rows / 2),
+            if self.shared_lanes().is_some() {
+                "_pooled"
+            } else {
+                ""
+            }
         )
     }
 
     fn build(&self, m: &ModuleBuilder<'_>) {
+        let units = self.matvecs();
+        let shared = units.iter().filter(|(_, u)| u.store.shared()).count();
+        if shared != 0 && shared != units.len() {
+            m.bad_parameter(format!(
+                "{shared} of the decoder's {} matrix units have shared stores: either all run \
+                 on the core's pool or none does",
+                units.len()
+            ));
+            return;
+        }
         let resid = self.residual_attn.format.bits;
         let layer = m.input("layer", Type::unsigned(self.layer_bits()));
         let pos = m.input("pos", Type::unsigned(self.pos_bits()));
@@ -277,31 +303,112 @@ impl Block for DecoderBlock {
         attn_norm.stream_input("x", x);
         let res_attn = m.instance("u_residual_attn", &self.residual_attn);
         res_attn.stream_input("x", x);
-        let qkv = m.instance("u_qkv", &self.qkv);
-        qkv.input("layer", layer);
-        qkv.stream_input("x", attn_norm.stream_output("y"));
         let attention = m.instance("u_attention", &self.attention);
         attention.input("layer", layer);
         attention.input("pos", pos);
-        attention.stream_input("qkv", qkv.stream_output("y"));
-        let o_proj = m.instance("u_o_proj", &self.o_proj);
-        o_proj.input("layer", layer);
-        o_proj.stream_input("x", attention.stream_output("att"));
-        res_attn.stream_input("d", o_proj.stream_output("y"));
         let ffn_norm = m.instance("u_ffn_norm", &self.ffn_norm);
         ffn_norm.input("layer", layer);
         ffn_norm.stream_input("x", res_attn.stream_output("y"));
         let res_ffn = m.instance("u_residual_ffn", &self.residual_ffn);
         res_ffn.stream_input("x", res_attn.stream_output("y"));
-        let gate_up = m.instance("u_gate_up", &self.gate_up);
-        gate_up.input("layer", layer);
-        gate_up.stream_input("x", ffn_norm.stream_output("y"));
         let swiglu = m.instance("u_swiglu", &self.swiglu);
-        swiglu.stream_input("x", gate_up.stream_output("y"));
-        let down = m.instance("u_down", &self.down);
-        down.input("layer", layer);
-        down.stream_input("x", swiglu.stream_output("y"));
-        res_ffn.stream_input("d", down.stream_output("y"));
+        let ins = [
+            attn_norm.stream_output("y"),
+            attention.stream_output("att"),
+            ffn_norm.stream_output("y"),
+            swiglu.stream_output("y"),
+        ];
+        let [qkv, o_proj, gate_up, down] = if shared == 0 {
+            self.own_units(m, layer, ins)
+        } else {
+            self.pooled_units(m, ins)
+        };
+        attention.stream_input("qkv", qkv);
+        res_attn.stream_input("d", o_proj);
+        swiglu.stream_input("x", gate_up);
+        res_ffn.stream_input("d", down);
         m.stream_output("y", res_ffn.stream_output("y"));
+    }
+}
+
+impl DecoderBlock {
+    /// The matrix units as instances of their own: each input stream in, each output out.
+    fn own_units<'a>(
+        &self,
+        m: &'a ModuleBuilder<'a>,
+        layer: Signal<'a>,
+        ins: [Source<'a>; 4],
+    ) -> [Source<'a>; 4] {
+        let mut outs = self
+            .matvecs()
+            .into_iter()
+            .zip(ins)
+            .map(|((name, unit), x)| {
+                let i = m.instance(&format!("u_{name}"), unit);
+                i.input("layer", layer);
+                i.stream_input("x", x);
+                i.stream_output("y")
+            });
+        std::array::from_fn(|_| outs.next().expect("four units"))
+    }
+
+    /// The matrix units on the core's pool: the unit that runs now is job `mv_job` (0 to 3:
+    /// Q/K/V, O, gate/up, down), its input goes out on `mv_x`, and the pool's output comes
+    /// back on `mv_y` and `mv_y_last`, which moves the job on. Down's input arrives while
+    /// gate/up still runs, so it is collected and replayed once whole.
+    fn pooled_units<'a>(&self, m: &'a ModuleBuilder<'a>, ins: [Source<'a>; 4]) -> [Source<'a>; 4] {
+        let units = self.matvecs();
+        let job = m.reg("job", Type::unsigned(2)).reset(0);
+        let y = m.stream_input("mv_y", Stream::new(Type::signed(self.pool_out_bits())));
+        let y_last = m.input("mv_y_last", Type::BOOL);
+        let (y_valid, y) = y.parts();
+        job.next_when(y_valid & y_last, job.q().wrapping_add(1));
+        let [qkv_x, o_x, gate_up_x, down_x] = ins;
+        let replay = m.instance("u_down_x", &self.down_replay());
+        replay.stream_input("x", down_x);
+        let ins = [qkv_x, o_x, gate_up_x, replay.stream_output("y")];
+        let is = |k: usize| job.q().eq(k as i64);
+        let in_ty = Type::signed(self.pool_input_bits());
+        let (v0, d0) = ins[0].parts();
+        let (valid, data) = (1..4).fold((v0, d0.resize(in_ty.width)), |(valid, data), k| {
+            let (v, d) = ins[k].parts();
+            (is(k).mux(v, valid), is(k).mux(d.resize(in_ty.width), data))
+        });
+        m.output("mv_job", job.q());
+        m.stream_output("mv_x", Source::new(valid, data));
+        std::array::from_fn(|k| Source::new(y_valid & is(k), y.resize(units[k].1.out_bits())))
+    }
+
+    /// The buffer that holds down's input until gate/up is done with the pool.
+    fn down_replay(&self) -> Replay {
+        Replay {
+            n: self.down.matrices.first().map_or(1, |m| m.cols),
+            bits: self.down.input_bits,
+            label: "down_x".into(),
+        }
+    }
+
+    /// The lanes of the core's pool the matrix units run on, when they do.
+    pub fn shared_lanes(&self) -> Option<usize> {
+        match self.qkv.store {
+            WeightStore::Shared { lanes } => Some(lanes),
+            _ => None,
+        }
+    }
+
+    /// Width of `mv_x` (pooled units): the widest unit input.
+    pub fn pool_input_bits(&self) -> u32 {
+        (self.matvecs().iter())
+            .map(|(_, u)| u.input_bits)
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Width of `mv_y` (pooled units): the widest unit output.
+    pub fn pool_out_bits(&self) -> u32 {
+        (self.matvecs().iter())
+            .map(|(_, u)| u.out_bits())
+            .max()
+            .unwrap_or(1)
     }
 }

@@ -65,6 +65,11 @@ impl WeightStore {
             .max(1)
     }
 
+    /// Whether the store is a pool's ([`WeightStore::Shared`]).
+    pub fn shared(&self) -> bool {
+        matches!(self, WeightStore::Shared { .. })
+    }
+
     /// The lanes of a ROM store, its own or shared; `None` for hardwired weights.
     pub fn lanes(&self) -> Option<usize> {
         match *self {
@@ -107,6 +112,9 @@ impl WeightStore {
 /// Throughput: one vector per `cols + latency` cycles when the input has no gaps.
 /// Multipliers: `L` weight × input ones, used `P * cols` times per vector (the reuse factor),
 /// and per lane one group-multiplier product (two for an affine grid) used once per group.
+///
+/// [`WeightStore::Shared`] `{ lanes: L }`: the same engine, run by a [`MatrixPool`] for
+/// several units, so `L` may exceed `rows`; the latency and throughput are the ROM store's.
 ///
 /// [`WeightStore::Hardwired`]: the stream is collected into registers, one
 /// [`Linear`](super::Linear) per layer (weights as constants) computes all rows at once from
@@ -205,6 +213,11 @@ impl Shape {
 impl FixedWeightMatVec {
     fn first(&self) -> Option<&FixedMatrix> {
         self.matrices.first()
+    }
+
+    /// Width of each signed output element (layer 0's; every layer's is the same).
+    pub fn out_bits(&self) -> u32 {
+        self.first().map_or(1, |m| m.out_bits)
     }
 
     /// Pipeline stages of the ROM store between a pass's last input and its first output.

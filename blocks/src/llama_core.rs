@@ -4,7 +4,9 @@ use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::clog2;
 use hardwire_model::fixed::FixedModel;
 
-use super::{Argmax, DecoderBlock, Embedding, FixedWeightMatVec, RmsNorm, WeightStore};
+use super::{
+    Argmax, DecoderBlock, Embedding, FixedWeightMatVec, MatrixPool, Replay, RmsNorm, WeightStore,
+};
 
 /// Width of the `max_new` input: up to 65535 generated tokens per prompt.
 pub const MAX_NEW_BITS: u32 = 16;
@@ -44,6 +46,11 @@ hardwire_hdl::interface! {
 /// the same context. Cycles per token: [`LlamaCore::cycles_per_token`], from the cycle a token
 /// is taken (`in_valid && in_ready`, or `out_valid && out_ready` for a fed-back token) to the
 /// cycle its successor is known; a generated token is offered on the next cycle.
+///
+/// With ROM weights the five matrix units (Q/K/V, O, gate/up, down, LM head) share one
+/// [`MatrixPool`] ([`LlamaCore::pool`]): decode runs them one after another anyway, so every
+/// lane works on whichever runs, and cycles per token approach
+/// [`LlamaCore::cycles_per_token_bound`] plus the attention and norms between them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaCore {
     /// Token embedding (ROM lookup).
@@ -60,15 +67,43 @@ pub struct LlamaCore {
 
 impl LlamaCore {
     /// The hardware for `model`: every decoder matrix at `reuse` (1: hardwired weights; more:
-    /// ROMs feeding `ceil(rows * cols / reuse)` multiply-accumulate lanes, see
-    /// [`WeightStore::for_reuse`]), the LM head at `lm_head_reuse`. The decoder's units run
-    /// once per layer, the head once per token, so a head reuse of `reuse` times the layer
-    /// count balances their time.
+    /// ROMs), the LM head at `lm_head_reuse`. The decoder's units run once per layer, the head
+    /// once per token, so a head reuse of `reuse` times the layer count balances their time.
+    ///
+    /// With ROMs for both, the five matrix units share one [`MatrixPool`] with as many lanes
+    /// as they would have had apart (`ceil(rows * cols / reuse)` each, see
+    /// [`WeightStore::lanes_for`]): the same multipliers, each busy with whichever matrix
+    /// runs. Otherwise each unit has its own store ([`WeightStore::for_reuse`]).
     pub fn from_model(model: &FixedModel, reuse: usize, lm_head_reuse: usize) -> LlamaCore {
         let store = |rows, cols| WeightStore::for_reuse(rows, cols, reuse);
-        let decoder = DecoderBlock::from_model(model, store);
+        let mut decoder = DecoderBlock::from_model(model, store);
         let n = model.numerics;
         let vocab = model.config.vocab_size;
+        let mut lm_head = FixedWeightMatVec {
+            matrices: vec![model.lm_head.clone()],
+            input_bits: n.act.bits,
+            acc_bits: n.acc_bits,
+            store: WeightStore::for_reuse(vocab, model.config.hidden_size, lm_head_reuse),
+            label: "lm_head".into(),
+        };
+        if reuse > 1 && lm_head_reuse > 1 {
+            let lanes = decoder
+                .matvecs()
+                .iter()
+                .map(|(_, u)| u.multipliers())
+                .sum::<usize>()
+                + lm_head.multipliers();
+            let store = WeightStore::Shared { lanes };
+            for unit in [
+                &mut decoder.qkv,
+                &mut decoder.o_proj,
+                &mut decoder.gate_up,
+                &mut decoder.down,
+                &mut lm_head,
+            ] {
+                unit.store = store;
+            }
+        }
         LlamaCore {
             embedding: Embedding {
                 matrix: model.embed.clone(),
@@ -82,17 +117,33 @@ impl LlamaCore {
                 table: model.rsqrt_table.clone(),
                 label: "final_norm".into(),
             },
-            lm_head: FixedWeightMatVec {
-                matrices: vec![model.lm_head.clone()],
-                input_bits: n.act.bits,
-                acc_bits: n.acc_bits,
-                store: WeightStore::for_reuse(vocab, model.config.hidden_size, lm_head_reuse),
-                label: "lm_head".into(),
-            },
+            lm_head,
             argmax: Argmax {
                 n: vocab,
                 bits: n.act.bits,
             },
+        }
+    }
+
+    /// The pool the matrix units share, when they do.
+    pub fn pool(&self) -> Option<MatrixPool> {
+        self.decoder.shared_lanes()?;
+        let mut units: Vec<_> = (self.decoder.matvecs().into_iter())
+            .map(|(_, u)| u.clone())
+            .collect();
+        units.push(self.lm_head.clone());
+        Some(MatrixPool {
+            units,
+            label: "core".into(),
+        })
+    }
+
+    /// The buffer the residual stream waits in between layers.
+    fn residual(&self) -> Replay {
+        Replay {
+            n: self.decoder.hidden(),
+            bits: self.decoder.residual_attn.format.bits,
+            label: "residual".into(),
         }
     }
 
@@ -117,14 +168,13 @@ impl LlamaCore {
     }
 
     /// Cycles from taking a token at position `pos` to knowing the next one: the embedding,
-    /// every layer (each but the first preceded by replaying the residual stream,
-    /// `hidden + 2` cycles: the read and its register), the final norm, the LM head and the
-    /// argmax.
+    /// every layer (each but the first preceded by replaying the residual stream, see
+    /// [`Replay::latency`]), the final norm, the LM head and the argmax.
     pub fn cycles_per_token(&self, pos: usize) -> u64 {
         let layers = self.decoder.layers() as u64;
         self.embedding.latency()
             + layers * self.decoder.latency(pos)
-            + (layers - 1) * (self.decoder.hidden() as u64 + 2)
+            + (layers - 1) * self.residual().latency()
             + self.final_norm.latency()
             + self.lm_head.latency()
             + self.argmax.latency()
@@ -151,18 +201,68 @@ impl LlamaCore {
             .sum()
     }
 
-    /// Weight multipliers in the design.
+    /// Weight multipliers in the design: the units' own, and the pool's once.
     pub fn weight_multipliers(&self) -> u64 {
-        self.matvecs()
-            .iter()
+        let units = self.matvecs();
+        let own = (units.iter())
+            .filter(|(_, mv, _)| !mv.store.shared())
             .map(|(_, mv, _)| mv.multipliers() as u64)
-            .sum()
+            .sum::<u64>();
+        own + self.pool().map_or(0, |p| p.lanes() as u64)
     }
 
     /// The throughput bound: weight multiply-accumulates per token over weight multipliers.
     pub fn cycles_per_token_bound(&self) -> u64 {
         self.weight_macs_per_token()
             .div_ceil(self.weight_multipliers().max(1))
+    }
+}
+
+impl LlamaCore {
+    /// The LM head's output stream, from its own unit, or from the pool the decoder's units
+    /// share with it. The pool runs the head from the final norm's first output until the
+    /// head's last output (the decoder's units are idle then); otherwise it runs the job the
+    /// decoder asks for, on the decoder's input, and hands it the output.
+    fn lm_head_output<'a>(
+        &self,
+        m: &'a ModuleBuilder<'a>,
+        decoder: &Instance<'a>,
+        final_norm: &Instance<'a>,
+        layer: Signal<'a>,
+    ) -> Source<'a> {
+        let Some(pool) = self.pool() else {
+            let lm_head = m.instance("u_lm_head", &self.lm_head);
+            lm_head.input("layer", m.lit(0, Type::BOOL));
+            lm_head.stream_input("x", final_norm.stream_output("y"));
+            return lm_head.stream_output("y");
+        };
+        let (in_bits, job_bits) = (pool.input_bits(), pool.job_bits());
+        let units = m.instance("u_matrices", &pool);
+        let (y_valid, y) = units.stream_output("y").parts();
+        let y_last = units.output("y_last");
+        let (norm_valid, norm_y) = final_norm.stream_output("y").parts();
+        let running = m.reg("head_running", Type::BOOL).reset(0);
+        let head = running.q() | norm_valid;
+        running.next_when(norm_valid, m.lit(1, Type::BOOL));
+        running.next_when(y_valid & y_last & head, m.lit(0, Type::BOOL));
+        let head_job = m.lit((pool.units.len() - 1) as i64, Type::unsigned(job_bits));
+        units.input(
+            "job",
+            head.mux(head_job, decoder.output("mv_job").resize(job_bits)),
+        );
+        units.input("layer", layer);
+        let (x_valid, x) = decoder.stream_output("mv_x").parts();
+        units.stream_input(
+            "x",
+            Source::new(
+                head.mux(norm_valid, x_valid),
+                head.mux(norm_y.resize(in_bits), x.resize(in_bits)),
+            ),
+        );
+        let out_bits = self.decoder.pool_out_bits();
+        decoder.stream_input("mv_y", Source::new(y_valid & !head, y.resize(out_bits)));
+        decoder.input("mv_y_last", y_last);
+        Source::new(y_valid & head, y.resize(self.lm_head.out_bits()))
     }
 }
 
@@ -194,10 +294,7 @@ impl Block for LlamaCore {
     fn build(&self, m: &ModuleBuilder<'_>) {
         let (tb, pb) = (self.token_bits(), self.pos_bits());
         let layers = self.decoder.layers();
-        let hidden = self.decoder.hidden();
-        let resid = self.decoder.residual_attn.format.bits;
         let lb = self.decoder.layer_bits();
-        let hb = clog2(hidden).max(1);
 
         let io = TokenIo::provide(m, tb);
         let TokenIo {
@@ -235,32 +332,10 @@ impl Block for LlamaCore {
         let dec_y_valid = decoder.output("y_valid");
         let last_layer = layer.q().eq((layers - 1) as i64);
         let to_buffer = dec_y_valid & !last_layer;
-        let buffer = m
-            .memory("residual", Type::signed(resid), hidden as u32)
-            .style(MemStyle::Block);
-        let wr = m.reg("wr_idx", Type::unsigned(hb)).reset(0);
-        let wr_end = wr.q().eq((hidden - 1) as i64);
-        buffer.write(wr.q(), decoder.output("y"), to_buffer);
-        wr.next_when(
-            to_buffer,
-            wr_end.mux(m.lit(0, wr.q().ty()), wr.q().wrapping_add(1)),
-        );
-        let layer_done = to_buffer & wr_end;
-        let replaying = m.reg("replaying", Type::BOOL).reset(0);
-        let rd = m.reg("rd_idx", Type::unsigned(hb)).reset(0);
-        let rd_end = rd.q().eq((hidden - 1) as i64);
-        rd.next_when(layer_done, m.lit(0, rd.q().ty()));
-        rd.next_when(replaying.q() & !rd_end, rd.q().wrapping_add(1));
-        replaying.next_when(replaying.q() & rd_end, m.lit(0, Type::BOOL));
-        replaying.next_when(layer_done, m.lit(1, Type::BOOL));
-        // The block RAM's word registered before it enters the decoder (its output is slow).
-        let replay_data = m.reg("replay_data", Type::signed(resid));
-        replay_data.next(buffer.read(rd.q()));
-        let replay_data = replay_data.q();
-        let replay_read = m.reg("replay_read", Type::BOOL).reset(0);
-        replay_read.next(replaying.q());
-        let replay_valid = m.reg("replay_valid", Type::BOOL).reset(0);
-        replay_valid.next(replay_read.q());
+        let residual = m.instance("u_residual", &self.residual());
+        residual.stream_input("x", Source::new(to_buffer, decoder.output("y")));
+        let layer_done = residual.output("x_last");
+        let (replay_valid, replay_data) = residual.stream_output("y").parts();
         layer.next_when(layer_done, layer.q().wrapping_add(1));
         layer.next_when(go, m.lit(0, layer.q().ty()));
 
@@ -270,7 +345,7 @@ impl Block for LlamaCore {
         decoder.stream_input(
             "x",
             Source::new(
-                emb_valid | replay_valid.q(),
+                emb_valid | replay_valid,
                 emb_valid.mux(embedding.output("y"), replay_data),
             ),
         );
@@ -281,11 +356,11 @@ impl Block for LlamaCore {
             "x",
             Source::new(dec_y_valid & last_layer, decoder.output("y")),
         );
-        let lm_head = m.instance("u_lm_head", &self.lm_head);
-        lm_head.input("layer", m.lit(0, Type::BOOL));
-        lm_head.stream_input("x", final_norm.stream_output("y"));
         let argmax = m.instance("u_argmax", &self.argmax);
-        argmax.stream_input("x", lm_head.stream_output("y"));
+        argmax.stream_input(
+            "x",
+            self.lm_head_output(m, &decoder, &final_norm, layer.q()),
+        );
         let done = argmax.output("index_valid");
 
         // Sequencing. `go`, `done` and `fire_out` belong to different phases, so at most one

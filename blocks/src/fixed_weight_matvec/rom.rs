@@ -50,6 +50,8 @@ struct JobPlan {
     /// Idle cycles before each replayed pass so the output shift register keeps up.
     wait: usize,
     out_bits: u32,
+    /// Its widest weights: the width of its weight ROM's fields.
+    weight_bits: u32,
     /// One matrix per layer, chosen by `layer` (otherwise one matrix whatever the layer).
     layered: bool,
 }
@@ -131,6 +133,7 @@ impl Plan {
                         0
                     },
                     out_bits: s.out_bits,
+                    weight_bits: s.weight_bits,
                     layered: s.layers == layers,
                 }
             })
@@ -166,6 +169,51 @@ impl Plan {
     /// The largest `f` of any job.
     fn most(&self, f: impl Fn(&JobPlan) -> usize) -> usize {
         self.jobs.iter().map(f).max().unwrap_or(0)
+    }
+
+    /// The widths of the weight ROMs: one per distinct job weight width, narrowest first, so
+    /// a pool of narrow and wide units pads no unit to another's width.
+    fn weight_widths(&self) -> Vec<u32> {
+        let mut widths: Vec<u32> = self.jobs.iter().map(|j| j.weight_bits).collect();
+        widths.sort_unstable();
+        widths.dedup();
+        widths
+    }
+
+    /// The layout of the weight ROM of `bits`-bit fields: the blocks of its jobs only.
+    fn weight_layout(&self, bits: u32) -> Layout {
+        Layout::new(self, |j| {
+            if j.weight_bits == bits {
+                j.passes * j.cols
+            } else {
+                0
+            }
+        })
+    }
+
+    /// The running job's weight word from the registered words of the ROMs of
+    /// [`Plan::weight_widths`], every lane's field sign-extended to the widest weights.
+    fn weight_word<'a>(&self, sel: &Select<'a>, words: &[Signal<'a>]) -> Signal<'a> {
+        let widths = self.weight_widths();
+        if let [word] = words {
+            return *word;
+        }
+        let bank = per_job(
+            sel,
+            &self.each(|j| widths.iter().position(|&b| b == j.weight_bits).unwrap_or(0)),
+            Type::unsigned(clog2(widths.len())),
+        );
+        let field = |l: usize| {
+            let last = widths.len() - 1;
+            let at = |b: usize| {
+                element(words[b], l as u32, Type::signed(widths[b])).resize(self.weight_bits)
+            };
+            (0..last)
+                .rev()
+                .fold(at(last), |rest, b| bank.eq(b as i64).mux(at(b), rest))
+        };
+        let fields: Vec<Signal<'a>> = (0..self.lanes).rev().map(field).collect();
+        sel.m.concat(&fields)
     }
 
     /// The (job, layer) of every block of a ROM in address order: each layer's blocks of the
@@ -312,6 +360,7 @@ enum LaneRom {
 
 /// One block of a lane ROM: a matrix and its job's geometry.
 struct Placed {
+    job: usize,
     matrix: FixedMatrix,
     rows: usize,
     cols: usize,
@@ -334,6 +383,7 @@ impl LaneImage {
             let j = &p.jobs[k];
             let matrices = &jobs[k].unit.matrices;
             Placed {
+                job: k,
                 matrix: matrices[layer.min(matrices.len() - 1)].clone(),
                 rows: j.rows,
                 cols: j.cols,
@@ -350,6 +400,21 @@ impl LaneImage {
             rom,
             lanes: p.lanes,
         })
+    }
+
+    /// The blocks of the jobs whose weights are `bits` wide.
+    fn of_width(blocks: &Arc<Vec<Placed>>, p: &Plan, bits: u32) -> Arc<Vec<Placed>> {
+        if p.jobs.iter().all(|j| j.weight_bits == bits) {
+            return blocks.clone();
+        }
+        let kept = blocks.iter().filter(|b| p.jobs[b.job].weight_bits == bits);
+        Arc::new(
+            kept.map(|b| Placed {
+                matrix: b.matrix.clone(),
+                ..*b
+            })
+            .collect(),
+        )
     }
 
     /// Words per pass of a block: columns or groups.
@@ -541,23 +606,29 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     // Both ROMs' images share one list of the matrices (which share the model's weights and
     // multipliers).
     let blocks = LaneImage::blocks(jobs, &p);
-    let weight_layout = Layout::new(&p, |j| j.passes * j.cols);
-    let weights = m
-        .memory(
-            "weights",
-            Type::unsigned(p.lanes as u32 * p.weight_bits),
-            weight_layout.depth as u32,
-        )
-        .style(MemStyle::Block)
-        .init_image(LaneImage::shared(
-            &blocks,
-            &p,
-            LaneRom::Weights {
-                bits: p.weight_bits,
-            },
-        ));
-    let waddr = weight_layout.address(&p, &sel, woff);
-    let word = weights.read_enabled(waddr, issue);
+    let words: Vec<Signal<'a>> = (p.weight_widths().into_iter())
+        .map(|bits| {
+            let layout = p.weight_layout(bits);
+            let name = if p.weight_widths().len() == 1 {
+                "weights".to_string()
+            } else {
+                format!("weights_w{bits}")
+            };
+            let rom = m
+                .memory(
+                    &name,
+                    Type::unsigned(p.lanes as u32 * bits),
+                    layout.depth as u32,
+                )
+                .style(MemStyle::Block)
+                .init_image(LaneImage::shared(
+                    &LaneImage::of_width(&blocks, &p, bits),
+                    &p,
+                    LaneRom::Weights { bits },
+                ));
+            rom.read_enabled(layout.address(&p, &sel, woff), issue)
+        })
+        .collect();
     let buffered = replay.map(|replay| {
         let buffer = m
             .memory("x_buffer", in_ty, max_cols as u32)
@@ -575,7 +646,12 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     // Stage 2: the memories' words registered (a block RAM's output is slow), then the input
     // picked, live or from the replay buffer.
     let v0 = stage(m, "read_valid", v0, true);
-    let word = stage(m, "read_word", word, false);
+    let words: Vec<Signal<'a>> = match words.as_slice() {
+        [word] => vec![stage(m, "read_word", *word, false)],
+        _ => (words.iter().zip(p.weight_widths()))
+            .map(|(&word, bits)| stage(m, &format!("read_word_w{bits}"), word, false))
+            .collect(),
+    };
     let x_live = stage(m, "read_live", x_live, false);
     let x0 = match (buffered, replay) {
         (Some(from_buffer), Some(replay)) => {
@@ -591,7 +667,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     // lane multiplies its weight by the input.
     let v1 = stage(m, "mac_valid", v0, true);
     let (word, x1) = (
-        stage(m, "mac_word", word, false),
+        stage(m, "mac_word", p.weight_word(&sel, &words), false),
         stage(m, "mac_x", x0, false),
     );
     let w_ty = Type::signed(p.weight_bits);
@@ -807,13 +883,14 @@ fn shift_table(jobs: &[Job<'_>], p: &Plan) -> Result<Vec<i64>, u32> {
 pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
     let p = Plan::new(jobs, lanes);
     let words = |depth: usize, width: u32| depth as u64 * u64::from(width);
-    words(
-        Layout::new(&p, |j| j.passes * j.cols).depth,
-        p.lanes as u32 * p.weight_bits,
-    ) + words(
-        Layout::new(&p, |j| j.passes * j.groups).depth,
-        p.lanes as u32 * (p.mult_w + p.offset_w),
-    ) + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
+    (p.weight_widths().into_iter())
+        .map(|bits| words(p.weight_layout(bits).depth, p.lanes as u32 * bits))
+        .sum::<u64>()
+        + words(
+            Layout::new(&p, |j| j.passes * j.groups).depth,
+            p.lanes as u32 * (p.mult_w + p.offset_w),
+        )
+        + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
 /// The shift of the row at the head of the output shift register: a constant when every row
