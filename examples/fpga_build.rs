@@ -57,6 +57,10 @@ struct Args {
     /// Reuse factor of the LM head (default: --reuse times the layer count).
     #[arg(long)]
     lm_head_reuse: Option<usize>,
+    /// Multiply-accumulate lanes of attention's score and weighted-sum loops (a power of two
+    /// dividing the tiny model's head size of 16).
+    #[arg(long, default_value_t = 4)]
+    attention_lanes: usize,
     /// Bits per weight (2 to 8), in groups of 32 columns with a scale each.
     #[arg(long, default_value_t = 4)]
     weight_bits: u32,
@@ -118,7 +122,16 @@ fn main() -> Result<()> {
             "weight_bits": args.weight_bits,
             "max_seq": args.max_seq,
         });
-        let report = sweep::run(&args.sweep, &args.flow, &model, lm_head, settings, &out)?;
+        let lanes = args.attention_lanes;
+        let report = sweep::run(
+            &args.sweep,
+            &args.flow,
+            &model,
+            lm_head,
+            lanes,
+            settings,
+            &out,
+        )?;
         let out = out.commit()?;
         println!();
         print!("{}", report.table());
@@ -130,12 +143,14 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
-    let core = LlamaCore::from_model(&model, args.reuse, lm_head_reuse);
+    let core = LlamaCore::from_model(&model, args.reuse, lm_head_reuse)
+        .with_attention_lanes(args.attention_lanes);
     let settings = serde_json::json!({
         "model": format!("tiny (seeded {}), {} layer(s)", args.weights_seed, args.layers),
         "layers": args.layers,
         "reuse": args.reuse,
         "lm_head_reuse": lm_head_reuse,
+        "attention_lanes": args.attention_lanes,
         "weight_bits": args.weight_bits,
         "max_seq": core.max_seq(),
         "token_bits": core.token_bits(),

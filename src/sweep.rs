@@ -95,13 +95,15 @@ pub struct SweepReport {
 }
 
 /// Runs the sweep over `args.sweep_reuse` for `model` (`lm_head_reuse` maps a decoder reuse
-/// factor to the LM head's), writing into `out`, which the caller commits. Each placed point
+/// factor to the LM head's; attention has `attention_lanes` lanes throughout), writing into
+/// `out`, which the caller commits. Each placed point
 /// runs the whole [`BoardFlow`] (simulation check included) into `reuse-<R>/`.
 pub fn run(
     args: &SweepArgs,
     flow: &BoardFlow,
     model: &FixedModel,
     lm_head_reuse: impl Fn(usize) -> usize,
+    attention_lanes: usize,
     settings: serde_json::Value,
     out: &OutputDir,
 ) -> anyhow::Result<SweepReport> {
@@ -121,7 +123,7 @@ pub fn run(
             i + 1,
             reuses.len()
         );
-        let core = LlamaCore::from_model(model, reuse, lm);
+        let core = LlamaCore::from_model(model, reuse, lm).with_attention_lanes(attention_lanes);
         let estimate = flow
             .estimate(&core)
             .with_context(|| format!("estimating reuse {reuse}"))?;
@@ -156,7 +158,8 @@ pub fn run(
         );
         let name = format!("reuse-{}", p.reuse);
         let sub = OutputDir::create(&out.path().join(&name), Overwrite::Force)?;
-        let core = LlamaCore::from_model(model, p.reuse, p.lm_head_reuse);
+        let core = LlamaCore::from_model(model, p.reuse, p.lm_head_reuse)
+            .with_attention_lanes(attention_lanes);
         let mut point_settings = settings.clone();
         point_settings["reuse"] = p.reuse.into();
         point_settings["lm_head_reuse"] = p.lm_head_reuse.into();

@@ -50,6 +50,7 @@ fn attention(
         rope: RopeTables::new(&config, max_seq),
         exp: ExpTable::default(),
         recip: RecipTable::default(),
+        lanes: 1,
         label: "t".into(),
     }
 }
@@ -211,9 +212,19 @@ fn case() -> impl Strategy<Value = (Attention, Vec<Vec<Step>>)> {
             Format { bits: 12, frac: 6 },
             Format { bits: 16, frac: 10 },
         ]),
+        0u32..=3,
     )
-        .prop_flat_map(|(kv_heads, group, head_dim, max_seq, layers, act)| {
-            let a = attention(kv_heads * group, kv_heads, head_dim, max_seq, layers, act);
+        .prop_flat_map(|(kv_heads, group, head_dim, max_seq, layers, act, lanes)| {
+            // Lanes: a power of two that divides the head.
+            let lanes = (0..=lanes)
+                .rev()
+                .map(|l| 1usize << l)
+                .find(|l| head_dim % l == 0)
+                .unwrap_or(1);
+            let a = Attention {
+                lanes,
+                ..attention(kv_heads * group, kv_heads, head_dim, max_seq, layers, act)
+            };
             let steps = (1..=max_seq).prop_flat_map({
                 let a = a.clone();
                 move |n| prop::collection::vec(prop::collection::vec(step(&a), a.layers), n)
@@ -273,6 +284,22 @@ fn attention_under_verilator() {
     cosimulate(&design, &rec.stimulus(), Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Four lanes: banked q buffer and caches, four products per cycle in the scores and the
+/// weighted sums, the outputs through a shift register.
+#[test]
+fn attention_with_lanes_under_verilator() {
+    if !require_tool("verilator") {
+        return;
+    }
+    let a = Attention {
+        lanes: 4,
+        ..attention(4, 2, 8, 8, 2, Format { bits: 20, frac: 12 })
+    };
+    let rec = check(&a, &[fixed_run(&a, 8, 4)]).unwrap();
+    let design = Design::elaborate(&a).unwrap();
+    cosimulate(&design, &rec.stimulus(), Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn attention_full_cache_then_a_new_sequence() {
     // GQA with three query heads per kv head: every position of the cache, then a new
@@ -314,6 +341,12 @@ fn attention_rejects_bad_head_layouts() {
     };
     let err = Design::elaborate(&short).unwrap_err();
     assert!(err.to_string().contains("cover 8 positions"), "{err}");
+    let three = Attention {
+        lanes: 3,
+        ..a.clone()
+    };
+    let err = Design::elaborate(&three).unwrap_err();
+    assert!(err.to_string().contains("3 lanes for heads of 8"), "{err}");
     let odd = Attention { head_dim: 7, ..a };
     assert!(Design::elaborate(&odd).unwrap_err().has(Code::BadParameter));
 }

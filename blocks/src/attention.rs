@@ -15,16 +15,20 @@ use super::{RotaryEmbedding, SoftmaxPipeline};
 /// 1. q and k pass through a [`RotaryEmbedding`] at `pos`; q goes to a buffer, k and v to the
 ///    KV-cache RAMs at row `layer · max_seq + pos` (`layers · max_seq · kv_dim` words each,
 ///    word `row · kv_dim + j`);
-/// 2. per head `h` (kv head `h / (heads / kv_heads)`), one multiply-accumulate per cycle
-///    computes the scores `attention_score(q_h, k_p, score_scale, act.bits)` for `p` in
-///    `0..=pos`, which a [`SoftmaxPipeline`] turns into probabilities;
-/// 3. a second multiply-accumulate computes `weighted_sum(probs, V, kv_dim, offset, head_dim,
-///    act.bits)`, one output element per `pos + 1` cycles.
+/// 2. per head `h` (kv head `h / (heads / kv_heads)`), `lanes` multipliers compute the
+///    scores `attention_score(q_h, k_p, score_scale, act.bits)` for `p` in `0..=pos`, a
+///    block of `lanes` elements of the head per cycle, which a [`SoftmaxPipeline`] turns into
+///    probabilities;
+/// 3. `lanes` more multiply-accumulates compute `weighted_sum(probs, V, kv_dim, offset,
+///    head_dim, act.bits)`, a block of `lanes` output elements per `pos + 1` cycles (at
+///    least `lanes`), which leave one per cycle through a shift register.
 ///
-/// Head `h + 1`'s scores are computed while head `h`'s weighted sum is, so each head costs
-/// about `(pos + 1) · head_dim` cycles plus the softmax: the whole step takes
-/// [`Attention::latency`] `= heads · (n·head_dim + 2n + 35) + n·head_dim + 13` cycles after the
-/// last input, `n = pos + 1`.
+/// The q buffer and the caches are banked by `lanes` (element `e` in bank `e % lanes`), so a
+/// block is one read of every bank. Head `h + 1`'s scores are computed while head `h`'s
+/// weighted sum is, so each head costs about `(pos + 1) · head_dim / lanes` cycles plus the
+/// softmax: with `n = pos + 1` and `B = head_dim / lanes` blocks, [`Attention::latency`] is
+/// `rope + heads · (n·B + S + 2n + 25) + (B − 1)·max(n, lanes) + n + 6 + lanes` cycles after
+/// the last input, `S` the score stages (10, or 11 with lanes to add up).
 ///
 /// Ports: `layer` (unsigned, `max(1, clog2(layers))` bits), `pos` (unsigned,
 /// `max(1, clog2(max_seq))` bits), held from the first input element to the last output;
@@ -55,6 +59,10 @@ pub struct Attention {
     pub exp: ExpTable,
     /// Softmax reciprocal table.
     pub recip: RecipTable,
+    /// Multiply-accumulate lanes of the score and weighted-sum loops (a power of two dividing
+    /// `head_dim`; 1 for one of each): each loop reads `lanes` elements of a head per cycle
+    /// from as many banks of the q buffer and the K and V caches.
+    pub lanes: usize,
     /// Distinguishes the modules of different uses (a Verilog identifier part).
     pub label: String,
 }
@@ -64,10 +72,42 @@ impl Attention {
     /// `att` element, at position `pos`: RoPE's latency (the first head's scores wait for its
     /// last q and k), then each head's scores and softmax, then the last weighted sum.
     pub fn latency(&self, pos: usize) -> u64 {
+        let tail = MAC_STAGES.len() as u64 + self.lanes as u64;
+        self.rotary().latency()
+            + self.heads as u64 * self.head_period(pos)
+            + self.sum_span(pos)
+            + tail
+    }
+
+    /// Cycles from one head's last probability to the next's: its scores (`head_dim / lanes`
+    /// issues per position), their scaling, and the softmax.
+    fn head_period(&self, pos: usize) -> u64 {
         let n = pos as u64 + 1;
-        let issue = n * self.head_dim as u64;
-        let per_head = issue + SCORE_STAGES + self.softmax().latency(pos + 1);
-        self.rotary().latency() + self.heads as u64 * per_head + issue + WSUM_STAGES
+        let score_stages = (self.mac_stages(true).len() + SCALE_STAGES.len()) as u64;
+        n * self.blocks() + score_stages + self.softmax().latency(pos + 1)
+    }
+
+    /// Cycles from a head's first weighted-sum issue to its last: `head_dim / lanes` blocks of
+    /// `n = pos + 1` issues, each block but the last followed by a wait up to `lanes` cycles
+    /// so the output shift register has emitted the block before it.
+    fn sum_span(&self, pos: usize) -> u64 {
+        let n = pos as u64 + 1;
+        (self.blocks() - 1) * n.max(self.lanes as u64) + n
+    }
+
+    /// Blocks of `lanes` elements per head.
+    fn blocks(&self) -> u64 {
+        (self.head_dim / self.lanes.max(1)) as u64
+    }
+
+    /// The stages of a multiply-accumulate loop: [`MAC_STAGES`], with a stage summing the
+    /// lanes' products when `reduce` and there is more than one lane.
+    fn mac_stages(&self, reduce: bool) -> Vec<&'static str> {
+        let mut stages = MAC_STAGES.to_vec();
+        if reduce && self.lanes > 1 {
+            stages.insert(MAC_STAGES.len() - 1, "lanes");
+        }
+        stages
     }
 
     /// Entries of each of the K and V caches: every layer's keys (values) at every position.
@@ -128,6 +168,27 @@ impl Attention {
                 self.head_dim
             ));
         }
+        if self.lanes == 0
+            || !self.lanes.is_power_of_two()
+            || !self.head_dim.is_multiple_of(self.lanes)
+        {
+            return Err(format!(
+                "{} lanes for heads of {}: use a power of two that divides head_dim",
+                self.lanes, self.head_dim
+            ));
+        }
+        // A head's weighted sum, and its outputs' shift register, must be done when the next
+        // head's starts: at a position below `lanes` the sum waits for the register.
+        if let Some(pos) = (0..self.lanes.min(self.max_seq)).find(|&pos| {
+            let (span, period) = (self.sum_span(pos), self.head_period(pos));
+            span > period || span + self.lanes as u64 > period + pos as u64 + 1
+        }) {
+            return Err(format!(
+                "{} lanes for heads of {}: at position {pos} a head's weighted sum would \
+                 outlast the next head's scores and softmax; use fewer lanes",
+                self.lanes, self.head_dim
+            ));
+        }
         if self.max_seq == 0 || self.layers == 0 {
             return Err(format!(
                 "a KV cache of {} positions and {} layers holds nothing",
@@ -164,12 +225,6 @@ impl Attention {
 /// The stages that scale a dot product into a score: the partial products of dot ×
 /// multiplier, their sum, and the score rounded and saturated.
 const SCALE_STAGES: [&str; 4] = ["partials", "retimed", "product", "score"];
-/// Cycles from a score's last multiply-accumulate issue to the softmax seeing it: the
-/// [`mac`]'s stages, then the scaling's.
-const SCORE_STAGES: u64 = (MAC_STAGES.len() + SCALE_STAGES.len()) as u64;
-/// Cycles from an output's last weighted-sum issue to the output: the [`mac`]'s stages, then
-/// the rounded output's register.
-const WSUM_STAGES: u64 = MAC_STAGES.len() as u64 + 1;
 
 impl Block for Attention {
     fn name(&self) -> String {
@@ -211,9 +266,10 @@ impl Block for Attention {
             .parts();
 
         let act = Type::signed(bits);
-        let q_buf = m.memory("q_buf", act, qd as u32);
-        let k_cache = m.memory("k_cache", act, depth as u32);
-        let v_cache = m.memory("v_cache", act, depth as u32);
+        let lanes = self.lanes;
+        let q_buf = Banks::new(m, "q_buf", act, qd, lanes);
+        let k_cache = Banks::new(m, "k_cache", act, depth, lanes);
+        let v_cache = Banks::new(m, "v_cache", act, depth, lanes);
         // Two banks, so one head's softmax can fill one while the previous head's weighted
         // sum reads the other.
         let probs = m.memory("probs", Type::signed(prob_bits), 2 * self.max_seq as u32);
@@ -241,6 +297,7 @@ impl Block for Attention {
         k_cache.write(k_at, rope_y, rope_valid & rope_is_k);
         let v_at = (row_base.q() + (in_idx - (qd + kvd) as i64)).resize(aw);
         v_cache.write(v_at, qkv, qkv_valid & !is_qk);
+        let blocks = hd / lanes;
 
         // Softmax output into the probability banks; its last one ends the head's scores.
         let sm = m.instance("u_softmax", &softmax);
@@ -256,13 +313,14 @@ impl Block for Attention {
         let (sm_head, _) = element_index(m, "sm_head", sm_done, self.heads);
         let more_heads = sm_head.ne((self.heads - 1) as i64);
 
-        // Scores: for each position p, Σ_d q_h[d]·k_p[d], one product per cycle.
+        // Scores: for each position p, Σ_d q_h[d]·k_p[d], one block of `lanes` products per
+        // cycle.
         // The first head's scores start once RoPE has written this step's last q and k: its
         // latency after the last input element, which follows them.
         let rope_done = (1..=self.rotary().latency())
             .fold(go, |d, i| delay(m, &format!("rope_wait{i}"), d, true));
         let s = HeadWalk::new(m, "s", self, aw, rope_done | (sm_done & more_heads));
-        let (s_d, s_d_last) = element_index(m, "s_d", s.issue, hd);
+        let (s_d, s_d_last) = element_index(m, "s_d", s.issue, blocks);
         let (_, s_end) = position_counter(m, "s_p", s_d_last, pos);
         s.finish(s_end);
         // q address: this head's base plus d; k address: the row of p plus the kv offset plus d.
@@ -278,39 +336,61 @@ impl Block for Attention {
         let s_row = m.reg("s_row", Type::unsigned(aw));
         s_row.next_when(s_d_last, (s_row.q() + kvd as i64).resize(aw));
         s_row.next_when(s.start, (layer_base.q() + s.offset()).resize(aw));
-        let q = q_buf.read((s_qbase.q() + s_d).resize(qw));
-        let k = k_cache.read((s_row.q() + s_d).resize(aw));
+        let q = q_buf.read_block(s_qbase.q(), s_d);
+        let k = k_cache.read_block(s_row.q(), s_d);
         let dot_bits = 2 * bits + clog2(hd);
-        let dot = mac(m, "s", s.issue, s_d.eq(0), s_d_last, s_end, q, k, dot_bits);
+        let pairs: Vec<_> = q.into_iter().zip(k).collect();
+        let loop_ = Loop::new(s.issue, s_d.eq(0), s_d_last, s_end);
+        let dot = self.mac(m, "s", loop_, &pairs, dot_bits, true);
         let score = self.scale_score(m, dot);
-        sm.stream_input("x", Source::new(score.last, score.acc));
+        sm.stream_input("x", Source::new(score.last, score.accs[0]));
         sm.input("x_last", score.end);
 
-        // Weighted sum: for each d, Σ_j prob_j·v_j[d], one product per cycle.
+        // Weighted sum: for each block of `lanes` elements d, Σ_j prob_j·v_j[d], one product
+        // per lane per cycle; after each block but the last, a wait (below `lanes` positions)
+        // lets the output shift register emit it.
         let w = HeadWalk::new(m, "w", self, aw, sm_done);
-        let (w_j, w_j_last) = position_counter(m, "w_j", w.issue, pos);
-        let (_, w_end) = element_index(m, "w_d", w_j_last, hd);
+        let (w_issue, wait_after) = if lanes > 1 {
+            let ty = Type::unsigned(clog2(lanes));
+            let wait = m.reg("w_wait", ty).reset(0);
+            let ready = wait.q().eq(0);
+            wait.next_when(!ready, wait.q().wrapping_sub(1));
+            // `lanes - 1 - pos` below position `lanes - 1`, else none.
+            let short = (lanes - 1) as i64;
+            let pos = pos.resize(pos.width().max(ty.width));
+            let left = (m.lit(short, pos.ty()) - pos).resize(ty.width);
+            let load = pos.lt(short).mux(left, m.lit(0, ty));
+            (w.issue & ready, Some((wait, load)))
+        } else {
+            (w.issue, None)
+        };
+        let (w_j, w_j_last) = position_counter(m, "w_j", w_issue, pos);
+        let (_, w_end) = element_index(m, "w_d", w_j_last, blocks);
+        if let Some((wait, load)) = wait_after {
+            wait.next_when(w_j_last & !w_end, load);
+        }
         w.finish(w_end);
         let w_bank = m.reg("w_bank", Type::BOOL).reset(0);
         w_bank.next_when(w_end, !w_bank.q());
         // V address: the row of j plus the kv offset plus d.
+        let step = lanes as i64;
         let w_col = m.reg("w_col", Type::unsigned(aw));
-        w_col.next_when(w_j_last, (w_col.q() + 1).resize(aw));
+        w_col.next_when(w_j_last, (w_col.q() + step).resize(aw));
         w_col.next_when(w.start, (layer_base.q() + w.offset()).resize(aw));
         let w_at = m.reg("w_at", Type::unsigned(aw));
-        w_at.next_when(w.issue, (w_at.q() + kvd as i64).resize(aw));
-        w_at.next_when(w_j_last, (w_col.q() + 1).resize(aw));
+        w_at.next_when(w_issue, (w_at.q() + kvd as i64).resize(aw));
+        w_at.next_when(w_j_last, (w_col.q() + step).resize(aw));
         w_at.next_when(w.start, (layer_base.q() + w.offset()).resize(aw));
         let p = probs.read(self.bank_address(m, w_bank.q(), w_j));
         let v = v_cache.read(w_at.q());
         let sum_bits = prob_bits + bits + clog2(self.max_seq);
-        let sum = mac(m, "w", w.issue, w_j.eq(0), w_j_last, w_end, p, v, sum_bits);
-        let att = m.reg("att_q", act);
-        att.next_when(sum.last, round_shift(m, sum.acc, PROB_FRAC).saturate(bits));
-        m.stream_output(
-            "att",
-            Source::new(delay(m, "att_valid_q", sum.last, true), att.q()),
-        );
+        let pairs: Vec<_> = v.into_iter().map(|v| (p, v)).collect();
+        let loop_ = Loop::new(w_issue, w_j.eq(0), w_j_last, w_end);
+        let sums = self.mac(m, "w", loop_, &pairs, sum_bits, false);
+        let att = (sums.accs.iter())
+            .map(|&acc| round_shift(m, acc, PROB_FRAC).saturate(bits))
+            .collect();
+        m.stream_output("att", serialise(m, "att", sums.last, att));
     }
 }
 
@@ -337,7 +417,7 @@ impl Attention {
         let mut p = m.pipeline("scale", dot.last, &SCALE_STAGES);
         let mult = m.lit(mult.into(), Type::signed(min_width(mult.into(), true)));
         let (prod, end) = (
-            p.keep_product("prod", dot.acc, mult),
+            p.keep_product("prod", dot.accs[0], mult),
             p.flag("end", dot.end),
         );
         p.stage("partials");
@@ -348,7 +428,7 @@ impl Attention {
         let score = p.keep("score", score);
         p.stage("score");
         let scaled = Accumulated {
-            acc: p.at(score),
+            accs: vec![p.at(score)],
             last: p.valid(),
             end: p.at(end),
         };
@@ -428,16 +508,40 @@ impl<'a> HeadWalk<'a> {
     }
 }
 
-/// A multiply-accumulate loop's result: the sum, valid on the cycle `last` is high, and
+/// A multiply-accumulate loop's result: the sums, valid on the cycle `last` is high, and
 /// `end` (the issue's `end` tag, delayed alike).
 struct Accumulated<'a> {
-    acc: Signal<'a>,
+    accs: Vec<Signal<'a>>,
     last: Signal<'a>,
     end: Signal<'a>,
 }
 
-/// The stages of [`mac`]: the operands arrive from their memories, are registered (the
-/// memories' output registers), their partial products, their product, the running sum.
+/// A multiply-accumulate loop's control: operands are read on cycles with `issue`; a sum
+/// starts on an issue with `first` and is complete on one with `last`; `end` tags the issue
+/// that ends the head.
+#[derive(Clone, Copy)]
+struct Loop<'a> {
+    issue: Signal<'a>,
+    first: Signal<'a>,
+    last: Signal<'a>,
+    end: Signal<'a>,
+}
+
+impl<'a> Loop<'a> {
+    fn new(issue: Signal<'a>, first: Signal<'a>, last: Signal<'a>, end: Signal<'a>) -> Self {
+        Loop {
+            issue,
+            first,
+            last,
+            end,
+        }
+    }
+}
+
+/// The stages of a multiply-accumulate loop: the operands arrive from their memories, are
+/// registered (the memories' output registers), their partial products, their product, the
+/// running sum (with a stage adding the lanes' products before it, for a dot product over
+/// lanes; see [`Attention::mac_stages`]).
 const MAC_STAGES: [&str; 6] = [
     "operands",
     "registered",
@@ -447,49 +551,183 @@ const MAC_STAGES: [&str; 6] = [
     "sum",
 ];
 
-/// `Σ a·b` over the issues from one with `first` to one with `last`, where the operands are
-/// memory reads issued on cycles with `issue` (so they arrive a cycle later): operands, partial
-/// products, product and sum, each registered, so no path holds a memory read and a multiply
-/// or a multiply and an add; the sum is ready
-/// `MAC_STAGES.len()` cycles after the last issue.
-#[allow(clippy::too_many_arguments)]
-fn mac<'a>(
+impl Attention {
+    /// `Σ a·b` over the issues from one with `first` to one with `last`, for each `(a, b)`
+    /// of `pairs` (memory reads issued on cycles with `issue`, so they arrive a cycle later),
+    /// or, when `reduce`, one sum of all their products: operands, partial products, product,
+    /// the lanes' total and the sum each registered, so no path holds a memory read and a
+    /// multiply or a multiply and an add; the sums are ready `mac_stages(reduce).len()`
+    /// cycles after the last issue.
+    fn mac<'a>(
+        &self,
+        m: &'a ModuleBuilder<'a>,
+        prefix: &str,
+        l: Loop<'a>,
+        pairs: &[(Signal<'a>, Signal<'a>)],
+        acc_bits: u32,
+        reduce: bool,
+    ) -> Accumulated<'a> {
+        let stages = self.mac_stages(reduce);
+        let mut p = m.pipeline(prefix, l.issue, &stages);
+        let (first, last, end) = (
+            p.flag("first", l.first),
+            p.flag("last", l.last),
+            p.flag("end", l.end),
+        );
+        // One lane keeps the names it had before there were lanes.
+        let name = |n: &str, i: usize| {
+            if pairs.len() == 1 {
+                n.to_string()
+            } else {
+                format!("{n}{i}")
+            }
+        };
+        p.stage("operands");
+        let acc_ty = pairs[0].0.ty().with_width(acc_bits);
+        let ops: Vec<_> = (pairs.iter().enumerate())
+            .map(|(i, &(a, b))| (p.keep(&name("a", i), a), p.keep(&name("b", i), b)))
+            .collect();
+        p.stage("registered");
+        let prods: Vec<_> = (ops.iter().enumerate())
+            .map(|(i, &(a, b))| p.keep_product(&name("prod", i), p.at(a), p.at(b)))
+            .collect();
+        p.stage("partials");
+        p.stage("retimed");
+        let prods: Vec<_> = (prods.iter().enumerate())
+            .map(|(i, prod)| p.keep(&name("prod", i), p.product(prod)))
+            .collect();
+        p.stage("product");
+        let terms: Vec<_> = if reduce && prods.len() > 1 {
+            let total = (prods.iter())
+                .map(|&prod| p.at(prod).resize(acc_bits))
+                .reduce(|a, b| (a + b).resize(acc_bits))
+                .expect("at least one lane");
+            let total = p.keep("lanes_sum", total);
+            p.stage("lanes");
+            vec![total]
+        } else {
+            prods
+        };
+        let accs = (terms.iter().enumerate())
+            .map(|(i, &term)| {
+                let acc = m.reg(&format!("{prefix}_{}", name("acc", i)), acc_ty);
+                let base = p.at(first).mux(m.lit(0, acc.q().ty()), acc.q());
+                acc.next_when(p.valid(), (base + p.at(term)).resize(acc_bits));
+                acc.q()
+            })
+            .collect();
+        p.stage("sum");
+        let result = Accumulated {
+            accs,
+            last: p.at(last),
+            end: p.at(end),
+        };
+        p.finish();
+        result
+    }
+}
+
+/// `values`, ready together on cycles with `load`, out one per cycle in order through a
+/// shift register (the first the cycle after `load`): the stream `name`. One value is simply
+/// registered. The next `load` must come at least `values.len()` cycles later.
+fn serialise<'a>(
     m: &'a ModuleBuilder<'a>,
-    prefix: &str,
-    issue: Signal<'a>,
-    first: Signal<'a>,
-    last: Signal<'a>,
-    end: Signal<'a>,
-    a: Signal<'a>,
-    b: Signal<'a>,
-    acc_bits: u32,
-) -> Accumulated<'a> {
-    let mut p = m.pipeline(prefix, issue, &MAC_STAGES);
-    let (first, last, end) = (
-        p.flag("first", first),
-        p.flag("last", last),
-        p.flag("end", end),
-    );
-    p.stage("operands");
-    let acc_ty = a.ty().with_width(acc_bits);
-    let (a, b) = (p.keep("a", a), p.keep("b", b));
-    p.stage("registered");
-    let prod = p.keep_product("prod", p.at(a), p.at(b));
-    p.stage("partials");
-    p.stage("retimed");
-    let prod = p.keep("prod", p.product(&prod));
-    p.stage("product");
-    let acc = m.reg(&format!("{prefix}_acc"), acc_ty);
-    let base = p.at(first).mux(m.lit(0, acc.q().ty()), acc.q());
-    acc.next_when(p.valid(), (base + p.at(prod)).resize(acc_bits));
-    p.stage("sum");
-    let result = Accumulated {
-        acc: acc.q(),
-        last: p.at(last),
-        end: p.at(end),
-    };
-    p.finish();
-    result
+    name: &str,
+    load: Signal<'a>,
+    values: Vec<Signal<'a>>,
+) -> Source<'a> {
+    let ty = values[0].ty();
+    if let [value] = values.as_slice() {
+        let r = m.reg(&format!("{name}_q"), ty);
+        r.next_when(load, *value);
+        return Source::new(delay(m, &format!("{name}_valid_q"), load, true), r.q());
+    }
+    let out: Vec<Reg<'a>> = (0..values.len())
+        .map(|i| m.reg(&format!("{name}_q{i}"), ty))
+        .collect();
+    for (i, r) in out.iter().enumerate() {
+        let shifted = out.get(i + 1).map_or(r.q(), |next| next.q());
+        r.next(load.mux(values[i], shifted));
+    }
+    let left_ty = Type::unsigned(clog2(values.len() + 1));
+    let left = m.reg(&format!("{name}_left"), left_ty).reset(0);
+    let emit = left.q().ne(0);
+    left.next_when(emit, left.q().wrapping_sub(1));
+    left.next_when(load, m.lit(values.len() as i64, left_ty));
+    Source::new(emit, out[0].q())
+}
+
+/// The banks of a memory of `depth` elements read `lanes` at a time: element `e` is word
+/// `e / lanes` of bank `e % lanes`. One lane is one plain memory.
+struct Banks<'a> {
+    banks: Vec<Memory<'a>>,
+    /// Bits of an element address, of a bank's word address, and of the bank.
+    addr_bits: u32,
+    word_bits: u32,
+    lane_bits: u32,
+}
+
+impl<'a> Banks<'a> {
+    fn new(m: &'a ModuleBuilder<'a>, name: &str, ty: Type, depth: usize, lanes: usize) -> Self {
+        let words = depth / lanes;
+        let banks = (0..lanes)
+            .map(|i| {
+                let name = if lanes == 1 {
+                    name.to_string()
+                } else {
+                    format!("{name}{i}")
+                };
+                m.memory(&name, ty, words as u32)
+            })
+            .collect();
+        Banks {
+            banks,
+            addr_bits: clog2(depth).max(1),
+            word_bits: clog2(words).max(1),
+            lane_bits: clog2(lanes),
+        }
+    }
+
+    /// Writes `data` at element `at` when `enable`.
+    fn write(&self, at: Signal<'a>, data: Signal<'a>, enable: Signal<'a>) {
+        if let [bank] = self.banks.as_slice() {
+            return bank.write(at, data, enable);
+        }
+        let (lane, word) = self.split(at);
+        for (i, bank) in self.banks.iter().enumerate() {
+            bank.write(word, data, enable & lane.eq(i as i64));
+        }
+    }
+
+    /// Reads block `block` after element `base` (a multiple of the lanes): elements
+    /// `base + block * lanes ..`, one per bank.
+    fn read_block(&self, base: Signal<'a>, block: Signal<'a>) -> Vec<Signal<'a>> {
+        if let [bank] = self.banks.as_slice() {
+            return vec![bank.read((base + block).resize(self.addr_bits))];
+        }
+        let (_, word) = self.split(base);
+        let at = (word + block).resize(self.word_bits);
+        self.banks.iter().map(|bank| bank.read(at)).collect()
+    }
+
+    /// Reads the `lanes` elements from element `at` (a multiple of the lanes).
+    fn read(&self, at: Signal<'a>) -> Vec<Signal<'a>> {
+        if let [bank] = self.banks.as_slice() {
+            return vec![bank.read(at)];
+        }
+        let (_, word) = self.split(at);
+        self.banks.iter().map(|bank| bank.read(word)).collect()
+    }
+
+    /// An element address as (bank, word in the bank).
+    fn split(&self, at: Signal<'a>) -> (Signal<'a>, Signal<'a>) {
+        let at = at.resize(self.addr_bits.max(self.lane_bits + 1));
+        let lane = at.bits(self.lane_bits - 1, 0);
+        let word = at
+            .bits(at.width() - 1, self.lane_bits)
+            .resize(self.word_bits);
+        (lane, word)
+    }
 }
 
 /// A counter over the positions `0..=pos`: the count and whether this step is the last.

@@ -186,6 +186,7 @@ impl DecoderBlock {
                 rope: model.rope.clone(),
                 exp: model.exp_table.clone(),
                 recip: model.recip_table.clone(),
+                lanes: 1,
                 label: "attn".into(),
             },
             o_proj: matvec(ls.iter().map(|l| l.wo.clone()).collect(), act, "o_proj"),

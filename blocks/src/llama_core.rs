@@ -125,6 +125,13 @@ impl LlamaCore {
         }
     }
 
+    /// The core with `lanes` multiply-accumulate lanes in attention's score and
+    /// weighted-sum loops (see [`Attention::lanes`](super::Attention::lanes)).
+    pub fn with_attention_lanes(mut self, lanes: usize) -> LlamaCore {
+        self.decoder.attention.lanes = lanes;
+        self
+    }
+
     /// The pool the matrix units share, when they do.
     pub fn pool(&self) -> Option<MatrixPool> {
         self.decoder.shared_lanes()?;

@@ -43,13 +43,23 @@ pub fn run(a: &BuildArgs) -> anyhow::Result<()> {
         "layers": built.model.layers.len(),
         "reuse": a.hardware.reuse,
         "lm_head_reuse": a.hardware.lm_head_reuse,
+        "attention_lanes": a.hardware.attention_lanes,
         "max_seq": built.core.max_seq(),
         "token_bits": built.core.token_bits(),
     });
     if a.sweep.sweep {
         let layers = built.model.layers.len();
         let lm_head = |reuse| a.hardware.lm_head_reuse_for(reuse, layers);
-        let report = sweep::run(&a.sweep, &a.flow, &built.model, lm_head, settings, &out)?;
+        let lanes = a.hardware.attention_lanes;
+        let report = sweep::run(
+            &a.sweep,
+            &a.flow,
+            &built.model,
+            lm_head,
+            lanes,
+            settings,
+            &out,
+        )?;
         print!("{}", report.table());
         let dir = out.commit()?;
         eprintln!(

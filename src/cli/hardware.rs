@@ -25,6 +25,10 @@ pub struct HardwareArgs {
     /// about as long per token as one decoder matrix over all layers).
     #[arg(long, value_parser = flags::positive)]
     pub lm_head_reuse: Option<usize>,
+    /// Multiply-accumulate lanes of attention's score and weighted-sum loops (a power of two
+    /// dividing the head size): each reads that many elements of a head per cycle.
+    #[arg(long, default_value_t = 1, value_parser = flags::positive)]
+    pub attention_lanes: usize,
     /// KV-cache depth in positions (at most the model's max_seq).
     #[arg(long, default_value_t = 64, value_parser = flags::positive)]
     pub max_seq: usize,
@@ -86,7 +90,8 @@ pub fn build(m: &ModelArgs, h: &HardwareArgs) -> anyhow::Result<Built> {
         ),
     };
     let layers = model.layers.len();
-    let core = LlamaCore::from_model(&model, h.reuse, h.lm_head_reuse_for(h.reuse, layers));
+    let core = LlamaCore::from_model(&model, h.reuse, h.lm_head_reuse_for(h.reuse, layers))
+        .with_attention_lanes(h.attention_lanes);
     Ok(Built {
         model,
         core,

@@ -244,12 +244,24 @@ impl Layout {
     fn new(p: &Plan, words: impl Fn(&JobPlan) -> usize) -> Layout {
         let mut offsets = vec![0; p.jobs.len()];
         let mut stride = 0;
-        for (k, j) in p.jobs.iter().enumerate().filter(|(_, j)| j.layered) {
+        // A job with no words here (its weights are in another ROM) keeps offset 0.
+        let present = |j: &JobPlan| words(j) > 0;
+        for (k, j) in p
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.layered && present(j))
+        {
             offsets[k] = stride;
             stride += words(j);
         }
         let mut depth = p.layers * stride;
-        for (k, j) in p.jobs.iter().enumerate().filter(|(_, j)| !j.layered) {
+        for (k, j) in p
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| !j.layered && present(j))
+        {
             offsets[k] = depth;
             depth += words(j);
         }
