@@ -31,8 +31,8 @@ fn linear_2x3_two_groups() {
     }));
 }
 
-/// The top-level sequencer and the decoder's wiring of a one-layer model with 8-wide hidden
-/// state (the blocks inside have their own snapshots).
+/// The top-level sequencer and the decoder's wiring to the matrix pool, of a one-layer model
+/// with 8-wide hidden state (the blocks inside have their own snapshots).
 #[test]
 fn llama_core_sequencer_and_decoder() {
     use hardwire::blocks::LlamaCore;
@@ -56,7 +56,9 @@ fn llama_core_sequencer_and_decoder() {
         offset: false,
     });
     let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 4).unwrap();
-    let core = LlamaCore::from_model(&model, 16, 32);
+    // Reuse 64: fewer lanes than rows, so the matrix units share a pool.
+    let core = LlamaCore::from_model(&model, 64, 128);
+    assert!(core.pool().is_some());
     let design = Design::elaborate(&core).unwrap_or_else(|e| panic!("{e}"));
     let text = Verilog::from_design(&design)
         .listing(|name| name.starts_with("llama_core") || name.starts_with("decoder"));

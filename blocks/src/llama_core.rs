@@ -70,40 +70,34 @@ impl LlamaCore {
     /// ROMs), the LM head at `lm_head_reuse`. The decoder's units run once per layer, the head
     /// once per token, so a head reuse of `reuse` times the layer count balances their time.
     ///
-    /// With ROMs for both, the five matrix units share one [`MatrixPool`] with as many lanes
-    /// as they would have had apart (`ceil(rows * cols / reuse)` each, see
-    /// [`WeightStore::lanes_for`]): the same multipliers, each busy with whichever matrix
-    /// runs. Otherwise each unit has its own store ([`WeightStore::for_reuse`]).
+    /// Each unit's store is [`WeightStore::for_reuse`]'s. With ROM weights the five matrix
+    /// units then share one [`MatrixPool`] ([`LlamaCore::pooled`]: the same lanes, each busy
+    /// with whichever matrix runs) when that takes fewer cycles per token. It does when the
+    /// lanes are fewer than a matrix's rows (the tiny model: 4.4× fewer cycles at position 0);
+    /// when every matrix fits one pass of the lanes, as SmolLM2-135M's at reuse 1024 do,
+    /// each unit already emits a row per cycle, and pooled they would only add the wait for
+    /// down's input ([`Replay`]), so they stay apart.
     pub fn from_model(model: &FixedModel, reuse: usize, lm_head_reuse: usize) -> LlamaCore {
+        let separate = Self::separate(model, reuse, lm_head_reuse);
+        match separate.pooled() {
+            Some(pooled) if pooled.cycles_per_token(0) < separate.cycles_per_token(0) => pooled,
+            _ => separate,
+        }
+    }
+
+    /// [`LlamaCore::from_model`] with a unit of its own for every matrix.
+    pub fn separate(model: &FixedModel, reuse: usize, lm_head_reuse: usize) -> LlamaCore {
         let store = |rows, cols| WeightStore::for_reuse(rows, cols, reuse);
-        let mut decoder = DecoderBlock::from_model(model, store);
+        let decoder = DecoderBlock::from_model(model, store);
         let n = model.numerics;
         let vocab = model.config.vocab_size;
-        let mut lm_head = FixedWeightMatVec {
+        let lm_head = FixedWeightMatVec {
             matrices: vec![model.lm_head.clone()],
             input_bits: n.act.bits,
             acc_bits: n.acc_bits,
             store: WeightStore::for_reuse(vocab, model.config.hidden_size, lm_head_reuse),
             label: "lm_head".into(),
         };
-        if reuse > 1 && lm_head_reuse > 1 {
-            let lanes = decoder
-                .matvecs()
-                .iter()
-                .map(|(_, u)| u.multipliers())
-                .sum::<usize>()
-                + lm_head.multipliers();
-            let store = WeightStore::Shared { lanes };
-            for unit in [
-                &mut decoder.qkv,
-                &mut decoder.o_proj,
-                &mut decoder.gate_up,
-                &mut decoder.down,
-                &mut lm_head,
-            ] {
-                unit.store = store;
-            }
-        }
         LlamaCore {
             embedding: Embedding {
                 matrix: model.embed.clone(),
@@ -130,6 +124,32 @@ impl LlamaCore {
     pub fn with_attention_lanes(mut self, lanes: usize) -> LlamaCore {
         self.decoder.attention.lanes = lanes;
         self
+    }
+
+    /// The core with its ROM matrix units on one [`MatrixPool`] of as many lanes as they
+    /// have apart (`None` when a unit is hardwired or they already share one).
+    pub fn pooled(&self) -> Option<LlamaCore> {
+        let d = &self.decoder;
+        let units = [&d.qkv, &d.o_proj, &d.gate_up, &d.down, &self.lm_head];
+        if units
+            .iter()
+            .any(|u| !matches!(u.store, WeightStore::Rom { .. }))
+        {
+            return None;
+        }
+        let lanes = units.iter().map(|u| u.multipliers()).sum();
+        let mut core = self.clone();
+        let d = &mut core.decoder;
+        for unit in [
+            &mut d.qkv,
+            &mut d.o_proj,
+            &mut d.gate_up,
+            &mut d.down,
+            &mut core.lm_head,
+        ] {
+            unit.store = WeightStore::Shared { lanes };
+        }
+        Some(core)
     }
 
     /// The pool the matrix units share, when they do.
