@@ -18,7 +18,23 @@
 //! and drops the carry bits a shifted partial product leaves at zero. Per module the fitted
 //! model is still off by up to ±50% (the embedding's lane select, a shift by a multiple of
 //! the weight width, is far cheaper than a general barrel shifter); the whole design is what
-//! it is fitted for. The Xilinx weights are still the unit ones.
+//! it is fitted for.
+//!
+//! The Xilinx 7-series weights are fitted the same way to yosys `synth_xilinx` (the only
+//! Xilinx figures this project can produce without Vivado) on every module of the tiny core
+//! at two design points (one layer at reuse 8192; two layers at reuse 2048 with four attention
+//! lanes), 34 modules in all, where the unit weights had counted 81% too many. A 6-input LUT
+//! holds an adder bit together with the mux or compare that feeds it, so the carry chain's
+//! own weight is small (pinned at 0.3: a lone adder costs a LUT per bit, but here almost
+//! every adder takes a muxed operand) and bitwise logic and equality cost nothing beyond the
+//! LUTs around them; distributed RAM is pinned at the 4 LUTs a RAM64M spends on 64 × 3 bits.
+//! Over both points the fit is 6% high; per module it is off by up to ±40% (the attention's
+//! address arithmetic high, RoPE's and softmax's tables low). Against the whole board design through
+//! `synth_xilinx -flatten` the LUTs are 13% high, the DSP blocks 14% and the block RAMs 16%
+//! (counted in RAMB18E1 halves, which two small memories share). Flip-flops are not close:
+//! yosys packs the registers around a multiply into the DSP48E1's own (A, B, M and P) and
+//! delay lines into shift-register LUTs, so it keeps fewer than half the register bits the
+//! IR has, which Vivado would do too; the ECP5 flow packs neither.
 
 use hardwire_hdl::ir::{BinaryOp, Design, MemStyle, Module, NodeKind, UnaryOp};
 use hardwire_hdl::passes::strip_checks;
@@ -60,7 +76,18 @@ pub fn estimate(design: &Design, part: &Part) -> Resources {
         total.dsps += r.dsps * n;
         total.bram_blocks += r.bram_blocks * n;
     }
+    // Module costs count block RAM in halves of a 7-series RAMB36E1 (a RAMB18E1, which two
+    // small memories may share), whole blocks on the ECP5.
+    total.bram_blocks = total.bram_blocks.div_ceil(bram_halves(part));
     total
+}
+
+/// How many of the memory units [`bram_tiles`] counts make one of the part's block RAMs.
+fn bram_halves(part: &Part) -> u64 {
+    match part.family {
+        Family::Ecp5 => 1,
+        Family::Xilinx7 => 2,
+    }
 }
 
 /// How many times each module occurs in the flattened design (the top once).
@@ -127,12 +154,16 @@ impl LutWeights {
                 shifter: 0.59,
                 lutram: 1.03,
             },
+            // Fitted to yosys `synth_xilinx` LUT counts (logic, shift registers and distributed
+            // RAM, see `flow::xilinx::xilinx_resources`) of every module of the tiny core at
+            // two design points, with the carry and distributed-RAM weights pinned at what
+            // lone adders feeding muxes and a RAM64M measure; see the estimator's note.
             Family::Xilinx7 => LutWeights {
-                carry: 1.0,
-                mux: 1.0,
-                packed: 1.0,
-                shifter: 1.0,
-                lutram: 1.0,
+                carry: 0.3,
+                mux: 1.21,
+                packed: 0.0,
+                shifter: 0.15,
+                lutram: 0.22,
             },
         }
     }
@@ -217,8 +248,8 @@ fn module_cost(m: &Module, part: &Part) -> Resources {
     }
 }
 
-/// Block RAM tiles for a `width` × `depth` memory, taking the best of the part's aspect
-/// ratios.
+/// Block RAM units for a `width` × `depth` memory, taking the best of the part's aspect
+/// ratios: DP16KD blocks on the ECP5, RAMB18E1 halves of a RAMB36E1 on the 7 series.
 fn bram_tiles(part: &Part, width: u32, depth: u32) -> u64 {
     let shapes: &[(u32, u32)] = match part.family {
         Family::Ecp5 => &[
@@ -230,13 +261,12 @@ fn bram_tiles(part: &Part, width: u32, depth: u32) -> u64 {
             (36, 512),
         ],
         Family::Xilinx7 => &[
-            (1, 32768),
-            (2, 16384),
-            (4, 8192),
-            (9, 4096),
-            (18, 2048),
-            (36, 1024),
-            (72, 512),
+            (1, 16384),
+            (2, 8192),
+            (4, 4096),
+            (9, 2048),
+            (18, 1024),
+            (36, 512),
         ],
     };
     shapes

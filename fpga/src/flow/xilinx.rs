@@ -195,11 +195,19 @@ impl<'a> XilinxFlow<'a> {
     }
 }
 
-/// Resources from yosys's 7-series cell counts: every `LUT1`–`LUT6` is one LUT6 site,
-/// every `FD*` a flip-flop, a `RAMB18E1` half a `RAMB36E1` (rounded up).
+/// Resources from yosys's 7-series cell counts: LUTs as Vivado counts slice LUTs (every
+/// `LUT1`–`LUT6` one LUT6 site, a shift-register LUT one, a distributed RAM the LUTs it is
+/// built of), every `FD*` a flip-flop, a `RAMB18E1` half a `RAMB36E1` (rounded up).
 pub fn xilinx_resources(cells: &std::collections::BTreeMap<String, u64>) -> Resources {
+    let lut_memory = |c: &str| match c {
+        "SRL16E" | "SRLC32E" | "RAM32X1S" | "RAM64X1S" => 1,
+        "RAM32X1D" | "RAM64X1D" | "RAM128X1S" => 2,
+        "RAM32M" | "RAM64M" | "RAM128X1D" | "RAM256X1S" => 4,
+        _ => 0,
+    };
+    let memory_luts: u64 = cells.iter().map(|(c, n)| lut_memory(c) * n).sum();
     Resources {
-        luts: count(cells, |c| c.starts_with("LUT")),
+        luts: count(cells, |c| c.starts_with("LUT")) + memory_luts,
         ffs: count(cells, |c| c.starts_with("FD")),
         dsps: count(cells, |c| c.starts_with("DSP48")),
         bram_blocks: count(cells, |c| c.starts_with("RAMB36"))
