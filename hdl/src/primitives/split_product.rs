@@ -61,8 +61,25 @@ fn limbs(s: Signal<'_>) -> Vec<(Signal<'_>, u32)> {
     out
 }
 
+/// Limbs of at most this many bits multiply in logic ([`shift_add_product`]: a few adders)
+/// rather than in a multiplier block: the 3-bit top limb of a 20-bit operand would otherwise
+/// take a whole block, so a 20 × 20 product would take four instead of one.
+pub const LOGIC_LIMB_BITS: u32 = 4;
+
+/// One partial product: in a multiplier block, or in logic when a limb is narrow.
+fn limb_product<'a>(x: Signal<'a>, y: Signal<'a>) -> Signal<'a> {
+    if x.width() <= LOGIC_LIMB_BITS && x.width() <= y.width() {
+        shift_add_product(x, y)
+    } else if y.width() <= LOGIC_LIMB_BITS {
+        shift_add_product(y, x)
+    } else {
+        x * y
+    }
+}
+
 impl<'a> SplitProduct<Signal<'a>> {
-    /// The partial products of `a * b`.
+    /// The partial products of `a * b`: one multiplier block each, or a few adders for one
+    /// with a limb of at most [`LOGIC_LIMB_BITS`] bits.
     #[track_caller]
     pub fn new(a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Signal<'a>> {
         let ty = a.ty().with_width(a.width() + b.width());
@@ -71,7 +88,7 @@ impl<'a> SplitProduct<Signal<'a>> {
             .iter()
             .flat_map(|&(x, sx)| {
                 lb.iter().map(move |&(y, sy)| Partial {
-                    value: x * y,
+                    value: limb_product(x, y),
                     shift: sx + sy,
                 })
             })
