@@ -196,13 +196,15 @@ impl LlamaCore {
 
     /// Cycles from taking a token at position `pos` to knowing the next one: the embedding,
     /// every layer (each but the first preceded by replaying the residual stream, see
-    /// [`Replay::latency`]), the final norm, the LM head and the argmax.
+    /// [`Replay::latency`]), the final norm, the LM head (a cycle later on a pool) and the
+    /// argmax.
     pub fn cycles_per_token(&self, pos: usize) -> u64 {
         let layers = self.decoder.layers() as u64;
         self.embedding.latency()
             + layers * self.decoder.latency(pos)
             + (layers - 1) * self.residual().latency()
             + self.final_norm.latency()
+            + self.pool().map_or(0, |_| HEAD_DELAY)
             + self.lm_head.latency()
             + self.argmax.latency()
     }
@@ -268,10 +270,18 @@ impl LlamaCore {
         let (y_valid, y) = units.stream_output("y").parts();
         let y_last = units.output("y_last");
         let (norm_valid, norm_y) = final_norm.stream_output("y").parts();
-        let running = m.reg("head_running", Type::BOOL).reset(0);
-        let head = running.q() | norm_valid;
+        // The head's job from the cycle after the final norm's first output (a register, so
+        // the pool's job select starts at a flip-flop), and the norm's output a cycle late
+        // to meet it.
+        let running = m.reg("head", Type::BOOL).reset(0);
         running.next_when(norm_valid, m.lit(1, Type::BOOL));
-        running.next_when(y_valid & y_last & head, m.lit(0, Type::BOOL));
+        running.next_when(y_valid & y_last & running.q(), m.lit(0, Type::BOOL));
+        let head = running.q();
+        let late_valid = m.reg("head_x_valid", Type::BOOL).reset(0);
+        late_valid.next(norm_valid);
+        let late_y = m.reg("head_x", norm_y.ty());
+        late_y.next(norm_y);
+        let (norm_valid, norm_y) = (late_valid.q(), late_y.q());
         let head_job = m.lit((pool.units.len() - 1) as i64, Type::unsigned(job_bits));
         units.input(
             "job",
@@ -292,6 +302,10 @@ impl LlamaCore {
         Source::new(y_valid & head, y.resize(self.lm_head.out_bits()))
     }
 }
+
+/// Cycles the final norm's output waits before the pool takes it for the LM head: the cycle
+/// in which the pool's job select turns to the head.
+const HEAD_DELAY: u64 = 1;
 
 /// Where [`LlamaCore`]'s sequencer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
