@@ -15,9 +15,9 @@
 //! block by block).
 //!
 //! `cargo run --release --example fpga_build -- [--board ulx3s|arty_a7_100t] [--layers N]
-//! [--reuse R] [--lm-head-reuse R] [--weight-bits B] [--max-seq N] [--check-tokens N]
-//! [--weights-seed S] [--pll-mhz MHZ] [--freq MHZ] [--placement-seed S] [--estimate-only]
-//! [--out DIR] [--sweep [--sweep-reuse R,R,..] [--sweep-place N]]`
+//! [--reuse R] [--lm-head-reuse R] [--attention-lanes L] [--weight-bits B] [--max-seq N]
+//! [--check-tokens N] [--weights-seed S] [--pll-mhz MHZ] [--freq MHZ] [--placement-seed S]
+//! [--estimate-only] [--out DIR] [--sweep [--sweep-reuse R,R,..] [--sweep-place N]]`
 //!
 //! With `--sweep` it builds no single design: it estimates the core at every reuse factor of
 //! `--sweep-reuse`, places and routes the `--sweep-place` fastest that fit, prints a table and
@@ -46,12 +46,10 @@ struct Args {
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
     /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
     //
-    // 8192 by default. Each lane takes two of the ECP5's 18x18 multipliers (its group term; a
-    // 4-bit weight's product is in logic), and beside the norms', RoPE's, attention's and
-    // SwiGLU's, reuse 1024 needs 186 by the estimate, more than the LFE5U-85F's 156. 2048
-    // fits (122) with 2.8 times the tokens per second of 8192, but the WebAssembly nextpnr
-    // was still routing it after 18 minutes on 2 cores; 4096 (90) and 8192 (76) keep a run
-    // within minutes (`--sweep` places and routes them and says how long each took).
+    // 8192 by default: nine lanes, shared by the five matrix units, each lane two of the
+    // ECP5's 18x18 multipliers (its group term; a 4-bit weight's product is in logic), 52
+    // DSPs in all, about four minutes of place and route. Two layers at reuse 2048 (90 DSPs)
+    // are 2.4 times faster per token but take twelve; `--sweep` places and times the range.
     #[arg(long, default_value_t = 8192)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).

@@ -296,22 +296,16 @@ fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
     assert!(dir.join("arty_a7_100t.xdc").is_file());
 }
 
-/// The whole tiny model (one layer, 4-bit weights in block-RAM ROMs, reuse 8192) behind the
-/// serial token protocol, through the ECP5 flow: a bitstream that meets the 25 MHz board clock,
-/// with a placement good for at least 50 MHz, the ROMs and KV cache in block RAM and the lanes
-/// in DSPs. About five minutes, most of it
-/// nextpnr.
-#[test]
-fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
+/// The tiny model's core as `fpga_build` builds it by default: one layer, 4-bit weights in
+/// block-RAM ROMs at reuse 8192 (the matrix units on one pool), four attention lanes.
+fn tiny_core() -> (
+    hardwire::blocks::LlamaCore,
+    hardwire::model::fixed::FixedModel,
+) {
     use hardwire::blocks::LlamaCore;
-    use hardwire::board_flow::BoardFlow;
-    use hardwire::fpga::output_dir::{OutputDir, Overwrite};
     use hardwire::model::fixed::{FixedModel, NumericConfig};
     use hardwire::model::quant::{QuantPolicy, QuantSpec};
     use hardwire::model::{LlamaConfig, LlamaWeights};
-    if require_ecp5_tools().is_none() {
-        return;
-    }
     let w = LlamaWeights::seeded(&LlamaConfig::tiny(), 0)
         .unwrap()
         .reduce_layers(1)
@@ -322,17 +316,60 @@ fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
         offset: false,
     });
     let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
-    let core = LlamaCore::from_model(&model, 8192, 8192);
-    // The flow `hardwire build` and `fpga_build` run: simulation against the golden model,
-    // Verilog and its lint, the estimate, then yosys, nextpnr and ecppack.
-    let flow = BoardFlow {
-        board: "ulx3s".into(),
+    let core = LlamaCore::from_model(&model, 8192, 8192).with_attention_lanes(4);
+    (core, model)
+}
+
+/// The board flow for `board` at its own clock, checking two tokens in simulation first.
+fn board_flow(board: &str) -> hardwire::board_flow::BoardFlow {
+    hardwire::board_flow::BoardFlow {
+        board: board.into(),
         pll_mhz: None,
         freq: None,
         placement_seed: 1,
         check_tokens: 2,
         estimate_only: false,
-    };
+    }
+}
+
+/// The estimator's 7-series model against yosys `synth_xilinx` (the only Xilinx figures
+/// without Vivado) on the tiny core behind the token link: LUTs within a quarter.
+#[test]
+fn on_the_arty_the_tiny_core_estimate_is_within_a_quarter_of_yosys() {
+    use hardwire::fpga::output_dir::{OutputDir, Overwrite};
+    if !require_tool("yosys") || Provisioning::from_env().which("vivado").is_some() {
+        return;
+    }
+    let (core, model) = tiny_core();
+    let dir = build_dir("arty_tiny_core");
+    let out = OutputDir::create(&dir, Overwrite::Force).unwrap();
+    let report = board_flow("arty_a7_100t")
+        .run(&core, &model, serde_json::json!({}), &out)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    out.commit().unwrap();
+    println!("{}", report.summary());
+    assert!(report.fpga.as_ref().is_some_and(|f| f.estimate));
+    let errors = report.estimate_errors.as_ref().expect("synthesised");
+    assert!(
+        errors["luts"].abs() < 0.25,
+        "LUTs off by {:+.1}%",
+        errors["luts"] * 100.0
+    );
+}
+
+/// The tiny core behind the serial token protocol, through the ECP5 flow: a bitstream that
+/// meets the 25 MHz board clock, with a placement good for at least 75 MHz, the ROMs and KV
+/// cache in block RAM and the lanes in DSPs. About five minutes, most of it nextpnr.
+#[test]
+fn the_tiny_core_behind_the_token_link_meets_timing_on_the_ulx3s() {
+    use hardwire::fpga::output_dir::{OutputDir, Overwrite};
+    if require_ecp5_tools().is_none() {
+        return;
+    }
+    let (core, model) = tiny_core();
+    // The flow `hardwire build` and `fpga_build` run: simulation against the golden model,
+    // Verilog and its lint, the estimate, then yosys, nextpnr and ecppack.
+    let flow = board_flow("ulx3s");
     let dir = build_dir("ulx3s_tiny_core");
     let out = OutputDir::create(&dir, Overwrite::Force).unwrap();
     let report = flow
