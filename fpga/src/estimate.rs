@@ -234,7 +234,7 @@ fn module_cost(m: &Module, part: &Part) -> Resources {
     for mem in &m.mems {
         let read_ports = mem.read_ports.len().max(1) as u64;
         if in_block_ram(mem) {
-            bram_blocks += bram_tiles(part, mem.ty.width, mem.depth) * read_ports.div_ceil(2);
+            bram_blocks += bram_tiles(mem.ty.width, mem.depth) * read_ports.div_ceil(2);
         } else {
             // The read register.
             ffs += u64::from(mem.ty.width) * read_ports;
@@ -248,27 +248,18 @@ fn module_cost(m: &Module, part: &Part) -> Resources {
     }
 }
 
-/// Block RAM units for a `width` × `depth` memory, taking the best of the part's aspect
-/// ratios: DP16KD blocks on the ECP5, RAMB18E1 halves of a RAMB36E1 on the 7 series.
-fn bram_tiles(part: &Part, width: u32, depth: u32) -> u64 {
-    let shapes: &[(u32, u32)] = match part.family {
-        Family::Ecp5 => &[
-            (1, 16384),
-            (2, 8192),
-            (4, 4096),
-            (9, 2048),
-            (18, 1024),
-            (36, 512),
-        ],
-        Family::Xilinx7 => &[
-            (1, 16384),
-            (2, 8192),
-            (4, 4096),
-            (9, 2048),
-            (18, 1024),
-            (36, 512),
-        ],
-    };
+/// Block RAM units for a `width` × `depth` memory, taking the best of the aspect ratios of
+/// an 18-kbit block: the ECP5's DP16KD and the 7 series' RAMB18E1 (half a RAMB36E1, see
+/// [`bram_halves`]) have the same.
+fn bram_tiles(width: u32, depth: u32) -> u64 {
+    let shapes: &[(u32, u32)] = &[
+        (1, 16384),
+        (2, 8192),
+        (4, 4096),
+        (9, 2048),
+        (18, 1024),
+        (36, 512),
+    ];
     shapes
         .iter()
         .map(|&(w, d)| u64::from(width.div_ceil(w)) * u64::from(depth.div_ceil(d)))
