@@ -20,7 +20,7 @@ pub use async_fifo::AsyncFifo;
 pub use const_mul::ConstMul;
 pub use dot_product::FixedWeightDot;
 pub use mac::Mac;
-pub use split_product::{shift_add_product, Partial, SplitProduct, DSP_BITS};
+pub use split_product::{shift_add_product, Partial, SplitProduct, DSP_BITS, LOGIC_LIMB_BITS};
 pub use stream::{stream_contract, End, StreamFifo};
 pub use synchronizer::Synchronizer;
 
