@@ -36,9 +36,13 @@ pub struct ScaleBlock {
     pub cols: usize,
     /// Weights over every layer.
     pub weights: u64,
-    /// Weight multipliers (multiply-accumulate lanes); 0 for the embedding (a lookup).
+    /// Weight multipliers (multiply-accumulate lanes; a pool's, shared, for a unit on one);
+    /// 0 for the embedding (a lookup).
     pub multipliers: u64,
-    /// ROM bits over every layer: weights, scales, shifts, as the block builds them.
+    /// ROM bits over every layer: weights, scales, shifts, as the block builds them. For a
+    /// unit on a pool, its share: its blocks of the pool's lanes at its own widths (the pool
+    /// gives every unit the widest multiplier and shift fields, so its ROMs can be a little
+    /// larger).
     pub rom_bits: u64,
     /// Cycles from its last input to its last output.
     pub latency: u64,
@@ -409,7 +413,8 @@ mod tests {
         };
         let model =
             FixedModel::new(&w, &QuantPolicy::uniform(spec), NumericConfig::tiny(), 16).unwrap();
-        let core = LlamaCore::from_model(&model, 256, 512);
+        // Units of their own: a pooled unit's ROM is its share of the pool's (see ScaleBlock).
+        let core = LlamaCore::separate(&model, 256, 512);
         let design = Design::elaborate(&core).unwrap();
         let report = DesignReport::new(&core, &design, 0);
         let scale = ScaleReport::new(&core, &model, 100.0);
