@@ -7,7 +7,7 @@
 //! 1. *arrive*: the weight word and the buffered input come out of their block RAMs;
 //! 2. *read*: both registered (a block RAM's output is slow), and the input picked;
 //! 3. *operands*: the weight word and the input registered; every lane's weight × x, in
-//!    logic for weights of at most [`LOGIC_PRODUCT_BITS`] bits, otherwise as partial products
+//!    logic for weights of at most [`LOGIC_LIMB_BITS`] bits, otherwise as partial products
 //!    (one multiplier block each);
 //! 4. *accumulate*: every lane adds its product's partials to its group accumulator; a group
 //!    end reads the group's multipliers;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use hardwire_hdl::bits::words_for;
 use hardwire_hdl::ir::{addr_width, MemImage};
 use hardwire_hdl::prelude::*;
-use hardwire_hdl::primitives::{clog2, element, SplitProduct};
+use hardwire_hdl::primitives::{clog2, element, SplitProduct, LOGIC_LIMB_BITS};
 use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};
@@ -37,6 +37,14 @@ use crate::elementwise::{round_off_half, shift_keeping_half};
 pub(super) struct Job<'b> {
     pub(super) unit: &'b FixedWeightMatVec,
     pub(super) shape: Shape,
+}
+
+impl Job<'_> {
+    /// Its matrix at `layer` (its only one, for a job with one matrix for all layers).
+    fn matrix(&self, layer: usize) -> &FixedMatrix {
+        let matrices = &self.unit.matrices;
+        &matrices[layer.min(matrices.len() - 1)]
+    }
 }
 
 /// What the engine's schedule knows of one job.
@@ -393,10 +401,9 @@ impl LaneImage {
     fn blocks(jobs: &[Job<'_>], p: &Plan) -> Arc<Vec<Placed>> {
         let placed = p.blocks().into_iter().map(|(k, layer)| {
             let j = &p.jobs[k];
-            let matrices = &jobs[k].unit.matrices;
             Placed {
                 job: k,
-                matrix: matrices[layer.min(matrices.len() - 1)].clone(),
+                matrix: jobs[k].matrix(layer).clone(),
                 rows: j.rows,
                 cols: j.cols,
                 groups: j.groups,
@@ -517,11 +524,6 @@ fn counter<'a>(
 /// registered, the group term's partial products (registered twice), the group term, the row
 /// sum that loads the output shift register, the shifted output and the rounded one.
 pub(super) const STAGES: u64 = 11;
-
-/// Weights of at most this many bits multiply the input in logic (a few adders per lane)
-/// rather than in multiplier blocks: a 4-bit weight times a 20-bit input would take two
-/// MULT18X18D, so a lane then needs only its group term's multipliers.
-const LOGIC_PRODUCT_BITS: u32 = 4;
 
 /// A pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
@@ -695,7 +697,10 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
             let w = element(word, l as u32, w_ty);
-            let product = if p.weight_bits <= LOGIC_PRODUCT_BITS {
+            // A weight narrow enough for a limb in logic ([`LOGIC_LIMB_BITS`]) is one
+            // shift-add product with the whole input, rather than one per input limb: a lane
+            // then needs only its group term's multiplier blocks.
+            let product = if p.weight_bits <= LOGIC_LIMB_BITS {
                 SplitProduct::in_logic(w, x1)
             } else {
                 SplitProduct::new(w, x1)
@@ -879,9 +884,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
 fn shift_table(jobs: &[Job<'_>], p: &Plan) -> Result<Vec<i64>, u32> {
     let all: Vec<i64> = (p.blocks().into_iter())
         .flat_map(|(k, layer)| {
-            let matrices = &jobs[k].unit.matrices;
-            let mat = &matrices[layer.min(matrices.len() - 1)];
-            mat.shifts.iter().map(|&v| i64::from(v.min(p.sum_w)))
+            (jobs[k].matrix(layer).shifts.iter()).map(|&v| i64::from(v.min(p.sum_w)))
         })
         .collect();
     match all.first() {
