@@ -339,6 +339,33 @@ fn rom_under_verilator() {
     cosim(&block, &fixed_vectors(2, 9, 4));
 }
 
+/// A weight ROM deeper than [`FixedWeightMatVec::ROM_BANK_DEPTH`] words is built as banks of that depth (the
+/// last shorter), each read registered before the bank is picked, and the vectors of both
+/// layers, whose words lie in different banks, match natively and under Verilator.
+#[test]
+fn a_rom_deeper_than_a_bank_is_banked() {
+    // One lane: 50 passes of 48 columns per layer, 4,800 words, so 2,048 + 2,048 + 704.
+    let block = FixedWeightMatVec {
+        matrices: fixed(50, 48, 16, 2),
+        input_bits: 12,
+        acc_bits: 20,
+        store: WeightStore::Rom { lanes: 1 },
+        label: "deep".into(),
+    };
+    assert_eq!(FixedWeightMatVec::ROM_BANK_DEPTH, 2048);
+    let rtl = verilog(&block);
+    for (bank, depth) in [("b0", 2048), ("b1", 2048), ("b2", 704)] {
+        let declared = format!("weights_{bank} [0:{}];", depth - 1);
+        assert!(rtl.contains(&declared), "no `{declared}`");
+    }
+    assert!(!rtl.contains("weights_b3") && !rtl.contains("weights ["));
+    let xs = fixed_vectors(2, 48, 3);
+    check(&block, &xs).unwrap_or_else(|e| panic!("{e}"));
+    if require_tool("verilator") {
+        cosim(&block, &xs);
+    }
+}
+
 /// `fixed` with layer `n` at `bits[n]`-bit weights (each layer's weights reduced into its
 /// range) and, where `symmetric[n]`, no offsets.
 fn mixed(rows: usize, cols: usize, bits: &[u32], symmetric: &[bool]) -> Vec<FixedMatrix> {
@@ -579,10 +606,10 @@ fn reuse_lanes_and_latency_figures() {
     };
     let rom = block(WeightStore::Rom { lanes: 3 });
     assert_eq!((rom.reuse(), rom.multipliers()), (16, 3));
-    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 11 stages.
-    assert_eq!(rom.latency(), 24);
+    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 13 stages.
+    assert_eq!(rom.latency(), 26);
     // Lanes wider than the columns: each replayed pass waits for the output.
-    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 11);
+    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 13);
     let hw = block(WeightStore::Hardwired);
     assert_eq!(hw.reuse(), 1);
     let nonzero = hw.matrices[0].weights.iter().filter(|&w| w != 0).count();

@@ -170,8 +170,8 @@ impl WeightStore {
 ///     store: WeightStore::Rom { lanes: 2 },
 ///     label: "demo".into(),
 /// };
-/// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 11 stages.
-/// assert_eq!(FixedWeightMatVec::ROM_STAGES, 11);
+/// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 13 stages.
+/// assert_eq!(FixedWeightMatVec::ROM_STAGES, 13);
 /// assert_eq!(block.latency(), 4 + 1 + FixedWeightMatVec::ROM_STAGES);
 /// assert_eq!((block.multipliers(), block.reuse()), (2, 8));
 /// ```
@@ -222,6 +222,14 @@ impl FixedWeightMatVec {
 
     /// Pipeline stages of the ROM store between a pass's last input and its first output.
     pub const ROM_STAGES: u64 = rom::STAGES;
+
+    /// The deepest a weight ROM is built as one memory: deeper ones are banked by depth, each
+    /// bank's word registered before a multiplexer picks one, so no path holds a memory read
+    /// and a multiplexer (the stages, and so the latency, stay the same). 2,048 words is the
+    /// deepest an 18-kbit block RAM is at its full width (2,048 × 9 on both the ECP5's
+    /// DP16KD and the 7-series' RAMB18E1), so a bank is one block deep and banking costs no
+    /// block RAM.
+    pub const ROM_BANK_DEPTH: usize = rom::BANK_DEPTH;
 
     /// Passes of the ROM store (`ceil(rows / lanes)`), with the lanes (1 for a bad 0).
     fn passes(&self, lanes: usize) -> (usize, usize) {

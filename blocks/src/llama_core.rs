@@ -129,38 +129,33 @@ impl LlamaCore {
     /// The core with its ROM matrix units on one [`MatrixPool`] of as many lanes as they
     /// have apart (`None` when a unit is hardwired or they already share one).
     pub fn pooled(&self) -> Option<LlamaCore> {
-        let d = &self.decoder;
-        let units = [&d.qkv, &d.o_proj, &d.gate_up, &d.down, &self.lm_head];
-        if units
-            .iter()
-            .any(|u| !matches!(u.store, WeightStore::Rom { .. }))
-        {
-            return None;
-        }
-        let lanes = units.iter().map(|u| u.multipliers()).sum();
         let mut core = self.clone();
         let d = &mut core.decoder;
-        for unit in [
+        let units = [
             &mut d.qkv,
             &mut d.o_proj,
             &mut d.gate_up,
             &mut d.down,
             &mut core.lm_head,
-        ] {
+        ];
+        if (units.iter()).any(|u| !matches!(u.store, WeightStore::Rom { .. })) {
+            return None;
+        }
+        let lanes = units.iter().map(|u| u.multipliers()).sum();
+        for unit in units {
             unit.store = WeightStore::Shared { lanes };
         }
         Some(core)
     }
 
-    /// The pool the matrix units share, when they do.
+    /// The pool the matrix units share, when they do: the units of
+    /// [`matvecs`](Self::matvecs), in order.
     pub fn pool(&self) -> Option<MatrixPool> {
         self.decoder.shared_lanes()?;
-        let mut units: Vec<_> = (self.decoder.matvecs().into_iter())
-            .map(|(_, u)| u.clone())
-            .collect();
-        units.push(self.lm_head.clone());
         Some(MatrixPool {
-            units,
+            units: (self.matvecs().into_iter())
+                .map(|(_, unit, _)| unit.clone())
+                .collect(),
             label: "core".into(),
         })
     }
@@ -204,7 +199,7 @@ impl LlamaCore {
             + layers * self.decoder.latency(pos)
             + (layers - 1) * self.residual().latency()
             + self.final_norm.latency()
-            + self.pool().map_or(0, |_| HEAD_DELAY)
+            + self.decoder.shared_lanes().map_or(0, |_| HEAD_DELAY)
             + self.lm_head.latency()
             + self.argmax.latency()
     }
@@ -237,7 +232,7 @@ impl LlamaCore {
             .filter(|(_, mv, _)| !mv.store.shared())
             .map(|(_, mv, _)| mv.multipliers() as u64)
             .sum::<u64>();
-        own + self.pool().map_or(0, |p| p.lanes() as u64)
+        own + self.decoder.shared_lanes().unwrap_or(0) as u64
     }
 
     /// The throughput bound: weight multiply-accumulates per token over weight multipliers.

@@ -3,24 +3,29 @@
 //! A free-running pipeline, one cycle per stage, in which no path holds more than one memory
 //! read, multiplier or wide adder:
 //! 0. *issue*: a column enters, live from `x` in pass 0 or replayed from the input buffer;
-//!    its weight word and buffer entry are read;
-//! 1. *arrive*: the weight word and the buffered input come out of their block RAMs;
-//! 2. *read*: both registered (a block RAM's output is slow), and the input picked;
-//! 3. *operands*: the weight word and the input registered; every lane's weight × x, in
+//!    its weight word's and buffer entry's addresses are registered;
+//! 1. *read*: the weight word and the buffer entry are read;
+//! 2. *arrive*: they come out of their block RAMs;
+//! 3. *registered*: both registered (a block RAM's output is slow), then the ROM bank and the
+//!    input picked;
+//! 4. *operands*: the weight word and the input registered; every lane's weight × x, in
 //!    logic for weights of at most [`LOGIC_LIMB_BITS`] bits, otherwise as partial products
 //!    (one multiplier block each);
-//! 4. *accumulate*: every lane adds its product's partials to its group accumulator; a group
+//! 5. *accumulate*: every lane adds its product's partials to its group accumulator; a group
 //!    end reads the group's multipliers;
-//! 5. *group sums*: the accumulators and multipliers registered;
-//! 6. *term*: the partial products of accumulator × multiplier (and of the affine offset's
+//! 6. *group sums*: the accumulators and multipliers registered;
+//! 7. *term*: the partial products of accumulator × multiplier (and of the affine offset's
 //!    term), one multiplier block each, registered beside the multipliers;
-//! 7. *retimed*: registered again, beside the adders;
-//! 8. *product*: the partials added up;
-//! 9. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
-//!    the output shift register;
-//! 10. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
+//! 8. *retimed*: registered again, beside the adders;
+//! 9. *product*: the partials added up;
+//! 10. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
+//!     the output shift register;
+//! 11. *head*: the output shift register's head registered beside its row's shift (a block
+//!     RAM's output is slow);
+//! 12. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
 //!     saturated and registered as `y`.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use hardwire_hdl::bits::words_for;
@@ -71,6 +76,9 @@ struct Plan {
     layers: usize,
     group_size: usize,
     weight_bits: u32,
+    /// The widths of the weight ROMs: one per distinct job weight width, narrowest first, so
+    /// a pool of narrow and wide units pads no unit to another's width.
+    weight_widths: Vec<u32>,
     input_bits: u32,
     out_bits: u32,
     affine: bool,
@@ -124,6 +132,9 @@ impl Plan {
         let term_w = (acc_w + mult_w).max(if affine { sum_x_w + offset_w } else { 0 });
         let groups = jobs.iter().map(|j| j.shape.groups).max().unwrap_or(1);
         let sum_w = term_w + clog2(groups * if affine { 2 } else { 1 });
+        let mut weight_widths: Vec<u32> = jobs.iter().map(|j| j.shape.weight_bits).collect();
+        weight_widths.sort_unstable();
+        weight_widths.dedup();
         let jobs = jobs
             .iter()
             .map(|j| {
@@ -152,6 +163,7 @@ impl Plan {
             layers,
             group_size,
             weight_bits,
+            weight_widths,
             input_bits,
             out_bits: max(|j| j.shape.out_bits),
             affine,
@@ -179,15 +191,6 @@ impl Plan {
         self.jobs.iter().map(f).max().unwrap_or(0)
     }
 
-    /// The widths of the weight ROMs: one per distinct job weight width, narrowest first, so
-    /// a pool of narrow and wide units pads no unit to another's width.
-    fn weight_widths(&self) -> Vec<u32> {
-        let mut widths: Vec<u32> = self.jobs.iter().map(|j| j.weight_bits).collect();
-        widths.sort_unstable();
-        widths.dedup();
-        widths
-    }
-
     /// The layout of the weight ROM of `bits`-bit fields: the blocks of its jobs only.
     fn weight_layout(&self, bits: u32) -> Layout {
         Layout::new(self, |j| {
@@ -202,7 +205,7 @@ impl Plan {
     /// The running job's weight word from the registered words of the ROMs of
     /// [`Plan::weight_widths`], every lane's field sign-extended to the widest weights.
     fn weight_word<'a>(&self, sel: &Select<'a>, words: &[Signal<'a>]) -> Signal<'a> {
-        let widths = self.weight_widths();
+        let widths = &self.weight_widths;
         if let [word] = words {
             return *word;
         }
@@ -280,26 +283,41 @@ impl Layout {
         }
     }
 
-    /// The address of word `offset` of the selected job's block, in `width` bits.
-    fn address<'a>(&self, p: &Plan, sel: &Select<'a>, offset: Signal<'a>) -> Signal<'a> {
+    /// The address of word `offset` of the selected job's block. With `late`, the block's
+    /// start (from `layer` and `job`) comes from a register of that name, a cycle behind
+    /// them: for a read at least a cycle after a vector's first input, whose path then holds
+    /// one adder instead of their multiplexers and two.
+    fn address<'a>(
+        &self,
+        p: &Plan,
+        sel: &Select<'a>,
+        offset: Signal<'a>,
+        late: Option<&str>,
+    ) -> Signal<'a> {
         let width = addr_width(self.depth as u32);
         let m = sel.m;
-        let mut at = offset.resize(width);
+        let mut start = None;
         if let (Some(layer), true) = (sel.layer, p.layers > 1) {
             let base = (layer.resize(width) * self.stride as i64).trunc(width);
-            let base = if p.any(|j| !j.layered) {
+            start = Some(if p.any(|j| !j.layered) {
                 let layered = per_job(sel, &p.each(|j| j.layered.into()), Type::BOOL);
                 layered.mux(base, m.lit(0, base.ty()))
             } else {
                 base
-            };
-            at = (base + at).trunc(width);
+            });
         }
         if self.offsets.iter().any(|&o| o != 0) {
             let offsets: Vec<i64> = self.offsets.iter().map(|&o| o as i64).collect();
-            at = (per_job(sel, &offsets, Type::unsigned(width)) + at).trunc(width);
+            let offset = per_job(sel, &offsets, Type::unsigned(width));
+            start = Some(start.map_or(offset, |s| (s + offset).trunc(width)));
         }
-        at
+        match (start, late) {
+            (None, _) => offset.resize(width),
+            (Some(start), late) => {
+                let start = late.map_or(start, |name| stage(m, name, start, false));
+                (start + offset.resize(width)).trunc(width)
+            }
+        }
     }
 }
 
@@ -394,6 +412,8 @@ struct LaneImage {
     blocks: Arc<Vec<Placed>>,
     rom: LaneRom,
     lanes: usize,
+    /// The words of the whole ROM this image holds: all of them, or one bank's.
+    window: Range<usize>,
 }
 
 impl LaneImage {
@@ -413,11 +433,18 @@ impl LaneImage {
         Arc::new(placed.collect())
     }
 
-    fn shared(blocks: &Arc<Vec<Placed>>, p: &Plan, rom: LaneRom) -> Arc<dyn MemImage> {
+    /// The image of words `window` of the ROM of `blocks`.
+    fn shared(
+        blocks: &Arc<Vec<Placed>>,
+        p: &Plan,
+        rom: LaneRom,
+        window: Range<usize>,
+    ) -> Arc<dyn MemImage> {
         Arc::new(LaneImage {
             blocks: blocks.clone(),
             rom,
             lanes: p.lanes,
+            window,
         })
     }
 
@@ -476,9 +503,7 @@ impl LaneImage {
 
 impl MemImage for LaneImage {
     fn depth(&self) -> u32 {
-        (self.blocks.iter())
-            .map(|b| b.passes * self.per_pass(b))
-            .sum::<usize>() as u32
+        self.window.len() as u32
     }
 
     fn width(&self) -> u32 {
@@ -490,16 +515,32 @@ impl MemImage for LaneImage {
     }
 
     fn visit(&self, f: &mut dyn FnMut(&Bits) -> bool) {
+        let Range { start, end } = self.window;
+        // The address of the block's or pass's first word; only the passes with words in the
+        // window are made.
+        let mut at = 0;
         for b in self.blocks.iter() {
-            for pass in 0..b.passes {
-                let words = self.pass(b, pass);
-                for w in words.buf.chunks(words.per_word) {
-                    if !f(&Bits::from_words(w, words.width)) {
-                        return;
+            let per_pass = self.per_pass(b);
+            if at >= end {
+                break;
+            }
+            if at + b.passes * per_pass > start {
+                for pass in 0..b.passes {
+                    let first = at + pass * per_pass;
+                    if first >= end || first + per_pass <= start {
+                        continue;
+                    }
+                    let words = self.pass(b, pass);
+                    let chunks = words.buf.chunks(words.per_word).enumerate();
+                    for (_, w) in chunks.filter(|(i, _)| (start..end).contains(&(first + i))) {
+                        if !f(&Bits::from_words(w, words.width)) {
+                            return;
+                        }
                     }
                 }
+                b.matrix.release();
             }
-            b.matrix.release();
+            at += b.passes * per_pass;
         }
     }
 }
@@ -519,11 +560,39 @@ fn counter<'a>(
     r.q()
 }
 
-/// Cycles from a pass's last input to its first output: the memories' words, registered,
+/// Cycles from a pass's last input to its first output: the addresses registered, the
+/// memories' words, registered,
 /// the operands, the products, the accumulation, the group's sums and multipliers
 /// registered, the group term's partial products (registered twice), the group term, the row
-/// sum that loads the output shift register, the shifted output and the rounded one.
-pub(super) const STAGES: u64 = 11;
+/// sum that loads the output shift register, the head and its shift registered, the shifted
+/// output and the rounded one.
+pub(super) const STAGES: u64 = 13;
+
+/// See [`FixedWeightMatVec::ROM_BANK_DEPTH`].
+pub(super) const BANK_DEPTH: usize = 2048;
+
+/// A weight ROM's read: each bank's word and, when it has several banks, the bank the
+/// address chose.
+struct BankedRead<'a> {
+    words: Vec<Signal<'a>>,
+    bank: Option<Signal<'a>>,
+}
+
+impl<'a> BankedRead<'a> {
+    /// The read word as stage 3 sees it: each bank's word registered in stage 2 (the bank,
+    /// in stages 1 and 2), then the chosen bank's picked.
+    fn registered(&self, m: &'a ModuleBuilder<'a>, suffix: &str) -> Signal<'a> {
+        let Some(bank) = self.bank else {
+            return stage(m, &format!("read_word{suffix}"), self.words[0], false);
+        };
+        let bank = delayed(m, &format!("bank{suffix}"), bank, &["op", "read"]);
+        let words: Vec<Signal<'a>> = (self.words.iter().enumerate())
+            .map(|(k, &w)| stage(m, &format!("read_word{suffix}_b{k}"), w, false))
+            .collect();
+        let (last, rest) = words.split_last().expect("a bank at least");
+        (rest.iter().enumerate().rev()).fold(*last, |acc, (k, &w)| bank.eq(k as i64).mux(w, acc))
+    }
+}
 
 /// A pipeline register.
 fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
@@ -620,27 +689,53 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     // Both ROMs' images share one list of the matrices (which share the model's weights and
     // multipliers).
     let blocks = LaneImage::blocks(jobs, &p);
-    let words: Vec<Signal<'a>> = (p.weight_widths().into_iter())
-        .map(|bits| {
+    // Stage 0 ends with the reads' addresses registered, so no path holds the job's and
+    // layer's multiplexers, the address adders and a memory.
+    let read = stage(m, "addr_valid", issue, true);
+    let widths = &p.weight_widths;
+    // Each weight ROM's name suffix: its width, when there are several.
+    let suffix = |bits: u32| match widths.len() {
+        1 => String::new(),
+        _ => format!("_w{bits}"),
+    };
+    let reads: Vec<BankedRead<'a>> = (widths.iter())
+        .map(|&bits| {
             let layout = p.weight_layout(bits);
-            let name = if p.weight_widths().len() == 1 {
-                "weights".to_string()
-            } else {
-                format!("weights_w{bits}")
+            let image = LaneImage::of_width(&blocks, &p, bits);
+            let address = layout.address(&p, &sel, woff, None);
+            let address = stage(m, &format!("addr_weights{}", suffix(bits)), address, false);
+            let bank = |name: String, window: Range<usize>, address: Signal<'a>| {
+                let depth = window.len() as u32;
+                m.memory(&name, Type::unsigned(p.lanes as u32 * bits), depth)
+                    .style(MemStyle::Block)
+                    .init_image(LaneImage::shared(
+                        &image,
+                        &p,
+                        LaneRom::Weights { bits },
+                        window,
+                    ))
+                    .read_enabled(address, read)
             };
-            let rom = m
-                .memory(
-                    &name,
-                    Type::unsigned(p.lanes as u32 * bits),
-                    layout.depth as u32,
-                )
-                .style(MemStyle::Block)
-                .init_image(LaneImage::shared(
-                    &LaneImage::of_width(&blocks, &p, bits),
-                    &p,
-                    LaneRom::Weights { bits },
-                ));
-            rom.read_enabled(layout.address(&p, &sel, woff), issue)
+            let name = format!("weights{}", suffix(bits));
+            if layout.depth <= BANK_DEPTH {
+                return BankedRead {
+                    words: vec![bank(name, 0..layout.depth, address)],
+                    bank: None,
+                };
+            }
+            let words = (0..layout.depth.div_ceil(BANK_DEPTH))
+                .map(|k| {
+                    let start = k * BANK_DEPTH;
+                    let window = start..(start + BANK_DEPTH).min(layout.depth);
+                    let low = address.bits(addr_width(window.len() as u32) - 1, 0);
+                    bank(format!("{name}_b{k}"), window, low)
+                })
+                .collect();
+            let top = addr_width(layout.depth as u32) - 1;
+            BankedRead {
+                words,
+                bank: Some(address.bits(top, addr_width(BANK_DEPTH as u32))),
+            }
         })
         .collect();
     let buffered = replay.map(|replay| {
@@ -648,24 +743,24 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
             .memory("x_buffer", in_ty, max_cols as u32)
             .style(MemStyle::Block);
         buffer.write(col, x, issue & !replay);
-        buffer.read(col)
+        buffer.read(stage(m, "addr_col", col, false))
     });
-    let x_live = stage(m, "x_live", x, false);
+    let x_live = stage(m, "x_live", stage(m, "addr_x", x, false), false);
 
-    // Stage 1: the operands arrive: the weights word from its ROM, the input live or from the
-    // replay buffer.
-    let v0 = stage(m, "op_valid", issue, true);
+    // Stage 1: the reads: the weights word from its ROM, the input live or from the replay
+    // buffer.
+    let replay = replay.map(|replay| stage(m, "addr_replay", replay, false));
+
+    // Stage 2: they arrive.
+    let v0 = stage(m, "op_valid", read, true);
     let replay = replay.map(|replay| stage(m, "op_replay", replay, false));
 
-    // Stage 2: the memories' words registered (a block RAM's output is slow), then the input
+    // Stage 3: the memories' words registered (a block RAM's output is slow), then the input
     // picked, live or from the replay buffer.
     let v0 = stage(m, "read_valid", v0, true);
-    let words: Vec<Signal<'a>> = match words.as_slice() {
-        [word] => vec![stage(m, "read_word", *word, false)],
-        _ => (words.iter().zip(p.weight_widths()))
-            .map(|(&word, bits)| stage(m, &format!("read_word_w{bits}"), word, false))
-            .collect(),
-    };
+    let words: Vec<Signal<'a>> = (reads.iter().zip(widths))
+        .map(|(read, &bits)| read.registered(m, &suffix(bits)))
+        .collect();
     let x_live = stage(m, "read_live", x_live, false);
     let x0 = match (buffered, replay) {
         (Some(from_buffer), Some(replay)) => {
@@ -674,10 +769,11 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         }
         _ => x_live,
     };
-    // A tag of the issue as seen in stage 4.
-    let tags = |name: &str, d: Signal<'a>| delayed(m, name, d, &["op", "read", "mac", "prod"]);
+    // A tag of the issue as seen in stage 5.
+    let tags =
+        |name: &str, d: Signal<'a>| delayed(m, name, d, &["addr", "op", "read", "mac", "prod"]);
 
-    // Stage 3: the operands registered, so no path holds a memory read and a multiply; each
+    // Stage 4: the operands registered, so no path holds a memory read and a multiply; each
     // lane multiplies its weight by the input.
     let v1 = stage(m, "mac_valid", v0, true);
     let (word, x1) = (
@@ -709,7 +805,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         })
         .collect();
 
-    // Stage 4: the products' partials registered, so no path holds a multiply and an add;
+    // Stage 5: the products' partials registered, so no path holds a multiply and an add;
     // each lane adds them to its group accumulator.
     let v1 = stage(m, "prod_valid", v1, true);
     let x1 = stage(m, "prod_x", x1, false);
@@ -757,11 +853,12 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
                 mult_w: p.mult_w,
                 offset_w: p.offset_w,
             },
+            0..mult_layout.depth,
         ));
-    let maddr = mult_layout.address(&p, &sel, moff);
+    let maddr = mult_layout.address(&p, &sel, moff, Some("mults_start"));
     let mword = mults.read_enabled(maddr, group_end);
 
-    // Stage 5: group end: the lanes' group sums, the input sum and the multipliers' word
+    // Stage 6: group end: the lanes' group sums, the input sum and the multipliers' word
     // registered (the ROM's output register), so no path holds a ROM read and a multiply.
     let g2 = stage(m, "sum_valid", group_end, true);
     let mword = stage(m, "sum_mults", mword, false);
@@ -772,7 +869,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         .collect();
     let sum_x = sum_x.map(|sx| stage(m, "sum_x_q", sx, false));
 
-    // Stages 6 and 7: the partial products (one multiplier block each) of each lane's group
+    // Stages 7 and 8: the partial products (one multiplier block each) of each lane's group
     // sum times its multiplier, and of the affine offset's term, registered twice.
     let g3 = stage(m, "term_valid", g2, true);
     let g3 = stage(m, "retimed_valid", g3, true);
@@ -791,7 +888,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         })
         .collect();
 
-    // Stage 8: each lane's term, the partials added up, registered before stage 9 adds it.
+    // Stage 9: each lane's term, the partials added up, registered before stage 10 adds it.
     let g4 = stage(m, "product_valid", g3, true);
     let terms: Vec<Signal<'a>> = (terms.iter().enumerate())
         .map(|(l, (scaled, offset))| {
@@ -803,9 +900,9 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         })
         .collect();
 
-    // Stage 9: the row sums; a pass end loads the output shift register.
+    // Stage 10: the row sums; a pass end loads the output shift register.
     let g4 = stage(m, "row_valid", g4, true);
-    // A group-end tag of stage 4 as seen in stage 9.
+    // A group-end tag of stage 5 as seen in stage 10.
     let tag = |name: &str, d: Signal<'a>| {
         delayed(m, name, d, &["sum", "term", "retimed", "product", "row"])
     };
@@ -849,11 +946,13 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let last_rows = per_job(&sel, &p.each(|j| j.last_rows), left_ty);
     left.next_when(pass_end, lp4.mux(last_rows, full));
 
-    // Output: the head shifted right by its row's shift but one bit, registered; then rounded
-    // (the bit left) and saturated to the job's width.
+    // Output: the head registered beside its row's shift; then shifted right by it but one
+    // bit, registered; then rounded (the bit left) and saturated to the job's width.
     let shift = row_shift(jobs, &p, &sel, emit);
-    let shifted = stage(m, "shifted", shift_keeping_half(out[0].q(), shift), false);
-    let shifted_valid = stage(m, "shifted_valid", emit, true);
+    let head = stage(m, "head", out[0].q(), false);
+    let head_valid = stage(m, "head_valid", emit, true);
+    let shifted = stage(m, "shifted", shift_keeping_half(head, shift), false);
+    let shifted_valid = stage(m, "shifted_valid", head_valid, true);
     let rounded = round_off_half(shifted);
     let y = (m.reg("y_q", Type::signed(p.out_bits)).reset(0)).enable(shifted_valid);
     let saturate = |k: usize| rounded.saturate(p.jobs[k].out_bits).resize(p.out_bits);
@@ -874,6 +973,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         let final_pass = m.reg("final_pass", Type::BOOL).reset(0);
         final_pass.next_when(pass_end, lp4);
         let last = emit & left.q().eq(1) & final_pass.q();
+        let last = stage(m, "head_last", last, true);
         let last = stage(m, "shifted_last", last, true);
         m.output("y_last", stage(m, "y_last_q", last, true));
     }
@@ -898,8 +998,8 @@ fn shift_table(jobs: &[Job<'_>], p: &Plan) -> Result<Vec<i64>, u32> {
 pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
     let p = Plan::new(jobs, lanes);
     let words = |depth: usize, width: u32| depth as u64 * u64::from(width);
-    (p.weight_widths().into_iter())
-        .map(|bits| words(p.weight_layout(bits).depth, p.lanes as u32 * bits))
+    (p.weight_widths.iter())
+        .map(|&bits| words(p.weight_layout(bits).depth, p.lanes as u32 * bits))
         .sum::<u64>()
         + words(
             Layout::new(&p, |j| j.passes * j.groups).depth,
@@ -908,8 +1008,9 @@ pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
         + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
-/// The shift of the row at the head of the output shift register: a constant when every row
-/// of every block has the same one, otherwise a ROM read one cycle ahead of the emission.
+/// The shift of the row that was at the head of the output shift register a cycle ago (the
+/// `head` register's): a constant when every row of every block has the same one, otherwise
+/// a ROM read one cycle ahead of the emission, registered.
 fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>) -> Signal<'a> {
     let m = sel.m;
     let all = match shift_table(jobs, p) {
@@ -927,5 +1028,6 @@ fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>)
         .memory("shifts", Type::unsigned(p.shift_w), layout.depth as u32)
         .style(MemStyle::Block)
         .init(&all);
-    rom.read(layout.address(p, sel, next))
+    let address = layout.address(p, sel, next, Some("shifts_start"));
+    stage(m, "head_shift", rom.read(address), false)
 }
