@@ -386,7 +386,9 @@ impl Block for ResidualAdd {
 ///
 /// Ports: stream `x` (`Type::signed(bits)`, `n` elements); outputs `index_valid` (a one-cycle
 /// pulse) and `index` (unsigned, `max(1, clog2(n))` bits, held until the next vector's).
-/// Latency: [`Argmax::latency`] = 1 cycle from the last element to `index_valid`.
+/// Latency: [`Argmax::latency`] = 2 cycles from the last element to `index_valid`: the input is
+/// registered first, so the comparator's path starts beside it rather than wherever the
+/// stream comes from.
 /// Throughput: one element per cycle; the next vector may follow at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Argmax {
@@ -399,7 +401,7 @@ pub struct Argmax {
 impl Argmax {
     /// Cycles from the last input element to `index_valid`.
     pub fn latency(&self) -> u64 {
-        1
+        2
     }
 }
 
@@ -419,6 +421,8 @@ impl Block for Argmax {
         let (x_valid, x) = m
             .stream_input("x", Stream::new(Type::signed(self.bits)))
             .parts();
+        let x_valid = delay(m, "x_valid_q", x_valid, true);
+        let x = delay(m, "x_q", x, false);
         let (i, last) = element_index(m, "x_index", x_valid, self.n);
         let best = m.reg("best", x.ty());
         let best_index = m.reg("best_index", i.ty());

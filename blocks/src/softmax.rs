@@ -326,7 +326,12 @@ impl Block for SoftmaxPipeline {
         scale.stage("read");
         let e = scale.keep("e", rd.bits(ew - 1, 0));
         scale.stage("operand");
-        let prod = scale.keep_product("prod", scale.at(e), y.q());
+        // `y` copied beside the multiplier: the first `e` reaches it two cycles after `y` is
+        // set, so the copy is in time, and the path from the reciprocal's rounding to the
+        // multiplier block gets a register of its own.
+        let y_operand = m.reg("scale_y", y.q().ty());
+        y_operand.next(y.q());
+        let prod = scale.keep_product("prod", scale.at(e), y_operand.q());
         scale.stage("partials");
         scale.stage("retimed");
         let prod = scale.keep("prod", scale.product(&prod));
