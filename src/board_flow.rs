@@ -38,9 +38,13 @@ pub struct BoardFlow {
     /// Board: ulx3s (ECP5) or arty_a7_100t (Xilinx 7-series; a yosys estimate without Vivado).
     #[arg(long, default_value = "ulx3s")]
     pub board: String,
-    /// Run the design from an ECP5 PLL at this many MHz instead of the board clock.
+    /// Run the design from an ECP5 PLL at this many MHz (default: the board's, 100 MHz on
+    /// the ULX3S; none on the Arty, whose oscillator is 100 MHz).
     #[arg(long, value_parser = parse_mhz)]
     pub pll_mhz: Option<f64>,
+    /// Run the design from the board's oscillator, without a PLL (25 MHz on the ULX3S).
+    #[arg(long, conflicts_with = "pll_mhz")]
+    pub board_clock: bool,
     /// Clock to place and route for, in MHz (default: the board clock, or the PLL's).
     #[arg(long, value_parser = parse_mhz)]
     pub freq: Option<f64>,
@@ -249,7 +253,7 @@ impl BoardFlow {
                     eprintln!("      using {}", tools.source);
                     let mut flow = Ecp5Flow::new(&board);
                     flow.seed = self.placement_seed;
-                    if let Some(mhz) = self.pll_mhz {
+                    if let Some(mhz) = self.pll(&board) {
                         flow = flow.with_pll(mhz);
                     }
                     if let Some(f) = self.freq {
@@ -306,8 +310,18 @@ impl BoardFlow {
                 Board::ids().join(", ")
             )
         })?;
-        let plan = ClockPlan::for_board(&board, self.pll_mhz).context("--pll-mhz")?;
+        let plan = ClockPlan::for_board(&board, self.pll(&board)).context("--pll-mhz")?;
         Ok((board, plan))
+    }
+
+    /// The PLL the design runs from on `board`: `--pll-mhz`, or none with `--board-clock`,
+    /// or the board's default.
+    fn pll(&self, board: &Board) -> Option<f64> {
+        match (self.pll_mhz, self.board_clock) {
+            (Some(mhz), _) => Some(mhz),
+            (None, true) => None,
+            (None, false) => board.default_pll_mhz,
+        }
     }
 
     /// The clock the design runs at, in MHz: `--freq`, or the PLL's, or the board's.

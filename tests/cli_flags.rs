@@ -155,6 +155,36 @@ fn fractions_frequencies_and_widths_out_of_range_are_refused_by_name() {
     }
 }
 
+/// On the ULX3S the core runs from a 100 MHz PLL unless `--board-clock` asks for the 25 MHz
+/// oscillator; asking for both is refused.
+#[test]
+fn the_ulx3s_runs_from_a_pll_by_default_and_from_its_oscillator_on_request() {
+    let scratch = Scratch::new("flags-clock");
+    let out = scratch.join("b");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--model",
+            "tiny",
+            "--reuse",
+            "8192",
+            "--check-tokens",
+            "0",
+            "--estimate-only",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        hardwire(here(), &args)
+    };
+    let top = || std::fs::read_to_string(out.join("rtl/ulx3s_top.v")).unwrap();
+    build(&[]).ok();
+    assert!(top().contains("ecp5_pll"), "no PLL by default");
+    build(&["--board-clock"]).ok();
+    assert!(!top().contains("ecp5_pll"), "a PLL with --board-clock");
+    build(&["--board-clock", "--pll-mhz", "50"]).refused(&["--board-clock"]);
+}
+
 #[test]
 fn a_reuse_that_would_wrap_times_the_layers_keeps_the_lm_head_in_rom() {
     let dir = Scratch::new("flags-reuse");

@@ -41,6 +41,8 @@ pub struct Board {
     pub part: Part,
     /// Frequency of the board's oscillator.
     pub clock_hz: u64,
+    /// The PLL a design runs from unless told otherwise, in MHz (`None`: the oscillator).
+    pub default_pll_mhz: Option<f64>,
     /// Pin roles.
     pub pins: BoardPins,
     /// File name of the constraints in `constraints/`.
@@ -58,6 +60,9 @@ impl Board {
             name: "ULX3S (ECP5 LFE5U-85F)",
             part: Part::lfe5u_85f(),
             clock_hz: 25_000_000,
+            // The core meets timing at 100 MHz; the 25 MHz oscillator would waste three
+            // quarters of it.
+            default_pll_mhz: Some(100.0),
             pins: BoardPins {
                 clock: "clk_25mhz",
                 reset: "btn_pwr_n",
@@ -78,6 +83,7 @@ impl Board {
             name: "Arty A7-100T (Artix-7 XC7A100T)",
             part: Part::xc7a100t(),
             clock_hz: 100_000_000,
+            default_pll_mhz: None,
             pins: BoardPins {
                 clock: "clk100mhz",
                 reset: "ck_rst",
