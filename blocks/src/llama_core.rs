@@ -189,13 +189,14 @@ impl LlamaCore {
         clog2(self.max_seq() + 1).max(1)
     }
 
-    /// Cycles from taking a token at position `pos` to knowing the next one: the embedding,
+    /// Cycles from taking a token at position `pos` to knowing the next one: the token registered, the embedding,
     /// every layer (each but the first preceded by replaying the residual stream, see
     /// [`Replay::latency`]), the final norm, the LM head (a cycle later on a pool) and the
     /// argmax.
     pub fn cycles_per_token(&self, pos: usize) -> u64 {
         let layers = self.decoder.layers() as u64;
-        self.embedding.latency()
+        TOKEN_DELAY
+            + self.embedding.latency()
             + layers * self.decoder.latency(pos)
             + (layers - 1) * self.residual().latency()
             + self.final_norm.latency()
@@ -302,6 +303,11 @@ impl LlamaCore {
 /// in which the pool's job select turns to the head.
 const HEAD_DELAY: u64 = 1;
 
+/// Cycles a token waits in a register before the embedding takes it, so the sequencer's
+/// decision (a compare of the count left and the position) and the embedding's table address
+/// are in different cycles.
+const TOKEN_DELAY: u64 = 1;
+
 /// Where [`LlamaCore`]'s sequencer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -360,7 +366,11 @@ impl Block for LlamaCore {
         let go = accept | feedback;
 
         let embedding = m.instance("u_embedding", &self.embedding);
-        embedding.stream_input("token", Source::new(go, accept.mux(in_token, result.q())));
+        let token_valid = m.reg("token_valid", Type::BOOL).reset(0);
+        token_valid.next(go);
+        let token = m.reg("token", Type::unsigned(tb));
+        token.next(accept.mux(in_token, result.q()));
+        embedding.stream_input("token", Source::new(token_valid.q(), token.q()));
 
         // The residual stream between layers: written as a layer finishes, replayed into the
         // next layer.

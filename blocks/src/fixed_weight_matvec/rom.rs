@@ -22,8 +22,8 @@
 //!     the output shift register;
 //! 11. *head*: the output shift register's head registered beside its row's shift (a block
 //!     RAM's output is slow);
-//! 12. *shifted*: the head shifted right by its row's shift, bar one bit, then rounded,
-//!     saturated and registered as `y`.
+//! 12. *shifted*: the head shifted right by its row's shift, bar one bit;
+//! 13. *rounded*: then rounded (the carry of an adder), then saturated and registered as `y`.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -565,8 +565,8 @@ fn counter<'a>(
 /// the operands, the products, the accumulation, the group's sums and multipliers
 /// registered, the group term's partial products (registered twice), the group term, the row
 /// sum that loads the output shift register, the head and its shift registered, the shifted
-/// output and the rounded one.
-pub(super) const STAGES: u64 = 13;
+/// output, the rounded one and the saturated one.
+pub(super) const STAGES: u64 = 14;
 
 /// See [`FixedWeightMatVec::ROM_BANK_DEPTH`].
 pub(super) const BANK_DEPTH: usize = 2048;
@@ -947,14 +947,16 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     left.next_when(pass_end, lp4.mux(last_rows, full));
 
     // Output: the head registered beside its row's shift; then shifted right by it but one
-    // bit, registered; then rounded (the bit left) and saturated to the job's width.
+    // bit, registered; then rounded (the bit left), registered; then saturated to the job's
+    // width.
     let shift = row_shift(jobs, &p, &sel, emit);
     let head = stage(m, "head", out[0].q(), false);
     let head_valid = stage(m, "head_valid", emit, true);
     let shifted = stage(m, "shifted", shift_keeping_half(head, shift), false);
     let shifted_valid = stage(m, "shifted_valid", head_valid, true);
-    let rounded = round_off_half(shifted);
-    let y = (m.reg("y_q", Type::signed(p.out_bits)).reset(0)).enable(shifted_valid);
+    let rounded = stage(m, "rounded", round_off_half(shifted), false);
+    let rounded_valid = stage(m, "rounded_valid", shifted_valid, true);
+    let y = (m.reg("y_q", Type::signed(p.out_bits)).reset(0)).enable(rounded_valid);
     let saturate = |k: usize| rounded.saturate(p.jobs[k].out_bits).resize(p.out_bits);
     let saturated = match sel.job {
         Some(job) if p.any(|j| j.out_bits != p.out_bits) => {
@@ -966,7 +968,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         _ => saturate(0),
     };
     y.next(saturated);
-    let y_valid = stage(m, "y_valid_q", shifted_valid, true);
+    let y_valid = stage(m, "y_valid_q", rounded_valid, true);
     m.stream_output("y", Source::new(y_valid, y.q()));
     if jobs.len() > 1 {
         // The vector's last element: the last row of the last pass.
@@ -975,6 +977,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         let last = emit & left.q().eq(1) & final_pass.q();
         let last = stage(m, "head_last", last, true);
         let last = stage(m, "shifted_last", last, true);
+        let last = stage(m, "rounded_last", last, true);
         m.output("y_last", stage(m, "y_last_q", last, true));
     }
 }
