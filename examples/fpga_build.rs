@@ -48,8 +48,9 @@ struct Args {
     //
     // 8192 by default: nine lanes, shared by the five matrix units, each lane two of the
     // ECP5's 18x18 multipliers (its group term; a 4-bit weight's product is in logic), 52
-    // DSPs in all, about four minutes of place and route. Two layers at reuse 2048 (90 DSPs)
-    // are 2.4 times faster per token but take twelve; `--sweep` places and times the range.
+    // DSPs in all, about five minutes of place and route, timing met at 100 MHz. Two layers
+    // at reuse 2048 (90 DSPs) take 1.1 to 1.5 times fewer cycles per token but thirteen
+    // minutes or more, and meet 90 MHz, not 100; `--sweep` places and times the range.
     #[arg(long, default_value_t = 8192)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).
