@@ -28,6 +28,7 @@
 
 pub mod board;
 pub mod capacity;
+pub mod child;
 pub mod error;
 pub mod estimate;
 pub mod flow;

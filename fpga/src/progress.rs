@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::child::dies_with_parent;
 use crate::error::{tail, FpgaError};
 
 /// Where progress messages go: standard error, or nowhere (tests, libraries).
@@ -74,7 +75,7 @@ impl Progress {
             .map_err(FpgaError::io("duplicating a log handle"))?;
         self.say(&format!("  {stage}: {tool} (log: {})", log_path.display()));
         let start = Instant::now();
-        let mut child = cmd
+        let mut child = dies_with_parent(&mut cmd)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out)

@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::child::dies_with_parent;
 use crate::error::{tail, FpgaError};
 use crate::progress::Progress;
 
@@ -487,7 +488,7 @@ fn install_venv(p: &Provisioning, v: &Venv) -> Result<(), FpgaError> {
     }
     p.progress
         .say(&format!("  pip install {}", v.packages.join(" ")));
-    let mut child = Command::new(venv_bin(&venv).join("python"))
+    let mut child = dies_with_parent(&mut Command::new(venv_bin(&venv).join("python")))
         .args([
             "-m",
             "pip",

@@ -311,9 +311,9 @@ impl Layout {
             let offset = per_job(sel, &offsets, Type::unsigned(width));
             start = Some(start.map_or(offset, |s| (s + offset).trunc(width)));
         }
-        match (start, late) {
-            (None, _) => offset.resize(width),
-            (Some(start), late) => {
+        match start {
+            None => offset.resize(width),
+            Some(start) => {
                 let start = late.map_or(start, |name| stage(m, name, start, false));
                 (start + offset.resize(width)).trunc(width)
             }
@@ -531,9 +531,9 @@ impl MemImage for LaneImage {
                         continue;
                     }
                     let words = self.pass(b, pass);
-                    let chunks = words.buf.chunks(words.per_word).enumerate();
-                    for (_, w) in chunks.filter(|(i, _)| (start..end).contains(&(first + i))) {
-                        if !f(&Bits::from_words(w, words.width)) {
+                    for (i, w) in words.buf.chunks(words.per_word).enumerate() {
+                        let inside = (start..end).contains(&(first + i));
+                        if inside && !f(&Bits::from_words(w, words.width)) {
                             return;
                         }
                     }
@@ -561,11 +561,10 @@ fn counter<'a>(
 }
 
 /// Cycles from a pass's last input to its first output: the addresses registered, the
-/// memories' words, registered,
-/// the operands, the products, the accumulation, the group's sums and multipliers
-/// registered, the group term's partial products (registered twice), the group term, the row
-/// sum that loads the output shift register, the head and its shift registered, the shifted
-/// output, the rounded one and the saturated one.
+/// memories' words, registered, the operands, the products, the accumulation, the group's
+/// sums and multipliers registered, the group term's partial products (registered twice),
+/// the group term, the row sum that loads the output shift register, the head and its shift
+/// registered, the shifted output, the rounded one and the saturated one.
 pub(super) const STAGES: u64 = 14;
 
 /// See [`FixedWeightMatVec::ROM_BANK_DEPTH`].
@@ -579,8 +578,8 @@ struct BankedRead<'a> {
 }
 
 impl<'a> BankedRead<'a> {
-    /// The read word as stage 3 sees it: each bank's word registered in stage 2 (the bank,
-    /// in stages 1 and 2), then the chosen bank's picked.
+    /// The read word as stage 4 sees it: each bank's word registered in stage 3 (the bank,
+    /// from its registered address, in stages 2 and 3), then the chosen bank's picked.
     fn registered(&self, m: &'a ModuleBuilder<'a>, suffix: &str) -> Signal<'a> {
         let Some(bank) = self.bank else {
             return stage(m, &format!("read_word{suffix}"), self.words[0], false);
