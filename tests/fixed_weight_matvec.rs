@@ -339,9 +339,10 @@ fn rom_under_verilator() {
     cosim(&block, &fixed_vectors(2, 9, 4));
 }
 
-/// A weight ROM deeper than [`FixedWeightMatVec::ROM_BANK_DEPTH`] words is built as banks of that depth (the
-/// last shorter), each read registered before the bank is picked, and the vectors of both
-/// layers, whose words lie in different banks, match natively and under Verilator.
+/// A weight ROM deeper than [`FixedWeightMatVec::ROM_BANK_DEPTH`] words is built as banks of
+/// that depth (the last shorter), each read registered before the bank is picked, and the
+/// vectors of both layers, whose words lie in different banks, match natively and under
+/// Verilator.
 #[test]
 fn a_rom_deeper_than_a_bank_is_banked() {
     // One lane: 50 passes of 48 columns per layer, 4,800 words, so 2,048 + 2,048 + 704.

@@ -189,10 +189,10 @@ impl LlamaCore {
         clog2(self.max_seq() + 1).max(1)
     }
 
-    /// Cycles from taking a token at position `pos` to knowing the next one: the token registered, the embedding,
-    /// every layer (each but the first preceded by replaying the residual stream, see
-    /// [`Replay::latency`]), the final norm, the LM head (a cycle later on a pool) and the
-    /// argmax.
+    /// Cycles from taking a token at position `pos` to knowing the next one: the token
+    /// registered, the embedding, every layer (each but the first preceded by replaying the
+    /// residual stream, see [`Replay::latency`]), the final norm, the LM head (a cycle later
+    /// on a pool) and the argmax.
     pub fn cycles_per_token(&self, pos: usize) -> u64 {
         let layers = self.decoder.layers() as u64;
         TOKEN_DELAY

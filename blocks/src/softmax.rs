@@ -8,7 +8,8 @@ use hardwire_model::fixed::softmax::{
 use hardwire_model::fixed::{reciprocal, ExpTable, RecipTable};
 
 use super::elementwise::{
-    content_tag, leading_one, round_off_half, round_shift, shift_keeping_half, unsigned_width,
+    content_tag, delay, leading_one, round_off_half, round_shift, shift_keeping_half,
+    unsigned_width,
 };
 
 /// Softmax matching `hardwire_model::fixed::softmax` bit for bit, in three passes over a
@@ -329,9 +330,8 @@ impl Block for SoftmaxPipeline {
         // `y` copied beside the multiplier: the first `e` reaches it two cycles after `y` is
         // set, so the copy is in time, and the path from the reciprocal's rounding to the
         // multiplier block gets a register of its own.
-        let y_operand = m.reg("scale_y", y.q().ty());
-        y_operand.next(y.q());
-        let prod = scale.keep_product("prod", scale.at(e), y_operand.q());
+        let y_operand = delay(m, "scale_y", y.q(), false);
+        let prod = scale.keep_product("prod", scale.at(e), y_operand);
         scale.stage("partials");
         scale.stage("retimed");
         let prod = scale.keep("prod", scale.product(&prod));

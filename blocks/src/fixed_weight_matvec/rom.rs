@@ -35,7 +35,7 @@ use hardwire_hdl::primitives::{clog2, element, SplitProduct, LOGIC_LIMB_BITS};
 use hardwire_model::fixed::FixedMatrix;
 
 use super::{FixedWeightMatVec, Shape};
-use crate::elementwise::{round_off_half, shift_keeping_half};
+use crate::elementwise::{delay, round_off_half, shift_keeping_half};
 
 /// One matrix unit the engine runs (a [`MatrixPool`](crate::MatrixPool) runs several, one
 /// vector at a time): its description and its checked shape.
@@ -314,7 +314,7 @@ impl Layout {
         match start {
             None => offset.resize(width),
             Some(start) => {
-                let start = late.map_or(start, |name| stage(m, name, start, false));
+                let start = late.map_or(start, |name| delay(m, name, start, false));
                 (start + offset.resize(width)).trunc(width)
             }
         }
@@ -582,30 +582,22 @@ impl<'a> BankedRead<'a> {
     /// from its registered address, in stages 2 and 3), then the chosen bank's picked.
     fn registered(&self, m: &'a ModuleBuilder<'a>, suffix: &str) -> Signal<'a> {
         let Some(bank) = self.bank else {
-            return stage(m, &format!("read_word{suffix}"), self.words[0], false);
+            return delay(m, &format!("read_word{suffix}"), self.words[0], false);
         };
         let bank = delayed(m, &format!("bank{suffix}"), bank, &["op", "read"]);
         let words: Vec<Signal<'a>> = (self.words.iter().enumerate())
-            .map(|(k, &w)| stage(m, &format!("read_word{suffix}_b{k}"), w, false))
+            .map(|(k, &w)| delay(m, &format!("read_word{suffix}_b{k}"), w, false))
             .collect();
         let (last, rest) = words.split_last().expect("a bank at least");
         (rest.iter().enumerate().rev()).fold(*last, |acc, (k, &w)| bank.eq(k as i64).mux(w, acc))
     }
 }
 
-/// A pipeline register.
-fn stage<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, reset: bool) -> Signal<'a> {
-    let r = m.reg(name, d.ty());
-    let r = if reset { r.reset(0) } else { r };
-    r.next(d);
-    r.q()
-}
-
 /// `d` through one register per stage in `stages`, named `<stage>_<name>`.
 fn delayed<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, stages: &[&str]) -> Signal<'a> {
     stages
         .iter()
-        .fold(d, |d, s| stage(m, &format!("{s}_{name}"), d, false))
+        .fold(d, |d, s| delay(m, &format!("{s}_{name}"), d, false))
 }
 
 /// Builds the engine for `jobs` on `lanes` lanes. With several jobs (a pool) it has a `job`
@@ -690,7 +682,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let blocks = LaneImage::blocks(jobs, &p);
     // Stage 0 ends with the reads' addresses registered, so no path holds the job's and
     // layer's multiplexers, the address adders and a memory.
-    let read = stage(m, "addr_valid", issue, true);
+    let read = delay(m, "addr_valid", issue, true);
     let widths = &p.weight_widths;
     // Each weight ROM's name suffix: its width, when there are several.
     let suffix = |bits: u32| match widths.len() {
@@ -702,7 +694,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
             let layout = p.weight_layout(bits);
             let image = LaneImage::of_width(&blocks, &p, bits);
             let address = layout.address(&p, &sel, woff, None);
-            let address = stage(m, &format!("addr_weights{}", suffix(bits)), address, false);
+            let address = delay(m, &format!("addr_weights{}", suffix(bits)), address, false);
             let bank = |name: String, window: Range<usize>, address: Signal<'a>| {
                 let depth = window.len() as u32;
                 m.memory(&name, Type::unsigned(p.lanes as u32 * bits), depth)
@@ -742,29 +734,29 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
             .memory("x_buffer", in_ty, max_cols as u32)
             .style(MemStyle::Block);
         buffer.write(col, x, issue & !replay);
-        buffer.read(stage(m, "addr_col", col, false))
+        buffer.read(delay(m, "addr_col", col, false))
     });
-    let x_live = stage(m, "x_live", stage(m, "addr_x", x, false), false);
+    let x_live = delay(m, "x_live", delay(m, "addr_x", x, false), false);
 
     // Stage 1: the reads: the weights word from its ROM, the input live or from the replay
     // buffer.
-    let replay = replay.map(|replay| stage(m, "addr_replay", replay, false));
+    let replay = replay.map(|replay| delay(m, "addr_replay", replay, false));
 
     // Stage 2: they arrive.
-    let v0 = stage(m, "op_valid", read, true);
-    let replay = replay.map(|replay| stage(m, "op_replay", replay, false));
+    let v0 = delay(m, "op_valid", read, true);
+    let replay = replay.map(|replay| delay(m, "op_replay", replay, false));
 
     // Stage 3: the memories' words registered (a block RAM's output is slow), then the input
     // picked, live or from the replay buffer.
-    let v0 = stage(m, "read_valid", v0, true);
+    let v0 = delay(m, "read_valid", v0, true);
     let words: Vec<Signal<'a>> = (reads.iter().zip(widths))
         .map(|(read, &bits)| read.registered(m, &suffix(bits)))
         .collect();
-    let x_live = stage(m, "read_live", x_live, false);
+    let x_live = delay(m, "read_live", x_live, false);
     let x0 = match (buffered, replay) {
         (Some(from_buffer), Some(replay)) => {
-            let replay = stage(m, "read_replay", replay, false);
-            replay.mux(stage(m, "read_buffered", from_buffer, false), x_live)
+            let replay = delay(m, "read_replay", replay, false);
+            replay.mux(delay(m, "read_buffered", from_buffer, false), x_live)
         }
         _ => x_live,
     };
@@ -774,20 +766,20 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
 
     // Stage 4: the operands registered, so no path holds a memory read and a multiply; each
     // lane multiplies its weight by the input.
-    let v1 = stage(m, "mac_valid", v0, true);
+    let v1 = delay(m, "mac_valid", v0, true);
     let (word, x1) = (
-        stage(m, "mac_word", p.weight_word(&sel, &words), false),
-        stage(m, "mac_x", x0, false),
+        delay(m, "mac_word", p.weight_word(&sel, &words), false),
+        delay(m, "mac_x", x0, false),
     );
     let w_ty = Type::signed(p.weight_bits);
     let registered = |name: String, product: SplitProduct<Signal<'a>>| {
-        product.map(|i, part| stage(m, &format!("{name}_p{i}"), part, false))
+        product.map(|i, part| delay(m, &format!("{name}_p{i}"), part, false))
     };
     // Partial products registered twice: once beside the multiplier block, once beside the
     // adder that sums them, so no wire between the two sits in a multiplier's cycle.
     let retimed = |name: String, product: SplitProduct<Signal<'a>>| {
         registered(name.clone(), product)
-            .map(|i, part| stage(m, &format!("{name}_q{i}"), part, false))
+            .map(|i, part| delay(m, &format!("{name}_q{i}"), part, false))
     };
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
@@ -806,8 +798,8 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
 
     // Stage 5: the products' partials registered, so no path holds a multiply and an add;
     // each lane adds them to its group accumulator.
-    let v1 = stage(m, "prod_valid", v1, true);
-    let x1 = stage(m, "prod_x", x1, false);
+    let v1 = delay(m, "prod_valid", v1, true);
+    let x1 = delay(m, "prod_x", x1, false);
     let fig1 = tags("first_in_group", first_in_group);
     let lig1 = tags("last_in_group", last_in_group);
     let fg1 = tags("first_group", first_group);
@@ -859,19 +851,19 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
 
     // Stage 6: group end: the lanes' group sums, the input sum and the multipliers' word
     // registered (the ROM's output register), so no path holds a ROM read and a multiply.
-    let g2 = stage(m, "sum_valid", group_end, true);
-    let mword = stage(m, "sum_mults", mword, false);
+    let g2 = delay(m, "sum_valid", group_end, true);
+    let mword = delay(m, "sum_mults", mword, false);
     let accs: Vec<Signal<'a>> = accs
         .iter()
         .enumerate()
-        .map(|(l, &acc)| stage(m, &format!("sum_acc{l}"), acc, false))
+        .map(|(l, &acc)| delay(m, &format!("sum_acc{l}"), acc, false))
         .collect();
-    let sum_x = sum_x.map(|sx| stage(m, "sum_x_q", sx, false));
+    let sum_x = sum_x.map(|sx| delay(m, "sum_x_q", sx, false));
 
     // Stages 7 and 8: the partial products (one multiplier block each) of each lane's group
     // sum times its multiplier, and of the affine offset's term, registered twice.
-    let g3 = stage(m, "term_valid", g2, true);
-    let g3 = stage(m, "retimed_valid", g3, true);
+    let g3 = delay(m, "term_valid", g2, true);
+    let g3 = delay(m, "retimed_valid", g3, true);
     let mult_ty = Type::signed(p.mult_w);
     let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> = accs
         .iter()
@@ -888,19 +880,19 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         .collect();
 
     // Stage 9: each lane's term, the partials added up, registered before stage 10 adds it.
-    let g4 = stage(m, "product_valid", g3, true);
+    let g4 = delay(m, "product_valid", g3, true);
     let terms: Vec<Signal<'a>> = (terms.iter().enumerate())
         .map(|(l, (scaled, offset))| {
             let term = match offset {
                 Some(offset) => scaled.sum() + offset.sum(),
                 None => scaled.sum(),
             };
-            stage(m, &format!("product{l}"), term, false)
+            delay(m, &format!("product{l}"), term, false)
         })
         .collect();
 
     // Stage 10: the row sums; a pass end loads the output shift register.
-    let g4 = stage(m, "row_valid", g4, true);
+    let g4 = delay(m, "row_valid", g4, true);
     // A group-end tag of stage 5 as seen in stage 10.
     let tag = |name: &str, d: Signal<'a>| {
         delayed(m, name, d, &["sum", "term", "retimed", "product", "row"])
@@ -949,12 +941,12 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     // bit, registered; then rounded (the bit left), registered; then saturated to the job's
     // width.
     let shift = row_shift(jobs, &p, &sel, emit);
-    let head = stage(m, "head", out[0].q(), false);
-    let head_valid = stage(m, "head_valid", emit, true);
-    let shifted = stage(m, "shifted", shift_keeping_half(head, shift), false);
-    let shifted_valid = stage(m, "shifted_valid", head_valid, true);
-    let rounded = stage(m, "rounded", round_off_half(shifted), false);
-    let rounded_valid = stage(m, "rounded_valid", shifted_valid, true);
+    let head = delay(m, "head", out[0].q(), false);
+    let head_valid = delay(m, "head_valid", emit, true);
+    let shifted = delay(m, "shifted", shift_keeping_half(head, shift), false);
+    let shifted_valid = delay(m, "shifted_valid", head_valid, true);
+    let rounded = delay(m, "rounded", round_off_half(shifted), false);
+    let rounded_valid = delay(m, "rounded_valid", shifted_valid, true);
     let y = (m.reg("y_q", Type::signed(p.out_bits)).reset(0)).enable(rounded_valid);
     let saturate = |k: usize| rounded.saturate(p.jobs[k].out_bits).resize(p.out_bits);
     let saturated = match sel.job {
@@ -967,17 +959,17 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         _ => saturate(0),
     };
     y.next(saturated);
-    let y_valid = stage(m, "y_valid_q", rounded_valid, true);
+    let y_valid = delay(m, "y_valid_q", rounded_valid, true);
     m.stream_output("y", Source::new(y_valid, y.q()));
     if jobs.len() > 1 {
         // The vector's last element: the last row of the last pass.
         let final_pass = m.reg("final_pass", Type::BOOL).reset(0);
         final_pass.next_when(pass_end, lp4);
         let last = emit & left.q().eq(1) & final_pass.q();
-        let last = stage(m, "head_last", last, true);
-        let last = stage(m, "shifted_last", last, true);
-        let last = stage(m, "rounded_last", last, true);
-        m.output("y_last", stage(m, "y_last_q", last, true));
+        let last = delay(m, "head_last", last, true);
+        let last = delay(m, "shifted_last", last, true);
+        let last = delay(m, "rounded_last", last, true);
+        m.output("y_last", delay(m, "y_last_q", last, true));
     }
 }
 
@@ -1031,5 +1023,5 @@ fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>)
         .style(MemStyle::Block)
         .init(&all);
     let address = layout.address(p, sel, next, Some("shifts_start"));
-    stage(m, "head_shift", rom.read(address), false)
+    delay(m, "head_shift", rom.read(address), false)
 }
