@@ -17,7 +17,7 @@ fn an_estimate_only_sweep_writes_its_table_and_plots() {
             "tiny",
             "--sweep",
             "--sweep-reuse",
-            "512,8192,2048",
+            "256,8192,2048",
             "--sweep-place",
             "0",
             "--pll-mhz",
@@ -34,7 +34,7 @@ fn an_estimate_only_sweep_writes_its_table_and_plots() {
         .iter()
         .map(|p| p["reuse"].as_u64().unwrap())
         .collect();
-    assert_eq!(reuse, [512, 2048, 8192], "sorted by reuse");
+    assert_eq!(reuse, [256, 2048, 8192], "sorted by reuse");
     let dsps = |p: &serde_json::Value| p["estimate"]["dsps"].as_u64().unwrap();
     let tps = |p: &serde_json::Value| p["tokens_per_second"].as_f64().unwrap();
     // More lanes: more multipliers and more tokens per second.
@@ -45,7 +45,7 @@ fn an_estimate_only_sweep_writes_its_table_and_plots() {
         assert_eq!(p["fits"].as_bool().unwrap(), dsps(p) <= available, "{p}");
         assert!(p["placed"].is_null());
     }
-    // Reuse 512 needs more multipliers than the ECP5-85F has (the table says so).
+    // Reuse 256 needs more multipliers than the ECP5-85F has (the table says so).
     assert!(!points[0]["fits"].as_bool().unwrap());
     let rows = run
         .stdout

@@ -98,9 +98,10 @@ impl WeightStore {
 /// 0 takes the live stream and stores it in an input buffer RAM; later passes replay the buffer
 /// at one column per cycle. At each group end a lane adds its accumulator times the group
 /// multiplier (from a second ROM; plus the input sum times the offset multiplier) to its row
-/// sum; at the pass end the row sums load an output shift register, whose head is rounded by
-/// the row's shift (a third ROM, or a constant when all rows share one), saturated and
-/// registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
+/// sum, the lanes taking turns on shared term multipliers (one per `G` lanes, `G` at most the
+/// shortest group's columns); in the pass's last group the row sums load an output shift
+/// register, whose head is rounded by the row's shift (a third ROM, or a constant when all
+/// rows share one), saturated and registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
 /// leave. When `L > cols` and there are several passes, each replayed pass first waits
 /// `L - cols` cycles so the shift register has emitted the pass before it.
 /// The operands, the products, the accumulators, the group's sums, its term's partial
@@ -111,7 +112,8 @@ impl WeightStore {
 /// [`ROM_STAGES`](FixedWeightMatVec::ROM_STAGES) cycles.
 /// Throughput: one vector per `cols + latency` cycles when the input has no gaps.
 /// Multipliers: `L` weight × input ones, used `P * cols` times per vector (the reuse factor),
-/// and per lane one group-multiplier product (two for an affine grid) used once per group.
+/// and `ceil(L / G)` group-multiplier products (twice that for an affine grid), each used by
+/// its lanes in turn once per group.
 ///
 /// [`WeightStore::Shared`] `{ lanes: L }`: the same engine, run by a [`MatrixPool`] for
 /// several units, so `L` may exceed `rows`; the latency and throughput are the ROM store's.

@@ -12,18 +12,26 @@
 //!    logic for weights of at most [`LOGIC_LIMB_BITS`] bits, otherwise as partial products
 //!    (one multiplier block each);
 //! 5. *accumulate*: every lane adds its product's partials to its group accumulator; a group
-//!    end reads the group's multipliers;
-//! 6. *group sums*: the accumulators and multipliers registered;
-//! 7. *term*: the partial products of accumulator × multiplier (and of the affine offset's
-//!    term), one multiplier block each, registered beside the multipliers;
+//!    end starts the group-term multipliers' turns, one lane each per cycle, each turn
+//!    reading its lane's group multipliers;
+//! 6. *group sums*: the multipliers registered; at a group end the lanes' group sums load
+//!    each term multiplier's queue, which then moves up one lane per turn;
+//! 7. *term*: the partial products of the queue's head × its multiplier (and of the affine
+//!    offset's term), one multiplier block each, registered beside the multipliers;
 //! 8. *retimed*: registered again, beside the adders;
 //! 9. *product*: the partials added up;
-//! 10. *row sum*: every lane adds its term to its row sum; a pass end loads the row sums into
-//!     the output shift register;
+//! 10. *row sum*: each term multiplier's ring of row sums adds the term to the turn's row and
+//!     turns; in a pass's last group, the sums load the output shift register;
 //! 11. *head*: the output shift register's head registered beside its row's shift (a block
 //!     RAM's output is slow);
 //! 12. *shifted*: the head shifted right by its row's shift, bar one bit;
 //! 13. *rounded*: then rounded (the carry of an adder), then saturated and registered as `y`.
+//!
+//! A lane's group term comes once per group, so lanes share the term multipliers: each
+//! takes the group sums of up to as many lanes as the shortest group has columns, one per
+//! cycle, and keeps their row sums in a ring that turns once per group. In a pass's last group
+//! its turns yield the finished row sums in the order they leave, a cycle apart, so the
+//! output shift register only spaces the multipliers' runs.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -93,6 +101,12 @@ struct Plan {
     sum_w: u32,
     /// Shift amounts, clamped to `sum_w` (any larger shift rounds every sum to 0 as well).
     shift_w: u32,
+    /// Lanes per group-term multiplier: each works through its lanes' group sums one per
+    /// cycle, so it needs as many cycles as lanes between two group ends, at most the
+    /// shortest group of any job.
+    term_lanes: usize,
+    /// Group-term multipliers: `ceil(lanes / term_lanes)`.
+    term_units: usize,
 }
 
 fn signed_bits(v: i32) -> u32 {
@@ -132,6 +146,13 @@ impl Plan {
         let term_w = (acc_w + mult_w).max(if affine { sum_x_w + offset_w } else { 0 });
         let groups = jobs.iter().map(|j| j.shape.groups).max().unwrap_or(1);
         let sum_w = term_w + clog2(groups * if affine { 2 } else { 1 });
+        // Group ends are at least a group apart (a column per cycle at most), and the last
+        // group of a row may be short.
+        let shortest_group = (jobs.iter().map(|j| &j.shape))
+            .map(|s| group_size.min(s.cols - (s.groups - 1) * group_size))
+            .min()
+            .unwrap_or(1);
+        let term_units = lanes.div_ceil(shortest_group.clamp(1, lanes));
         let mut weight_widths: Vec<u32> = jobs.iter().map(|j| j.shape.weight_bits).collect();
         weight_widths.sort_unstable();
         weight_widths.dedup();
@@ -173,6 +194,8 @@ impl Plan {
             offset_w,
             sum_w,
             shift_w: clog2(sum_w as usize + 1),
+            term_lanes: lanes.div_ceil(term_units),
+            term_units,
         }
     }
 
@@ -200,6 +223,11 @@ impl Plan {
                 0
             }
         })
+    }
+
+    /// The layout of the multiplier ROM: a word per group and group-term multiplier turn.
+    fn mult_layout(&self) -> Layout {
+        Layout::new(self, |j| j.passes * j.groups * self.term_lanes)
     }
 
     /// The running job's weight word from the registered words of the ROMs of
@@ -389,11 +417,17 @@ enum LaneRom {
     /// zero past the last row) in bits `l * bits ..`, `bits` the widest matrix's: a narrower
     /// matrix's weights are sign-extended into their fields.
     Weights { bits: u32 },
-    /// Word `pass * groups + group` of a block holds lane `l`'s group multiplier in bits
-    /// `l * mult_w ..` and, for an affine grid, its offset multiplier in bits
-    /// `lanes * mult_w + l * offset_w ..` (a symmetric matrix among affine ones keeps zeros
+    /// Word `(pass * groups + group) * turns + k` of a block holds, for each group-term
+    /// multiplier `u` of `units`, the group multiplier of lane `u * turns + k` in bits
+    /// `u * mult_w ..` and, for an affine grid, its offset multiplier in bits
+    /// `units * mult_w + u * offset_w ..` (a symmetric matrix among affine ones keeps zeros
     /// there: no offset term).
-    Mults { mult_w: u32, offset_w: u32 },
+    Mults {
+        mult_w: u32,
+        offset_w: u32,
+        turns: usize,
+        units: usize,
+    },
 }
 
 /// One block of a lane ROM: a matrix and its job's geometry.
@@ -463,11 +497,11 @@ impl LaneImage {
         )
     }
 
-    /// Words per pass of a block: columns or groups.
+    /// Words per pass of a block: columns, or a multiplier's turns per group.
     fn per_pass(&self, b: &Placed) -> usize {
         match self.rom {
             LaneRom::Weights { .. } => b.cols,
-            LaneRom::Mults { .. } => b.groups,
+            LaneRom::Mults { turns, .. } => b.groups * turns,
         }
     }
 
@@ -484,14 +518,21 @@ impl LaneImage {
                         words.put(c, lane * bits as usize, bits, w.into());
                     }
                 }
-                LaneRom::Mults { mult_w, offset_w } => {
-                    let offsets_at = self.lanes * mult_w as usize;
-                    for g in 0..per_pass {
-                        let i = r * per_pass + g;
-                        words.put(g, lane * mult_w as usize, mult_w, mat.mults[i].into());
+                LaneRom::Mults {
+                    mult_w,
+                    offset_w,
+                    turns,
+                    units,
+                } => {
+                    let (unit, turn) = (lane / turns, lane % turns);
+                    let offsets_at = units * mult_w as usize;
+                    for g in 0..b.groups {
+                        let (i, word) = (r * b.groups + g, g * turns + turn);
+                        let at = unit * mult_w as usize;
+                        words.put(word, at, mult_w, mat.mults[i].into());
                         if let Some(&offset) = mat.offset_mults.get(i) {
-                            let at = offsets_at + lane * offset_w as usize;
-                            words.put(g, at, offset_w, offset.into());
+                            let at = offsets_at + unit * offset_w as usize;
+                            words.put(word, at, offset_w, offset.into());
                         }
                     }
                 }
@@ -507,11 +548,15 @@ impl MemImage for LaneImage {
     }
 
     fn width(&self) -> u32 {
-        self.lanes as u32
-            * match self.rom {
-                LaneRom::Weights { bits } => bits,
-                LaneRom::Mults { mult_w, offset_w } => mult_w + offset_w,
-            }
+        match self.rom {
+            LaneRom::Weights { bits } => self.lanes as u32 * bits,
+            LaneRom::Mults {
+                mult_w,
+                offset_w,
+                units,
+                ..
+            } => units as u32 * (mult_w + offset_w),
+        }
     }
 
     fn visit(&self, f: &mut dyn FnMut(&Bits) -> bool) {
@@ -822,18 +867,43 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         sx.next((cleared(sx, fig1) + x1).trunc(p.sum_x_w));
         sx.q()
     });
+    // A group end starts the group-term multipliers' turns: each reads its lanes' group
+    // multipliers one per cycle, `term_lanes` reads from the group end on.
     let group_end = v1 & lig1;
-    let moff = if p.most(|j| j.passes * j.groups) == 1 {
+    let turns = p.term_lanes;
+    let (reading, last_read) = if turns == 1 {
+        (group_end, group_end)
+    } else {
+        let ty = Type::unsigned(clog2(turns));
+        let left = m.reg("term_reads", ty).reset(0);
+        let more = left.q().ne(0);
+        left.next(group_end.mux(
+            m.lit(turns as i64 - 1, ty),
+            more.mux(left.q().wrapping_sub(1), left.q()),
+        ));
+        (group_end | more, more & left.q().eq(1))
+    };
+    // The group end's tags, held through its turns.
+    let held = |name: &str, tag: Signal<'a>| {
+        if turns == 1 {
+            return tag;
+        }
+        let r = m.reg(name, Type::BOOL).reset(0);
+        r.next_when(group_end, tag);
+        group_end.mux(tag, r.q())
+    };
+    let matrix_end = held("turn_matrix_end", lc1 & lp1);
+    let mult_layout = p.mult_layout();
+    let moff = if p.most(|j| j.passes * j.groups * turns) == 1 {
         m.lit(0, Type::BOOL)
     } else {
-        let w = addr_width(p.most(|j| j.passes * j.groups) as u32);
-        counter(m, "group", w, group_end, lc1 & lp1)
+        let w = addr_width(p.most(|j| j.passes * j.groups * turns) as u32);
+        counter(m, "mult_word", w, reading, last_read & matrix_end)
     };
-    let mult_layout = Layout::new(&p, |j| j.passes * j.groups);
     let mults = m
         .memory(
             "mults",
-            Type::unsigned(p.lanes as u32 * (p.mult_w + p.offset_w)),
+            Type::unsigned(p.term_units as u32 * (p.mult_w + p.offset_w)),
             mult_layout.depth as u32,
         )
         .style(MemStyle::Block)
@@ -843,91 +913,120 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
             LaneRom::Mults {
                 mult_w: p.mult_w,
                 offset_w: p.offset_w,
+                turns,
+                units: p.term_units,
             },
             0..mult_layout.depth,
         ));
     let maddr = mult_layout.address(&p, &sel, moff, Some("mults_start"));
-    let mword = mults.read_enabled(maddr, group_end);
+    let mword = mults.read_enabled(maddr, reading);
+    // The tags of a turn: its group is a row's first, or a pass's last.
+    let first_group = held("turn_first_group", fg1);
+    let last_group = held("turn_last_group", lc1);
 
-    // Stage 6: group end: the lanes' group sums, the input sum and the multipliers' word
-    // registered (the ROM's output register), so no path holds a ROM read and a multiply.
-    let g2 = delay(m, "sum_valid", group_end, true);
+    // Stage 6: the group sums, the input sum and the multipliers' word registered (the ROM's
+    // output register), so no path holds a ROM read and a multiply. Each multiplier's lanes'
+    // sums wait in a shift register, its head the sum of its lane whose turn is next.
+    let s2 = delay(m, "sum_valid", reading, true);
+    let g2 = delay(m, "sum_load", group_end, false);
     let mword = delay(m, "sum_mults", mword, false);
-    let accs: Vec<Signal<'a>> = accs
-        .iter()
-        .enumerate()
-        .map(|(l, &acc)| delay(m, &format!("sum_acc{l}"), acc, false))
+    let waiting: Vec<Signal<'a>> = (0..p.term_units)
+        .map(|u| {
+            let lanes = u * turns..((u + 1) * turns).min(p.lanes);
+            let ty = Type::signed(p.acc_w);
+            let mut next = m.lit(0, ty);
+            for l in lanes.rev() {
+                let r = m.reg(&format!("sum_acc{l}"), ty);
+                r.next(g2.mux(accs[l], next));
+                next = r.q();
+            }
+            next
+        })
         .collect();
-    let sum_x = sum_x.map(|sx| delay(m, "sum_x_q", sx, false));
+    let sum_x = sum_x.map(|sx| {
+        let r = m.reg("sum_x_q", Type::signed(p.sum_x_w)).enable(g2);
+        r.next(sx);
+        r.q()
+    });
 
     // Stages 7 and 8: the partial products (one multiplier block each) of each lane's group
     // sum times its multiplier, and of the affine offset's term, registered twice.
-    let g3 = delay(m, "term_valid", g2, true);
-    let g3 = delay(m, "retimed_valid", g3, true);
+    let s3 = delay(m, "term_valid", s2, true);
+    let s3 = delay(m, "retimed_valid", s3, true);
     let mult_ty = Type::signed(p.mult_w);
-    let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> = accs
-        .iter()
-        .enumerate()
-        .map(|(l, &acc)| {
-            let scaled = SplitProduct::new(acc, element(mword, l as u32, mult_ty));
-            let offset = sum_x.map(|sx| {
-                let lo = p.lanes as u32 * p.mult_w + l as u32 * p.offset_w;
-                let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
-                retimed(format!("offset{l}"), SplitProduct::new(sx, offset))
-            });
-            (retimed(format!("term{l}"), scaled), offset)
-        })
-        .collect();
+    let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> =
+        (waiting.iter().enumerate())
+            .map(|(u, &acc)| {
+                let scaled = SplitProduct::new(acc, element(mword, u as u32, mult_ty));
+                let offset = sum_x.map(|sx| {
+                    let lo = p.term_units as u32 * p.mult_w + u as u32 * p.offset_w;
+                    let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
+                    retimed(format!("offset{u}"), SplitProduct::new(sx, offset))
+                });
+                (retimed(format!("term{u}"), scaled), offset)
+            })
+            .collect();
 
     // Stage 9: each lane's term, the partials added up, registered before stage 10 adds it.
-    let g4 = delay(m, "product_valid", g3, true);
+    let s4 = delay(m, "product_valid", s3, true);
     let terms: Vec<Signal<'a>> = (terms.iter().enumerate())
-        .map(|(l, (scaled, offset))| {
+        .map(|(u, (scaled, offset))| {
             let term = match offset {
                 Some(offset) => scaled.sum() + offset.sum(),
                 None => scaled.sum(),
             };
-            delay(m, &format!("product{l}"), term, false)
+            delay(m, &format!("product{u}"), term, false)
         })
         .collect();
 
-    // Stage 10: the row sums; a pass end loads the output shift register.
-    let g4 = delay(m, "row_valid", g4, true);
-    // A group-end tag of stage 5 as seen in stage 10.
+    // Stage 10: the row sums, in a ring per multiplier that turns once per group; in a pass's
+    // last group, each multiplier's sums load the output shift register at its first lane.
+    let s4 = delay(m, "row_valid", s4, true);
+    // A turn's tag of stage 5 as seen in stage 10.
     let tag = |name: &str, d: Signal<'a>| {
         delayed(m, name, d, &["sum", "term", "retimed", "product", "row"])
     };
-    let fg4 = tag("first_group", fg1);
-    let pass_end = g4 & tag("last_col", lc1);
+    let first_group = tag("first_group", first_group);
+    let loading = s4 & tag("last_group", last_group);
+    let pass_end = loading & tag("first_turn", group_end);
     let lp4 = if many_passes {
         tag("last_pass", lp1)
     } else {
         one
     };
     let sum_ty = Type::signed(p.sum_w);
-    let sums: Vec<Signal<'a>> = terms
-        .iter()
-        .enumerate()
-        .map(|(l, &term)| {
+    let sums: Vec<Signal<'a>> = (terms.iter().enumerate())
+        .map(|(u, &term)| {
             if !p.any(|j| j.groups > 1) {
                 return term.resize(p.sum_w);
             }
-            let row = m.reg(&format!("row_sum{l}"), sum_ty).enable(g4);
-            let sum = (cleared(row, fg4) + term).trunc(p.sum_w);
-            row.next(sum);
+            let ring: Vec<Reg<'a>> = (0..turns)
+                .map(|k| {
+                    m.reg(&format!("row_sum{}", u * turns + k), sum_ty)
+                        .enable(s4)
+                })
+                .collect();
+            let sum = (cleared(ring[0], first_group) + term).trunc(p.sum_w);
+            for k in 0..turns {
+                ring[k].next(ring.get(k + 1).map_or(sum, |r| r.q()));
+            }
             sum
         })
         .collect();
-    // Shifts every cycle: after a load, lane k is at the head k cycles later, exactly when
-    // it is emitted.
-    let out: Vec<Reg<'a>> = (0..p.lanes)
-        .map(|l| m.reg(&format!("out{l}"), sum_ty))
+    // Shifts every cycle: multiplier `u`'s lane `u * term_lanes + k` loads position
+    // `u * term_lanes` on its turn `k`, so it reaches the head `u * term_lanes + k` cycles
+    // after the pass end, exactly when it is emitted.
+    let length = (p.term_units - 1) * turns + 1;
+    let out: Vec<Reg<'a>> = (0..length)
+        .map(|i| m.reg(&format!("out{i}"), sum_ty))
         .collect();
-    for l in 0..p.lanes {
-        match out.get(l + 1) {
-            Some(next) => out[l].next(pass_end.mux(sums[l], next.q())),
-            None => out[l].next(sums[l]),
-        }
+    for i in 0..length {
+        let next = match (out.get(i + 1), i % turns) {
+            (None, _) => sums[i / turns],
+            (Some(next), 0) => loading.mux(sums[i / turns], next.q()),
+            (Some(next), _) => next.q(),
+        };
+        out[i].next(next);
     }
     let left_ty = Type::unsigned(clog2(p.lanes + 1));
     let left = m.reg("left", left_ty).reset(0);
@@ -996,8 +1095,8 @@ pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
         .map(|&bits| words(p.weight_layout(bits).depth, p.lanes as u32 * bits))
         .sum::<u64>()
         + words(
-            Layout::new(&p, |j| j.passes * j.groups).depth,
-            p.lanes as u32 * (p.mult_w + p.offset_w),
+            p.mult_layout().depth,
+            p.term_units as u32 * (p.mult_w + p.offset_w),
         )
         + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
