@@ -46,12 +46,12 @@ struct Args {
     /// hardwires every weight into logic; N > 1 keeps weights in ROMs feeding
     /// ceil(rows * cols / N) multiply-accumulate lanes per matrix.
     //
-    // 8192 by default: nine lanes, shared by the five matrix units, each lane two of the
-    // ECP5's 18x18 multipliers (its group term; a 4-bit weight's product is in logic), 52
-    // DSPs in all, about five minutes of place and route, timing met at 100 MHz. Two layers
-    // at reuse 2048 (90 DSPs) take 1.1 to 1.5 times fewer cycles per token but thirteen
-    // minutes or more, and meet 90 MHz, not 100; `--sweep` places and times the range.
-    #[arg(long, default_value_t = 8192)]
+    // 4096 by default: sixteen lanes, shared by the five matrix units, a 4-bit weight's
+    // product in logic and the lanes' group terms on one multiplier (two 18x18 blocks): 36
+    // DSPs in all, about five minutes of place and route, timing met at 100 MHz. Both layers
+    // at reuse 2048 meet 100 MHz too, but their six minutes of place and route would take a
+    // fresh machine's first run past ten; `--sweep` places and times the range.
+    #[arg(long, default_value_t = 4096)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).
     #[arg(long)]

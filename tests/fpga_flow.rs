@@ -297,7 +297,7 @@ fn without_vivado_the_xilinx_flow_gives_a_yosys_estimate_and_says_so() {
 }
 
 /// The tiny model's core as `fpga_build` builds it by default: one layer, 4-bit weights in
-/// block-RAM ROMs at reuse 8192 (the matrix units on one pool), four attention lanes.
+/// block-RAM ROMs at reuse 4096 (the matrix units on one pool), four attention lanes.
 fn tiny_core() -> (
     hardwire::blocks::LlamaCore,
     hardwire::model::fixed::FixedModel,
@@ -316,7 +316,7 @@ fn tiny_core() -> (
         offset: false,
     });
     let model = FixedModel::new(&w, &policy, NumericConfig::tiny(), 64).unwrap();
-    let core = LlamaCore::from_model(&model, 8192, 8192).with_attention_lanes(4);
+    let core = LlamaCore::from_model(&model, 4096, 4096).with_attention_lanes(4);
     (core, model)
 }
 
