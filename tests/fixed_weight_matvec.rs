@@ -607,10 +607,10 @@ fn reuse_lanes_and_latency_figures() {
     };
     let rom = block(WeightStore::Rom { lanes: 3 });
     assert_eq!((rom.reuse(), rom.multipliers()), (16, 3));
-    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 14 stages.
-    assert_eq!(rom.latency(), 27);
+    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 15 stages.
+    assert_eq!(rom.latency(), 28);
     // Lanes wider than the columns: each replayed pass waits for the output.
-    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 14);
+    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 15);
     let hw = block(WeightStore::Hardwired);
     assert_eq!(hw.reuse(), 1);
     let nonzero = hw.matrices[0].weights.iter().filter(|&w| w != 0).count();

@@ -22,10 +22,11 @@
 //! 9. *product*: the partials added up;
 //! 10. *row sum*: each term multiplier's ring of row sums adds the term to the turn's row and
 //!     turns; in a pass's last group, the sums load the output shift register;
-//! 11. *head*: the output shift register's head registered beside its row's shift (a block
-//!     RAM's output is slow);
-//! 12. *shifted*: the head shifted right by its row's shift, bar one bit;
-//! 13. *rounded*: then rounded (the carry of an adder), then saturated and registered as `y`.
+//! 11. *emitted*: the output shift register's head registered, beside the shift ROM's
+//!     address;
+//! 12. *head*: registered again, beside its row's shift (a block RAM's output is slow);
+//! 13. *shifted*: the head shifted right by its row's shift, bar one bit;
+//! 14. *rounded*: then rounded (the carry of an adder), then saturated and registered as `y`.
 //!
 //! A lane's group term comes once per group, so lanes share the term multipliers: each
 //! takes the group sums of up to as many lanes as the shortest group has columns, one per
@@ -608,9 +609,10 @@ fn counter<'a>(
 /// Cycles from a pass's last input to its first output: the addresses registered, the
 /// memories' words, registered, the operands, the products, the accumulation, the group's
 /// sums and multipliers registered, the group term's partial products (registered twice),
-/// the group term, the row sum that loads the output shift register, the head and its shift
-/// registered, the shifted output, the rounded one and the saturated one.
-pub(super) const STAGES: u64 = 14;
+/// the group term, the row sum that loads the output shift register, the head registered
+/// twice (beside the shift ROM's address, then beside its shift), the shifted output, the
+/// rounded one and the saturated one.
+pub(super) const STAGES: u64 = 15;
 
 /// See [`FixedWeightMatVec::ROM_BANK_DEPTH`].
 pub(super) const BANK_DEPTH: usize = 2048;
@@ -1036,12 +1038,13 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let last_rows = per_job(&sel, &p.each(|j| j.last_rows), left_ty);
     left.next_when(pass_end, lp4.mux(last_rows, full));
 
-    // Output: the head registered beside its row's shift; then shifted right by it but one
-    // bit, registered; then rounded (the bit left), registered; then saturated to the job's
-    // width.
+    // Output: the head registered beside the shift ROM's address, then beside its row's
+    // shift; then shifted right by it but one bit, registered; then rounded (the bit left),
+    // registered; then saturated to the job's width.
     let shift = row_shift(jobs, &p, &sel, emit);
-    let head = delay(m, "head", out[0].q(), false);
-    let head_valid = delay(m, "head_valid", emit, true);
+    let head = delayed(m, "head", out[0].q(), &["emitted", "aligned"]);
+    let head_valid = delay(m, "emitted_valid", emit, true);
+    let head_valid = delay(m, "aligned_valid", head_valid, true);
     let shifted = delay(m, "shifted", shift_keeping_half(head, shift), false);
     let shifted_valid = delay(m, "shifted_valid", head_valid, true);
     let rounded = delay(m, "rounded", round_off_half(shifted), false);
@@ -1065,7 +1068,8 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         let final_pass = m.reg("final_pass", Type::BOOL).reset(0);
         final_pass.next_when(pass_end, lp4);
         let last = emit & left.q().eq(1) & final_pass.q();
-        let last = delay(m, "head_last", last, true);
+        let last = delay(m, "emitted_last", last, true);
+        let last = delay(m, "aligned_last", last, true);
         let last = delay(m, "shifted_last", last, true);
         let last = delay(m, "rounded_last", last, true);
         m.output("y_last", delay(m, "y_last_q", last, true));
@@ -1101,9 +1105,10 @@ pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
         + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
-/// The shift of the row that was at the head of the output shift register a cycle ago (the
-/// `head` register's): a constant when every row of every block has the same one, otherwise
-/// a ROM read one cycle ahead of the emission, registered.
+/// The shift of the row that was at the head of the output shift register two cycles ago
+/// (the `aligned_head` register's): a constant when every row of every block has the same
+/// one, otherwise a ROM read from a registered address, the row's after the emission,
+/// registered.
 fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>) -> Signal<'a> {
     let m = sel.m;
     let all = match shift_table(jobs, p) {
@@ -1121,6 +1126,13 @@ fn row_shift<'a>(jobs: &[Job<'_>], p: &Plan, sel: &Select<'a>, emit: Signal<'a>)
         .memory("shifts", Type::unsigned(p.shift_w), layout.depth as u32)
         .style(MemStyle::Block)
         .init(&all);
-    let address = layout.address(p, sel, next, Some("shifts_start"));
+    // The address registered, so no path holds the job's multiplexers, the row compare, the
+    // address adder and the block RAM's address (or its range check) at once.
+    let address = delay(
+        m,
+        "shift_address",
+        layout.address(p, sel, next, Some("shifts_start")),
+        false,
+    );
     delay(m, "head_shift", rom.read(address), false)
 }
