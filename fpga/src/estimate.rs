@@ -28,7 +28,10 @@
 //! own weight is small (pinned at 0.3: a lone adder costs a LUT per bit, but here almost
 //! every adder takes a muxed operand) and bitwise logic and equality cost nothing beyond the
 //! LUTs around them; distributed RAM is pinned at the 4 LUTs a RAM64M spends on 64 × 3 bits.
-//! Over both points the fit is 6% high; per module it is off by up to ±40% (the attention's
+//! The mux weight, fitted at 1.21, was refitted to 1.0 when the lanes came to share their
+//! group-term multipliers (queues and rings instead of a mux per lane): on the whole board
+//! design at reuse 4096 and 8192 it was then 25–28% high, at 1.0 it is 10–12% high. When
+//! fitted, over both points the fit was 6% high; per module it is off by up to ±40% (the attention's
 //! address arithmetic high, RoPE's and softmax's tables low). Against the whole board design through
 //! `synth_xilinx -flatten` the LUTs are 13% high, the DSP blocks 14% and the block RAMs 16%
 //! (counted in RAMB18E1 halves, which two small memories share). Flip-flops are not close:
@@ -157,10 +160,11 @@ impl LutWeights {
             // Fitted to yosys `synth_xilinx` LUT counts (logic, shift registers and distributed
             // RAM, see `flow::xilinx::xilinx_resources`) of every module of the tiny core at
             // two design points, with the carry and distributed-RAM weights pinned at what
-            // lone adders feeding muxes and a RAM64M measure; see the estimator's note.
+            // lone adders feeding muxes and a RAM64M measure, and the mux weight refitted on
+            // the whole design; see the estimator's note.
             Family::Xilinx7 => LutWeights {
                 carry: 0.3,
-                mux: 1.21,
+                mux: 1.0,
                 packed: 0.0,
                 shifter: 0.15,
                 lutram: 0.22,
