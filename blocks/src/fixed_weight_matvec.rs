@@ -101,8 +101,9 @@ impl WeightStore {
 /// sum, the lanes taking turns on shared term multipliers (one per `G` lanes, `G` at most the
 /// shortest group's columns); in the pass's last group the row sums load an output shift
 /// register, whose head is rounded by the row's shift (a third ROM, or a constant when all
-/// rows share one), saturated and registered, one row per cycle. Rows past `rows` in the last pass are zero padding and never
-/// leave. When `L > cols` and there are several passes, each replayed pass first waits
+/// rows share one), saturated and registered, one row per cycle. Rows past `rows` in the last
+/// pass are zero padding and never leave. When `L > cols` and there are several passes, each
+/// replayed pass first waits
 /// `L - cols` cycles so the shift register has emitted the pass before it.
 /// The operands, the products, the accumulators, the group's sums, its term's partial
 /// products (one multiplier block each), the term, the row sum and the shifted output each

@@ -231,6 +231,11 @@ impl Plan {
         Layout::new(self, |j| j.passes * j.groups * self.term_lanes)
     }
 
+    /// The multiplier ROM's word width: each term unit's multiplier and offset multiplier.
+    fn mult_width(&self) -> u32 {
+        self.term_units as u32 * (self.mult_w + self.offset_w)
+    }
+
     /// The running job's weight word from the registered words of the ROMs of
     /// [`Plan::weight_widths`], every lane's field sign-extended to the widest weights.
     fn weight_word<'a>(&self, sel: &Select<'a>, words: &[Signal<'a>]) -> Signal<'a> {
@@ -526,10 +531,10 @@ impl LaneImage {
                     units,
                 } => {
                     let (unit, turn) = (lane / turns, lane % turns);
+                    let at = unit * mult_w as usize;
                     let offsets_at = units * mult_w as usize;
                     for g in 0..b.groups {
                         let (i, word) = (r * b.groups + g, g * turns + turn);
-                        let at = unit * mult_w as usize;
                         words.put(word, at, mult_w, mat.mults[i].into());
                         if let Some(&offset) = mat.offset_mults.get(i) {
                             let at = offsets_at + unit * offset_w as usize;
@@ -877,13 +882,13 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         (group_end, group_end)
     } else {
         let ty = Type::unsigned(clog2(turns));
-        let left = m.reg("term_reads", ty).reset(0);
-        let more = left.q().ne(0);
-        left.next(group_end.mux(
+        let reads = m.reg("term_reads", ty).reset(0);
+        let more = reads.q().ne(0);
+        reads.next(group_end.mux(
             m.lit(turns as i64 - 1, ty),
-            more.mux(left.q().wrapping_sub(1), left.q()),
+            more.mux(reads.q().wrapping_sub(1), reads.q()),
         ));
-        (group_end | more, more & left.q().eq(1))
+        (group_end | more, more & reads.q().eq(1))
     };
     // The group end's tags, held through its turns.
     let held = |name: &str, tag: Signal<'a>| {
@@ -896,16 +901,17 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     };
     let matrix_end = held("turn_matrix_end", lc1 & lp1);
     let mult_layout = p.mult_layout();
-    let moff = if p.most(|j| j.passes * j.groups * turns) == 1 {
+    let most_words = p.most(|j| j.passes * j.groups * turns);
+    let moff = if most_words == 1 {
         m.lit(0, Type::BOOL)
     } else {
-        let w = addr_width(p.most(|j| j.passes * j.groups * turns) as u32);
+        let w = addr_width(most_words as u32);
         counter(m, "mult_word", w, reading, last_read & matrix_end)
     };
     let mults = m
         .memory(
             "mults",
-            Type::unsigned(p.term_units as u32 * (p.mult_w + p.offset_w)),
+            Type::unsigned(p.mult_width()),
             mult_layout.depth as u32,
         )
         .style(MemStyle::Block)
@@ -1098,10 +1104,7 @@ pub(super) fn rom_bits(jobs: &[Job<'_>], lanes: usize) -> u64 {
     (p.weight_widths.iter())
         .map(|&bits| words(p.weight_layout(bits).depth, p.lanes as u32 * bits))
         .sum::<u64>()
-        + words(
-            p.mult_layout().depth,
-            p.term_units as u32 * (p.mult_w + p.offset_w),
-        )
+        + words(p.mult_layout().depth, p.mult_width())
         + shift_table(jobs, &p).map_or(0, |t| words(t.len(), p.shift_w))
 }
 
