@@ -284,15 +284,15 @@ fn attention_under_verilator() {
     cosimulate(&design, &rec.stimulus(), Backend::Verilator).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Four lanes: banked q buffer and caches, four products per cycle in the scores and the
-/// weighted sums, the outputs through a shift register.
+/// Eight lanes: banked q buffer and caches, eight products per cycle in the scores (summed
+/// in a tree of two stages) and the weighted sums, the outputs through a shift register.
 #[test]
 fn attention_with_lanes_under_verilator() {
     if !require_tool("verilator") {
         return;
     }
     let a = Attention {
-        lanes: 4,
+        lanes: 8,
         ..attention(4, 2, 8, 8, 2, Format { bits: 20, frac: 12 })
     };
     let rec = check(&a, &[fixed_run(&a, 8, 4)]).unwrap();

@@ -100,12 +100,18 @@ impl Attention {
         (self.head_dim / self.lanes.max(1)) as u64
     }
 
-    /// The stages of a multiply-accumulate loop: [`MAC_STAGES`], with a stage summing the
-    /// lanes' products when `reduce` and there is more than one lane.
+    /// The stages of a multiply-accumulate loop: [`MAC_STAGES`], with the stages of the
+    /// tree summing the lanes' products ([`LANE_SUM_LEVELS`] adder levels each) when `reduce`
+    /// and there is more than one lane.
     fn mac_stages(&self, reduce: bool) -> Vec<&'static str> {
         let mut stages = MAC_STAGES.to_vec();
-        if reduce && self.lanes > 1 {
-            stages.insert(MAC_STAGES.len() - 1, "lanes");
+        if reduce {
+            let levels = clog2(self.lanes);
+            let tree = &LANE_SUM_STAGES[..levels.div_ceil(LANE_SUM_LEVELS) as usize];
+            stages.splice(
+                MAC_STAGES.len() - 1..MAC_STAGES.len() - 1,
+                tree.iter().copied(),
+            );
         }
         stages
     }
@@ -551,6 +557,13 @@ const MAC_STAGES: [&str; 6] = [
     "sum",
 ];
 
+/// Adder levels in each stage of the tree summing the lanes' products: two 40-odd-bit carry
+/// chains fit a 100 MHz cycle on the ECP5, three do not.
+const LANE_SUM_LEVELS: u32 = 2;
+
+/// The names of the tree's stages, enough for 256 lanes.
+const LANE_SUM_STAGES: [&str; 4] = ["lanes", "lanes2", "lanes3", "lanes4"];
+
 impl Attention {
     /// `Σ a·b` over the issues from one with `first` to one with `last`, for each `(a, b)`
     /// of `pairs` (memory reads issued on cycles with `issue`, so they arrive a cycle later),
@@ -597,17 +610,25 @@ impl Attention {
             .map(|(i, prod)| p.keep(&name("prod", i), p.product(prod)))
             .collect();
         p.stage("product");
-        let terms: Vec<_> = if reduce && prods.len() > 1 {
-            let total = (prods.iter())
-                .map(|&prod| p.at(prod).resize(acc_bits))
-                .reduce(|a, b| (a + b).resize(acc_bits))
-                .expect("at least one lane");
-            let total = p.keep("lanes_sum", total);
-            p.stage("lanes");
-            vec![total]
-        } else {
-            prods
-        };
+        // The lanes' products added in a tree, `LANE_SUM_LEVELS` levels a stage; the sums wrap
+        // at the accumulator's width, so their order does not matter.
+        let mut terms = prods;
+        for stage in &stages[MAC_STAGES.len() - 1..stages.len() - 1] {
+            let mut level: Vec<_> = terms.iter().map(|&t| p.at(t).resize(acc_bits)).collect();
+            for _ in 0..LANE_SUM_LEVELS {
+                level = (level.chunks(2))
+                    .map(|pair| pair.iter().copied().reduce(|a, b| (a + b).resize(acc_bits)))
+                    .map(|sum| sum.expect("chunks are not empty"))
+                    .collect();
+            }
+            terms = (level.iter().enumerate())
+                .map(|(i, &sum)| match level.len() {
+                    1 => p.keep("lanes_sum", sum),
+                    _ => p.keep(&format!("lanes_sum{i}"), sum),
+                })
+                .collect();
+            p.stage(stage);
+        }
         let accs = (terms.iter().enumerate())
             .map(|(i, &term)| {
                 let acc = m.reg(&format!("{prefix}_{}", name("acc", i)), acc_ty);
