@@ -607,10 +607,10 @@ fn reuse_lanes_and_latency_figures() {
     };
     let rom = block(WeightStore::Rom { lanes: 3 });
     assert_eq!((rom.reuse(), rom.multipliers()), (16, 3));
-    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 15 stages.
-    assert_eq!(rom.latency(), 28);
+    // Passes of 3, 3, 3 and 1 rows: 3 * max(4, 3) + 1 + 16 stages.
+    assert_eq!(rom.latency(), 29);
     // Lanes wider than the columns: each replayed pass waits for the output.
-    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 15);
+    assert_eq!(block(WeightStore::Rom { lanes: 6 }).latency(), 6 + 4 + 16);
     let hw = block(WeightStore::Hardwired);
     assert_eq!(hw.reuse(), 1);
     let nonzero = hw.matrices[0].weights.iter().filter(|&w| w != 0).count();

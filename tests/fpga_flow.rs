@@ -17,6 +17,7 @@ use hardwire::fpga::toolchain::{require_ecp5_tools, Ecp5Toolchain, Prefer, Provi
 use hardwire::fpga::top::{board_top, board_top_clocked, ClockPlan};
 use hardwire::fpga::{Board, BuildReport, FpgaError, Progress, Resources};
 use hardwire::hdl::prelude::*;
+use hardwire::hdl::primitives::registered_product;
 use hardwire::hdl::verilog::Verilog;
 use hardwire::sim::cosim::{require_tool, verilator_lint};
 use hardwire::sim::Simulator;
@@ -116,6 +117,44 @@ fn behind_a_pll_the_array_meets_timing_at_100_mhz() {
     assert_eq!(report.target_mhz, 100.0);
     assert_eq!(report.timing_met, Some(true), "{}", report.summary());
     assert!(report.bitstream_path().unwrap().is_file());
+}
+
+/// A product of two 16-bit inputs registered by a multiplier block.
+#[derive(Clone, PartialEq)]
+struct BlockProduct;
+
+impl Block for BlockProduct {
+    fn name(&self) -> String {
+        "block_product".into()
+    }
+    fn build(&self, m: &ModuleBuilder<'_>) {
+        let a = m.input("a", Type::unsigned(16)).as_signed();
+        let b = m.input("b", Type::unsigned(16)).as_signed();
+        m.output("p", registered_product("prod", a, b).as_unsigned());
+    }
+}
+
+#[test]
+fn a_multiplier_block_is_one_mult18x18d_holding_its_product() {
+    let Some(tools) = require_ecp5_tools() else {
+        return;
+    };
+    let board = Board::ulx3s();
+    let verilog =
+        board_top_clocked(&board, BlockProduct, ClockPlan::Pll { mhz: 100.0 }).expect("elaborates");
+    let dir = build_dir("ulx3s_multiplier_block");
+    let report = Ecp5Flow::new(&board)
+        .with_pll(100.0)
+        .run(&verilog, &dir, &tools)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.summary());
+    let cell = std::fs::read_to_string(dir.join("rtl/mul18x18_signed.v")).unwrap();
+    assert!(cell.contains(".REG_OUTPUT_CLK(\"CLK0\")"), "{cell}");
+    assert_eq!(report.cells.get("MULT18X18D").copied(), Some(1));
+    // Synthesis kept the block's output register.
+    let netlist = std::fs::read_to_string(dir.join("design.json")).unwrap();
+    assert!(netlist.contains("\"REG_OUTPUT_CLK\": \"CLK0\""));
+    assert_eq!(report.timing_met, Some(true), "{}", report.summary());
 }
 
 #[test]

@@ -174,7 +174,7 @@ impl WeightStore {
 ///     label: "demo".into(),
 /// };
 /// // Two passes of 2 rows: 4 columns per pass, then the last row, then the 15 stages.
-/// assert_eq!(FixedWeightMatVec::ROM_STAGES, 15);
+/// assert_eq!(FixedWeightMatVec::ROM_STAGES, 16);
 /// assert_eq!(block.latency(), 4 + 1 + FixedWeightMatVec::ROM_STAGES);
 /// assert_eq!((block.multipliers(), block.reuse()), (2, 8));
 /// ```

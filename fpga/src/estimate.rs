@@ -7,7 +7,7 @@
 //! (a mux level per bit of the amount), and distributed RAM; slices, concatenations,
 //! extensions, casts and shifts by a constant are wiring. Each kind has a weight per part
 //! family. A product of two signals takes hard multipliers (18×18 tiles); registers are
-//! flip-flops; a memory goes to block RAM when marked so or when large, otherwise to LUTs.
+//! flip-flops, except a [`MultiplierBlock`]'s, which is inside the block; a memory goes to block RAM when marked so or when large, otherwise to LUTs.
 //! Each module's cost is counted once per instance. The error against yosys and nextpnr is
 //! measured by `examples/fpga_build.rs` and reported with each build.
 //!
@@ -37,10 +37,12 @@
 //! (counted in RAMB18E1 halves, which two small memories share). Flip-flops are not close:
 //! yosys packs the registers around a multiply into the DSP48E1's own (A, B, M and P) and
 //! delay lines into shift-register LUTs, so it keeps fewer than half the register bits the
-//! IR has, which Vivado would do too; the ECP5 flow packs neither.
+//! IR has, which Vivado would do too; the ECP5 flow packs neither, except the product
+//! registers of hardwire's multiplier blocks, which it maps into the MULT18X18D.
 
 use hardwire_hdl::ir::{BinaryOp, Design, MemStyle, Module, NodeKind, UnaryOp};
 use hardwire_hdl::passes::strip_checks;
+use hardwire_hdl::primitives::MultiplierBlock;
 
 use crate::part::{Family, Part, Resources};
 
@@ -233,7 +235,15 @@ fn module_cost(m: &Module, part: &Part) -> Resources {
             dsps += tiles(m.node(*a).ty.width) * tiles(m.node(*b).ty.width);
         }
     }
-    let mut ffs: u64 = m.regs.iter().map(|r| u64::from(r.ty.width)).sum();
+    // A multiplier block's product register is inside the block (the ECP5 flow's MULT18X18D
+    // output register, the DSP48's P register).
+    let mut ffs: u64 = match MultiplierBlock::ALL
+        .iter()
+        .any(|b| b.module_name() == m.name)
+    {
+        true => 0,
+        false => m.regs.iter().map(|r| u64::from(r.ty.width)).sum(),
+    };
     let mut bram_blocks = 0u64;
     for mem in &m.mems {
         let read_ports = mem.read_ports.len().max(1) as u64;

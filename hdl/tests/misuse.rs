@@ -978,3 +978,21 @@ fn reset_less_after_the_default_domain_is_used_is_rejected() {
     });
     expect(r, Code::BadParameter, line, &["`reset_less`", "before"]);
 }
+
+#[test]
+fn a_multiplier_block_wider_than_18_bits_is_rejected() {
+    let mut line = 0;
+    let r = Design::build("top", |m| {
+        let a = m.input("a", Type::signed(19));
+        let b = m.input("b", Type::signed(8));
+        line = line!() + 1;
+        let p = hardwire_hdl::primitives::registered_product("wide", a, b);
+        m.output("p", p);
+    });
+    expect(
+        r,
+        Code::BadParameter,
+        line,
+        &["`wide`", "SInt<19>", "18 bits"],
+    );
+}

@@ -3,7 +3,7 @@
 
 use hardwire_hdl::prelude::*;
 use hardwire_hdl::primitives::{
-    shift_add_product, AdderTree, ConstMul, FixedWeightDot, Mac, DSP_BITS,
+    shift_add_product, AdderTree, ConstMul, FixedWeightDot, Mac, MultiplierBlock, DSP_BITS,
 };
 use hardwire_sim::Simulator;
 use proptest::prelude::*;
@@ -214,4 +214,34 @@ proptest! {
             prop_assert_eq!(s.peek_bits("y").unwrap(), want, "{} * {}", a, b);
         }
     }
+}
+
+/// A product kept by a pipeline is one multiplier block per partial, unless an operand is a
+/// constant: `csd-expand` turns that product into shifts and adds, so it takes no block.
+#[test]
+fn a_product_with_a_constant_takes_no_multiplier_block() {
+    let blocks = |constant: bool| {
+        let design = Design::build("k", |m| {
+            let a = m.input("a", Type::signed(16));
+            let b = match constant {
+                true => m.lit(-12345, Type::signed(16)),
+                false => m.input("b", Type::signed(16)),
+            };
+            let mut p = m.pipeline("p", m.lit(1, Type::BOOL), &["partials", "retimed"]);
+            let product = p.keep_product("ab", a, b);
+            p.stage("partials");
+            p.stage("retimed");
+            m.output("y", p.product(&product));
+            p.finish();
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let block = MultiplierBlock { signed: true }.module_name();
+        let module = design.modules.iter().position(|m| m.name == block);
+        (design.modules.iter())
+            .flat_map(|m| &m.instances)
+            .filter(|i| Some(i.module.0 as usize) == module)
+            .count()
+    };
+    assert_eq!(blocks(false), 1);
+    assert_eq!(blocks(true), 0);
 }

@@ -611,13 +611,13 @@ fn counter<'a>(
     r.q()
 }
 
-/// Cycles from a pass's last input to its first output: the addresses registered, the
-/// memories' words, registered, the operands, the products, the accumulation, the group's
-/// sums and multipliers registered, the group term's partial products (registered twice),
-/// the group term, the row sum that loads the output shift register, the head registered
-/// twice (beside the shift ROM's address, then beside its shift), the shifted output, the
-/// rounded one and the saturated one.
-pub(super) const STAGES: u64 = 15;
+/// Cycles from a pass's last input to its first output: the inputs registered, the
+/// addresses registered, the memories' words, registered, the operands, the products, the
+/// accumulation, the group's sums and multipliers registered, the group term's partial
+/// products (registered twice), the group term, the row sum that loads the output shift
+/// register, the head registered twice (beside the shift ROM's address, then beside its
+/// shift), the shifted output, the rounded one and the saturated one.
+pub(super) const STAGES: u64 = 16;
 
 /// See [`FixedWeightMatVec::ROM_BANK_DEPTH`].
 pub(super) const BANK_DEPTH: usize = 2048;
@@ -658,9 +658,19 @@ fn delayed<'a>(m: &'a ModuleBuilder<'a>, name: &str, d: Signal<'a>, stages: &[&s
 pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>) {
     let p = Plan::new(jobs, lanes);
     let in_ty = Type::signed(p.input_bits);
+    // The inputs registered first: they come from far (in a core, the job select and the
+    // decoder's multiplexers), so no path holds that route and the job's multiplexers.
     let layer_in = m.input("layer", Type::unsigned(clog2(p.layers).max(1)));
-    let job = (jobs.len() > 1).then(|| m.input("job", Type::unsigned(clog2(jobs.len()))));
+    let layer_in = delay(m, "in_layer", layer_in, false);
+    let job = (jobs.len() > 1).then(|| {
+        let job = m.input("job", Type::unsigned(clog2(jobs.len())));
+        delay(m, "in_job", job, false)
+    });
     let (x_valid, x) = m.stream_input("x", Stream::new(in_ty)).parts();
+    let (x_valid, x) = (
+        delay(m, "in_valid", x_valid, true),
+        delay(m, "in_x", x, false),
+    );
     let sel = Select {
         m,
         layer: (p.layers > 1).then_some(layer_in),
@@ -824,27 +834,25 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         delay(m, "mac_x", x0, false),
     );
     let w_ty = Type::signed(p.weight_bits);
-    let registered = |name: String, product: SplitProduct<Signal<'a>>| {
-        product.map(|i, part| delay(m, &format!("{name}_p{i}"), part, false))
-    };
-    // Partial products registered twice: once beside the multiplier block, once beside the
-    // adder that sums them, so no wire between the two sits in a multiplier's cycle.
-    let retimed = |name: String, product: SplitProduct<Signal<'a>>| {
-        registered(name.clone(), product)
+    // Partial products registered twice: inside the multiplier block, then beside the adder
+    // that sums them, so no wire between the two sits in a multiplier's cycle.
+    let retimed = |name: String, a: Signal<'a>, b: Signal<'a>| {
+        SplitProduct::registered(&name, a, b)
             .map(|i, part| delay(m, &format!("{name}_q{i}"), part, false))
     };
     let products: Vec<SplitProduct<Signal<'a>>> = (0..p.lanes)
         .map(|l| {
             let w = element(word, l as u32, w_ty);
+            let name = format!("prod{l}");
             // A weight narrow enough for a limb in logic ([`LOGIC_LIMB_BITS`]) is one
             // shift-add product with the whole input, rather than one per input limb: a lane
             // then needs only its group term's multiplier blocks.
-            let product = if p.weight_bits <= LOGIC_LIMB_BITS {
+            if p.weight_bits <= LOGIC_LIMB_BITS {
                 SplitProduct::in_logic(w, x1)
+                    .map(|i, part| delay(m, &format!("{name}_p{i}"), part, false))
             } else {
-                SplitProduct::new(w, x1)
-            };
-            registered(format!("prod{l}"), product)
+                SplitProduct::registered(&name, w, x1)
+            }
         })
         .collect();
 
@@ -965,13 +973,13 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let terms: Vec<(SplitProduct<Signal<'a>>, Option<SplitProduct<Signal<'a>>>)> =
         (waiting.iter().enumerate())
             .map(|(u, &acc)| {
-                let scaled = SplitProduct::new(acc, element(mword, u as u32, mult_ty));
                 let offset = sum_x.map(|sx| {
                     let lo = p.term_units as u32 * p.mult_w + u as u32 * p.offset_w;
                     let offset = mword.bits(lo + p.offset_w - 1, lo).as_signed();
-                    retimed(format!("offset{u}"), SplitProduct::new(sx, offset))
+                    retimed(format!("offset{u}"), sx, offset)
                 });
-                (retimed(format!("term{u}"), scaled), offset)
+                let mult = element(mword, u as u32, mult_ty);
+                (retimed(format!("term{u}"), acc, mult), offset)
             })
             .collect();
 

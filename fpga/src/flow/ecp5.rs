@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use hardwire_hdl::primitives::MultiplierBlock;
 use hardwire_hdl::verilog::Verilog;
 
+use super::ecp5_multiplier::mult18x18d_module;
 use super::{count, read_yosys_stat, write_rtl};
 use crate::board::Board;
 use crate::error::FpgaError;
@@ -84,6 +86,13 @@ impl<'a> Ecp5Flow<'a> {
         let work = out.path().to_path_buf();
         let p = &self.progress;
         let mut sources = write_rtl(verilog, &work)?;
+        for block in MultiplierBlock::ALL {
+            if verilog.file(&block.file_name()).is_some() {
+                let path = work.join("rtl").join(block.file_name());
+                std::fs::write(&path, mult18x18d_module(block))
+                    .map_err(FpgaError::io(format!("writing {}", path.display())))?;
+            }
+        }
         if let Some(mhz) = self.pll_mhz {
             let ecppll = tools
                 .ecppll

@@ -3,6 +3,7 @@
 //! ([`crate::output_dir`]).
 
 pub mod ecp5;
+pub mod ecp5_multiplier;
 pub mod xilinx;
 
 use std::collections::BTreeMap;

@@ -47,7 +47,7 @@ pub(super) struct ModuleData {
 /// constant or the result of an operation. Cheap to copy; operators build new nodes.
 #[derive(Clone, Copy)]
 pub struct Signal<'a> {
-    pub(super) m: &'a ModuleBuilder<'a>,
+    pub(crate) m: &'a ModuleBuilder<'a>,
     pub(super) id: NodeId,
     pub(super) ty: Type,
 }

@@ -328,6 +328,24 @@ impl<'a> Signal<'a> {
         self.cast(false, Loc::caller())
     }
 
+    /// Whether the value is a constant: built from literals by slices, resizes, casts and
+    /// concatenations only (what the passes fold before synthesis).
+    pub(crate) fn is_constant(self) -> bool {
+        let data = self.m.data.borrow();
+        let mut todo = vec![self.id];
+        while let Some(id) = todo.pop() {
+            match &data.module.node(id).kind {
+                NodeKind::Const(_) => {}
+                k @ (NodeKind::Slice(..)
+                | NodeKind::Resize(_)
+                | NodeKind::Cast(_)
+                | NodeKind::Concat(_)) => todo.extend(k.operands()),
+                _ => return false,
+            }
+        }
+        true
+    }
+
     fn cast(self, signed: bool, loc: Loc) -> Signal<'a> {
         if self.ty.signed == signed {
             return self;

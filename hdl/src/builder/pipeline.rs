@@ -170,7 +170,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Keeps `a * b`, computed in this stage, as its partial products ([`SplitProduct`]): one
-    /// multiplier block each, registered twice (once beside the multiplier, once beside the
+    /// multiplier block each, registered twice (inside the multiplier block, then beside the
     /// adder: FPGA multiplier blocks sit in their own columns, and a wire from one to far
     /// logic costs as much as the multiply) before a stage at least
     /// [`PRODUCT_STAGES`] later adds them up with [`Pipeline::product`]. No stage then holds a
@@ -180,8 +180,12 @@ impl<'a> Pipeline<'a> {
         let loc = Loc::caller();
         self.check_stage(&format!("`{name}`"), a, loc);
         self.check_stage(&format!("`{name}`"), b, loc);
-        SplitProduct::new(a, b)
-            .map(|i, part| self.carry(&format!("{name}_p{i}"), part, self.stage, false))
+        // The partials are registered where they are made: they belong to the next stage.
+        let next = self.stage + 1;
+        let parts = self.m.in_pipeline(self.domain, || {
+            SplitProduct::registered(&self.value_name(name, next), a, b)
+        });
+        parts.map(|i, part| self.carry(&format!("{name}_p{i}"), part, next, false))
     }
 
     /// The product kept by [`Pipeline::keep_product`], as seen in the stage being built: its
@@ -195,7 +199,8 @@ impl<'a> Pipeline<'a> {
             (p.value.pipeline == self.id).then(|| (c.from, c.name.clone()))
         });
         if let Some((from, name)) = kept {
-            if self.stage < from + PRODUCT_STAGES {
+            // The partials were kept from the stage after `keep_product`'s.
+            if self.stage + 1 < from + PRODUCT_STAGES {
                 self.m.error(
                     Code::StageMismatch,
                     loc,
@@ -205,7 +210,7 @@ impl<'a> Pipeline<'a> {
                          {PRODUCT_STAGES} stages later",
                         name.trim_end_matches("_p0"),
                         self.name,
-                        self.stage.saturating_sub(from)
+                        (self.stage + 1).saturating_sub(from)
                     ),
                 );
             }

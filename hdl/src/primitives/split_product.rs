@@ -7,6 +7,7 @@
 //! adders of some 50 bits, too long for 100 MHz. Kept split, each partial product is one
 //! multiplier into a register, and the sum is a stage of its own.
 
+use super::multiplier_block::registered_product;
 use crate::builder::Signal;
 use crate::ir::Type;
 
@@ -66,14 +67,15 @@ fn limbs(s: Signal<'_>) -> Vec<(Signal<'_>, u32)> {
 /// take a whole block, so a 20 × 20 product would take four instead of one.
 pub const LOGIC_LIMB_BITS: u32 = 4;
 
-/// One partial product: in a multiplier block, or in logic when a limb is narrow.
-fn limb_product<'a>(x: Signal<'a>, y: Signal<'a>) -> Signal<'a> {
+/// A limb pair whose product is made in logic ([`shift_add_product`]) rather than in a
+/// multiplier block, as `(narrow, wide)`: one of at most [`LOGIC_LIMB_BITS`] bits.
+fn in_logic<'a>(x: Signal<'a>, y: Signal<'a>) -> Option<(Signal<'a>, Signal<'a>)> {
     if x.width() <= LOGIC_LIMB_BITS && x.width() <= y.width() {
-        shift_add_product(x, y)
+        Some((x, y))
     } else if y.width() <= LOGIC_LIMB_BITS {
-        shift_add_product(y, x)
+        Some((y, x))
     } else {
-        x * y
+        None
     }
 }
 
@@ -82,17 +84,50 @@ impl<'a> SplitProduct<Signal<'a>> {
     /// with a limb of at most [`LOGIC_LIMB_BITS`] bits.
     #[track_caller]
     pub fn new(a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Signal<'a>> {
+        Self::of_limbs(a, b, |_, x, y| match in_logic(x, y) {
+            Some((narrow, wide)) => shift_add_product(narrow, wide),
+            None => x * y,
+        })
+    }
+
+    /// The partial products of `a * b` as [`SplitProduct::new`] makes them, one cycle later:
+    /// each registered inside its multiplier block ([`registered_product`]), or after its
+    /// adders for one made in logic. A product with a constant is made in logic by the
+    /// `csd-expand` pass, so it takes no multiplier block. Partial `i` is the instance or
+    /// register `<name>_p<i>`.
+    #[track_caller]
+    pub fn registered(name: &str, a: Signal<'a>, b: Signal<'a>) -> SplitProduct<Signal<'a>> {
+        let constant = a.is_constant() || b.is_constant();
+        Self::of_limbs(a, b, |i, x, y| {
+            let name = format!("{name}_p{i}");
+            let product = match in_logic(x, y) {
+                Some((narrow, wide)) => shift_add_product(narrow, wide),
+                None if constant => x * y,
+                None => return registered_product(&name, x, y),
+            };
+            let r = a.m.reg(&name, product.ty());
+            r.next(product);
+            r.q()
+        })
+    }
+
+    /// The partials `product(i, x, y)` of each limb pair of `a` and `b`.
+    fn of_limbs(
+        a: Signal<'a>,
+        b: Signal<'a>,
+        mut product: impl FnMut(usize, Signal<'a>, Signal<'a>) -> Signal<'a>,
+    ) -> SplitProduct<Signal<'a>> {
         let ty = a.ty().with_width(a.width() + b.width());
         let (la, lb) = (limbs(a), limbs(b));
-        let parts = la
-            .iter()
-            .flat_map(|&(x, sx)| {
-                lb.iter().map(move |&(y, sy)| Partial {
-                    value: limb_product(x, y),
+        let mut parts = Vec::with_capacity(la.len() * lb.len());
+        for &(x, sx) in &la {
+            for &(y, sy) in &lb {
+                parts.push(Partial {
+                    value: product(parts.len(), x, y),
                     shift: sx + sy,
-                })
-            })
-            .collect();
+                });
+            }
+        }
         SplitProduct { parts, ty }
     }
 
