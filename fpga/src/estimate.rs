@@ -7,9 +7,10 @@
 //! (a mux level per bit of the amount), and distributed RAM; slices, concatenations,
 //! extensions, casts and shifts by a constant are wiring. Each kind has a weight per part
 //! family. A product of two signals takes hard multipliers (18×18 tiles); registers are
-//! flip-flops, except a [`MultiplierBlock`]'s, which is inside the block; a memory goes to block RAM when marked so or when large, otherwise to LUTs.
-//! Each module's cost is counted once per instance. The error against yosys and nextpnr is
-//! measured by `examples/fpga_build.rs` and reported with each build.
+//! flip-flops, except a [`MultiplierBlock`]'s, which is inside the block; a memory goes to
+//! block RAM when marked so or when large, otherwise to LUTs. Each module's cost is counted
+//! once per instance. The error against yosys and nextpnr is measured by
+//! `examples/fpga_build.rs` and reported with each build.
 //!
 //! The ECP5 weights are fitted (least squares) to yosys `synth_ecp5 -noflatten`'s cells of
 //! every module of the tiny core at reuse 8192 (LUT4s, two per CCU2C, and the slices nextpnr

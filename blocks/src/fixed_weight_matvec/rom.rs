@@ -605,10 +605,22 @@ fn counter<'a>(
     step: Signal<'a>,
     wrap: Signal<'a>,
 ) -> Signal<'a> {
+    counter_and_next(m, name, width, step, wrap).0
+}
+
+/// [`counter`], and the value it takes on the next edge.
+fn counter_and_next<'a>(
+    m: &'a ModuleBuilder<'a>,
+    name: &str,
+    width: u32,
+    step: Signal<'a>,
+    wrap: Signal<'a>,
+) -> (Signal<'a>, Signal<'a>) {
     let ty = Type::unsigned(width);
     let r = m.reg(name, ty).reset(0);
-    r.next_when(step, wrap.mux(m.lit(0, ty), r.q().wrapping_add(1)));
-    r.q()
+    let next = step.mux(wrap.mux(m.lit(0, ty), r.q().wrapping_add(1)), r.q());
+    r.next(next);
+    (r.q(), next)
 }
 
 /// Cycles from a pass's last input to its first output: the inputs registered, the
@@ -910,11 +922,13 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     let matrix_end = held("turn_matrix_end", lc1 & lp1);
     let mult_layout = p.mult_layout();
     let most_words = p.most(|j| j.passes * j.groups * turns);
-    let moff = if most_words == 1 {
+    // The counter's next value: the ROM's address is registered whole, so no path holds its
+    // adder, the block select of a ROM deeper than one block and the route to that block.
+    let next_moff = if most_words == 1 {
         m.lit(0, Type::BOOL)
     } else {
         let w = addr_width(most_words as u32);
-        counter(m, "mult_word", w, reading, last_read & matrix_end)
+        counter_and_next(m, "mult_word", w, reading, last_read & matrix_end).1
     };
     let mults = m
         .memory(
@@ -934,7 +948,8 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
             },
             0..mult_layout.depth,
         ));
-    let maddr = mult_layout.address(&p, &sel, moff, Some("mults_start"));
+    let next_maddr = mult_layout.address(&p, &sel, next_moff, None);
+    let maddr = delay(m, "mults_address", next_maddr, false);
     let mword = mults.read_enabled(maddr, reading);
     // The tags of a turn: its group is a row's first, or a pass's last.
     let first_group = held("turn_first_group", fg1);
