@@ -48,9 +48,10 @@ struct Args {
     //
     // 4096 by default: sixteen lanes, shared by the five matrix units, a 4-bit weight's
     // product in logic and the lanes' group terms on one multiplier (two 18x18 blocks): 36
-    // DSPs in all, about five minutes of place and route, timing met at 100 MHz. Both layers
-    // at reuse 2048 place at 95-102 MHz, and their six minutes of place and route would take
-    // a fresh machine's first run past ten; `--sweep` places and times the range.
+    // DSPs in all, about four minutes of place and route, timing met at 100 MHz. Both layers
+    // at reuse 2048 with 8 attention lanes meet it too (110.0 MHz), but their eight minutes
+    // of place and route would take a fresh machine's first run past ten; `--sweep` places
+    // and times the range.
     #[arg(long, default_value_t = 4096)]
     reuse: usize,
     /// Reuse factor of the LM head (default: --reuse times the layer count).
