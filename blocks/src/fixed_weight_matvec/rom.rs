@@ -597,19 +597,8 @@ impl MemImage for LaneImage {
 }
 
 /// A counter register of `width` bits, reset to 0: `+1` when `step`, back to 0 when `step`
-/// and `wrap`.
+/// and `wrap`. Returns its value and the value it takes on the next edge.
 fn counter<'a>(
-    m: &'a ModuleBuilder<'a>,
-    name: &str,
-    width: u32,
-    step: Signal<'a>,
-    wrap: Signal<'a>,
-) -> Signal<'a> {
-    counter_and_next(m, name, width, step, wrap).0
-}
-
-/// [`counter`], and the value it takes on the next edge.
-fn counter_and_next<'a>(
     m: &'a ModuleBuilder<'a>,
     name: &str,
     width: u32,
@@ -747,7 +736,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
     };
     let woff = if many_passes {
         let w = addr_width(p.most(|j| j.passes * j.cols) as u32);
-        counter(m, "weight_col", w, issue, last_col & last_pass)
+        counter(m, "weight_col", w, issue, last_col & last_pass).0
     } else {
         col
     };
@@ -928,7 +917,7 @@ pub(super) fn build<'a>(jobs: &[Job<'_>], lanes: usize, m: &'a ModuleBuilder<'a>
         m.lit(0, Type::BOOL)
     } else {
         let w = addr_width(most_words as u32);
-        counter_and_next(m, "mult_word", w, reading, last_read & matrix_end).1
+        counter(m, "mult_word", w, reading, last_read & matrix_end).1
     };
     let mults = m
         .memory(
